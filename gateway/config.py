@@ -1,0 +1,179 @@
+"""gateway.toml: the model, the loader, and errors that name file and field.
+
+Environment variables override the file (`PROXIMITY_MQTT__PASSWORD=...`), so secrets can come from a
+systemd credential or EnvironmentFile instead of a world-readable TOML.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gateway.adverts import DEFAULT_TOKEN_COMPANY_ID
+
+ENV_PREFIX = "PROXIMITY_"
+DEFAULT_CONFIG_DIR = Path("config")
+
+
+class ConfigError(Exception):
+    """One or more configuration problems; `problems` are 'file: field: message' lines."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttSettings(_Strict):
+    url: str = "mqtt://127.0.0.1:1883"
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    ca_file: Path | None = None  # CA bundle for mqtts://; None = system trust store
+    cert_file: Path | None = None  # client certificate (mutual TLS)
+    key_file: Path | None = None
+    client_id: str | None = None  # default: "{store_id}-{gateway_id}"
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    topic_prefix: str = "proximity"
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("mqtt", "mqtts"):
+            raise ValueError("must start with mqtt:// or mqtts://")
+        if not parts.hostname:
+            raise ValueError("has no host")
+        try:
+            _ = parts.port
+        except ValueError:
+            raise ValueError("has an invalid port") from None
+        return v
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme == "mqtts"
+
+
+class ScannerSettings(_Strict):
+    adapter: str | None = None  # "hci0"; None = BlueZ default adapter
+    mode: Literal["active", "passive"] = "active"
+    silence_restart_s: float = Field(default=90.0, gt=0)  # habluetooth's figure: restart after 90 s of nothing
+    restart_backoff_max_s: float = Field(default=60.0, gt=0)
+
+
+class RecognitionSettings(_Strict):
+    token_company_id: int = Field(default=DEFAULT_TOKEN_COMPANY_ID, ge=0, le=0xFFFF)
+
+
+class MetricsSettings(_Strict):
+    enabled: bool = False
+    host: str = "127.0.0.1"  # loopback unless someone decides otherwise
+    port: int = Field(default=9464, ge=1, le=65535)
+
+
+class GatewayConfig(_Strict):
+    store_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    gateway_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    state_dir: Path = Path("state")
+    timezone: str = "UTC"  # the store's time zone, for campaign schedules
+    mqtt: MqttSettings = MqttSettings()
+    scanner: ScannerSettings = ScannerSettings()
+    recognition: RecognitionSettings = RecognitionSettings()
+    metrics: MetricsSettings = MetricsSettings()
+
+    def resolve_paths(self, config_dir: Path) -> GatewayConfig:
+        """Relative paths in the file are relative to the config directory (SPEC §3)."""
+
+        def rel(p: Path | None) -> Path | None:
+            if p is None or p.is_absolute():
+                return p
+            return config_dir / p
+
+        mqtt = self.mqtt.model_copy(
+            update={
+                "ca_file": rel(self.mqtt.ca_file),
+                "cert_file": rel(self.mqtt.cert_file),
+                "key_file": rel(self.mqtt.key_file),
+            }
+        )
+        state_dir = rel(self.state_dir)
+        assert state_dir is not None
+        return self.model_copy(update={"state_dir": state_dir, "mqtt": mqtt})
+
+
+def format_validation_error(file: Path | str, err: ValidationError) -> list[str]:
+    out = []
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (misspelt?)"
+        out.append(f"{file}: {field}: {msg}")
+    return out
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found"]) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"{path}: invalid TOML: {e}"]) from None
+    except OSError as e:
+        raise ConfigError([f"{path}: cannot read: {e.strerror}"]) from None
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """PROXIMITY_MQTT__PASSWORD=x -> {"mqtt": {"password": "x"}}."""
+    out: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        path = key[len(ENV_PREFIX) :].lower().split("__")
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(merged.get(k), dict):
+            merged[k] = _merge(merged[k], v)
+        else:
+            merged[k] = v
+    return merged
+
+
+def load_gateway_config(config_dir: Path, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    path = config_dir / "gateway.toml"
+    data = read_toml(path)
+    overrides = _env_overrides(os.environ if environ is None else environ)
+    data = _merge(data, overrides)
+    try:
+        cfg = GatewayConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(path, e)) from None
+    return cfg.resolve_paths(config_dir)

@@ -1,0 +1,37 @@
+"""Resolvable private addresses: the ah() function of Bluetooth Core Vol 3 Part H, section 2.2.2 (pure).
+
+Byte order is the specification's: the IRK and prand as written most significant byte first, so the
+address AA:BB:CC:DD:EE:FF carries prand AABBCC and hash DDEEFF.
+"""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+IRK_LEN_BYTES = 16
+PRAND_LEN_BYTES = 3
+_PAD = bytes(13)
+
+
+def ah(irk: bytes, prand: bytes) -> bytes:
+    """ah(k, r) = e(k, r') mod 2^24, with r' = 13 zero bytes || r (e = AES-128)."""
+    encryptor = Cipher(algorithms.AES(irk), modes.ECB()).encryptor()
+    return (encryptor.update(_PAD + prand) + encryptor.finalize())[-3:]
+
+
+def make_rpa(irk: bytes, prand: bytes) -> str:
+    """A resolvable private address for `irk`; prand's two top bits are forced to 01 as the spec requires."""
+    prand = bytes([(prand[0] & 0x3F) | 0x40]) + prand[1:3]
+    raw = prand + ah(irk, prand)
+    return ":".join(f"{b:02X}" for b in raw)
+
+
+def address_parts(addr: str) -> tuple[bytes, bytes] | None:
+    """(prand, hash) of a textual address, or None if it is not a well-formed address."""
+    try:
+        raw = bytes.fromhex(addr.replace(":", ""))
+    except ValueError:
+        return None
+    if len(raw) != 6:
+        return None
+    return raw[:3], raw[3:]

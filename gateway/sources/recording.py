@@ -1,0 +1,307 @@
+"""Scan recordings (SPEC section 4): JSON Lines, optionally gzip, a header line then one advertisement a line.
+
+The reader never stops on a bad line: it reports it with its line number, counts it and goes on, unless
+`strict` is set. A truncated gzip stream ends the read with a reported problem, keeping what came before.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from gateway.adverts import Advert
+
+FORMAT_NAME = "proximity-scans"
+FORMAT_VERSION = 1
+MAX_REPORTED_PROBLEMS = 20  # beyond this a flood of bad lines is only counted, so logs stay readable
+RSSI_MIN_DBM = -127  # BlueZ reports -127 for "no RSSI"
+RSSI_MAX_DBM = 20
+
+
+class RecordingError(Exception):
+    """A recording cannot be read at all (or a bad line in strict mode). The message names file and line."""
+
+
+@dataclass
+class Header:
+    store_id: str | None = None
+    receivers: dict[str, dict[str, float]] = field(default_factory=dict)
+    source: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"format": FORMAT_NAME, "version": FORMAT_VERSION}
+        if self.store_id is not None:
+            out["store_id"] = self.store_id
+        if self.receivers:
+            out["receivers"] = self.receivers
+        if self.source is not None:
+            out["source"] = self.source
+        out.update(self.extra)
+        return out
+
+
+@dataclass
+class ReadStats:
+    lines: int = 0
+    adverts: int = 0
+    malformed: int = 0
+    out_of_order: int = 0
+    truncated: bool = False
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> int:
+        return self.malformed + self.out_of_order
+
+
+def _is_gzip(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    # Sniff the magic number rather than trust the suffix: people rename files.
+    if _is_gzip(path):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def _hex_map(value: Any, what: str) -> str | None:
+    """Checks a {key: hex} map cheaply; returns a problem description or None."""
+    if not isinstance(value, dict):
+        return f"{what} is not an object"
+    for k, v in value.items():
+        if not isinstance(v, str) or len(v) % 2:
+            return f"{what}[{k}] is not a hex string"
+    return None
+
+
+def advert_from_json(obj: Any) -> Advert | str:
+    """An Advert from one decoded line, or a short description of what is wrong with it."""
+    if not isinstance(obj, dict):
+        return "not a JSON object"
+    t = obj.get("t")
+    if type(t) is not float and type(t) is not int:
+        return "field 't' missing or not a number"
+    rx = obj.get("rx")
+    if type(rx) is not str or not rx:
+        return "field 'rx' missing or not a string"
+    addr = obj.get("addr")
+    if type(addr) is not str:
+        return "field 'addr' missing or not a string"
+    rssi = obj.get("rssi")
+    if type(rssi) is not int or not RSSI_MIN_DBM <= rssi <= RSSI_MAX_DBM:
+        return f"field 'rssi' missing or not an integer in {RSSI_MIN_DBM}..{RSSI_MAX_DBM}"
+    tx = obj.get("tx_power")
+    if tx is not None and type(tx) is not int:
+        return "field 'tx_power' is not an integer"
+    name = obj.get("name")
+    if name is not None and type(name) is not str:
+        return "field 'name' is not a string"
+    mfr = obj.get("mfr")
+    if mfr is None:
+        mfr = {}
+    elif mfr and (problem := _hex_map(mfr, "mfr")):
+        return problem
+    svc = obj.get("svc_data")
+    if svc is None:
+        svc = {}
+    elif svc and (problem := _hex_map(svc, "svc_data")):
+        return problem
+    uuids = obj.get("svc_uuids")
+    if uuids is None:
+        uuids = []
+    elif not isinstance(uuids, list):
+        return "field 'svc_uuids' is not a list"
+    return Advert(float(t), rx, addr, rssi, tx, name, mfr, svc, uuids)
+
+
+class RecordingReader:
+    """Iterates the advertisements of a recording. `header` is available once the reader is opened."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        strict: bool = False,
+        on_problem: Callable[[str], None] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.strict = strict
+        self.on_problem = on_problem
+        self.stats = ReadStats()
+        self.header = Header()
+        self._stream: IO[bytes] | None = None
+        self._first: bytes | None = None
+
+    def __enter__(self) -> RecordingReader:
+        self.open()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def open(self) -> None:
+        if not self.path.is_file():
+            raise RecordingError(f"{self.path}: no such recording")
+        try:
+            self._stream = _open_binary(self.path)
+            first = self._stream.readline()
+        except (OSError, EOFError) as e:
+            raise RecordingError(f"{self.path}: cannot read: {e}") from None
+        self.stats.lines = 1
+        self._parse_header(first)
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+    def _problem(self, line_no: int, what: str) -> None:
+        msg = f"{self.path}:{line_no}: {what}"
+        if self.strict:
+            raise RecordingError(msg)
+        if len(self.stats.problems) < MAX_REPORTED_PROBLEMS:
+            self.stats.problems.append(msg)
+            if self.on_problem is not None:
+                self.on_problem(msg)
+
+    def _parse_header(self, first: bytes) -> None:
+        if not first.strip():
+            if first == b"":
+                return  # an empty file is an empty recording
+            self.stats.malformed += 1
+            self._problem(1, "empty first line: expected the header")
+            return
+        try:
+            obj = json.loads(first)
+        except (ValueError, UnicodeDecodeError):
+            self.stats.malformed += 1
+            self._problem(1, "header is not valid JSON")
+            return
+        if isinstance(obj, dict) and obj.get("format") == FORMAT_NAME:
+            version = obj.get("version")
+            if version != FORMAT_VERSION:
+                raise RecordingError(f"{self.path}:1: unsupported recording version {version!r}")
+            receivers = obj.get("receivers") or {}
+            if not isinstance(receivers, dict):
+                self._problem(1, "header field 'receivers' is not an object; ignored")
+                receivers = {}
+            store = obj.get("store_id")
+            source = obj.get("source")
+            extra = {k: v for k, v in obj.items() if k not in {"format", "version", "store_id", "receivers", "source"}}
+            self.header = Header(
+                store if isinstance(store, str) else None,
+                receivers,
+                source if isinstance(source, str) else None,
+                extra,
+            )
+            return
+        # No header: keep the line, it may be a perfectly good advertisement.
+        self._problem(1, "no 'proximity-scans' header; reading the file as advertisements")
+        self._first = first
+
+    def _raw_lines(self) -> Iterator[tuple[int, bytes]]:
+        """(line number, bytes) pairs; a truncated or corrupt gzip tail ends the stream with a problem."""
+        assert self._stream is not None
+        if self._first is not None:
+            yield 1, self._first
+            self._first = None
+        line_no = self.stats.lines
+        while True:
+            try:
+                raw = self._stream.readline()
+            except (EOFError, OSError, zlib.error) as e:
+                self.stats.truncated = True
+                self._problem(line_no + 1, f"recording ends early ({e.__class__.__name__}); kept what came before")
+                return
+            if not raw:
+                return
+            line_no += 1
+            self.stats.lines = line_no
+            yield line_no, raw
+
+    def __iter__(self) -> Iterator[Advert]:
+        if self._stream is None:
+            self.open()
+        stats = self.stats
+        last_t: dict[str, float] = {}
+        loads = json.loads
+        for line_no, raw in self._raw_lines():
+            if not raw.strip():
+                continue
+            try:
+                obj = loads(raw)
+            except (ValueError, UnicodeDecodeError):
+                stats.malformed += 1
+                self._problem(line_no, "not valid JSON")
+                continue
+            adv = advert_from_json(obj)
+            if isinstance(adv, str):
+                stats.malformed += 1
+                self._problem(line_no, adv)
+                continue
+            prev = last_t.get(adv.rx)
+            if prev is not None and adv.t < prev:
+                stats.out_of_order += 1
+                self._problem(line_no, f"t goes backwards for receiver {adv.rx!r} ({adv.t} < {prev}); skipped")
+                continue
+            last_t[adv.rx] = adv.t
+            stats.adverts += 1
+            yield adv
+
+
+def read_recording(path: str | os.PathLike[str], *, strict: bool = False) -> tuple[Header, list[Advert], ReadStats]:
+    """Convenience for small recordings (tests, calibration walks): everything in memory."""
+    with RecordingReader(path, strict=strict) as reader:
+        adverts = list(reader)
+        return reader.header, adverts, reader.stats
+
+
+class RecordingWriter:
+    """Writes a recording; gzip when the file name ends in .gz. Streams: memory does not grow with length."""
+
+    def __init__(self, path: str | os.PathLike[str], header: Header | None = None) -> None:
+        self.path = Path(path)
+        self.header = header or Header()
+        self._f: IO[str] | None = None
+        self.count = 0
+
+    def __enter__(self) -> RecordingWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.suffix == ".gz":
+            # mtime=0 keeps the same input giving byte-identical files (reproducible generation)
+            raw = gzip.GzipFile(filename=str(self.path), mode="wb", mtime=0, compresslevel=6)
+            self._f = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+        else:
+            self._f = self.path.open("w", encoding="utf-8", newline="\n")
+        self._f.write(json.dumps(self.header.to_json(), separators=(",", ":")) + "\n")
+        return self
+
+    def write(self, adv: Advert) -> None:
+        assert self._f is not None, "use RecordingWriter as a context manager"
+        self._f.write(json.dumps(adv.to_json(), separators=(",", ":")) + "\n")
+        self.count += 1
+
+    def write_json(self, line: dict[str, Any]) -> None:
+        assert self._f is not None, "use RecordingWriter as a context manager"
+        self._f.write(json.dumps(line, separators=(",", ":")) + "\n")
+        self.count += 1
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
