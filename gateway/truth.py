@@ -1,0 +1,98 @@
+"""Ground truth (SPEC section 5): JSON Lines of {device, zone, t_start, t_end} intervals."""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+OUTSIDE = "outside"
+
+
+class TruthError(Exception):
+    """The truth file cannot be used; the message names file and line."""
+
+
+@dataclass(frozen=True, slots=True)
+class TruthInterval:
+    device: str
+    zone: str
+    t_start: float
+    t_end: float
+
+    def to_json(self) -> dict[str, object]:
+        return {"device": self.device, "zone": self.zone, "t_start": self.t_start, "t_end": self.t_end}
+
+
+def read_truth(path: str | os.PathLike[str]) -> list[TruthInterval]:
+    """All intervals; a bad line is an error naming it (truth is small and must be right to score against)."""
+    p = Path(path)
+    out: list[TruthInterval] = []
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise TruthError(f"{p}: no such truth file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise TruthError(f"{p}: cannot read: {e}") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            raise TruthError(f"{p}:{n}: not valid JSON") from None
+        if not isinstance(obj, dict):
+            raise TruthError(f"{p}:{n}: not a JSON object")
+        for key in ("device", "zone"):
+            if not isinstance(obj.get(key), str) or not obj[key]:
+                raise TruthError(f"{p}:{n}: field '{key}' missing or not a string")
+        for key in ("t_start", "t_end"):
+            if type(obj.get(key)) not in (int, float):
+                raise TruthError(f"{p}:{n}: field '{key}' missing or not a number")
+        if obj["t_end"] < obj["t_start"]:
+            raise TruthError(f"{p}:{n}: t_end is before t_start")
+        out.append(TruthInterval(obj["device"], obj["zone"], float(obj["t_start"]), float(obj["t_end"])))
+    return out
+
+
+def write_truth(path: str | os.PathLike[str], intervals: Iterable[TruthInterval]) -> None:
+    with Path(path).open("w", encoding="utf-8") as f:
+        for iv in intervals:
+            f.write(json.dumps(iv.to_json(), separators=(",", ":")) + "\n")
+
+
+class TruthIndex:
+    """Answers 'which zone was device D in at time t' in O(log n); None when no interval covers t."""
+
+    def __init__(self, intervals: Iterable[TruthInterval]) -> None:
+        per: dict[str, list[TruthInterval]] = {}
+        for iv in intervals:
+            per.setdefault(iv.device, []).append(iv)
+        self._starts: dict[str, list[float]] = {}
+        self._ivs: dict[str, list[TruthInterval]] = {}
+        for dev, ivs in per.items():
+            ivs.sort(key=lambda iv: iv.t_start)
+            self._ivs[dev] = ivs
+            self._starts[dev] = [iv.t_start for iv in ivs]
+
+    @property
+    def devices(self) -> list[str]:
+        return list(self._ivs)
+
+    def intervals(self, device: str) -> list[TruthInterval]:
+        return self._ivs.get(device, [])
+
+    def zone_at(self, device: str, t: float) -> str | None:
+        starts = self._starts.get(device)
+        if not starts:
+            return None
+        i = bisect.bisect_right(starts, t) - 1
+        # intervals may touch or nest slightly; look back a few for one that covers t
+        for j in range(i, max(i - 3, -1), -1):
+            iv = self._ivs[device][j]
+            if iv.t_start <= t <= iv.t_end:
+                return iv.zone
+        return None
