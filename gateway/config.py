@@ -95,6 +95,7 @@ class GatewayConfig(_Strict):
     gateway_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
     state_dir: Path = Path("state")
     timezone: str = "UTC"  # the store's time zone, for campaign schedules
+    customers_file: Path | None = None  # imported into the registry at start (idempotent); optional
     mqtt: MqttSettings = MqttSettings()
     scanner: ScannerSettings = ScannerSettings()
     recognition: RecognitionSettings = RecognitionSettings()
@@ -117,7 +118,9 @@ class GatewayConfig(_Strict):
         )
         state_dir = rel(self.state_dir)
         assert state_dir is not None
-        return self.model_copy(update={"state_dir": state_dir, "mqtt": mqtt})
+        return self.model_copy(
+            update={"state_dir": state_dir, "mqtt": mqtt, "customers_file": rel(self.customers_file)}
+        )
 
 
 def format_validation_error(file: Path | str, err: ValidationError) -> list[str]:
