@@ -276,14 +276,16 @@ class RecordingWriter:
         self.path = Path(path)
         self.header = header or Header()
         self._f: IO[str] | None = None
+        self._raw: IO[bytes] | None = None
         self.count = 0
 
     def __enter__(self) -> RecordingWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.suffix == ".gz":
-            # mtime=0 keeps the same input giving byte-identical files (reproducible generation)
-            raw = gzip.GzipFile(filename=str(self.path), mode="wb", mtime=0, compresslevel=6)
-            self._f = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+            # No name and mtime 0 in the gzip header: the same content gives byte-identical files.
+            self._raw = self.path.open("wb")
+            gz = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", mtime=0, compresslevel=6)
+            self._f = io.TextIOWrapper(gz, encoding="utf-8", newline="\n")
         else:
             self._f = self.path.open("w", encoding="utf-8", newline="\n")
         self._f.write(json.dumps(self.header.to_json(), separators=(",", ":")) + "\n")
@@ -305,3 +307,6 @@ class RecordingWriter:
         if self._f is not None:
             self._f.close()
             self._f = None
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None

@@ -1,0 +1,151 @@
+"""Scan recordings (SPEC section 4): what a user sees when a recording is good, damaged or odd."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway.adverts import Advert, encode_ibeacon
+from gateway.sources.recording import Header, RecordingError, RecordingReader, RecordingWriter, read_recording
+
+HEADER = {"format": "proximity-scans", "version": 1, "store_id": "store-042", "source": "test"}
+
+
+def line(t: float, rx: str = "rx-a", rssi: int = -60, **kw: object) -> str:
+    obj = {
+        "t": t,
+        "rx": rx,
+        "addr": "5A:1B:22:33:44:55",
+        "rssi": rssi,
+        "tx_power": None,
+        "name": None,
+        "mfr": {},
+        "svc_data": {},
+        "svc_uuids": [],
+    }
+    obj.update(kw)
+    return json.dumps(obj)
+
+
+def write(path: Path, lines: list[str], gz: bool = False) -> Path:
+    data = ("\n".join(lines) + "\n").encode()
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_writer_and_reader_round_trip(tmp_path: Path, gz: bool) -> None:
+    path = tmp_path / ("s.jsonl.gz" if gz else "s.jsonl")
+    adverts = [
+        Advert(
+            1000.5,
+            "rx-a",
+            "AA:BB:CC:DD:EE:FF",
+            -61,
+            None,
+            "tag",
+            encode_ibeacon("f7826da6-4fa2-4e98-8024-bc5b71e0893e", 1, 7),
+        ),
+        Advert(1001.0, "rx-b", "11:22:33:44:55:66", -80, 4, None, {}, {"0000feaa-0000-1000-8000-00805f9b34fb": "00e7"}),
+    ]
+    with RecordingWriter(path, Header("store-042", {"rx-a": {"x": 0.0, "y": 1.5}}, "unit test")) as w:
+        for a in adverts:
+            w.write(a)
+    header, got, stats = read_recording(path)
+    assert got == adverts
+    assert header.store_id == "store-042"
+    assert header.receivers == {"rx-a": {"x": 0.0, "y": 1.5}}
+    assert stats.adverts == 2 and stats.malformed == 0
+
+
+def test_same_content_gives_identical_gzip_bytes(tmp_path: Path) -> None:
+    for name in ("a.jsonl.gz", "b.jsonl.gz"):
+        with RecordingWriter(tmp_path / name, Header("s")) as w:
+            w.write(Advert(1.0, "rx", "AA:BB:CC:DD:EE:FF", -50))
+    assert (tmp_path / "a.jsonl.gz").read_bytes() == (tmp_path / "b.jsonl.gz").read_bytes()
+
+
+def test_malformed_lines_are_reported_with_their_number_and_skipped(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "s.jsonl",
+        [
+            json.dumps(HEADER),
+            line(1.0),
+            "{not json",
+            line(2.0, rssi="strong"),  # type: ignore[arg-type]
+            json.dumps({"t": 3.0, "rx": "rx-a"}),
+            line(4.0, mfr={"76": "abc"}),
+            "[1, 2]",
+            line(5.0),
+        ],
+    )
+    seen: list[str] = []
+    with RecordingReader(path, on_problem=seen.append) as reader:
+        got = [a.t for a in reader]
+    assert got == [1.0, 5.0]
+    assert reader.stats.malformed == 5
+    assert [p.split(":")[1] for p in seen] == ["3", "4", "5", "6", "7"]
+    assert "rssi" in seen[1] and "addr" in seen[2] and "mfr" in seen[3]
+    assert all(p.startswith(str(path)) for p in seen)
+
+
+def test_strict_makes_the_first_bad_line_fatal(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.jsonl", [json.dumps(HEADER), line(1.0), "garbage"])
+    with pytest.raises(RecordingError, match=r"s\.jsonl:3: not valid JSON"), RecordingReader(path, strict=True) as r:
+        list(r)
+
+
+def test_truncated_gzip_keeps_what_came_before(tmp_path: Path) -> None:
+    lines = [json.dumps(HEADER)] + [line(float(i)) for i in range(2000)]
+    full = gzip.compress(("\n".join(lines) + "\n").encode())
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(full[: len(full) // 2])
+    with RecordingReader(path) as reader:
+        got = list(reader)
+    assert 0 < len(got) < 2000
+    assert reader.stats.truncated
+    assert any("ends early" in p for p in reader.stats.problems)
+
+
+def test_clock_going_backwards_for_a_receiver_is_skipped_and_counted(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.jsonl", [json.dumps(HEADER), line(10.0), line(5.0, rx="rx-b"), line(9.0), line(11.0)])
+    with RecordingReader(path) as reader:
+        got = [(a.rx, a.t) for a in reader]
+    assert got == [("rx-a", 10.0), ("rx-b", 5.0), ("rx-a", 11.0)]  # other receivers have their own clocks
+    assert reader.stats.out_of_order == 1
+
+
+def test_missing_header_is_reported_but_the_data_is_read(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.jsonl", [line(1.0), line(2.0)])
+    with RecordingReader(path) as reader:
+        assert [a.t for a in reader] == [1.0, 2.0]
+    assert "header" in reader.stats.problems[0]
+
+
+def test_unsupported_version_and_missing_file_are_errors(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.jsonl", [json.dumps({**HEADER, "version": 9}), line(1.0)])
+    with pytest.raises(RecordingError, match="unsupported recording version 9"):
+        read_recording(path)
+    with pytest.raises(RecordingError, match="no such recording"):
+        read_recording(tmp_path / "absent.jsonl")
+
+
+def test_unknown_keys_are_ignored(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.jsonl", [json.dumps({**HEADER, "firmware": "x"}), line(1.0, extra=5)])
+    _, got, stats = read_recording(path)
+    assert len(got) == 1 and stats.malformed == 0
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.binary(max_size=80), max_size=20))
+def test_reader_never_raises_on_arbitrary_bytes(tmp_path: Path, chunks: list[bytes]) -> None:
+    path = tmp_path / "fuzz.jsonl"
+    path.write_bytes(json.dumps(HEADER).encode() + b"\n" + b"\n".join(chunks))
+    with RecordingReader(path) as reader:
+        for adv in reader:
+            assert isinstance(adv.rssi, int)
