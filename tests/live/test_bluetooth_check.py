@@ -1,0 +1,117 @@
+"""`check_bluetooth_available` names the first missing piece: bus socket, BlueZ, adapter."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bleak.exc import BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason, BleakDBusError, BleakError
+
+from gateway.sources.bluez_errors import check_bluetooth_available, describe_scan_error, system_bus_socket
+
+FAKE_BLUEZ = Path(__file__).with_name("fake_bluez.py")
+START_TIMEOUT_S = 5.0
+
+
+def test_missing_bus_socket_is_named(tmp_path: Path) -> None:
+    sock = tmp_path / "nothing-here"
+    problem = check_bluetooth_available(environ={"DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={sock}"})
+    assert problem is not None
+    assert str(sock) in problem and "D-Bus" in problem and "\n" not in problem
+
+
+def test_default_socket_path_when_no_address_is_set() -> None:
+    assert system_bus_socket({}) == Path("/run/dbus/system_bus_socket")
+    assert system_bus_socket({"DBUS_SYSTEM_BUS_ADDRESS": "unix:abstract=/tmp/x"}) is None
+
+
+@pytest.mark.parametrize(
+    ("exc", "words"),
+    [
+        (FileNotFoundError(2, "No such file"), "D-Bus"),
+        (BleakDBusError("org.bluez.Error.InProgress", []), "already in progress"),
+        (BleakDBusError("org.bluez.Error.NotReady", []), "not ready"),
+        (BleakDBusError("org.freedesktop.DBus.Error.ServiceUnknown", []), "bluetoothd"),
+        (BleakBluetoothNotAvailableError("x", BleakBluetoothNotAvailableReason.NO_BLUETOOTH), "no Bluetooth adapter"),
+        (BleakBluetoothNotAvailableError("x", BleakBluetoothNotAvailableReason.POWERED_OFF), "powered off"),
+        (BleakError("adapter 'hci3' not found"), "hci3"),
+        (TimeoutError(), "did not answer"),
+    ],
+)
+def test_scan_errors_read_as_one_actionable_line(exc: BaseException, words: str) -> None:
+    key, message = describe_scan_error(exc)
+    assert words in message
+    assert "\n" not in message
+    assert key
+
+
+@pytest.fixture
+def private_system_bus(tmp_path: Path) -> Iterator[dict[str, str]]:
+    daemon = shutil.which("dbus-daemon")
+    if daemon is None:
+        pytest.skip("dbus-daemon is not installed")
+    sock = tmp_path / "system_bus_socket"
+    address = f"unix:path={sock}"
+    proc = subprocess.Popen(
+        [daemon, "--session", "--nofork", "--nopidfile", f"--address={address}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not sock.exists():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.skip("private dbus-daemon did not start")
+        time.sleep(0.01)
+    try:
+        yield {"DBUS_SYSTEM_BUS_ADDRESS": address}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+
+
+def start_fake_bluez(env: dict[str, str], *adapters: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, str(FAKE_BLUEZ), *adapters],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_bus_without_bluez_says_bluetoothd_is_not_running(private_system_bus: dict[str, str]) -> None:
+    problem = check_bluetooth_available(environ=private_system_bus)
+    assert problem is not None and "bluetoothd" in problem and "not running" in problem
+
+
+@pytest.mark.parametrize(
+    ("adapters", "wanted", "expected"),
+    [
+        ((), None, "no Bluetooth adapter"),
+        (("hci0",), None, None),
+        (("hci0",), "hci0", None),
+        (("hci0",), "hci1", "'hci1' not found (BlueZ has: hci0)"),
+    ],
+)
+def test_adapters_are_checked(
+    private_system_bus: dict[str, str], adapters: tuple[str, ...], wanted: str | None, expected: str | None
+) -> None:
+    fake = start_fake_bluez(private_system_bus, *adapters)
+    try:
+        problem = check_bluetooth_available(wanted, environ=private_system_bus)
+    finally:
+        fake.terminate()
+        fake.wait(timeout=5)
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem is not None and expected in problem
