@@ -72,8 +72,9 @@ def system_bus_socket(environ: Mapping[str, str] | None = None) -> Path | None:
 
 
 async def _query_bluez(adapter: str | None, bus_address: str | None) -> str | None:
-    from dbus_fast import BusType, Message, MessageType  # noqa: PLC0415 - only needed for this check
-    from dbus_fast.aio import MessageBus  # noqa: PLC0415
+    # dbus_fast comes with bleak on Linux only: import it where the Linux-only check needs it
+    from dbus_fast import BusType, Message, MessageType
+    from dbus_fast.aio import MessageBus
 
     try:
         bus = await MessageBus(bus_address=bus_address, bus_type=BusType.SYSTEM).connect()
