@@ -24,3 +24,9 @@ def window_of(t: float) -> int:
 def token_for(secret: bytes, window: int) -> bytes:
     msg = TOKEN_DOMAIN + struct.pack(">I", window & 0xFFFFFFFF)
     return hmac.new(secret, msg, hashlib.sha256).digest()[:TOKEN_LEN_BYTES]
+
+
+def token_hex_for(secret: bytes, window: int) -> str:
+    """`token_for` as the lowercase hex the advert parser yields; one-shot C HMAC, for bulk table builds."""
+    msg = TOKEN_DOMAIN + struct.pack(">I", window & 0xFFFFFFFF)
+    return hmac.digest(secret, msg, "sha256")[:TOKEN_LEN_BYTES].hex()

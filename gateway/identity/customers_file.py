@@ -1,0 +1,241 @@
+"""Reading customers files (SPEC section 6): JSON Lines, or CSV for people who keep customers in a spreadsheet.
+
+Pure parsing: records in, `Customer`s and one-line problems out. A bad row never stops the read; each
+problem names file, line and field, and never echoes a value (a rejected value may be a key).
+
+CSV layout (a header row, then one customer a row; column order is free, unknown columns are an error):
+
+    customer_id,consent,segments,purpose,expires_at,consented_at,identifiers,token,irk,ibeacon,eddystone_uid,address
+
+- `customer_id`, `consent` are required; consent is true/false (also yes/no, 1/0).
+- `segments`: names separated by `;`.  `expires_at`, `consented_at`: epoch seconds or ISO date/datetime (UTC).
+- `identifiers`: `kind:value` items separated by `;`, or a JSON array of SPEC identifier objects.
+- `token`, `irk`, `ibeacon`, `eddystone_uid`, `address`: the value alone, several separated by `;`.
+- Values: token = secret hex; irk = 32 hex; ibeacon = UUID:MAJOR:MINOR; eddystone_uid = NAMESPACE:INSTANCE
+  (20 and 12 hex); address = AA:BB:CC:DD:EE:FF.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from gateway.identity.models import IDENTIFIER_KINDS, Customer, format_record_errors
+
+CSV_COLUMNS = (
+    "customer_id",
+    "consent",
+    "segments",
+    "purpose",
+    "expires_at",
+    "consented_at",
+    "identifiers",
+    *IDENTIFIER_KINDS,
+)
+CSV_LIST_SEPARATOR = ";"
+_TRUE = {"true", "yes", "y", "1"}
+_FALSE = {"false", "no", "n", "0"}
+_SAFE_WORD = re.compile(r"^[a-z_]{1,20}$")  # short lowercase words (a misspelt kind) may be echoed: keys cannot
+
+
+class RecordError(ValueError):
+    """A record failed validation; `problems` are 'field: message' lines without values."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class ParsedRecord:
+    line: int
+    customer: Customer
+
+
+@dataclass
+class CustomersFile:
+    records: list[ParsedRecord] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # "file: line N: field: message"
+    rows: int = 0  # non-blank data rows seen
+
+    @property
+    def customers(self) -> list[Customer]:
+        return [r.customer for r in self.records]
+
+
+def parse_record(obj: object) -> Customer:
+    """A SPEC section 6 record (a dict from JSON) -> Customer, or RecordError naming each bad field."""
+    if not isinstance(obj, dict):
+        raise RecordError(["(record): must be a JSON object"])
+    try:
+        return Customer.model_validate(obj)
+    except ValidationError as e:
+        raise RecordError(format_record_errors(e)) from None
+
+
+def identifier_from_item(kind: str, value: str) -> dict[str, Any]:
+    """One CSV identifier value of `kind` -> a SPEC identifier object (validated later by the model)."""
+    if kind == "token":
+        return {"kind": "token", "secret": value}
+    if kind == "irk":
+        return {"kind": "irk", "irk": value}
+    if kind == "address":
+        return {"kind": "address", "address": value}
+    if kind == "ibeacon":
+        parts = value.split(":")
+        if len(parts) != 3:
+            raise ValueError("ibeacon must be UUID:MAJOR:MINOR")
+        try:
+            major, minor = int(parts[1]), int(parts[2])
+        except ValueError:
+            raise ValueError("ibeacon major and minor must be integers") from None
+        return {"kind": "ibeacon", "uuid": parts[0], "major": major, "minor": minor}
+    if kind == "eddystone_uid":
+        parts = value.split(":")
+        if len(parts) == 1 and len(value) == 32:
+            parts = [value[:20], value[20:]]
+        if len(parts) != 2:
+            raise ValueError("eddystone_uid must be NAMESPACE:INSTANCE (20 and 12 hex digits)")
+        return {"kind": "eddystone_uid", "namespace": parts[0], "instance": parts[1]}
+    shown = f" '{kind}'" if _SAFE_WORD.match(kind) else ""
+    raise ValueError(f"unknown kind{shown} (expected one of {', '.join(IDENTIFIER_KINDS)})")
+
+
+def _split(cell: str) -> list[str]:
+    return [p.strip() for p in cell.split(CSV_LIST_SEPARATOR) if p.strip()]
+
+
+def csv_row_to_record(row: dict[str, str]) -> dict[str, Any]:
+    """A CSV row (header -> cell) -> a SPEC record dict. Raises RecordError for cells the model cannot see."""
+    problems: list[str] = []
+    rec: dict[str, Any] = {"customer_id": (row.get("customer_id") or "").strip()}
+    consent = (row.get("consent") or "").strip().lower()
+    if consent in _TRUE:
+        rec["consent"] = True
+    elif consent in _FALSE:
+        rec["consent"] = False
+    else:
+        problems.append("consent: must be true or false" if consent else "consent: missing")
+    if row.get("segments"):
+        rec["segments"] = _split(row["segments"])
+    for key in ("purpose", "expires_at", "consented_at"):
+        if (row.get(key) or "").strip():
+            rec[key] = row[key].strip()
+    identifiers: list[Any] = []
+    cell = (row.get("identifiers") or "").strip()
+    if cell.startswith("["):
+        try:
+            loaded = json.loads(cell)
+        except json.JSONDecodeError:
+            problems.append("identifiers: invalid JSON array")
+        else:
+            if isinstance(loaded, list):
+                identifiers.extend(loaded)
+            else:
+                problems.append("identifiers: must be a JSON array")
+    elif cell:
+        for item in _split(cell):
+            kind, sep, value = item.partition(":")
+            try:
+                if not sep:
+                    raise ValueError("must be kind:value")
+                identifiers.append(identifier_from_item(kind.strip(), value.strip()))
+            except ValueError as e:
+                problems.append(f"identifiers[{len(identifiers)}]: {e}")
+    for kind in IDENTIFIER_KINDS:
+        for value in _split(row.get(kind) or ""):
+            try:
+                identifiers.append(identifier_from_item(kind, value))
+            except ValueError as e:
+                problems.append(f"{kind}: {e}")
+    if identifiers:
+        rec["identifiers"] = identifiers
+    if problems:
+        raise RecordError(problems)
+    return rec
+
+
+def _iter_jsonl(text: str) -> Iterator[tuple[int, object | RecordError]]:
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield n, json.loads(line)
+        except json.JSONDecodeError:
+            yield n, RecordError(["(record): invalid JSON"])
+
+
+def _iter_csv(text: str, path: Path, out: CustomersFile) -> Iterator[tuple[int, object | RecordError]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    missing = [h for h in ("customer_id", "consent") if h not in header]
+    if unknown or missing:
+        if unknown:
+            out.problems.append(f"{path}: line 1: header: unknown column(s) {', '.join(map(repr, unknown))}")
+        if missing:
+            out.problems.append(f"{path}: line 1: header: missing column(s) {', '.join(missing)}")
+        return
+    start = 2
+    for row in reader:
+        line, start = start, reader.line_num + 1
+        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+            continue
+        if None in row:  # more cells than header columns
+            yield line, RecordError(["(row): more cells than header columns"])
+            continue
+        try:
+            yield line, csv_row_to_record({k: v or "" for k, v in row.items()})
+        except RecordError as e:
+            yield line, e
+
+
+def looks_like_csv(path: Path, text: str) -> bool:
+    if path.suffix.lower() == ".csv":
+        return True
+    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        return False
+    return not text.lstrip().startswith("{")
+
+
+def parse_customers_text(text: str, path: Path) -> CustomersFile:
+    out = CustomersFile()
+    rows = _iter_csv(text, path, out) if looks_like_csv(path, text) else _iter_jsonl(text)
+    first_line: dict[str, int] = {}
+    for line, obj in rows:
+        out.rows += 1
+        try:
+            if isinstance(obj, RecordError):
+                raise obj
+            customer = parse_record(obj)
+        except RecordError as e:
+            out.problems.extend(f"{path}: line {line}: {p}" for p in e.problems)
+            continue
+        seen = first_line.get(customer.customer_id)
+        if seen is not None:
+            out.problems.append(f"{path}: line {line}: customer_id: duplicate of line {seen} (the first is kept)")
+            continue
+        first_line[customer.customer_id] = line
+        out.records.append(ParsedRecord(line, customer))
+    return out
+
+
+def read_customers(path: Path) -> CustomersFile:
+    """Parses a customers file; unreadable files give one problem and no records."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        return CustomersFile(problems=[f"{path}: file not found"])
+    except UnicodeDecodeError:
+        return CustomersFile(problems=[f"{path}: not UTF-8 text"])
+    except OSError as e:
+        return CustomersFile(problems=[f"{path}: cannot read: {e.strerror}"])
+    return parse_customers_text(text, path)
