@@ -1,0 +1,366 @@
+"""The MQTT side of delivery: reconnect loop, status + last will, inbound consent/redemptions, outbox drain.
+
+At-least-once: a message leaves the outbox only after its PUBACK; whatever is still there after a reconnect or a
+restart is published again with the same bytes (hence the same trigger id). Consumers deduplicate on the id.
+
+Order: messages of one customer are published one at a time, in the order they were put, so enter/exit and
+triggers of a customer cannot overtake each other even when a connection drops between them. Messages of
+different customers are pipelined (`max_in_flight`), which is where the throughput comes from.
+
+Inbound: the session is persistent (clean_session=False), so consent changes sent while the gateway was offline
+are delivered when it reconnects; a QoS 1 message may arrive twice, so the callbacks must be idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiomqtt
+from aiomqtt import MqttError
+
+from gateway.config import MqttSettings
+from gateway.delivery.outbox import Outbox, OutboxError, OutboxItem
+from gateway.delivery.topics import Topics
+
+log = logging.getLogger(__name__)
+
+Callback = Callable[[dict[str, Any]], Awaitable[None] | None]
+
+DEFAULT_MAX_IN_FLIGHT = 32  # see benchmarks/bench_delivery.py: gains flatten out beyond a few dozen on loopback
+PENDING_SCAN_FACTOR = 4  # read this many times the window, so one busy customer does not starve the others
+BACKOFF_FIRST_S = 0.25
+PUBLISH_TIMEOUT_MIN_S = 10.0  # a PUBACK slower than this (or the keepalive) means the link is dead: reconnect
+CONNECT_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 5.0  # SIGTERM path: systemd's default stop timeout is 90 s, we take a small share of it
+OUTBOX_RETRY_S = 1.0  # after an outbox read/delete error, e.g. a briefly locked or full file
+DRAIN_POLL_S = 0.2  # drain() also notices messages put or deleted by others
+
+
+def backoff_s(attempt: int, cap_s: float, rng: random.Random) -> float:
+    """Exponential backoff with 'equal jitter': half fixed, half random, so a fleet does not reconnect in step."""
+    base = min(cap_s, BACKOFF_FIRST_S * (2.0 ** min(attempt, 30)))
+    return base / 2 + rng.uniform(0, base / 2)
+
+
+class Publisher:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        outbox: Outbox,
+        store_id: str,
+        gateway_id: str,
+        version: str,
+        on_consent: Callback | None = None,
+        on_redemption: Callback | None = None,
+        now: Callable[[], float] = time.time,
+        *,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        rng: random.Random | None = None,
+    ) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self._settings = settings
+        self._outbox = outbox
+        self.topics = Topics(settings.topic_prefix, store_id, gateway_id)
+        self._client_id = settings.client_id or f"{store_id}-{gateway_id}"
+        self._version = version
+        self._on_consent = on_consent
+        self._on_redemption = on_redemption
+        self._now = now
+        self._max_in_flight = max_in_flight
+        self._rng = rng or random.Random()
+        self._publish_timeout_s = max(PUBLISH_TIMEOUT_MIN_S, float(settings.keepalive_s))
+
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._stop_requested = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._running = False
+        self._publish_offline_on_stop = True
+        self._attempt = 0
+
+        self._connected = False
+        self._last_publish_at: float | None = None
+        self._published = 0
+        self._publish_errors = 0
+        self._last_error: str | None = None
+        self.connects = 0
+        self.inbound_bad = 0
+        self.callback_errors = 0
+
+    # -- status and health ---------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def last_publish_at(self) -> float | None:
+        return self._last_publish_at
+
+    @property
+    def published(self) -> int:
+        return self._published
+
+    @property
+    def publish_errors(self) -> int:
+        return self._publish_errors
+
+    @property
+    def last_error(self) -> str | None:
+        return self._last_error
+
+    def _record_error(self, where: str, exc: BaseException) -> None:
+        text = (str(exc) or type(exc).__name__).splitlines()[0]
+        password = self._settings.password
+        if password:
+            text = text.replace(password, "***")  # belt and braces: no library message should carry it
+        line = f"{where}: {type(exc).__name__}: {text}"
+        self._last_error = line
+        log.warning("mqtt %s", line)
+
+    # -- public API ----------------------------------------------------------------------------------------
+
+    def notify(self) -> None:
+        """Call after `outbox.put`: wakes the drainer instead of waiting for the next event."""
+        self._wake.set()
+
+    async def drain(self, timeout_s: float) -> int:
+        """Wait until the outbox is empty or `timeout_s` has passed; returns how many messages are still queued."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        self.notify()
+        while True:
+            depth = self._outbox.depth()
+            remaining = deadline - loop.time()
+            if depth == 0 or remaining <= 0:
+                return depth
+            self._progress.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), min(remaining, DRAIN_POLL_S))
+
+    async def stop(self, publish_offline: bool = True) -> None:
+        """SIGTERM path: publish the retained offline status, disconnect cleanly, and make `run()` return."""
+        self._publish_offline_on_stop = publish_offline
+        self._stop_requested.set()
+        if self._running:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), STOP_TIMEOUT_S + self._publish_timeout_s)
+
+    async def run(self) -> None:
+        """Connect, and reconnect after every failure with capped exponential backoff, until `stop()`."""
+        self._running = True
+        self._stopped.clear()
+        self._attempt = 0
+        try:
+            while not self._stop_requested.is_set():
+                try:
+                    await self._session()
+                except MqttError as e:
+                    self._record_error("connection", e)
+                except (OSError, ssl.SSLError) as e:
+                    # Only the TLS context can raise these here (unreadable CA or key): retrying lets the
+                    # status show the cause while someone fixes the file.
+                    self._record_error("tls setup", e)
+                self._connected = False
+                if self._stop_requested.is_set():
+                    break
+                delay = backoff_s(self._attempt, self._settings.reconnect_max_s, self._rng)
+                self._attempt += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_requested.wait(), delay)
+        finally:
+            self._connected = False
+            self._running = False
+            self._stopped.set()
+
+    # -- one connection --------------------------------------------------------------------------------------
+
+    def _status_payload(self, state: str, since: float) -> bytes:
+        return json.dumps({"state": state, "version": self._version, "since": since}).encode()
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        s = self._settings
+        if not s.tls:
+            return None
+        ctx = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
+        if s.cert_file is not None:
+            ctx.load_cert_chain(str(s.cert_file), str(s.key_file) if s.key_file else None)
+        return ctx
+
+    def _client(self, since: float) -> aiomqtt.Client:
+        s = self._settings
+        # The will says since when this gateway was last known online; the broker sends it if we vanish.
+        will = aiomqtt.Will(self.topics.status, self._status_payload("offline", since), qos=1, retain=True)
+        return aiomqtt.Client(
+            s.host,
+            s.port,
+            username=s.username,
+            password=s.password,
+            identifier=self._client_id,
+            will=will,
+            clean_session=False,
+            keepalive=s.keepalive_s,
+            timeout=CONNECT_TIMEOUT_S,
+            tls_context=self._tls_context(),
+            max_inflight_messages=self._max_in_flight,
+        )
+
+    async def _session(self) -> None:
+        client = self._client(self._now())
+        async with client:
+            since = self._now()
+            self._connected = True
+            self._last_error = None
+            self._attempt = 0
+            self.connects += 1
+            log.info("mqtt connected to %s:%d", self._settings.host, self._settings.port)
+            await client.publish(
+                self.topics.status,
+                self._status_payload("online", since),
+                qos=1,
+                retain=True,
+                timeout=self._publish_timeout_s,
+            )
+            await client.subscribe([(self.topics.consent, 1), (self.topics.redemptions, 1)])
+            inbound = asyncio.create_task(self._inbound(client))
+            drainer = asyncio.create_task(self._drain_loop(client))
+            stop = asyncio.create_task(self._stop_requested.wait())
+            tasks = {inbound, drainer, stop}
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            for t in done:
+                if t is not stop and not t.cancelled() and (exc := t.exception()) is not None:
+                    raise exc
+            if self._publish_offline_on_stop:
+                try:
+                    await client.publish(
+                        self.topics.status,
+                        self._status_payload("offline", self._now()),
+                        qos=1,
+                        retain=True,
+                        timeout=STOP_TIMEOUT_S,
+                    )
+                except MqttError as e:
+                    self._record_error("offline status", e)
+        self._connected = False
+
+    async def _inbound(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            if message.topic.matches(self.topics.consent):
+                await self._dispatch("consent", self._on_consent, message.payload)
+            elif message.topic.matches(self.topics.redemptions):
+                await self._dispatch("redemptions", self._on_redemption, message.payload)
+
+    async def _dispatch(self, name: str, callback: Callback | None, payload: Any) -> None:
+        try:
+            data = json.loads(payload) if isinstance(payload, bytes | bytearray | str) else None
+        except (ValueError, UnicodeDecodeError):
+            data = None
+        if not isinstance(data, dict):
+            self.inbound_bad += 1
+            size = len(payload) if isinstance(payload, bytes | bytearray | str) else 0
+            # Never the content: it may carry a customer's identifiers or secret.
+            log.warning(
+                "mqtt %s: ignored a message that is not a JSON object (%d bytes, %d so far)",
+                name,
+                size,
+                self.inbound_bad,
+            )
+            return
+        if callback is None:
+            return
+        try:
+            result = callback(data)
+            if inspect.isawaitable(result):
+                await result
+        except Exception as e:
+            # The callbacks belong to other stages; one bad record must not drop the MQTT connection. The
+            # exception text may quote the record (a secret), so only its type is logged.
+            self.callback_errors += 1
+            log.warning("mqtt %s: handler failed with %s (%d so far)", name, type(e).__name__, self.callback_errors)
+
+    async def _publish(self, client: aiomqtt.Client, item: OutboxItem) -> None:
+        await client.publish(item.topic, item.payload.encode(), qos=item.qos, timeout=self._publish_timeout_s)
+
+    async def _drain_loop(self, client: aiomqtt.Client) -> None:
+        in_flight: dict[asyncio.Task[None], OutboxItem] = {}
+        busy_customers: set[str] = set()
+        in_flight_ids: set[str] = set()
+        to_ack: list[str] = []  # PUBACKed, not yet deleted (a failed delete is retried, not re-published)
+        try:
+            while True:
+                self._wake.clear()
+                if to_ack:
+                    try:
+                        self._outbox.ack_many(to_ack)
+                        to_ack.clear()
+                        self._progress.set()
+                    except OutboxError as e:
+                        self._record_error("outbox", e)
+                room = self._max_in_flight - len(in_flight)
+                if room > 0:
+                    try:
+                        batch = self._outbox.pending(self._max_in_flight * PENDING_SCAN_FACTOR + len(to_ack))
+                    except OutboxError as e:
+                        self._record_error("outbox", e)
+                        batch = []
+                    acked = set(to_ack)
+                    for item in batch:
+                        if room == 0:
+                            break
+                        if item.msg_id in in_flight_ids or item.msg_id in acked:
+                            continue
+                        if item.customer_id is not None:
+                            if item.customer_id in busy_customers:
+                                continue  # its predecessor is in flight: keep the customer's order
+                            busy_customers.add(item.customer_id)
+                        in_flight_ids.add(item.msg_id)
+                        in_flight[asyncio.create_task(self._publish(client, item))] = item
+                        room -= 1
+                waker = asyncio.create_task(self._wake.wait())
+                waiting: set[asyncio.Task[Any]] = {waker, *in_flight}
+                timeout = OUTBOX_RETRY_S if to_ack else None
+                try:
+                    done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waker.cancel()
+                failure: BaseException | None = None
+                for task in done:
+                    if task is waker:
+                        continue
+                    item = in_flight.pop(task)
+                    in_flight_ids.discard(item.msg_id)
+                    if item.customer_id is not None:
+                        busy_customers.discard(item.customer_id)
+                    exc = task.exception()
+                    if exc is not None:
+                        self._publish_errors += 1
+                        failure = failure or exc
+                        continue
+                    to_ack.append(item.msg_id)
+                    self._published += 1
+                    self._last_publish_at = self._now()
+                if failure is not None:
+                    raise failure  # the link is gone: the session ends and run() reconnects
+        finally:
+            for task in in_flight:
+                task.cancel()
+            if to_ack:
+                # Leaving the session (stop or link lost): record what the broker has, so it is not resent.
+                with contextlib.suppress(OutboxError):
+                    self._outbox.ack_many(to_ack)
+                    self._progress.set()
