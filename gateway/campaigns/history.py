@@ -1,0 +1,210 @@
+"""What the caps must remember across restarts, and each customer's presence history (I/O).
+
+Triggers and redemptions are written at once (they are few, and a cooldown must survive a crash); stays are
+buffered and written in batches, because a replayed store day produces thousands of them in seconds.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import sqlite_utils
+
+STAY_BATCH_ROWS = 500  # insert_all batch size; sqlite-utils is ~15x faster batched than row by row
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerRecord:
+    trigger_id: str
+    customer_id: str
+    campaign_id: str
+    t: float
+    visit_id: str
+    day: str  # store-local YYYY-MM-DD, for daily caps and budgets
+
+
+@dataclass(frozen=True, slots=True)
+class StayRecord:
+    customer_id: str
+    visit_id: str
+    zone: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True, slots=True)
+class RedemptionRecord:
+    trigger_id: str
+    customer_id: str
+    campaign_id: str
+    at: float
+
+
+class History(Protocol):
+    def add_trigger(self, rec: TriggerRecord) -> None: ...
+    def triggers_of(self, customer_id: str, since: float) -> list[TriggerRecord]: ...
+    def campaign_day_count(self, campaign_id: str, day: str) -> int: ...
+    def add_redemption(self, rec: RedemptionRecord) -> None: ...
+    def redeemed_campaigns(self, customer_id: str) -> frozenset[str]: ...
+    def add_stay(self, rec: StayRecord) -> None: ...
+    def flush(self) -> None: ...
+    def delete_customer(self, customer_id: str) -> None: ...
+    def export_customer(self, customer_id: str) -> dict[str, Any]: ...
+
+
+def _export(
+    customer_id: str, triggers: list[TriggerRecord], redemptions: list[RedemptionRecord], stays: list[StayRecord]
+) -> dict[str, Any]:
+    def strip(d: dict[str, Any]) -> dict[str, Any]:
+        d.pop("customer_id", None)
+        return d
+
+    return {
+        "customer_id": customer_id,
+        "triggers": [strip(asdict(r)) for r in sorted(triggers, key=lambda r: r.t)],
+        "redemptions": [strip(asdict(r)) for r in sorted(redemptions, key=lambda r: r.at)],
+        "stays": [strip(asdict(r)) for r in sorted(stays, key=lambda r: r.start)],
+    }
+
+
+class MemoryHistory:
+    """For pure tests and for replays that must not touch the disk."""
+
+    def __init__(self) -> None:
+        self.triggers: dict[str, TriggerRecord] = {}
+        self.redemptions: dict[str, RedemptionRecord] = {}
+        self.stays: list[StayRecord] = []
+
+    def add_trigger(self, rec: TriggerRecord) -> None:
+        self.triggers.setdefault(rec.trigger_id, rec)
+
+    def triggers_of(self, customer_id: str, since: float) -> list[TriggerRecord]:
+        return sorted(
+            (r for r in self.triggers.values() if r.customer_id == customer_id and r.t >= since), key=lambda r: r.t
+        )
+
+    def campaign_day_count(self, campaign_id: str, day: str) -> int:
+        return sum(1 for r in self.triggers.values() if r.campaign_id == campaign_id and r.day == day)
+
+    def add_redemption(self, rec: RedemptionRecord) -> None:
+        self.redemptions.setdefault(rec.trigger_id, rec)
+
+    def redeemed_campaigns(self, customer_id: str) -> frozenset[str]:
+        return frozenset(r.campaign_id for r in self.redemptions.values() if r.customer_id == customer_id)
+
+    def add_stay(self, rec: StayRecord) -> None:
+        self.stays.append(rec)
+
+    def flush(self) -> None:
+        return None
+
+    def delete_customer(self, customer_id: str) -> None:
+        self.triggers = {k: r for k, r in self.triggers.items() if r.customer_id != customer_id}
+        self.redemptions = {k: r for k, r in self.redemptions.items() if r.customer_id != customer_id}
+        self.stays = [r for r in self.stays if r.customer_id != customer_id]
+
+    def export_customer(self, customer_id: str) -> dict[str, Any]:
+        return _export(
+            customer_id,
+            [r for r in self.triggers.values() if r.customer_id == customer_id],
+            [r for r in self.redemptions.values() if r.customer_id == customer_id],
+            [r for r in self.stays if r.customer_id == customer_id],
+        )
+
+
+def _create_private(path: Path) -> None:
+    """Create the file 0600 before SQLite opens it: it holds customers' movements (WAL/SHM inherit the mode)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+class SqliteHistory:
+    def __init__(self, db_path: str | os.PathLike[str]) -> None:
+        self.path = Path(db_path)
+        _create_private(self.path)
+        self.db = sqlite_utils.Database(self.path)
+        self.db.enable_wal()
+        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a process crash
+        self._stays: list[dict[str, Any]] = []
+        self._create()
+
+    def _create(self) -> None:
+        db = self.db
+        db.table("triggers").create(
+            {"trigger_id": str, "customer_id": str, "campaign_id": str, "t": float, "visit_id": str, "day": str},
+            pk="trigger_id",
+            if_not_exists=True,
+        )
+        db.table("redemptions").create(
+            {"trigger_id": str, "customer_id": str, "campaign_id": str, "at": float},
+            pk="trigger_id",
+            if_not_exists=True,
+        )
+        db.table("stays").create(
+            {"customer_id": str, "visit_id": str, "zone": str, "start": float, "end": float}, if_not_exists=True
+        )
+        db.table("triggers").create_index(["customer_id", "t"], if_not_exists=True)
+        db.table("triggers").create_index(["campaign_id", "day"], if_not_exists=True)
+        db.table("redemptions").create_index(["customer_id"], if_not_exists=True)
+        db.table("stays").create_index(["customer_id"], if_not_exists=True)
+
+    def add_trigger(self, rec: TriggerRecord) -> None:
+        with self.db.atomic():
+            self.db.table("triggers").insert(asdict(rec), ignore=True)
+
+    def triggers_of(self, customer_id: str, since: float) -> list[TriggerRecord]:
+        rows = self.db.query(
+            "select trigger_id, customer_id, campaign_id, t, visit_id, day from triggers"
+            " where customer_id = ? and t >= ? order by t",
+            [customer_id, since],
+        )
+        return [TriggerRecord(**r) for r in rows]
+
+    def campaign_day_count(self, campaign_id: str, day: str) -> int:
+        row = self.db.execute(
+            "select count(*) from triggers where campaign_id = ? and day = ?", [campaign_id, day]
+        ).fetchone()
+        return int(row[0])
+
+    def add_redemption(self, rec: RedemptionRecord) -> None:
+        with self.db.atomic():
+            self.db.table("redemptions").insert(asdict(rec), ignore=True)
+
+    def redeemed_campaigns(self, customer_id: str) -> frozenset[str]:
+        rows = self.db.execute("select campaign_id from redemptions where customer_id = ?", [customer_id])
+        return frozenset(r[0] for r in rows.fetchall())
+
+    def add_stay(self, rec: StayRecord) -> None:
+        self._stays.append(asdict(rec))
+        if len(self._stays) >= STAY_BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._stays:
+            return
+        rows, self._stays = self._stays, []
+        with self.db.atomic():
+            self.db.table("stays").insert_all(rows, batch_size=STAY_BATCH_ROWS)
+
+    def delete_customer(self, customer_id: str) -> None:
+        self._stays = [r for r in self._stays if r["customer_id"] != customer_id]
+        with self.db.atomic():
+            for table in ("triggers", "redemptions", "stays"):
+                self.db.execute(f"delete from {table} where customer_id = ?", [customer_id])
+
+    def export_customer(self, customer_id: str) -> dict[str, Any]:
+        self.flush()
+        q = "select * from {} where customer_id = ?"
+        triggers = [TriggerRecord(**r) for r in self.db.query(q.format("triggers"), [customer_id])]
+        redemptions = [RedemptionRecord(**r) for r in self.db.query(q.format("redemptions"), [customer_id])]
+        stays = [StayRecord(**r) for r in self.db.query(q.format("stays"), [customer_id])]
+        return _export(customer_id, triggers, redemptions, stays)
+
+    def close(self) -> None:
+        self.flush()
+        self.db.close()

@@ -1,0 +1,259 @@
+"""campaigns.toml: the rule model, the loader, and problems that name file, campaign and field.
+
+SPEC section 3 fixes `id`, `zone`, `min_dwell_s`, `segments`, `cooldown_s`; docs/campaigns.md documents the rest.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gateway.campaigns.schedule import Schedule, never_matches
+from gateway.zones.estimate import OUTSIDE, UNKNOWN
+
+DEFAULT_CAMPAIGNS_FILE = Path("config/campaigns.toml")
+
+Trigger_On = Literal["dwell", "enter", "exit"]
+
+
+class CampaignsError(Exception):
+    """The campaigns file cannot be used; `problems` are one line each, naming file, campaign and field."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Campaign(_Strict):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")  # part of an MQTT topic: no '/', '+', '#'
+    zone: str = Field(min_length=1)
+    on: Trigger_On = "dwell"
+    min_dwell_s: float = Field(default=0.0, ge=0)
+    segments: tuple[str, ...] | None = None  # any of them; None = everyone
+    segments_all: tuple[str, ...] = ()
+    segments_none: tuple[str, ...] = ()
+    cooldown_s: float = Field(default=0.0, ge=0)
+    sequence: tuple[str, ...] = ()  # zones that must have been visited, in this order, earlier in the visit
+    schedule: Schedule | None = None
+    priority: int = 0
+    budget_per_day: int | None = Field(default=None, ge=0)  # per store (this gateway), per local day
+    min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    offer: str | None = None  # coupon code or offer reference, passed through to the trigger
+    enabled: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _zone_from_sequence(cls, data: Any) -> Any:
+        # `sequence = ["produce", "checkout"]` alone names the zone the rule completes in: its last element
+        if (
+            isinstance(data, dict)
+            and "zone" not in data
+            and isinstance(data.get("sequence"), list)
+            and data["sequence"]
+        ):
+            data = dict(data)
+            data["zone"] = data["sequence"][-1]
+        return data
+
+    @model_validator(mode="after")
+    def _sequence_ends_in_zone(self) -> Campaign:
+        if self.sequence and self.sequence[-1] != self.zone:
+            raise ValueError(f"sequence must end with the campaign's zone '{self.zone}'")
+        if self.on == "enter" and self.min_dwell_s > 0:
+            raise ValueError("min_dwell_s has no meaning for on = 'enter': use on = 'dwell'")
+        return self
+
+    @property
+    def required_before(self) -> tuple[str, ...]:
+        """Zones that must precede the rule's own zone in the visit."""
+        return self.sequence[:-1]
+
+    def audience_matches(self, segments: frozenset[str]) -> bool:
+        if self.segments is not None and not segments.intersection(self.segments):
+            return False
+        if not segments.issuperset(self.segments_all):
+            return False
+        return not segments.intersection(self.segments_none)
+
+
+class Caps(_Strict):
+    """Per-customer limits across all campaigns."""
+
+    max_per_visit: int | None = Field(default=2, ge=0)
+    min_interval_s: float = Field(default=600.0, ge=0)
+    max_per_day: int | None = Field(default=None, ge=0)  # local day in the store's time zone
+
+
+class PresenceSettings(_Strict):
+    """How estimates become continuous presence; see docs/campaigns.md."""
+
+    gap_tolerance_s: float = Field(default=10.0, ge=0)  # a reception gap or flicker shorter than this keeps the dwell
+    settle_s: float = Field(default=5.0, ge=0)  # presence in a zone must last this long before "enter"
+    visit_timeout_s: float = Field(default=900.0, gt=0)  # no in-store estimate for this long ends the visit
+
+
+class _File(_Strict):
+    campaign: list[dict[str, Any]] = []
+    caps: Caps = Caps()
+    presence: PresenceSettings = PresenceSettings()
+
+
+class LoadedCampaigns(NamedTuple):
+    campaigns: list[Campaign]
+    caps: Caps
+    warnings: list[str]
+    presence: PresenceSettings
+
+
+def _field_problems(prefix: str, err: ValidationError) -> list[str]:
+    out = []
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"]) or "(campaign)"
+        msg = "unknown key (misspelt?)" if e["type"] == "extra_forbidden" else e["msg"]
+        out.append(f"{prefix}: {field}: {msg}")
+    return out
+
+
+def _label(path: Path, index: int, raw: Any) -> str:
+    cid = raw.get("id") if isinstance(raw, dict) else None
+    return f"{path}: campaign '{cid}' (#{index + 1})" if isinstance(cid, str) else f"{path}: campaign #{index + 1}"
+
+
+def load_campaigns(
+    path: Path,
+    zones: set[str] | None = None,
+    segments: set[str] | None = None,
+    today: date | None = None,
+) -> LoadedCampaigns:
+    """Parse and check a campaigns file; raises CampaignsError listing every problem.
+
+    `zones`/`segments` are the known names (None = unknown, not checked); `today` enables the "ended" warning.
+    """
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise CampaignsError([f"{path}: file not found"]) from None
+    except tomllib.TOMLDecodeError as e:
+        raise CampaignsError([f"{path}: invalid TOML: {e}"]) from None
+    except OSError as e:
+        raise CampaignsError([f"{path}: cannot read: {e.strerror}"]) from None
+    return parse_campaigns(data, path, zones, segments, today)
+
+
+def parse_campaigns(
+    data: dict[str, Any],
+    path: Path,
+    zones: set[str] | None = None,
+    segments: set[str] | None = None,
+    today: date | None = None,
+) -> LoadedCampaigns:
+    problems: list[str] = []
+    warnings: list[str] = []
+    if "campaign" in data and not isinstance(data["campaign"], list):
+        raise CampaignsError([f"{path}: campaign: must be an array of tables ([[campaign]])"])
+    try:
+        top = _File.model_validate(data)
+    except ValidationError as e:
+        errs = [x for x in e.errors() if x["loc"][:1] != ("campaign",)]
+        problems += [
+            f"{path}: {'.'.join(str(p) for p in x['loc'])}: "
+            + ("unknown key (misspelt?)" if x["type"] == "extra_forbidden" else x["msg"])
+            for x in errs
+        ]
+        top = _File()
+    campaigns: list[Campaign] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(data.get("campaign", [])):
+        label = _label(path, i, raw)
+        if not isinstance(raw, dict):
+            problems.append(f"{label}: must be a table")
+            continue
+        try:
+            c = Campaign.model_validate(raw)
+        except ValidationError as e:
+            problems += _field_problems(label, e)
+            continue
+        if c.id in seen:
+            problems.append(f"{label}: id: duplicate of campaign #{seen[c.id] + 1}")
+            continue
+        seen[c.id] = i
+        problems += _check_zones(label, c, zones)
+        if c.schedule is not None:
+            reason = never_matches(c.schedule)
+            if reason:
+                problems.append(f"{label}: schedule: never matches ({reason})")
+            elif today is not None and c.schedule.end_date is not None and c.schedule.end_date < today:
+                warnings.append(f"{label}: schedule.end_date: ended on {c.schedule.end_date}")
+        if segments is not None:
+            for field in ("segments", "segments_all"):
+                for s in getattr(c, field) or ():
+                    if s not in segments:
+                        warnings.append(f"{label}: {field}: no customer has segment '{s}'")
+        if c.budget_per_day == 0:
+            warnings.append(f"{label}: budget_per_day: 0 means the campaign never fires")
+        campaigns.append(c)
+    if problems:
+        raise CampaignsError(problems)
+    labels = {c.id: _label(path, seen[c.id], {"id": c.id}) for c in campaigns}
+    warnings += [f"{labels[b.id]}: {msg}" for b, msg in shadowed(campaigns, top.caps)]
+    return LoadedCampaigns(campaigns, top.caps, warnings, top.presence)
+
+
+def _check_zones(label: str, c: Campaign, zones: set[str] | None) -> list[str]:
+    out = []
+    for field, names in (("zone", (c.zone,)), ("sequence", c.sequence)):
+        for z in names:
+            if z in (UNKNOWN, OUTSIDE):
+                out.append(f"{label}: {field}: '{z}' is not a store zone (rules never fire on it)")
+            elif zones is not None and z not in zones:
+                known = ", ".join(sorted(zones)) or "none"
+                out.append(f"{label}: {field}: unknown zone '{z}' (zones: {known})")
+    return out
+
+
+def _audience_covers(a: Campaign, b: Campaign) -> bool:
+    """Every customer b could reach is also reached by a."""
+    if a.segments is not None and (b.segments is None or not set(b.segments) <= set(a.segments)):
+        return False
+    return set(a.segments_all) <= set(b.segments_all) and set(a.segments_none) <= set(b.segments_none)
+
+
+def shadowed(campaigns: list[Campaign], caps: Caps) -> list[tuple[Campaign, str]]:
+    """Campaigns that can never fire because a higher-priority one always takes the customer's only slot.
+
+    Deliberately conservative: a fallback offer that fires while the other one is on cooldown, over budget,
+    out of schedule or redeemed is a legitimate design and is not reported.
+    """
+    out: list[tuple[Campaign, str]] = []
+    order = {c.id: i for i, c in enumerate(campaigns)}
+    for b in campaigns:
+        for a in campaigns:
+            if a is b or not a.enabled:
+                continue
+            first = (a.priority, -order[a.id]) > (b.priority, -order[b.id])
+            one_slot = caps.max_per_visit == 1 or caps.min_interval_s > b.min_dwell_s - a.min_dwell_s
+            if (
+                first
+                and one_slot
+                and a.zone == b.zone
+                and a.on == b.on
+                and not a.sequence
+                and a.min_dwell_s <= b.min_dwell_s
+                and a.min_confidence <= b.min_confidence
+                and a.schedule is None
+                and a.budget_per_day is None
+                and a.cooldown_s == 0
+                and _audience_covers(a, b)
+            ):
+                out.append((b, f"unreachable: campaign '{a.id}' (same zone, fires first) always takes the slot"))
+                break
+    return out
