@@ -1,0 +1,482 @@
+"""Fitting a zone model from a labelled calibration walk, and scoring a model against labelled scans.
+
+Everything is fitted from the walk itself: the fingerprint statistics per zone and receiver, and by blocked
+cross-validation the smoothing, the likelihood weight, the stickiness of the HMM and the confidence threshold.
+Folds are contiguous thirds of every truth interval, so each fold is scored on time it was not fitted on while
+every zone stays represented in training (a walk often visits a zone only once).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gateway.adverts import Advert
+from gateway.truth import TruthInterval
+from gateway.zones.classify import FloatArray, make_scorer
+from gateway.zones.estimate import OUTSIDE, UNKNOWN, ZoneEstimate
+from gateway.zones.model import Params, ZoneModel
+from gateway.zones.pathloss import fit_log_distance
+from gateway.zones.replay import drive
+from gateway.zones.samples import Reading, readings
+from gateway.zones.tracker import DeviceState, ZoneTracker, forward_step
+
+CV_FOLDS = 3
+STD_FLOOR_DB = 1.5  # RSSI is reported in whole dB and fades: a narrower spread is overfitting
+STD_SHRINK_STEPS = 3.0  # pseudo-steps pulling a zone's spread towards the receiver's pooled spread
+FLAP_PENALTY_PER_MIN = 0.01  # model selection: one flap per minute costs as much as 1 % accuracy
+MAX_THRESHOLD = 0.9  # never silence the tracker more than this, whatever the walk says
+
+# What cross-validation chooses among. Windows are in seconds of advert time, q in dB^2/s.
+SMOOTHING_GRID: tuple[tuple[str, float, float], ...] = (
+    ("median", 2.5, 0.0),
+    ("median", 5.0, 0.0),
+    ("median", 10.0, 0.0),
+    ("kalman", 5.0, 0.5),
+    ("kalman", 5.0, 5.0),
+    ("none", 5.0, 0.0),
+)
+WEIGHT_GRID = (0.25, 0.5, 1.0)
+SWITCH_TIME_GRID_S = (10.0, 30.0, 90.0)
+
+
+class CalibrationError(Exception):
+    """The walk cannot produce a model (or cannot be scored); the message says what is missing."""
+
+
+@dataclass
+class FitResult:
+    model: ZoneModel
+    report: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+# ---- truth helpers ----------------------------------------------------------------------------------------
+
+
+class _Intervals:
+    """Per device, sorted intervals; finds the interval covering t (zone and fold)."""
+
+    def __init__(self, truth: Sequence[TruthInterval]) -> None:
+        per: dict[str, list[TruthInterval]] = {}
+        for iv in truth:
+            per.setdefault(iv.device, []).append(iv)
+        self.ivs = {d: sorted(v, key=lambda iv: iv.t_start) for d, v in per.items()}
+        self.starts = {d: [iv.t_start for iv in v] for d, v in self.ivs.items()}
+
+    def at(self, device: str, t: float) -> TruthInterval | None:
+        starts = self.starts.get(device)
+        if not starts:
+            return None
+        i = bisect.bisect_right(starts, t) - 1
+        ivs = self.ivs[device]
+        for j in range(i, max(i - 3, -1), -1):
+            if ivs[j].t_start <= t <= ivs[j].t_end:
+                return ivs[j]
+        return None
+
+
+def _fold(iv: TruthInterval, t: float) -> int:
+    span = iv.t_end - iv.t_start
+    if span <= 0:
+        return 0
+    return min(CV_FOLDS - 1, int(CV_FOLDS * (t - iv.t_start) / span))
+
+
+def check_time_span(rs: Sequence[Reading], truth: Sequence[TruthInterval]) -> None:
+    if not rs:
+        raise CalibrationError("no advertisement of any truth device in the scans (check addresses/identities)")
+    lo = min(r.t for r in rs)
+    hi = max(r.t for r in rs)
+    for iv in truth:
+        if iv.t_end < lo or iv.t_start > hi:
+            raise CalibrationError(
+                f"truth interval {iv.zone!r} {iv.t_start:.1f}..{iv.t_end:.1f} lies outside the recording's "
+                f"time span {lo:.1f}..{hi:.1f}"
+            )
+
+
+# ---- step features ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Steps:
+    """The classification steps of a walk, as the tracker would take them."""
+
+    device: list[str]
+    t: FloatArray
+    dt: FloatArray  # since the previous forward update of that device; nan = first step (fresh state)
+    x: FloatArray  # (n, receivers)
+    heard: FloatArray  # (n, receivers)
+
+
+class _StepRecorder(ZoneTracker):
+    """A tracker that records its feature vectors instead of scoring them (same filters, schedule, expiry)."""
+
+    def __init__(self, model: ZoneModel) -> None:
+        super().__init__(model, method="centroid")
+        self.rows: list[tuple[str, float, float, FloatArray, FloatArray]] = []
+        self._current = ""
+        self._marker = np.zeros(1)
+
+    def observe(self, device: str, rx: str, rssi: int, t: float) -> ZoneEstimate:
+        self._current = device
+        return super().observe(device, rx, rssi, t)
+
+    def _classify(self, st: DeviceState, now: float) -> None:
+        st.last_class_t = now
+        x, heard = self.features(st, now)
+        if not heard.any():
+            return
+        dt = math.nan if st.posterior is None else now - st.post_t
+        st.post_t = now
+        st.posterior = self._marker
+        self.rows.append((self._current, now, dt, x, heard))
+
+
+def _dummy_model(receivers: list[str], params: Params) -> ZoneModel:
+    shape = (1, len(receivers))
+    return ZoneModel(["z"], receivers, ["z"], np.full(shape, -70.0), np.ones(shape), np.full(shape, 0.5), params)
+
+
+def compute_steps(rs: Sequence[Reading], receivers: list[str], params: Params) -> Steps:
+    rec = _StepRecorder(_dummy_model(receivers, params))
+    drive(rec, rs)
+    n, m = len(rec.rows), len(receivers)
+    x = np.zeros((n, m))
+    h = np.zeros((n, m))
+    for i, row in enumerate(rec.rows):
+        x[i], h[i] = row[3], row[4]
+    return Steps([r[0] for r in rec.rows], np.array([r[1] for r in rec.rows]), np.array([r[2] for r in rec.rows]), x, h)
+
+
+# ---- statistics -------------------------------------------------------------------------------------------------
+
+
+def fit_stats(
+    x: FloatArray, heard: FloatArray, y: np.ndarray[Any, np.dtype[np.int64]], n_classes: int, absent_rssi: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per class and receiver: mean and spread of the filtered RSSI when heard, and the share of steps heard."""
+    m = x.shape[1]
+    mean = np.zeros((n_classes, m))
+    std = np.zeros((n_classes, m))
+    ph = np.zeros((n_classes, m))
+    for r in range(m):
+        hr = heard[:, r] > 0
+        # pooled within-class spread of this receiver: what a zone with few samples falls back on
+        ss, dof = 0.0, 0
+        for c in range(n_classes):
+            v = x[(y == c) & hr, r]
+            if len(v) >= 2:
+                ss += float(((v - v.mean()) ** 2).sum())
+                dof += len(v) - 1
+        pooled = math.sqrt(ss / dof) if dof > 0 else 6.0
+        pooled = max(pooled, STD_FLOOR_DB)
+        weakest = float(x[hr, r].min()) if hr.any() else absent_rssi
+        for c in range(n_classes):
+            in_c = y == c
+            n_c = int(in_c.sum())
+            v = x[in_c & hr, r]
+            ph[c, r] = (len(v) + 0.5) / (n_c + 1.0)
+            if len(v) >= 2:
+                mean[c, r] = float(v.mean())
+                var = (float(((v - v.mean()) ** 2).sum()) + STD_SHRINK_STEPS * pooled**2) / (
+                    len(v) - 1 + STD_SHRINK_STEPS
+                )
+                std[c, r] = max(math.sqrt(var), STD_FLOOR_DB)
+            else:
+                mean[c, r] = float(v[0]) if len(v) == 1 else weakest
+                std[c, r] = pooled
+    return mean, std, ph
+
+
+def _forward_all(steps: Steps, ll: FloatArray, weight: float, switch_time_s: float) -> FloatArray:
+    """Posterior per step, device by device, as the tracker's forward filter would give it."""
+    post = np.zeros_like(ll)
+    last: dict[str, FloatArray] = {}
+    for i, d in enumerate(steps.device):
+        dt = float(steps.dt[i])
+        prev = None if math.isnan(dt) else last.get(d)
+        p = forward_step(prev, ll[i] * weight, dt, switch_time_s)
+        last[d] = p
+        post[i] = p
+    return post
+
+
+# ---- fit --------------------------------------------------------------------------------------------------------
+
+
+def fit(
+    adverts: Iterable[Advert],
+    truth: list[TruthInterval],
+    receivers: dict[str, Any] | None = None,
+    *,
+    zone_positions: dict[str, Any] | None = None,
+    method: str = "offset_nb",
+    smoothing_grid: Sequence[tuple[str, float, float]] = SMOOTHING_GRID,
+) -> FitResult:
+    if not truth:
+        raise CalibrationError("the truth file has no intervals")
+    rs = list(readings(adverts, truth))
+    check_time_span(rs, truth)
+    warnings: list[str] = []
+    heard_rx = sorted({r.rx for r in rs})
+    for rx in receivers or {}:
+        if rx not in heard_rx:
+            warnings.append(f"receiver {rx!r} never heard the calibration device; it is left out of the model")
+    zones = sorted({iv.zone for iv in truth if iv.zone != OUTSIDE})
+    if not zones:
+        raise CalibrationError("the truth file names no zone (only 'outside')")
+    has_outside = any(iv.zone == OUTSIDE for iv in truth)
+    classes = zones + ([OUTSIDE] if has_outside else [])
+    cls_index = {c: i for i, c in enumerate(classes)}
+    index = _Intervals(truth)
+
+    # a robust measurement-noise estimate for the Kalman filter: spread of raw readings inside one interval
+    by_key: dict[tuple[int, str], list[float]] = {}
+    for r in rs:
+        iv = index.at(r.device, r.t)
+        if iv is not None:
+            by_key.setdefault((id(iv), r.rx), []).append(float(r.rssi))
+    variances = [float(np.var(v, ddof=1)) for v in by_key.values() if len(v) >= 3]
+    kalman_r = float(np.median(variances)) if variances else 25.0
+    kalman_r = max(kalman_r, STD_FLOOR_DB**2)
+
+    base = Params(method=method, kalman_r_db2=round(kalman_r, 2))
+    table: list[dict[str, Any]] = []
+    best: tuple[float, Params, Steps, FloatArray, FloatArray, np.ndarray[Any, np.dtype[np.int64]]] | None = None
+    for smoothing, window, q in smoothing_grid:
+        params = Params(**{**base.__dict__, "smoothing": smoothing, "window_s": window, "kalman_q_db2_per_s": q})
+        steps = compute_steps(rs, heard_rx, params)
+        ivs = [index.at(d, float(t)) for d, t in zip(steps.device, steps.t, strict=True)]
+        y = np.array([cls_index[iv.zone] if iv is not None else -1 for iv in ivs], dtype=np.int64)
+        folds = np.array(
+            [_fold(iv, float(t)) if iv is not None else -1 for iv, t in zip(ivs, steps.t, strict=True)], dtype=np.int64
+        )
+        for c in classes:
+            if not (y == cls_index[c]).any():
+                raise CalibrationError(f"no labelled samples for zone {c!r}: the device was not heard while there")
+        lls = []
+        for k in range(CV_FOLDS):
+            train = (y >= 0) & (folds != k)
+            mean, std, ph = fit_stats(steps.x[train], steps.heard[train], y[train], len(classes), params.absent_rssi)
+            m = ZoneModel(zones, heard_rx, classes, mean, std, ph, params)
+            scorer = make_scorer(m)
+            lls.append(np.array([scorer.scores(steps.x[i], steps.heard[i]) for i in range(len(steps.t))]))
+        labelled = y >= 0
+        for weight in WEIGHT_GRID if method in ("offset_nb", "nb") else (1.0,):
+            for switch in SWITCH_TIME_GRID_S:
+                post = np.zeros((len(steps.t), len(classes)))
+                for k in range(CV_FOLDS):
+                    pk = _forward_all(steps, lls[k], weight, switch)
+                    sel = folds == k
+                    post[sel] = pk[sel]
+                pred = np.argmax(post, axis=1)
+                acc = float((pred[labelled] == y[labelled]).mean())
+                flaps = _flap_rate(steps, pred, y, ivs)
+                score = acc - FLAP_PENALTY_PER_MIN * flaps
+                table.append(
+                    {
+                        "smoothing": smoothing,
+                        "window_s": window,
+                        "kalman_q": q,
+                        "likelihood_weight": weight,
+                        "switch_time_s": switch,
+                        "cv_accuracy": round(acc, 4),
+                        "cv_flap_rate_per_min": round(flaps, 3),
+                    }
+                )
+                if best is None or score > best[0]:
+                    chosen = Params(**{**params.__dict__, "likelihood_weight": weight, "switch_time_s": switch})
+                    best = (score, chosen, steps, post, y.astype(np.float64), pred)
+    assert best is not None
+    _, params, steps, post, yf, pred = best
+    y = yf.astype(np.int64)
+    labelled = y >= 0
+    conf = post[labelled].max(axis=1)
+    correct = pred[labelled] == y[labelled]
+    params.confidence_threshold = round(_threshold(conf, correct, len(classes)), 4)
+
+    mean, std, ph = fit_stats(steps.x[labelled], steps.heard[labelled], y[labelled], len(classes), params.absent_rssi)
+    rx_pos = _positions(receivers or {})
+    z_pos = _positions(zone_positions or {})
+    model = ZoneModel(zones, heard_rx, classes, mean, std, ph, params, rx_pos, z_pos)
+    pathloss_points: dict[str, tuple[list[float], list[float]]] = {}
+    if rx_pos and z_pos:
+        for ri, rx in enumerate(heard_rx):
+            if rx not in rx_pos:
+                continue
+            sel = labelled & (steps.heard[:, ri] > 0)
+            ds, vs = [], []
+            for i in np.nonzero(sel)[0]:
+                zp = z_pos.get(classes[y[i]])
+                if zp is not None:
+                    ds.append(math.dist(zp, rx_pos[rx]))
+                    vs.append(float(steps.x[i, ri]))
+            pathloss_points[rx] = (ds, vs)
+            f = fit_log_distance(np.array(ds), np.array(vs))
+            if f is not None:
+                model.pathloss[rx] = f
+
+    confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    for t_, p_ in zip(y[labelled], pred[labelled], strict=True):
+        confusion[t_, p_] += 1
+    report: dict[str, Any] = {
+        "classes": classes,
+        "receivers": heard_rx,
+        "readings": len(rs),
+        "steps": int(labelled.sum()),
+        "samples_per_class": {c: int((y == i).sum()) for i, c in enumerate(classes)},
+        "cv_accuracy": round(float(correct.mean()), 4),
+        "cv_unknown_share": round(float((conf < params.confidence_threshold).mean()), 4),
+        "chosen": params.to_toml(),
+        "cv_table": table,
+        "cv_confusion": confusion.tolist(),
+        "pathloss": {rx: {"rssi_at_1m": a, "exponent": n} for rx, (a, n) in model.pathloss.items()},
+        "pathloss_points": pathloss_points,
+    }
+    return FitResult(model, report, warnings)
+
+
+def _flap_rate(
+    steps: Steps,
+    pred: np.ndarray[Any, np.dtype[np.int64]],
+    y: np.ndarray[Any, np.dtype[np.int64]],
+    ivs: list[TruthInterval | None],
+) -> float:
+    changes = 0
+    minutes = 0.0
+    state: dict[str, tuple[int, bool, int]] = {}  # device -> (interval id, settled, last prediction)
+    seen: set[int] = set()
+    for i, d in enumerate(steps.device):
+        iv = ivs[i]
+        if iv is None:
+            state.pop(d, None)
+            continue
+        p = int(pred[i])
+        cur = state.get(d)
+        if cur is None or cur[0] != id(iv):
+            if id(iv) not in seen:
+                seen.add(id(iv))
+                minutes += (iv.t_end - iv.t_start) / 60.0
+            state[d] = (id(iv), p == y[i], p)
+            continue
+        _, settled, last = cur
+        if settled and p != last:
+            changes += 1
+        state[d] = (id(iv), settled or p == y[i], p)
+    return changes / minutes if minutes > 0 else 0.0
+
+
+def _threshold(conf: FloatArray, correct: np.ndarray[Any, np.dtype[np.bool_]], n_classes: int) -> float:
+    """The confidence below which acting on the estimate is wrong more often than right (in cross-validation)."""
+    floor = 1.0 / n_classes
+    if len(conf) == 0:
+        return floor
+    order = np.argsort(-conf)
+    gain = np.cumsum(np.where(correct[order], 1.0, -1.0))
+    k = int(np.argmax(gain))
+    thr = float(conf[order][k])
+    return min(max(thr, floor), MAX_THRESHOLD)
+
+
+def _positions(d: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    out: dict[str, tuple[float, float]] = {}
+    for name, v in d.items():
+        if isinstance(v, dict):
+            if isinstance(v.get("x"), int | float) and isinstance(v.get("y"), int | float):
+                out[name] = (float(v["x"]), float(v["y"]))
+            elif isinstance(v.get("polygon"), list) and v["polygon"]:
+                pts = np.array(v["polygon"], dtype=np.float64)
+                out[name] = (float(pts[:, 0].mean()), float(pts[:, 1].mean()))
+        elif isinstance(v, list | tuple) and len(v) == 2:
+            out[name] = (float(v[0]), float(v[1]))
+    return out
+
+
+# ---- evaluate ---------------------------------------------------------------------------------------------------
+
+
+def evaluate(
+    model: ZoneModel, adverts: Iterable[Advert], truth: list[TruthInterval], *, method: str | None = None
+) -> dict[str, Any]:
+    """Scores the tracker's causal estimates, one per labelled advertisement, as the live pipeline makes them."""
+    index = _Intervals(truth)
+    tracker = ZoneTracker(model, method=method)
+    rows: list[tuple[Reading, TruthInterval, ZoneEstimate]] = []
+
+    def record(r: Reading, est: ZoneEstimate) -> None:
+        iv = index.at(r.device, r.t)
+        if iv is not None:
+            rows.append((r, iv, est))
+
+    drive(tracker, readings(adverts, truth), record)
+    n = len(rows)
+    correct = sum(1 for _, iv, est in rows if est.zone == iv.zone)
+    labels = sorted({iv.zone for _, iv, _ in rows} | set(model.classes))
+    per_zone: dict[str, dict[str, float | int]] = {}
+    for z in labels:
+        tp = sum(1 for _, iv, est in rows if iv.zone == z and est.zone == z)
+        support = sum(1 for _, iv, _ in rows if iv.zone == z)
+        predicted = sum(1 for _, _, est in rows if est.zone == z)
+        per_zone[z] = {
+            "precision": round(tp / predicted, 4) if predicted else 0.0,
+            "recall": round(tp / support, 4) if support else 0.0,
+            "support": support,
+        }
+    return {
+        "zone_accuracy": round(correct / n, 4) if n else 0.0,
+        "samples": n,
+        "unknown_share": round(sum(1 for *_, e in rows if e.zone == UNKNOWN) / n, 4) if n else 0.0,
+        "per_zone": per_zone,
+        "flap_rate_per_min": round(_eval_flaps(rows), 3),
+        "decision_latency_s": _eval_latency(rows, index),
+        "method": method or model.params.method,
+    }
+
+
+def _eval_flaps(rows: list[tuple[Reading, TruthInterval, ZoneEstimate]]) -> float:
+    """Zone changes per minute inside unchanged truth, counted once the estimate first reached the true zone."""
+    changes = 0
+    seen: set[int] = set()
+    minutes = 0.0
+    state: dict[str, tuple[int, bool, str]] = {}
+    for r, iv, est in rows:
+        if id(iv) not in seen:
+            seen.add(id(iv))
+            minutes += (iv.t_end - iv.t_start) / 60.0
+        cur = state.get(r.device)
+        if cur is None or cur[0] != id(iv):
+            state[r.device] = (id(iv), est.zone == iv.zone, est.zone)
+            continue
+        _, settled, last = cur
+        if settled and est.zone != last:
+            changes += 1
+        state[r.device] = (id(iv), settled or est.zone == iv.zone, est.zone)
+    return changes / minutes if minutes > 0 else 0.0
+
+
+def _eval_latency(rows: list[tuple[Reading, TruthInterval, ZoneEstimate]], index: _Intervals) -> float | None:
+    """Median delay from a real zone change (an interval following another zone's) to the first correct estimate."""
+    first_right: dict[int, float] = {}
+    by_id: dict[int, TruthInterval] = {}
+    for r, iv, est in rows:
+        by_id[id(iv)] = iv
+        if est.zone == iv.zone and id(iv) not in first_right:
+            first_right[id(iv)] = r.t
+    delays = []
+    for ivs in index.ivs.values():
+        for prev, iv in itertools.pairwise(ivs):
+            if prev.zone == iv.zone or iv.t_start - prev.t_end > 5.0 or id(iv) not in by_id:
+                continue
+            if id(iv) in first_right:
+                delays.append(first_right[id(iv)] - iv.t_start)
+            else:
+                delays.append(iv.t_end - iv.t_start)  # never reached: count the whole interval
+    return round(float(np.median(delays)), 2) if delays else None

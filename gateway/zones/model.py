@@ -1,0 +1,265 @@
+"""The fitted zone model and its file, zones.toml (written by `calibrate fit`, editable by a person).
+
+The file keeps everything a person may want to read or adjust in plain keys: zone names, receivers and
+their positions, per-receiver path-loss parameters, the decision parameters, and per class and receiver the
+fingerprint statistics (mean filtered RSSI, its spread, and how often the receiver hears a device there).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import tomli_w
+
+from gateway.zones.estimate import OUTSIDE
+
+FORMAT_NAME = "proximity-zones"
+FORMAT_VERSION = 1
+METHODS = ("offset_nb", "nb", "centroid", "strongest")
+SMOOTHINGS = ("median", "kalman", "none")
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class ZonesError(Exception):
+    """A zones file cannot be used; the message names the file and the field."""
+
+
+@dataclass
+class Params:
+    """How readings become a decision. Every value is chosen by `calibrate fit` (cross-validation) or a default."""
+
+    method: str = "offset_nb"
+    smoothing: str = "median"  # per (device, receiver): windowed median in time, scalar Kalman, or none
+    window_s: float = 4.0  # readings older than this are forgotten; a receiver silent this long is "not heard"
+    kalman_q_db2_per_s: float = 2.0  # how fast the true RSSI may drift (walking), per second
+    kalman_r_db2: float = 25.0  # measurement noise of a single reading
+    classify_step_s: float = 0.5  # reclassify a device at most this often (advert time): keeps observe() cheap
+    offset_sigma_db: float = 6.0  # prior spread of a phone's constant RSSI offset
+    likelihood_weight: float = 0.5  # tempers the naive-Bayes likelihood: neighbouring steps share readings
+    switch_time_s: float = 30.0  # HMM prior: mean time between zone changes; larger = stickier
+    confidence_threshold: float = 0.5  # below it the zone is reported as unknown
+    expire_intervals: float = 6.0  # gone after this many of the device's own advertising intervals...
+    expire_min_s: float = 15.0  # ...but never sooner than this
+    absent_rssi: float = -105.0  # value of an unheard receiver for the centroid/strongest baselines
+
+    def to_toml(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class ZoneModel:
+    zones: list[str]  # the store's zones (never "outside")
+    receivers: list[str]
+    classes: list[str]  # what the classifier can say: the zones, plus "outside" when the walk had outside samples
+    mean: FloatArray  # (classes, receivers) mean filtered RSSI when heard
+    std: FloatArray  # (classes, receivers)
+    p_heard: FloatArray  # (classes, receivers) share of steps in which the receiver heard the device
+    params: Params = field(default_factory=Params)
+    receiver_positions: dict[str, tuple[float, float]] = field(default_factory=dict)
+    zone_positions: dict[str, tuple[float, float]] = field(default_factory=dict)
+    pathloss: dict[str, tuple[float, float]] = field(default_factory=dict)  # rx -> (rssi at 1 m, exponent)
+
+    def __post_init__(self) -> None:
+        shape = (len(self.classes), len(self.receivers))
+        for name in ("mean", "std", "p_heard"):
+            arr = np.asarray(getattr(self, name), dtype=np.float64)
+            if arr.shape != shape:
+                raise ZonesError(f"{name}: shape {arr.shape}, expected {shape}")
+            setattr(self, name, arr)
+
+    @property
+    def outside_is_class(self) -> bool:
+        return OUTSIDE in self.classes
+
+    # ---- file -------------------------------------------------------------------------------------------
+
+    def to_toml(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "zones": list(self.zones),
+            "receivers": list(self.receivers),
+            "classes": list(self.classes),
+            "params": self.params.to_toml(),
+        }
+        rx_doc: dict[str, Any] = {}
+        for rx in self.receivers:
+            entry: dict[str, Any] = {}
+            if rx in self.receiver_positions:
+                entry["x"], entry["y"] = self.receiver_positions[rx]
+            if rx in self.pathloss:
+                entry["rssi_at_1m"] = round(self.pathloss[rx][0], 2)
+                entry["exponent"] = round(self.pathloss[rx][1], 3)
+            rx_doc[rx] = entry
+        doc["receiver"] = rx_doc
+        if self.zone_positions:
+            doc["zone_position"] = {z: {"x": p[0], "y": p[1]} for z, p in self.zone_positions.items()}
+        fp: dict[str, Any] = {}
+        for ci, c in enumerate(self.classes):
+            fp[c] = {
+                rx: {
+                    "mean": round(float(self.mean[ci, ri]), 2),
+                    "std": round(float(self.std[ci, ri]), 2),
+                    "p_heard": round(float(self.p_heard[ci, ri]), 4),
+                }
+                for ri, rx in enumerate(self.receivers)
+            }
+        doc["fingerprint"] = fp
+        return doc
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        header = (
+            "# Zone model written by `proximity-gateway calibrate fit`. You may edit it; "
+            "`calibrate evaluate` scores the result.\n"
+            "# fingerprint.<class>.<receiver>: mean/std of the filtered RSSI (dBm) when heard there, "
+            "p_heard: how often it is heard there.\n"
+        )
+        p.write_text(header + tomli_w.dumps(self.to_toml()), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ZoneModel:
+        p = Path(path)
+        try:
+            doc = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ZonesError(f"{p}: no such zones file") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ZonesError(f"{p}: cannot read: {e}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ZonesError(f"{p}: not valid TOML: {e}") from None
+        try:
+            return cls.from_toml(doc)
+        except ZonesError as e:
+            raise ZonesError(f"{p}: {e}") from None
+
+    @classmethod
+    def from_toml(cls, doc: dict[str, Any]) -> ZoneModel:
+        if doc.get("format", FORMAT_NAME) != FORMAT_NAME:
+            raise ZonesError(f"field 'format' is {doc.get('format')!r}, expected {FORMAT_NAME!r}")
+        if doc.get("version", FORMAT_VERSION) != FORMAT_VERSION:
+            raise ZonesError(f"field 'version': unsupported version {doc.get('version')!r}")
+        zones = _str_list(doc, "zones")
+        receivers = _str_list(doc, "receivers")
+        classes = _str_list(doc, "classes") if "classes" in doc else list(zones)
+        if not zones:
+            raise ZonesError("field 'zones' is empty")
+        if not receivers:
+            raise ZonesError("field 'receivers' is empty")
+        if OUTSIDE in zones:
+            raise ZonesError(f"field 'zones' must not contain {OUTSIDE!r} (it is implied)")
+        for c in classes:
+            if c not in zones and c != OUTSIDE:
+                raise ZonesError(f"field 'classes': {c!r} is not a zone")
+        params = _params(doc.get("params", {}))
+        rx_doc = doc.get("receiver", {})
+        if not isinstance(rx_doc, dict):
+            raise ZonesError("field 'receiver' is not a table")
+        positions: dict[str, tuple[float, float]] = {}
+        pathloss: dict[str, tuple[float, float]] = {}
+        for rx, entry in rx_doc.items():
+            if rx not in receivers:
+                raise ZonesError(f"field 'receiver.{rx}': not listed in 'receivers'")
+            if not isinstance(entry, dict):
+                raise ZonesError(f"field 'receiver.{rx}' is not a table")
+            if "x" in entry or "y" in entry:
+                positions[rx] = (_num(entry, "x", f"receiver.{rx}"), _num(entry, "y", f"receiver.{rx}"))
+            if "rssi_at_1m" in entry or "exponent" in entry:
+                a = _num(entry, "rssi_at_1m", f"receiver.{rx}")
+                n = _num(entry, "exponent", f"receiver.{rx}")
+                if not 0.5 <= n <= 8:
+                    raise ZonesError(f"field 'receiver.{rx}.exponent' = {n} is not a path-loss exponent (0.5..8)")
+                pathloss[rx] = (a, n)
+        zone_pos: dict[str, tuple[float, float]] = {}
+        for z, entry in (doc.get("zone_position") or {}).items():
+            if not isinstance(entry, dict):
+                raise ZonesError(f"field 'zone_position.{z}' is not a table")
+            zone_pos[z] = (_num(entry, "x", f"zone_position.{z}"), _num(entry, "y", f"zone_position.{z}"))
+        fp = doc.get("fingerprint")
+        if not isinstance(fp, dict):
+            raise ZonesError("field 'fingerprint' missing or not a table")
+        shape = (len(classes), len(receivers))
+        mean, std, ph = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+        for ci, c in enumerate(classes):
+            per = fp.get(c)
+            if not isinstance(per, dict):
+                raise ZonesError(f"field 'fingerprint.{c}' missing or not a table")
+            for ri, rx in enumerate(receivers):
+                where = f"fingerprint.{c}.{rx}"
+                e = per.get(rx)
+                if not isinstance(e, dict):
+                    raise ZonesError(f"field '{where}' missing or not a table")
+                mean[ci, ri] = _num(e, "mean", where)
+                std[ci, ri] = _num(e, "std", where)
+                ph[ci, ri] = _num(e, "p_heard", where)
+                if not -130 <= mean[ci, ri] <= 20:
+                    raise ZonesError(f"field '{where}.mean' = {mean[ci, ri]} is not an RSSI in dBm")
+                if not std[ci, ri] > 0:
+                    raise ZonesError(f"field '{where}.std' must be > 0")
+                if not 0 <= ph[ci, ri] <= 1:
+                    raise ZonesError(f"field '{where}.p_heard' must be within 0..1")
+        return cls(zones, receivers, classes, mean, std, ph, params, positions, zone_pos, pathloss)
+
+
+def _str_list(doc: dict[str, Any], key: str) -> list[str]:
+    v = doc.get(key)
+    if not isinstance(v, list) or not all(isinstance(s, str) and s for s in v):
+        raise ZonesError(f"field '{key}' missing or not a list of names")
+    if len(set(v)) != len(v):
+        raise ZonesError(f"field '{key}' lists a name twice")
+    return list(v)
+
+
+def _num(d: dict[str, Any], key: str, where: str) -> float:
+    v = d.get(key)
+    if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
+        raise ZonesError(f"field '{where}.{key}' missing or not a number")
+    return float(v)
+
+
+_PARAM_RANGES: dict[str, tuple[float, float]] = {
+    "window_s": (0.1, 120.0),
+    "kalman_q_db2_per_s": (1e-4, 1e4),
+    "kalman_r_db2": (1e-2, 1e4),
+    "classify_step_s": (0.0, 30.0),
+    "offset_sigma_db": (0.0, 40.0),
+    "likelihood_weight": (1e-3, 10.0),
+    "switch_time_s": (0.1, 1e5),
+    "confidence_threshold": (0.0, 1.0),
+    "expire_intervals": (1.0, 1000.0),
+    "expire_min_s": (0.0, 1e5),
+    "absent_rssi": (-200.0, 0.0),
+}
+
+
+def _params(d: Any) -> Params:
+    if not isinstance(d, dict):
+        raise ZonesError("field 'params' is not a table")
+    p = Params()
+    for key, value in d.items():
+        if key == "method":
+            if value not in METHODS:
+                raise ZonesError(f"field 'params.method' = {value!r}, expected one of {', '.join(METHODS)}")
+            p.method = value
+        elif key == "smoothing":
+            if value not in SMOOTHINGS:
+                raise ZonesError(f"field 'params.smoothing' = {value!r}, expected one of {', '.join(SMOOTHINGS)}")
+            p.smoothing = value
+        elif key in _PARAM_RANGES:
+            lo, hi = _PARAM_RANGES[key]
+            v = _num(d, key, "params")
+            if not lo <= v <= hi:
+                raise ZonesError(f"field 'params.{key}' = {v} is outside {lo}..{hi}")
+            setattr(p, key, v)
+        else:
+            raise ZonesError(f"field 'params.{key}' is unknown")
+    return p

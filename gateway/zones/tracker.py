@@ -1,0 +1,145 @@
+"""Per-device zone tracking: smoothing per receiver, a class score, and an HMM forward filter over time.
+
+observe() is the hot path (every reading of every recognised device): it files the reading into that
+receiver's filter and returns the cached estimate; only every `classify_step_s` of advert time does it
+rebuild the RSSI vector, score the classes and advance the forward filter. The transition prior (stay with
+probability exp(-dt / switch_time_s)) is what stops flapping: one noisy step cannot outvote a history.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from gateway.zones.classify import FloatArray, Scorer, make_scorer
+from gateway.zones.estimate import OUTSIDE, UNKNOWN, ZoneEstimate
+from gateway.zones.filters import RssiFilter, make_filter
+from gateway.zones.model import ZoneModel
+
+NEW_PACKET_GAP_S = 0.05  # readings closer than this are the same packet heard by several receivers
+INTERVAL_EWMA_ALPHA = 0.2  # how quickly the learnt advertising interval follows a change of the device's rate
+FIRST_CLASSIFY_DELAY_S = 0.25  # let the other receivers' readings of the first packet arrive before deciding
+
+
+class DeviceState:
+    __slots__ = ("estimate", "filters", "interval_s", "last_class_t", "max_t", "post_t", "posterior")
+
+    def __init__(self, t: float, step: float) -> None:
+        self.filters: dict[int, RssiFilter] = {}
+        self.max_t = t
+        self.last_class_t = t - step + FIRST_CLASSIFY_DELAY_S
+        self.posterior: FloatArray | None = None
+        self.post_t = t  # time of the last forward update (steps where nothing was heard do not count)
+        self.interval_s = 0.0  # 0 = not learnt yet
+        self.estimate = ZoneEstimate(UNKNOWN, 0.0, t)
+
+
+class ZoneTracker:
+    def __init__(self, model: ZoneModel, *, method: str | None = None) -> None:
+        self.model = model
+        p = model.params
+        self.params = p
+        self.scorer: Scorer = make_scorer(model, method)
+        self._rx_index = {rx: i for i, rx in enumerate(model.receivers)}
+        self._n_rx = len(model.receivers)
+        self._classes = model.classes
+        self._n_classes = len(model.classes)
+        self._devices: dict[str, DeviceState] = {}
+        self._step = p.classify_step_s
+        self._weight = p.likelihood_weight
+        self._switch = p.switch_time_s
+        self._threshold = p.confidence_threshold
+
+    # ---- public ---------------------------------------------------------------------------------------
+
+    def observe(self, device: str, rx: str, rssi: int, t: float) -> ZoneEstimate:
+        st = self._devices.get(device)
+        if st is None:
+            st = self._devices[device] = DeviceState(t, self._step)
+        i = self._rx_index.get(rx)
+        if i is not None:
+            f = st.filters.get(i)
+            if f is None:
+                p = self.params
+                f = st.filters[i] = make_filter(p.smoothing, p.window_s, p.kalman_q_db2_per_s, p.kalman_r_db2)
+            f.add(t, rssi)
+        if t > st.max_t:
+            gap = t - st.max_t
+            if gap > NEW_PACKET_GAP_S:
+                st.interval_s = (
+                    gap if st.interval_s == 0 else st.interval_s + INTERVAL_EWMA_ALPHA * (gap - st.interval_s)
+                )
+            st.max_t = t
+        if st.max_t - st.last_class_t >= self._step:
+            self._classify(st, st.max_t)
+        return st.estimate
+
+    def forget(self, device: str) -> None:
+        self._devices.pop(device, None)
+
+    def expire(self, t: float) -> list[str]:
+        """Devices silent for longer than their own advertising rhythm allows; their state is dropped."""
+        p = self.params
+        gone = [
+            d
+            for d, st in self._devices.items()
+            if t - st.max_t > max(p.expire_min_s, p.expire_intervals * st.interval_s)
+        ]
+        for d in gone:
+            del self._devices[d]
+        return gone
+
+    def tracked(self) -> int:
+        return len(self._devices)
+
+    def estimate(self, device: str) -> ZoneEstimate | None:
+        st = self._devices.get(device)
+        return None if st is None else st.estimate
+
+    # ---- internals ------------------------------------------------------------------------------------
+
+    def features(self, st: DeviceState, now: float) -> tuple[FloatArray, FloatArray]:
+        x = np.zeros(self._n_rx)
+        heard = np.zeros(self._n_rx)
+        for i, f in st.filters.items():
+            v = f.value(now)
+            if v is not None:
+                x[i] = v
+                heard[i] = 1.0
+        return x, heard
+
+    def _classify(self, st: DeviceState, now: float) -> None:
+        st.last_class_t = now
+        x, heard = self.features(st, now)
+        if not heard.any():
+            return
+        dt = now - st.post_t
+        st.post_t = now
+        ll = self.scorer.scores(x, heard) * self._weight
+        post = forward_step(st.posterior, ll, dt, self._switch)
+        st.posterior = post
+        k = int(np.argmax(post))
+        conf = float(post[k])
+        zone = self._classes[k] if conf >= self._threshold else UNKNOWN
+        st.estimate = ZoneEstimate(zone, conf, now)
+
+
+def forward_step(prior_post: FloatArray | None, ll: FloatArray, dt: float, switch_time_s: float) -> FloatArray:
+    """One HMM forward update: predict with a sticky uniform transition, then weigh by the (tempered) likelihood."""
+    lik = np.exp(ll - ll.max())
+    n = ll.shape[0]
+    if prior_post is None or n == 1:
+        post = lik
+    else:
+        stay = math.exp(-max(dt, 0.0) / switch_time_s)
+        prior = stay * prior_post + (1.0 - stay) * (1.0 - prior_post) / (n - 1)
+        post = prior * lik
+    s = float(post.sum())
+    if not s > 0 or not math.isfinite(s):
+        return np.full(n, 1.0 / n)
+    result: FloatArray = post / s
+    return result
+
+
+__all__ = ["OUTSIDE", "UNKNOWN", "DeviceState", "ZoneEstimate", "ZoneTracker", "forward_step"]
