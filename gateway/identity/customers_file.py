@@ -65,6 +65,7 @@ class CustomersFile:
     records: list[ParsedRecord] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "file: line N: field: message"
     rows: int = 0  # non-blank data rows seen
+    rejected: int = 0  # rows with at least one problem (not imported)
 
     @property
     def customers(self) -> list[Customer]:
@@ -218,10 +219,12 @@ def parse_customers_text(text: str, path: Path) -> CustomersFile:
             customer = parse_record(obj)
         except RecordError as e:
             out.problems.extend(f"{path}: line {line}: {p}" for p in e.problems)
+            out.rejected += 1
             continue
         seen = first_line.get(customer.customer_id)
         if seen is not None:
             out.problems.append(f"{path}: line {line}: customer_id: duplicate of line {seen} (the first is kept)")
+            out.rejected += 1
             continue
         first_line[customer.customer_id] = line
         out.records.append(ParsedRecord(line, customer))

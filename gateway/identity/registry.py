@@ -1,0 +1,380 @@
+"""The consent registry: customers, their identifiers and consent, in SQLite (sqlite-utils, WAL, mode 0600).
+
+Tables:
+- `customers`: one row per customer id ever seen; identifiers (with secrets) as JSON. A revocation deletes
+  the identifiers and keeps a tombstone (consent 0, `revoked_at`), so a stale import cannot silently re-grant.
+- `identifier_keys`: one row per identifier (its match key; token secrets and IRKs only as SHA-256), unique,
+  so one tag or key can never belong to two customers.
+- `meta`: `generation`, a counter bumped by every committed change; each changed customer row records the
+  generation that changed it.
+
+Noticing changes made by another process (the CLI while the daemon runs): poll `version()` (the generation
+counter, one indexed read) every second or two; when it moved, `changes_since(old_version)` returns the
+customers whose rows changed (tombstones included) so the daemon can upsert/remove them in its Resolver and
+delete a revoked customer's history. A counter in a table is used rather than PRAGMA data_version because
+it also counts this connection's own writes and survives restarts.
+
+Re-granting after revocation is deliberate: the record must carry `consented_at` later than `revoked_at`,
+or the caller passes `regrant=True` (the CLI's `--regrant`).
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlite_utils
+
+from gateway.identity.customers_file import RecordError, parse_record, read_customers
+from gateway.identity.models import Customer
+
+DB_FILE_MODE = 0o600
+STATE_DIR_MODE = 0o700
+BUSY_TIMEOUT_MS = 5000  # the CLI and the daemon share the file: wait for the other's short transaction
+
+# declined: consent=false for a customer the registry never had; stored as a tombstone only
+Action = Literal["added", "updated", "unchanged", "revoked", "declined", "rejected"]
+
+
+class RegistryError(Exception):
+    """The registry file cannot be opened or written; the message names the file."""
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    """What one record did to the registry, so the daemon can update its Resolver and delete history."""
+
+    customer_id: str | None
+    action: Action
+    customer: Customer | None = None  # the stored state after the change (None when rejected)
+    problems: tuple[str, ...] = ()  # for "rejected": 'field: message' lines, never a value
+
+    @property
+    def consenting(self) -> bool:
+        return self.customer is not None and self.customer.consent
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    revoked: int = 0
+    declined: int = 0
+    rejected: int = 0
+    problems: list[str] = field(default_factory=list)
+    changes: list[ConsentChange] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _iso(t: float | None) -> str | None:
+    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _line_of(problem: str) -> int:
+    """Sort key: problems in file order (parse problems and registry conflicts are found in two passes)."""
+    _, sep, rest = problem.partition(": line ")
+    digits = rest.split(":", 1)[0]
+    return int(digits) if sep and digits.isdigit() else 0
+
+
+def _secure_file(path: Path) -> None:
+    """Creates `path` with mode 0600 before SQLite opens it, and tightens it if an older file is looser."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=STATE_DIR_MODE)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, DB_FILE_MODE)
+    except OSError as e:
+        raise RegistryError(f"{path}: cannot open: {e.strerror}") from None
+    try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
+            os.fchmod(fd, DB_FILE_MODE)
+    finally:
+        os.close(fd)
+
+
+def _tighten_sidecars(path: Path) -> None:
+    # SQLite gives -wal/-shm the main file's mode; this catches files left by an older, looser setup.
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        try:
+            if stat.S_IMODE(side.stat().st_mode) & 0o077:
+                os.chmod(side, DB_FILE_MODE)
+        except FileNotFoundError:
+            pass
+
+
+class Registry:
+    def __init__(self, db_path: Path | str, now: Callable[[], float] = time.time) -> None:
+        self.path = Path(db_path)
+        self._now = now  # bookkeeping times (updated_at, revoked_at); the pipeline never calls this
+        _secure_file(self.path)
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            self.db = sqlite_utils.Database(conn)
+            self.db.enable_wal()
+            self._create()
+        except sqlite3.DatabaseError as e:
+            raise RegistryError(f"{self.path}: not a usable registry database: {e}") from None
+        _tighten_sidecars(self.path)
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _create(self) -> None:
+        db = self.db
+        if "customers" not in db.table_names():
+            with self._write():
+                db.table("customers").create(
+                    {
+                        "customer_id": str,
+                        "consent": int,
+                        "purpose": str,
+                        "segments": str,
+                        "identifiers": str,
+                        "expires_at": float,
+                        "consented_at": float,
+                        "revoked_at": float,
+                        "created_at": float,
+                        "updated_at": float,
+                        "generation": int,
+                    },
+                    pk="customer_id",
+                    if_not_exists=True,
+                )
+                db.table("customers").create_index(["generation"], if_not_exists=True)
+                db.table("identifier_keys").create(
+                    {"match_key": str, "customer_id": str, "kind": str}, pk="match_key", if_not_exists=True
+                )
+                db.table("identifier_keys").create_index(["customer_id"], if_not_exists=True)
+                db.table("meta").create({"key": str, "value": int}, pk="key", if_not_exists=True)
+                db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', 0)")
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction; IMMEDIATE so two processes queue on the lock instead of deadlocking."""
+        conn = self.db.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise RegistryError(f"{self.path}: cannot write: {e}") from None
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as e:
+            raise RegistryError(f"{self.path}: cannot write: {e}") from None
+
+    # reading
+
+    def version(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _row_to_customer(self, row: dict[str, Any]) -> Customer:
+        return Customer.model_validate(
+            {
+                "customer_id": row["customer_id"],
+                "consent": bool(row["consent"]),
+                "purpose": row["purpose"],
+                "segments": json.loads(row["segments"]),
+                "identifiers": json.loads(row["identifiers"]),
+                "expires_at": row["expires_at"],
+                "consented_at": row["consented_at"],
+                "revoked_at": row["revoked_at"],
+            }
+        )
+
+    def _rows(self, where: str = "", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        cur = self.db.execute(f"SELECT * FROM customers {where} ORDER BY customer_id", params)
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def get(self, customer_id: str) -> Customer | None:
+        rows = self._rows("WHERE customer_id = ?", (customer_id,))
+        return self._row_to_customer(rows[0]) if rows else None
+
+    def list(self) -> list[Customer]:
+        """Every customer record, tombstones included, by id."""
+        return [self._row_to_customer(r) for r in self._rows()]
+
+    def consenting(self, t: float | None = None) -> builtins.list[Customer]:
+        """Customers with consent (at time `t` if given, else regardless of expiry) - what a Resolver needs."""
+        out = [self._row_to_customer(r) for r in self._rows("WHERE consent = 1")]
+        return out if t is None else [c for c in out if c.consents_at(t)]
+
+    def changes_since(self, version: int) -> builtins.list[Customer]:
+        """Customers changed after `version` (tombstones included): feed each to Resolver.upsert."""
+        return [self._row_to_customer(r) for r in self._rows("WHERE generation > ?", (version,))]
+
+    def export(self, customer_id: str, include_secrets: bool = False) -> dict[str, Any] | None:
+        """Everything the registry holds about one customer, for a data request; None if unknown.
+
+        Token secrets and IRKs are replaced by a fingerprint unless `include_secrets`: they are credentials,
+        and the export is usually handed on by e-mail.
+        """
+        rows = self._rows("WHERE customer_id = ?", (customer_id,))
+        if not rows:
+            return None
+        row = rows[0]
+        c = self._row_to_customer(row)
+        record = c.storage_dict() if include_secrets else c.public_view()
+        record["segments"] = sorted(c.segments)
+        for key in ("expires_at", "consented_at", "revoked_at"):
+            record[key + "_iso"] = _iso(record.get(key))
+        return {
+            "customer_id": customer_id,
+            "registry": {
+                "record": record,
+                "created_at": _iso(row["created_at"]),
+                "updated_at": _iso(row["updated_at"]),
+                "file": str(self.path),
+            },
+        }
+
+    # writing
+
+    def upsert(self, customer: Customer, regrant: bool = False) -> ConsentChange:
+        with self._write():
+            gen = self.version() + 1
+            change = self._apply(customer, regrant, gen)
+            if change.action not in ("unchanged", "rejected"):
+                self._bump(gen)
+        return change
+
+    def revoke(self, customer_id: str) -> bool:
+        """Deletes the customer's identifiers and keeps a tombstone. False if the customer was not consenting."""
+        if self.get(customer_id) is None:
+            return False
+        change = self.upsert(Customer(customer_id=customer_id, consent=False))
+        return change.action == "revoked"
+
+    def apply_consent_message(self, obj: object, regrant: bool = False) -> ConsentChange:
+        """A payload from {prefix}/{store}/consent: a customers-file record or {"customer_id", "consent": false}."""
+        try:
+            customer = parse_record(obj)
+        except RecordError as e:
+            cid = obj.get("customer_id") if isinstance(obj, dict) else None
+            return ConsentChange(cid if isinstance(cid, str) else None, "rejected", problems=tuple(e.problems))
+        return self.upsert(customer, regrant=regrant)
+
+    def import_file(self, path: Path | str, regrant: bool = False) -> ImportReport:
+        """Imports a customers file (JSON Lines or CSV); bad rows are reported, the rest imported, in one go."""
+        path = Path(path)
+        parsed = read_customers(path)
+        report = ImportReport(rows=parsed.rows, problems=list(parsed.problems))
+        report.rejected = parsed.rejected
+        if not parsed.records:
+            return report
+        with self._write():
+            gen = self.version() + 1
+            for rec in parsed.records:
+                change = self._apply(rec.customer, regrant, gen)
+                if change.action == "rejected":
+                    report.rejected += 1
+                    report.problems.extend(f"{path}: line {rec.line}: {p}" for p in change.problems)
+                    continue
+                setattr(report, change.action, getattr(report, change.action) + 1)
+                if change.action != "unchanged":
+                    report.changes.append(change)
+            if report.changes:
+                self._bump(gen)
+        report.problems.sort(key=_line_of)
+        return report
+
+    def _bump(self, gen: int) -> None:
+        self.db.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (gen,))
+
+    def _apply(self, c: Customer, regrant: bool, gen: int) -> ConsentChange:
+        """Applies one record inside the caller's transaction."""
+        cid = c.customer_id
+        rows = self._rows("WHERE customer_id = ?", (cid,))
+        old = self._row_to_customer(rows[0]) if rows else None
+        now = self._now()
+        if not c.consent:
+            if old is not None and not old.consent:
+                return ConsentChange(cid, "unchanged", old)
+            tomb = Customer(
+                customer_id=cid,
+                consent=False,
+                purpose=old.purpose if old else c.purpose,
+                revoked_at=now,
+            )
+            self.db.execute("DELETE FROM identifier_keys WHERE customer_id = ?", (cid,))
+            self._write_row(tomb, gen, now, created=rows[0]["created_at"] if rows else now)
+            return ConsentChange(cid, "revoked" if old is not None else "declined", tomb)
+
+        revoked_at = old.revoked_at if old is not None else None
+        if revoked_at is not None and not regrant and (c.consented_at is None or c.consented_at <= revoked_at):
+            return ConsentChange(
+                cid,
+                "rejected",
+                problems=(
+                    f"consent: revoked at {_iso(revoked_at)}; a re-grant needs consented_at later than that "
+                    "(or --regrant)",
+                ),
+            )
+        keys = [(i.match_key(), i.kind) for i in c.identifiers]
+        problems = []
+        seen: set[str] = set()
+        for n, (key, _) in enumerate(keys):
+            if key in seen:
+                problems.append(f"identifiers[{n}]: listed twice")
+            seen.add(key)
+            owner = self.db.execute("SELECT customer_id FROM identifier_keys WHERE match_key = ?", (key,)).fetchone()
+            if owner is not None and owner[0] != cid:
+                problems.append(f"identifiers[{n}]: already registered to another customer")
+        if problems:
+            return ConsentChange(cid, "rejected", problems=tuple(problems))
+        new = c.model_copy(update={"revoked_at": None})
+        if old is not None and old.storage_dict() == new.storage_dict():
+            return ConsentChange(cid, "unchanged", old)
+        self.db.execute("DELETE FROM identifier_keys WHERE customer_id = ?", (cid,))
+        self.db.conn.executemany(
+            "INSERT INTO identifier_keys (match_key, customer_id, kind) VALUES (?, ?, ?)",
+            [(k, cid, kind) for k, kind in keys],
+        )
+        self._write_row(new, gen, now, created=rows[0]["created_at"] if rows else now)
+        return ConsentChange(cid, "added" if old is None else "updated", new)
+
+    def _write_row(self, c: Customer, gen: int, now: float, created: float) -> None:
+        d = c.storage_dict()
+        self.db.execute(
+            "INSERT OR REPLACE INTO customers (customer_id, consent, purpose, segments, identifiers, expires_at,"
+            " consented_at, revoked_at, created_at, updated_at, generation) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                c.customer_id,
+                int(c.consent),
+                c.purpose,
+                json.dumps(d["segments"]),
+                json.dumps(d["identifiers"]),
+                c.expires_at,
+                c.consented_at,
+                c.revoked_at,
+                created,
+                now,
+                gen,
+            ),
+        )
