@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import sqlite_utils
 
-from gateway.identity.customers_file import RecordError, parse_record, read_customers
+from gateway.identity.importer import RecordError, parse_record, read_customers_file
 from gateway.identity.models import Customer
 
 DB_FILE_MODE = 0o600
@@ -62,6 +62,11 @@ class ConsentChange:
     @property
     def consenting(self) -> bool:
         return self.customer is not None and self.customer.consent
+
+    @property
+    def problem(self) -> str | None:
+        """The problems as one line (for a log), or None if the record was applied."""
+        return "; ".join(self.problems) if self.problems else None
 
 
 @dataclass
@@ -283,7 +288,7 @@ class Registry:
     def import_file(self, path: Path | str, regrant: bool = False) -> ImportReport:
         """Imports a customers file (JSON Lines or CSV); bad rows are reported, the rest imported, in one go."""
         path = Path(path)
-        parsed = read_customers(path)
+        parsed = read_customers_file(path)
         report = ImportReport(rows=parsed.rows, problems=list(parsed.problems))
         report.rejected = parsed.rejected
         if not parsed.records:

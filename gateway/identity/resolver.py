@@ -127,6 +127,10 @@ class Resolver:
         self._segments.pop(customer_id, None)
         self._expires.pop(customer_id, None)
 
+    def customer_ids(self) -> list[str]:
+        """The customers this resolver recognises (consenting when added)."""
+        return list(self._segments)
+
     def segments(self, customer_id: str) -> frozenset[str]:
         return self._segments.get(customer_id, frozenset())
 

@@ -231,7 +231,7 @@ def parse_customers_text(text: str, path: Path) -> CustomersFile:
     return out
 
 
-def read_customers(path: Path) -> CustomersFile:
+def read_customers_file(path: Path) -> CustomersFile:
     """Parses a customers file; unreadable files give one problem and no records."""
     try:
         text = path.read_text(encoding="utf-8-sig")
