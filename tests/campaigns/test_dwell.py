@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import T0, MakeEngine, leg, triggers, walk
+from campaign_script import T0, MakeEngine, leg, triggers, walk
 
 from gateway.zones.estimate import UNKNOWN, ZoneEstimate
 
