@@ -1,0 +1,128 @@
+"""`proximity-gateway calibrate fit|evaluate`: thin commands over gateway.zones.calibrate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gateway.adverts import Advert
+from gateway.sources.recording import Header, RecordingError, RecordingReader
+from gateway.truth import TruthError, TruthInterval, read_truth
+from gateway.zones.calibrate import CalibrationError, check_time_span, evaluate, fit
+from gateway.zones.model import ZoneModel, ZonesError
+from gateway.zones.samples import readings
+
+calibrate_app = typer.Typer(help="Zone calibration: fit a zone model from a labelled walk, score it.")
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = Console(highlight=False, soft_wrap=True)
+
+
+def _fail(msg: str) -> typer.Exit:
+    _err.print(f"error: {msg}", markup=False)
+    return typer.Exit(1)
+
+
+def _load(scans: Path, truth: Path) -> tuple[Header, list[Advert], list[TruthInterval]]:
+    try:
+        with RecordingReader(scans) as reader:
+            adverts = list(reader)
+            header = reader.header
+            for p in reader.stats.problems:
+                _err.print(f"warning: {p}", markup=False)
+    except RecordingError as e:
+        raise _fail(str(e)) from None
+    try:
+        intervals = read_truth(truth)
+    except TruthError as e:
+        raise _fail(str(e)) from None
+    if not intervals:
+        raise _fail(f"{truth}: no truth intervals")
+    return header, adverts, intervals
+
+
+ScansOpt = Annotated[Path, typer.Option("--scans", help="Scan recording of the labelled walk (.jsonl or .jsonl.gz).")]
+TruthOpt = Annotated[Path, typer.Option("--truth", help="Ground truth intervals (JSON Lines).")]
+
+
+@calibrate_app.command("fit")
+def fit_command(
+    scans: ScansOpt,
+    truth: TruthOpt,
+    out: Annotated[Path, typer.Option("--out", help="Zones file to write (zones.toml).")],
+    report: Annotated[
+        Path | None, typer.Option("--report", help="PNG report (default: next to the zones file).")
+    ] = None,
+) -> None:
+    """Fit the zone model from a labelled calibration walk and write the zones file."""
+    header, adverts, intervals = _load(scans, truth)
+    zone_positions: Any = header.extra.get("zones")
+    try:
+        result = fit(
+            adverts,
+            intervals,
+            header.receivers or None,
+            zone_positions=zone_positions if isinstance(zone_positions, dict) else None,
+        )
+    except CalibrationError as e:
+        raise _fail(f"{scans}: {e}") from None
+    for w in result.warnings:
+        _err.print(f"warning: {w}", markup=False)
+    try:
+        result.model.save(out)
+    except OSError as e:
+        raise _fail(f"{out}: cannot write: {e}") from None
+    r = result.report
+    p = result.model.params
+    _out.print(
+        f"wrote {out}: {len(result.model.zones)} zones, {len(result.model.receivers)} receivers, "
+        f"{r['readings']} readings; cross-validated accuracy {r['cv_accuracy']:.3f} "
+        f"({p.smoothing} {p.window_s:g} s, switch time {p.switch_time_s:g} s, "
+        f"confidence threshold {p.confidence_threshold:.2f})"
+    )
+    png = report if report is not None else out.with_suffix(".png")
+    try:
+        from gateway.zones.report import write_report
+
+        if write_report(result.model, r, png):
+            _out.print(f"wrote {png}")
+    except OSError as e:
+        _err.print(f"warning: {png}: report not written: {e}", markup=False)
+
+
+@calibrate_app.command("evaluate")
+def evaluate_command(
+    scans: ScansOpt,
+    truth: TruthOpt,
+    zones: Annotated[Path, typer.Option("--zones", help="Zones file (zones.toml) to score.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Score a zones file against labelled scans."""
+    try:
+        model = ZoneModel.load(zones)
+    except ZonesError as e:
+        raise _fail(str(e)) from None
+    _, adverts, intervals = _load(scans, truth)
+    try:
+        check_time_span(list(readings(adverts, intervals)), intervals)
+    except CalibrationError as e:
+        raise _fail(f"{scans}: {e}") from None
+    result = evaluate(model, adverts, intervals)
+    if result["samples"] == 0:
+        raise _fail(f"{scans}: no advertisement of a truth device falls inside a truth interval")
+    if as_json:
+        typer.echo(json.dumps(result, separators=(",", ":")))
+        return
+    _out.print(
+        f"zone accuracy {result['zone_accuracy']:.3f} over {result['samples']} samples; "
+        f"unknown {result['unknown_share']:.3f}; flaps {result['flap_rate_per_min']:.2f}/min; "
+        f"decision latency {result['decision_latency_s']} s"
+    )
+    table = Table("zone", "precision", "recall", "samples")
+    for z, m in result["per_zone"].items():
+        table.add_row(z, f"{m['precision']:.3f}", f"{m['recall']:.3f}", str(m["support"]))
+    _out.print(table)

@@ -1,0 +1,82 @@
+"""The calibration report as a PNG: RSSI against distance per receiver, floor plan, cross-validated confusion.
+
+matplotlib is optional on a Pi: `write_report` returns False when it is not importable.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+from gateway.zones.model import ZoneModel
+
+
+def write_report(model: ZoneModel, report: dict[str, Any], path: str | os.PathLike[str]) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5.5))
+    ax_fit, ax_plan, ax_conf = axes
+
+    points: dict[str, tuple[list[float], list[float]]] = report.get("pathloss_points", {})
+    if points:
+        for rx, (ds, vs) in points.items():
+            if not ds:
+                continue
+            sc = ax_fit.scatter(ds, vs, s=4, alpha=0.3, label=rx)
+            if rx in model.pathloss:
+                a, n = model.pathloss[rx]
+                d = np.linspace(max(min(ds), 0.5), max(ds), 50)
+                ax_fit.plot(d, a - 10 * n * np.log10(d), color=sc.get_facecolor()[0], lw=2)
+        ax_fit.set_xscale("log")
+        ax_fit.set_xlabel("distance from zone centre (m)")
+        ax_fit.set_ylabel("filtered RSSI (dBm)")
+        ax_fit.set_title("Log-distance fit per receiver")
+        ax_fit.legend(fontsize=7)
+    else:
+        # without positions: the fingerprint itself, mean RSSI per zone and receiver
+        im = ax_fit.imshow(model.mean, aspect="auto", cmap="viridis")
+        ax_fit.set_yticks(range(len(model.classes)), model.classes)
+        ax_fit.set_xticks(range(len(model.receivers)), model.receivers, rotation=60, fontsize=7)
+        ax_fit.set_title("Mean filtered RSSI per zone (dBm)")
+        fig.colorbar(im, ax=ax_fit)
+
+    if model.receiver_positions:
+        for rx, (x, y) in model.receiver_positions.items():
+            ax_plan.plot(x, y, "k^")
+            ax_plan.annotate(rx, (x, y), fontsize=7)
+        for z, (x, y) in model.zone_positions.items():
+            ax_plan.plot(x, y, "o", color="tab:blue")
+            ax_plan.annotate(z, (x, y), fontsize=8, color="tab:blue")
+        ax_plan.set_aspect("equal")
+        ax_plan.set_title("Floor plan: receivers (^) and zone centres (o)")
+    else:
+        ax_plan.axis("off")
+        ax_plan.text(0.5, 0.5, "receiver positions unknown", ha="center", va="center")
+
+    conf = np.array(report.get("cv_confusion", []), dtype=np.float64)
+    if conf.size:
+        rows = conf / np.maximum(conf.sum(axis=1, keepdims=True), 1)
+        ax_conf.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+        labels = report.get("classes", model.classes)
+        ax_conf.set_xticks(range(len(labels)), labels, rotation=60, fontsize=7)
+        ax_conf.set_yticks(range(len(labels)), labels, fontsize=7)
+        for i in range(rows.shape[0]):
+            for j in range(rows.shape[1]):
+                if rows[i, j] >= 0.01:
+                    ax_conf.text(j, i, f"{rows[i, j]:.2f}", ha="center", va="center", fontsize=6)
+        acc = report.get("cv_accuracy", math.nan)
+        ax_conf.set_title(f"Cross-validated confusion (accuracy {acc:.2f})")
+        ax_conf.set_xlabel("estimated")
+        ax_conf.set_ylabel("true")
+    fig.tight_layout()
+    fig.savefig(os.fspath(path), dpi=90)
+    plt.close(fig)
+    return True
