@@ -251,8 +251,8 @@ def fit(
     base = Params(method=method, kalman_r_db2=round(kalman_r, 2))
     table: list[dict[str, Any]] = []
     best: tuple[float, Params, Steps, FloatArray, FloatArray, np.ndarray[Any, np.dtype[np.int64]]] | None = None
-    for smoothing, window, q in smoothing_grid:
-        q = q if smoothing == "kalman" else base.kalman_q_db2_per_s
+    for smoothing, window, q_grid in smoothing_grid:
+        q = q_grid if smoothing == "kalman" else base.kalman_q_db2_per_s
         params = Params(**{**base.__dict__, "smoothing": smoothing, "window_s": window, "kalman_q_db2_per_s": q})
         steps = compute_steps(rs, heard_rx, params)
         ivs = [index.at(d, float(t)) for d, t in zip(steps.device, steps.t, strict=True)]
