@@ -1,0 +1,189 @@
+"""The store description: floor plan, zones, entrance, receivers and their radios (TOML, validated).
+
+Geometry is in metres on the store's own grid: x to the right, y up, (0, 0) a corner of the floor plan.
+Everything here is pure apart from `load_store`, which reads one file and names file and field on error.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gateway.config import format_validation_error
+
+BUILTIN_STORE = "example"
+Point = tuple[float, float]
+FloatArray = npt.NDArray[np.float64]
+
+
+class StoreError(Exception):
+    """A store file cannot be used; the message names file and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Zone(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    polygon: list[Point] = Field(min_length=3)
+
+    @cached_property
+    def vertices(self) -> FloatArray:
+        return np.asarray(self.polygon, dtype=np.float64)
+
+    @property
+    def area_m2(self) -> float:
+        x, y = self.vertices[:, 0], self.vertices[:, 1]
+        return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+
+    def contains(self, x: FloatArray, y: FloatArray) -> npt.NDArray[np.bool_]:
+        """Even-odd ray casting, vectorised over points."""
+        v = self.vertices
+        inside = np.zeros(np.shape(x), dtype=bool)
+        for (x1, y1), (x2, y2) in zip(v, np.roll(v, -1, axis=0), strict=True):
+            crosses = (y1 > y) != (y2 > y)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                x_cross = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+            inside ^= crosses & (x < x_cross)
+        return inside
+
+
+class Receiver(_Strict):
+    """A scanning node and its radio: what it reports for a device at distance d (before noise).
+
+    rssi(d) = rssi_at_1m - 10 * path_loss_exponent * log10(d): the log-distance model. Below
+    `sensitivity_dbm` packets are lost (gradually, see radio.py); `max_rssi_dbm` is where its front end saturates.
+    """
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    x: float
+    y: float
+    rssi_at_1m: float = Field(default=-59.0, ge=-100, le=0)
+    path_loss_exponent: float = Field(default=2.2, ge=1.0, le=6.0)
+    sensitivity_dbm: float = Field(default=-95.0, ge=-127, le=-30)
+    max_rssi_dbm: int = Field(default=-20, ge=-60, le=20)
+    scan_duty: float = Field(default=0.8, gt=0, le=1)  # share of advertisements its scan window catches
+
+
+class Wall(_Strict):
+    start: Point
+    end: Point
+    loss_db: float = Field(default=6.0, ge=0, le=40)
+
+
+class Store(_Strict):
+    store_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    name: str = ""
+    width: float = Field(gt=0, le=1000)
+    height: float = Field(gt=0, le=1000)
+    entrance: Point
+    entrance_zone: str | None = None  # default: the zone holding the entrance point
+    checkout_zone: str | None = None  # default: a zone called "checkout", else shoppers leave without one
+    zone: list[Zone] = Field(min_length=1)
+    receiver: list[Receiver] = Field(min_length=1)
+    wall: list[Wall] = []
+
+    @model_validator(mode="after")
+    def _check(self) -> Store:
+        names = [z.name for z in self.zone]
+        if len(set(names)) != len(names):
+            raise ValueError("zone names must be unique")
+        if "outside" in names or "unknown" in names:
+            raise ValueError("'outside' and 'unknown' are reserved zone names")
+        ids = [r.id for r in self.receiver]
+        if len(set(ids)) != len(ids):
+            raise ValueError("receiver ids must be unique")
+        for z in self.zone:
+            for px, py in z.polygon:
+                if not (0 <= px <= self.width and 0 <= py <= self.height):
+                    raise ValueError(f"zone {z.name!r}: vertex ({px}, {py}) is outside the floor plan")
+        for r in self.receiver:
+            if not (-5 <= r.x <= self.width + 5 and -5 <= r.y <= self.height + 5):
+                raise ValueError(f"receiver {r.id!r} is far outside the floor plan")
+        ex, ey = self.entrance
+        on_edge = min(abs(ex), abs(ey), abs(ex - self.width), abs(ey - self.height)) < 0.5
+        if not on_edge:
+            raise ValueError("entrance must lie on the edge of the floor plan")
+        for key in ("entrance_zone", "checkout_zone"):
+            value = getattr(self, key)
+            if value is not None and value not in names:
+                raise ValueError(f"{key} {value!r} is not a zone")
+        return self
+
+    @property
+    def zone_names(self) -> list[str]:
+        return [z.name for z in self.zone]
+
+    def zone_named(self, name: str) -> Zone:
+        return next(z for z in self.zone if z.name == name)
+
+    @property
+    def door_zone(self) -> str:
+        if self.entrance_zone is not None:
+            return self.entrance_zone
+        ex, ey = self.inward_point(1.0)
+        for z in self.zone:
+            if z.contains(np.array([ex]), np.array([ey]))[0]:
+                return z.name
+        return self.zone[0].name
+
+    @property
+    def till_zone(self) -> str | None:
+        if self.checkout_zone is not None:
+            return self.checkout_zone
+        return "checkout" if "checkout" in self.zone_names else None
+
+    @property
+    def outward(self) -> Point:
+        """Unit vector from the entrance away from the store (normal of the nearest edge)."""
+        ex, ey = self.entrance
+        dists = {(-1.0, 0.0): ex, (0.0, -1.0): ey, (1.0, 0.0): self.width - ex, (0.0, 1.0): self.height - ey}
+        return min(dists, key=lambda k: dists[k])
+
+    def inward_point(self, depth_m: float) -> Point:
+        ox, oy = self.outward
+        return self.entrance[0] - ox * depth_m, self.entrance[1] - oy * depth_m
+
+    def zone_of(self, x: FloatArray, y: FloatArray) -> npt.NDArray[np.int64]:
+        """Index into `zone` per point; -1 outside the floor plan (the truth's "outside"), -2 inside but in no zone."""
+        out = np.full(np.shape(x), -2, dtype=np.int64)
+        for i in range(len(self.zone) - 1, -1, -1):  # the first zone listed wins where polygons overlap
+            out[self.zone[i].contains(x, y)] = i
+        beyond = (x < 0) | (y < 0) | (x > self.width) | (y > self.height)
+        out[beyond] = -1
+        return out
+
+    def receivers_json(self) -> dict[str, dict[str, float]]:
+        return {r.id: {"x": r.x, "y": r.y} for r in self.receiver}
+
+
+def load_store(path: Path | str | None = None) -> Store:
+    """A store from a TOML file, or the built-in example store when `path` is None."""
+    if path is None:
+        ref = resources.files("simulator").joinpath("stores", f"{BUILTIN_STORE}.toml")
+        label = f"<built-in {BUILTIN_STORE}.toml>"
+        text = ref.read_text(encoding="utf-8")
+    else:
+        p = Path(path)
+        label = str(p)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise StoreError(f"{p}: no such store file") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise StoreError(f"{p}: cannot read: {e}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise StoreError(f"{label}: invalid TOML: {e}") from None
+    try:
+        return Store.model_validate(data)
+    except ValidationError as e:
+        raise StoreError("; ".join(format_validation_error(label, e))) from None
