@@ -93,3 +93,28 @@ def trigger(i: int, customer: str, prefix: str = "proximity", store: str = "s1")
     """(msg_id, topic, payload) of a trigger numbered i."""
     msg_id = f"trg-{i:06d}"
     return msg_id, f"{prefix}/{store}/triggers/coffee-10", {"trigger_id": msg_id, "customer_id": customer, "seq": i}
+
+
+class running:  # lower case: reads as a phrase, `async with running(pub):`
+    """Runs `Publisher.run()` for the block, then stops it (bounded) so a hang fails the test."""
+
+    def __init__(self, pub: Any, stop_timeout_s: float = 10.0) -> None:
+        self.pub = pub
+        self.stop_timeout_s = stop_timeout_s
+        self.task: Any = None
+
+    async def __aenter__(self) -> Any:
+        import asyncio
+
+        self.task = asyncio.create_task(self.pub.run())
+        return self.pub
+
+    async def __aexit__(self, *exc: object) -> None:
+        import asyncio
+
+        await asyncio.wait_for(self.pub.stop(), self.stop_timeout_s)
+        await asyncio.wait_for(self.task, self.stop_timeout_s)
+
+
+def statuses(msgs: list[tuple[str, bytes, bool]]) -> list[dict[str, Any]]:
+    return [json.loads(p) for t, p, _ in msgs if t.endswith("/status")]

@@ -1,0 +1,213 @@
+"""The publisher against a real Mosquitto: outages, restarts, status and will, inbound messages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import signal
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+from conftest import Mosquitto
+from delivery_helpers import Collector, running, statuses, trigger
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.config import MqttSettings
+from gateway.delivery.outbox import Outbox, OutboxEntry
+from gateway.delivery.publisher import Publisher, backoff_s
+
+HERE = Path(__file__).parent
+TEST_TIMEOUT_S = 40
+
+
+def make_publisher(broker: Mosquitto, box: Outbox, **kw: Any) -> Publisher:
+    settings = MqttSettings(url=broker.url, reconnect_max_s=0.5, keepalive_s=5)
+    return Publisher(settings, box, "s1", "gw1", "1.2.3", **kw)
+
+
+def fill(box: Outbox, n: int, customers: int = 20) -> list[str]:
+    entries = [OutboxEntry(*trigger(i, f"c{i % customers}"), customer_id=f"c{i % customers}") for i in range(n)]
+    box.put_many(entries)
+    return [e.msg_id for e in entries]
+
+
+def assert_customer_order(collector: Collector) -> None:
+    """Per customer, triggers arrive in put order; a resend may repeat the latest one, never an older one."""
+    last: dict[str, int] = defaultdict(lambda: -1)
+    for topic, payload, _ in collector.snapshot():
+        if "/triggers/" in topic:
+            msg = json.loads(payload)
+            assert msg["seq"] >= last[msg["customer_id"]], msg
+            last[msg["customer_id"]] = msg["seq"]
+
+
+@pytest.fixture
+def collector(mosquitto: Mosquitto) -> Any:
+    c = Collector(mosquitto.port, "proximity/#")
+    c.subscribe()
+    yield c
+    c.close()
+
+
+async def test_drains_the_outbox_and_announces_itself(
+    mosquitto: Mosquitto, collector: Collector, tmp_path: Path
+) -> None:
+    box = Outbox(tmp_path / "o.db")
+    ids = fill(box, 200)
+    pub = make_publisher(mosquitto, box)
+    async with asyncio.timeout(TEST_TIMEOUT_S), running(pub):
+        assert await pub.drain(10) == 0
+        assert await collector.wait_async(lambda _m: set(collector.ids()) == set(ids), 5)
+        assert pub.connected and pub.published == 200 and pub.last_publish_at is not None
+        assert_customer_order(collector)
+    online = statuses(collector.snapshot())[0]
+    assert online["state"] == "online" and online["version"] == "1.2.3"
+    # stop() published the retained offline status: a newcomer sees it.
+    late = Collector(mosquitto.port, "proximity/s1/gw1/status")
+    late.subscribe()
+    assert late.wait(lambda m: bool(m) and statuses(m)[-1]["state"] == "offline" and m[-1][2], 5)
+    late.close()
+
+
+async def test_messages_put_while_the_broker_is_down_arrive_after_it_starts(
+    mosquitto: Mosquitto, collector: Collector, tmp_path: Path
+) -> None:
+    collector.close()
+    mosquitto.stop()
+    box = Outbox(tmp_path / "o.db")
+    pub = make_publisher(mosquitto, box)
+    async with asyncio.timeout(TEST_TIMEOUT_S), running(pub):
+        await asyncio.sleep(0.5)
+        for i in range(50):
+            msg_id, topic, payload = trigger(i, "c1")
+            box.put(msg_id, topic, payload, "c1")
+            pub.notify()
+        assert not pub.connected
+        assert pub.last_error is not None and "\n" not in pub.last_error
+        assert await pub.drain(0.3) == 50
+        # Blocking on purpose: the publisher cannot reconnect before the collector listens again.
+        mosquitto.start()
+        collector.subscribe()
+        assert await pub.drain(15) == 0
+        assert await collector.wait_async(lambda _m: len(set(collector.ids())) == 50, 5)
+        assert pub.last_error is None
+        assert_customer_order(collector)
+
+
+async def test_broker_killed_mid_drain_loses_nothing(
+    mosquitto: Mosquitto, collector: Collector, tmp_path: Path
+) -> None:
+    box = Outbox(tmp_path / "o.db")
+    ids = fill(box, 3000)
+    pub = make_publisher(mosquitto, box, max_in_flight=8)
+    async with asyncio.timeout(TEST_TIMEOUT_S), running(pub):
+        assert await collector.wait_async(lambda _m: len(collector.ids()) >= 100, 10)
+        assert mosquitto.proc is not None
+        mosquitto.proc.send_signal(signal.SIGKILL)
+        mosquitto.proc.wait()
+        mosquitto.proc = None
+        assert box.depth() > 0, "the test must kill the broker mid-drain"
+        await asyncio.sleep(0.3)
+        assert not pub.connected
+        mosquitto.start()
+        collector.subscribe()
+        assert await pub.drain(20) == 0
+        assert await collector.wait_async(lambda _m: set(collector.ids()) == set(ids), 5)
+    assert pub.connects >= 2
+    for _topic, payload, _ in collector.snapshot():
+        msg = json.loads(payload)
+        if "trigger_id" in msg:
+            assert msg == {"trigger_id": msg["trigger_id"], "customer_id": msg["customer_id"], "seq": msg["seq"]}
+    assert_customer_order(collector)
+
+
+async def test_inbound_consent_and_redemptions_reach_callbacks_and_garbage_is_counted(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    consents: list[dict[str, Any]] = []
+    redemptions: list[dict[str, Any]] = []
+
+    def on_consent(msg: dict[str, Any]) -> None:
+        if msg.get("boom"):
+            raise ValueError("secret-material-in-message")
+        consents.append(msg)
+
+    async def on_redemption(msg: dict[str, Any]) -> None:
+        redemptions.append(msg)
+
+    pub = make_publisher(mosquitto, Outbox(tmp_path / "o.db"), on_consent=on_consent, on_redemption=on_redemption)
+    async with asyncio.timeout(TEST_TIMEOUT_S), running(pub):
+        while not pub.connected:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)  # subscribed right after connect
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+            for garbage in (b"\xff\xfe", b"not json", b"[1, 2]", b""):
+                await client.publish("proximity/s1/consent", garbage, qos=1)
+            await client.publish("proximity/s1/consent", json.dumps({"boom": True}), qos=1)
+            await client.publish("proximity/s1/consent", json.dumps({"customer_id": "c9", "consent": False}), qos=1)
+            red = {"trigger_id": "t1", "customer_id": "c9", "campaign_id": "coffee-10", "at": 1.0}
+            await client.publish("proximity/s1/redemptions", json.dumps(red), qos=1)
+            await client.publish("proximity/other-store/consent", json.dumps({"customer_id": "x"}), qos=1)
+        for _ in range(250):
+            if consents and redemptions:
+                break
+            await asyncio.sleep(0.02)
+        assert consents == [{"customer_id": "c9", "consent": False}]
+        assert redemptions == [red]
+        assert pub.inbound_bad == 4 and pub.callback_errors == 1
+        assert pub.connected  # nothing above dropped the connection
+
+
+def test_the_handler_error_log_never_quotes_the_message(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    pub = Publisher(MqttSettings(), Outbox(tmp_path / "o.db"), "s1", "gw1", "v")
+
+    def bad(_m: dict[str, Any]) -> None:
+        raise ValueError("SECRET-8f1c")
+
+    asyncio.run(pub._dispatch("consent", bad, json.dumps({"secret": "SECRET-8f1c"}).encode()))
+    asyncio.run(pub._dispatch("consent", bad, b'"SECRET-8f1c'))
+    assert caplog.records and "SECRET" not in caplog.text
+
+
+async def test_last_will_is_published_when_the_gateway_dies(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    watch = Collector(mosquitto.port, "proximity/s1/gw-will/status")
+    watch.subscribe()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(HERE / "publisher_proc.py"),
+            "--db",
+            str(tmp_path / "o.db"),
+            "--url",
+            mosquitto.url,
+            "--gateway",
+            "gw-will",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        assert await watch.wait_async(lambda m: any(s["state"] == "online" for s in statuses(m)), 15)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert await watch.wait_async(lambda m: statuses(m)[-1]["state"] == "offline", 5)
+    watch.close()
+    late = Collector(mosquitto.port, "proximity/s1/gw-will/status")
+    late.subscribe()
+    assert late.wait(lambda m: bool(m) and m[-1][2] and statuses(m)[-1]["state"] == "offline", 5)
+    late.close()
+
+
+@given(st.integers(0, 200), st.floats(0.1, 120))
+def test_backoff_grows_and_stays_under_the_cap(attempt: int, cap: float) -> None:
+    rng = random.Random(attempt)
+    d = backoff_s(attempt, cap, rng)
+    assert 0 < d <= cap
+    assert d >= min(cap, 0.25 * 2**attempt) / 2
