@@ -32,6 +32,7 @@ STD_FLOOR_DB = 1.5  # RSSI is reported in whole dB and fades: a narrower spread 
 STD_SHRINK_STEPS = 3.0  # pseudo-steps pulling a zone's spread towards the receiver's pooled spread
 FLAP_PENALTY_PER_MIN = 0.01  # model selection: one flap per minute costs as much as 1 % accuracy
 MAX_THRESHOLD = 0.9  # never silence the tracker more than this, whatever the walk says
+ADJACENT_GAP_S = 30.0  # intervals closer than this are one walk moving on: the change is a real zone change
 
 # What cross-validation chooses among. Windows are in seconds of advert time, q in dB^2/s.
 SMOOTHING_GRID: tuple[tuple[str, float, float], ...] = (
@@ -474,7 +475,7 @@ def _eval_latency(rows: list[tuple[Reading, TruthInterval, ZoneEstimate]], index
     delays = []
     for ivs in index.ivs.values():
         for prev, iv in itertools.pairwise(ivs):
-            if prev.zone == iv.zone or iv.t_start - prev.t_end > 5.0 or id(iv) not in by_id:
+            if prev.zone == iv.zone or iv.t_start - prev.t_end > ADJACENT_GAP_S or id(iv) not in by_id:
                 continue
             if id(iv) in first_right:
                 delays.append(first_right[id(iv)] - iv.t_start)
