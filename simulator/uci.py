@@ -32,6 +32,7 @@ from gateway.truth import TruthInterval, write_truth
 
 PHONE_ADDR = "02:00:00:0B:1E:01"  # locally administered: obviously not a real device
 NOT_HEARD = -200
+SOURCE = "UCI BLE RSSI Dataset for Indoor Localization (M. Mohammadi, A. Al-Fuqaha)"
 COLS_PER_ZONE = 4
 ROWS_PER_ZONE = 5
 WALK_GAP_S = 300.0  # rows further apart than this belong to different walks
