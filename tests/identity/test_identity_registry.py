@@ -1,0 +1,220 @@
+"""The consent registry: idempotent import, revocation with tombstones, deliberate re-grant, change
+detection across processes, file modes, and that keys never reach logs or exports by default."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from identity_helpers import SAMPLE_IRK_HEX, SECRET_HEX, UUID, customer, record, write_jsonl
+
+from gateway.identity.registry import Registry, RegistryError
+
+
+class Clock:
+    def __init__(self, t: float = 1_800_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def reg(tmp_path: Path, clock: Clock) -> Registry:
+    return Registry(tmp_path / "state" / "registry.db", now=clock)
+
+
+def mode(p: Path) -> int:
+    return stat.S_IMODE(p.stat().st_mode)
+
+
+def test_files_are_private(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        r = Registry(tmp_path / "state" / "registry.db")
+        r.upsert(customer())
+        db = tmp_path / "state" / "registry.db"
+        for p in (db, db.with_name("registry.db-wal"), db.with_name("registry.db-shm")):
+            assert p.exists()
+            assert mode(p) == 0o600, p
+        assert mode(db.parent) == 0o700
+        r.close()
+    finally:
+        os.umask(old)
+
+
+def test_a_loose_existing_file_is_tightened(tmp_path: Path) -> None:
+    db = tmp_path / "registry.db"
+    db.touch()
+    db.chmod(0o644)
+    Registry(db).close()
+    assert mode(db) == 0o600
+
+
+def test_a_non_database_file_is_a_clear_error(tmp_path: Path) -> None:
+    db = tmp_path / "registry.db"
+    db.write_text("this is not sqlite, just text that is long enough to be read as a header" * 20)
+    with pytest.raises(RegistryError, match=r"registry\.db: not a usable registry database"):
+        Registry(db)
+
+
+def test_import_is_idempotent_and_updates(reg: Registry, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "c.jsonl", [record("c1"), record("c2")])
+    first = reg.import_file(path)
+    assert (first.added, first.updated, first.unchanged, first.rejected) == (2, 0, 0, 0)
+    v = reg.version()
+    again = reg.import_file(path)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 2)
+    assert reg.version() == v, "a re-import that changes nothing must not wake the daemon"
+    write_jsonl(path, [record("c1", segments=["gold"]), record("c2")])
+    third = reg.import_file(path)
+    assert (third.updated, third.unchanged) == (1, 1)
+    got = reg.get("c1")
+    assert got is not None and got.segments == {"gold"}
+    assert reg.version() > v
+
+
+def test_bad_rows_are_reported_and_good_rows_still_imported(reg: Registry, tmp_path: Path) -> None:
+    path = write_jsonl(
+        tmp_path / "c.jsonl",
+        [
+            record("c1", identifiers=[{"kind": "token", "secret": SECRET_HEX}]),
+            record("c2", identifiers=[{"kind": "eddystone_uid", "namespace": "ab", "instance": "cd" * 6}]),
+            record("c3", identifiers=[{"kind": "token", "secret": SECRET_HEX}]),  # same secret as c1
+            record("c4", identifiers=[{"kind": "ibeacon", "uuid": UUID, "major": 1, "minor": 1}]),
+        ],
+    )
+    report = reg.import_file(path)
+    assert [c.customer_id for c in reg.consenting()] == ["c1", "c4"]
+    assert report.rejected == 2
+    assert report.problems == [
+        f"{path}: line 2: identifiers[0].namespace: must be 10 bytes (20 hex digits), got 1 bytes",
+        f"{path}: line 3: identifiers[0]: already registered to another customer",
+    ]
+
+
+def test_revoke_deletes_identifiers_and_keeps_a_tombstone(reg: Registry, clock: Clock) -> None:
+    reg.upsert(customer("c1"))
+    v = reg.version()
+    assert reg.revoke("c1") is True
+    tomb = reg.get("c1")
+    assert tomb is not None
+    assert not tomb.consent and tomb.identifiers == () and tomb.revoked_at == clock.t
+    assert reg.consenting() == []
+    assert reg.version() > v
+    assert [c.customer_id for c in reg.changes_since(v)] == ["c1"]
+    assert reg.revoke("c1") is False, "already revoked"
+    assert reg.revoke("nobody") is False
+    assert reg.get("nobody") is None
+    # The key is free again: another customer may register it.
+    assert reg.upsert(customer("c2")).action == "added"
+
+
+def test_stale_reimport_does_not_regrant(reg: Registry, tmp_path: Path, clock: Clock) -> None:
+    path = write_jsonl(tmp_path / "c.jsonl", [record("c1")])
+    reg.import_file(path)
+    reg.revoke("c1")
+    clock.t += 60
+    report = reg.import_file(path)
+    assert report.rejected == 1
+    assert "line 1: consent: revoked at" in report.problems[0]
+    assert reg.consenting() == []
+    # Deliberate re-grants: a consent given after the revocation, or an explicit regrant.
+    later = write_jsonl(tmp_path / "later.jsonl", [record("c1", consented_at=clock.t)])
+    assert reg.import_file(later).updated == 1
+    assert [c.customer_id for c in reg.consenting()] == ["c1"]
+    reg.revoke("c1")
+    assert reg.import_file(path, regrant=True).updated == 1
+    assert [c.customer_id for c in reg.consenting()] == ["c1"]
+
+
+def test_consent_false_record_revokes_and_unknown_is_declined(reg: Registry, tmp_path: Path) -> None:
+    reg.upsert(customer("c1"))
+    path = write_jsonl(
+        tmp_path / "c.jsonl",
+        [
+            record("c1", consent=False),
+            record("c9", consent=False, identifiers=[{"kind": "irk", "irk": SAMPLE_IRK_HEX}]),
+        ],
+    )
+    report = reg.import_file(path)
+    assert (report.revoked, report.declined) == (1, 1)
+    nine = reg.get("c9")
+    assert nine is not None and nine.identifiers == (), "a non-consenting customer's keys are not stored"
+    assert {c.customer_id: c.consent for c in reg.list()} == {"c1": False, "c9": False}
+
+
+def test_consent_messages(reg: Registry) -> None:
+    change = reg.apply_consent_message(record("c1"))
+    assert change.action == "added" and change.consenting
+    change = reg.apply_consent_message({"customer_id": "c1", "consent": False})
+    assert change.action == "revoked" and not change.consenting
+    bad = reg.apply_consent_message({"customer_id": "c2", "consent": True, "identifiers": [{"kind": "nfc"}]})
+    assert bad.action == "rejected" and bad.customer_id == "c2"
+    assert (
+        bad.problem == "identifiers[0].kind: unknown kind (expected one of token, irk, ibeacon, eddystone_uid, address)"
+    )
+    assert reg.apply_consent_message("not a dict").action == "rejected"
+
+
+def test_consenting_honours_expiry(reg: Registry) -> None:
+    reg.upsert(customer("c1", expires_at=1000.0))
+    reg.upsert(customer("c2", identifiers=[]))
+    assert [c.customer_id for c in reg.consenting()] == ["c1", "c2"]
+    assert [c.customer_id for c in reg.consenting(t=999.0)] == ["c1", "c2"]
+    assert [c.customer_id for c in reg.consenting(t=1000.0)] == ["c2"]
+
+
+def test_export_hides_keys_unless_asked(reg: Registry) -> None:
+    reg.upsert(
+        customer("c1", identifiers=[{"kind": "token", "secret": SECRET_HEX}, {"kind": "irk", "irk": SAMPLE_IRK_HEX}])
+    )
+    data = reg.export("c1")
+    assert data is not None
+    text = str(data)
+    assert SECRET_HEX not in text and SAMPLE_IRK_HEX not in text
+    assert data["registry"]["record"]["segments"] == ["coffee"]
+    full = str(reg.export("c1", include_secrets=True))
+    assert SECRET_HEX in full and SAMPLE_IRK_HEX in full
+    assert reg.export("nobody") is None
+
+
+def test_another_process_change_is_seen_via_version(reg: Registry, tmp_path: Path) -> None:
+    """The daemon polls version(); the CLI is another process with its own connection."""
+    reg.upsert(customer("c1"))
+    v = reg.version()
+    script = textwrap.dedent(
+        f"""
+        from gateway.identity.registry import Registry
+        r = Registry({str(reg.path)!r})
+        assert r.revoke("c1")
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=30)
+    assert reg.version() > v
+    changed = reg.changes_since(v)
+    assert [(c.customer_id, c.consent) for c in changed] == [("c1", False)]
+
+
+def test_nothing_secret_is_logged(reg: Registry, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    path = write_jsonl(
+        tmp_path / "c.jsonl",
+        [record("c1", identifiers=[{"kind": "token", "secret": SECRET_HEX}, {"kind": "irk", "irk": SAMPLE_IRK_HEX}])],
+    )
+    report = reg.import_file(path)
+    reg.revoke("c1")
+    reg.import_file(path)
+    for text in [caplog.text, *report.problems, str(report)]:
+        assert SECRET_HEX not in text and SAMPLE_IRK_HEX not in text
