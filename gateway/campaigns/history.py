@@ -130,6 +130,7 @@ class SqliteHistory:
         self.db = sqlite_utils.Database(self.path)
         self.db.enable_wal()
         self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a process crash
+        self.db.execute("PRAGMA secure_delete=ON")  # a revoked customer's rows are overwritten, not left in free pages
         self._stays: list[dict[str, Any]] = []
         self._create()
 

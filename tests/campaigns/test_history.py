@@ -1,0 +1,97 @@
+"""SQLite history: a gateway restarted mid-day remembers what the caps need; revocation erases a customer."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from campaign_script import NO_CAPS, T0, MakeEngine, leg, triggers
+
+from gateway.campaigns.history import SqliteHistory, StayRecord, TriggerRecord
+
+COFFEE = {"id": "coffee", "zone": "coffee", "min_dwell_s": 10, "cooldown_s": 86400}
+
+
+def test_cooldown_survives_a_restart(make_engine: MakeEngine, tmp_path: Path) -> None:
+    db = tmp_path / "history.db"
+    first = make_engine([COFFEE], history=SqliteHistory(db))
+    assert len(triggers(first.feed("c1", leg("coffee", 0, 30), gone_at=40))) == 1
+    # the process dies without flushing anything: a new engine over the same file
+    second = make_engine([COFFEE], history=SqliteHistory(db))
+    assert triggers(second.feed("c1", leg("coffee", 3600, 3700), gone_at=3710)) == []
+    assert len(triggers(second.feed("c2", leg("coffee", 3600, 3700)))) == 1
+
+
+def test_visit_caps_survive_a_restart_mid_visit(make_engine: MakeEngine, tmp_path: Path) -> None:
+    db = tmp_path / "history.db"
+    campaigns = [{"id": "a", "zone": "a", "min_dwell_s": 10}, {"id": "b", "zone": "b", "min_dwell_s": 10}]
+    caps = {**NO_CAPS, "max_per_visit": 1}
+    first = make_engine(campaigns, caps=caps, history=SqliteHistory(db))
+    assert [t.campaign_id for t in triggers(first.feed("c1", leg("a", 0, 30)))] == ["a"]
+    second = make_engine(campaigns, caps=caps, history=SqliteHistory(db))
+    # the customer is still in the store: same visit, its only slot is taken, and "a" is not sent twice
+    assert triggers(second.feed("c1", leg("a", 60, 100))) == []
+    assert triggers(second.feed("c1", leg("b", 101, 200))) == []
+
+
+def test_budget_survives_a_restart(make_engine: MakeEngine, tmp_path: Path) -> None:
+    db = tmp_path / "history.db"
+    rule = [{"id": "a", "zone": "a", "min_dwell_s": 10, "budget_per_day": 1}]
+    assert len(triggers(make_engine(rule, history=SqliteHistory(db)).feed("c1", leg("a", 0, 30)))) == 1
+    assert triggers(make_engine(rule, history=SqliteHistory(db)).feed("c2", leg("a", 100, 130))) == []
+
+
+def test_redemption_survives_a_restart(make_engine: MakeEngine, tmp_path: Path) -> None:
+    db = tmp_path / "history.db"
+    h = make_engine([{"id": "a", "zone": "a", "min_dwell_s": 10}], history=SqliteHistory(db))
+    h.engine.on_redemption({"trigger_id": "t1", "customer_id": "c1", "campaign_id": "a", "at": T0})
+    h2 = make_engine([{"id": "a", "zone": "a", "min_dwell_s": 10}], history=SqliteHistory(db))
+    assert triggers(h2.feed("c1", leg("a", 0, 30))) == []
+
+
+def test_database_is_private(tmp_path: Path) -> None:
+    db = tmp_path / "state" / "history.db"
+    h = SqliteHistory(db)
+    h.add_trigger(TriggerRecord("t1", "c1", "a", T0, "v1", "2026-01-01"))
+    h.close()
+    for p in db.parent.iterdir():
+        assert stat.S_IMODE(os.stat(p).st_mode) & 0o077 == 0, p.name
+
+
+def test_export_then_delete_customer(make_engine: MakeEngine, tmp_path: Path) -> None:
+    history = SqliteHistory(tmp_path / "history.db")
+    h = make_engine([{"id": "a", "zone": "a", "min_dwell_s": 10}], history=history)
+    for c in ("customer-revoked", "customer-kept"):
+        h.feed(c, leg("a", 0, 30), gone_at=40)
+    h.engine.on_redemption({"trigger_id": "t", "customer_id": "customer-revoked", "campaign_id": "a", "at": T0 + 50})
+    exported = history.export_customer("customer-revoked")
+    assert exported["customer_id"] == "customer-revoked"
+    assert [r["campaign_id"] for r in exported["triggers"]] == ["a"]
+    assert [r["campaign_id"] for r in exported["redemptions"]] == ["a"]
+    assert [(s["zone"], s["start"], s["end"]) for s in exported["stays"]] == [("a", T0, T0 + 30)]
+    history.delete_customer("customer-revoked")
+    h.engine.forget("customer-revoked")
+    empty = {"customer_id": "customer-revoked", "triggers": [], "redemptions": [], "stays": []}
+    assert history.export_customer("customer-revoked") == empty
+    assert len(history.export_customer("customer-kept")["stays"]) == 1
+    history.close()  # checkpoints the WAL into the main file
+    raw = (tmp_path / "history.db").read_bytes()
+    assert b"customer-kept" in raw and b"customer-revoked" not in raw  # overwritten, not just unlinked
+
+
+def test_unflushed_stays_of_a_deleted_customer_are_not_written(tmp_path: Path) -> None:
+    history = SqliteHistory(tmp_path / "history.db")
+    history.add_stay(StayRecord("c1", "v", "a", T0, T0 + 1))
+    history.delete_customer("c1")
+    history.flush()
+    assert history.export_customer("c1")["stays"] == []
+
+
+def test_a_store_day_of_stays_is_written_in_batches(tmp_path: Path) -> None:
+    history = SqliteHistory(tmp_path / "history.db")
+    for i in range(1200):
+        history.add_stay(StayRecord(f"c{i % 50}", "v", "a", T0 + i, T0 + i + 1))
+    history.close()
+    again = SqliteHistory(tmp_path / "history.db")
+    assert sum(len(again.export_customer(f"c{i}")["stays"]) for i in range(50)) == 1200
