@@ -1,0 +1,118 @@
+"""`customers` commands as store staff use them: exit codes, one-line problems, and no keys on screen."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from identity_helpers import SAMPLE_IRK_HEX, SECRET_HEX, record, write_jsonl
+from typer.testing import CliRunner
+
+from gateway.cli_customers import customers_app
+from gateway.identity.registry import Registry
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    d = tmp_path / "config"
+    d.mkdir()
+    (d / "gateway.toml").write_text('store_id = "s1"\ngateway_id = "gw-1"\nstate_dir = "state"\n')
+    return d
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(customers_app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def keyed(cid: str) -> dict[str, object]:
+    return record(cid, identifiers=[{"kind": "token", "secret": SECRET_HEX}, {"kind": "irk", "irk": SAMPLE_IRK_HEX}])
+
+
+def test_import_list_show_revoke_export(config: Path, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "c.jsonl", [keyed("cust-1"), record("cust-2", expires_at="2030-01-01")])
+    code, out, err = run("import", str(path), "--config", str(config))
+    assert code == 0, err
+    assert "2 added" in out
+
+    code, out, _ = run("list", "--config", str(config))
+    assert code == 0
+    assert "cust-1" in out and "cust-2" in out and "irk×1" in out and "2030-01-01" in out
+
+    code, out, _ = run("show", "cust-1", "--config", str(config))
+    assert code == 0 and json.loads(out)["segments"] == ["coffee"]
+
+    code, out, _ = run("revoke", "cust-1", "--config", str(config))
+    assert code == 0 and "revoked" in out
+    code, out, _ = run("list", "--json", "--config", str(config))
+    listed = {c["customer_id"]: c for c in json.loads(out)["customers"]}
+    assert listed["cust-1"]["consent"] is False and listed["cust-1"]["identifiers"] == []
+
+    code, out, _ = run("export", "cust-2", "--config", str(config))
+    assert code == 0 and json.loads(out)["customer_id"] == "cust-2"
+    target = tmp_path / "export.json"
+    code, out, _ = run("export", "cust-2", "--out", str(target), "--config", str(config))
+    assert code == 0 and json.loads(target.read_text())["customer_id"] == "cust-2"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_rejected_rows_exit_1_and_the_rest_is_imported(config: Path, tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text(f"customer_id,consent,token\ngood,true,{SECRET_HEX}\nbad,true,abcd\n")
+    code, out, err = run("import", str(path), "--config", str(config))
+    assert code == 1
+    assert "1 added" in out and "1 rejected" in out
+    assert (
+        err.strip() == f"{path}: line 3: identifiers[0].secret: must be 16..32 bytes (32..64 hex digits), got 2 bytes"
+    )
+    assert "abcd" not in err
+    with Registry(config / "state" / "registry.db") as reg:
+        assert [c.customer_id for c in reg.consenting()] == ["good"]
+
+
+def test_no_keys_in_any_output(config: Path, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "c.jsonl", [keyed("cust-1")])
+    outputs = [run("import", str(path), "--config", str(config))]
+    outputs += [run(*cmd, "--config", str(config)) for cmd in (["list"], ["list", "--json"], ["show", "cust-1"])]
+    outputs.append(run("export", "cust-1", "--config", str(config)))
+    for code, out, err in outputs:
+        assert code == 0
+        for key in (SECRET_HEX, SAMPLE_IRK_HEX):
+            assert key not in out and key not in err
+    # Only a deliberate flag puts keys in an export.
+    code, out, _ = run("export", "cust-1", "--include-secrets", "--config", str(config))
+    assert code == 0 and SECRET_HEX in out
+
+
+def test_unknown_customer_and_bad_config_are_one_line_errors(config: Path, tmp_path: Path) -> None:
+    for cmd in (["show", "nobody"], ["revoke", "nobody"], ["export", "nobody"]):
+        code, _, err = run(*cmd, "--config", str(config))
+        assert (code, err.strip()) == (1, "nobody: no such customer")
+    code, _, err = run("list", "--config", str(tmp_path / "missing"))
+    assert code == 1
+    assert err.strip() == f"{tmp_path / 'missing' / 'gateway.toml'}: file not found"
+    assert "Traceback" not in err
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "gateway.toml").write_text('store_id = "s1"\n')
+    code, _, err = run("list", "--config", str(bad))
+    assert code == 1 and "gateway_id" in err
+
+
+def test_usage_errors_exit_2(config: Path) -> None:
+    assert run("import")[0] == 2
+    assert run("frobnicate")[0] == 2
+
+
+def test_revoking_twice_is_fine(config: Path, tmp_path: Path) -> None:
+    run("import", str(write_jsonl(tmp_path / "c.jsonl", [record("c1")])), "--config", str(config))
+    assert run("revoke", "c1", "--config", str(config))[0] == 0
+    code, out, _ = run("revoke", "c1", "--config", str(config))
+    assert code == 0 and "already revoked" in out
+    # A stale re-import does not bring the customer back.
+    code, _, err = run("import", str(tmp_path / "c.jsonl"), "--config", str(config))
+    assert code == 1 and "consent: revoked at" in err

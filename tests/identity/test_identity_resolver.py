@@ -1,0 +1,174 @@
+"""Recognition: each identifier kind, consent expiry at the advert's time, immediate removal, caches."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from identity_helpers import SAMPLE_IRK_HEX, SAMPLE_RPA, SECRET_HEX, T0, UUID, customer
+
+from gateway.adverts import Advert, encode_eddystone_uid, encode_ibeacon, encode_token_frame
+from gateway.identity import irk_resolver
+from gateway.identity.irk import ah, make_rpa
+from gateway.identity.resolver import Resolver
+from gateway.identity.tokens import TOKEN_WINDOW_S, token_for, window_of
+
+STRANGER = "D2:00:00:00:00:01"  # static random (top bits 11): never sent to the IRK path
+
+
+def adv(addr: str = STRANGER, t: float = T0, **kw: object) -> Advert:
+    return Advert(t, "rx-1", addr, -60, **kw)  # type: ignore[arg-type]
+
+
+def token_adv(secret_hex: str, window: int, t: float = T0, company: int = 0xFFFF) -> Advert:
+    return adv(t=t, mfr=encode_token_frame(token_for(bytes.fromhex(secret_hex), window), company))
+
+
+def everything() -> Resolver:
+    c = customer(
+        "c1",
+        segments=["coffee", "gold"],
+        identifiers=[
+            {"kind": "token", "secret": SECRET_HEX},
+            {"kind": "irk", "irk": SAMPLE_IRK_HEX},
+            {"kind": "ibeacon", "uuid": UUID, "major": 1, "minor": 7},
+            {"kind": "eddystone_uid", "namespace": "aa" * 10, "instance": "bb" * 6},
+            {"kind": "address", "address": "00:11:22:33:44:55"},
+        ],
+    )
+    return Resolver([c, customer("c2")])
+
+
+def test_spec_sample_irk() -> None:
+    assert ah(bytes.fromhex(SAMPLE_IRK_HEX), bytes.fromhex("708194")).hex() == "0dfbaa"
+    assert everything().match(adv(SAMPLE_RPA)) == "c1"
+
+
+def test_every_identifier_kind_maps_to_its_customer() -> None:
+    r = everything()
+    w = window_of(T0)
+    assert r.match(token_adv(SECRET_HEX, w)) == "c1"
+    assert r.match(adv(mfr=encode_ibeacon(UUID, 1, 7))) == "c1"
+    assert r.match(adv(svc_data=encode_eddystone_uid("aa" * 10, "bb" * 6))) == "c1"
+    assert r.match(adv("00:11:22:33:44:55")) == "c1"
+    assert r.match(adv("00:11:22:33:44:55".lower())) == "c1"
+    assert r.match(adv(SAMPLE_RPA)) == "c1"
+    assert r.segments("c1") == {"coffee", "gold"}
+    assert r.segments("nobody") == frozenset()
+
+
+def test_near_misses_are_strangers() -> None:
+    r = everything()
+    w = window_of(T0)
+    assert r.match(adv(mfr=encode_ibeacon(UUID, 1, 8))) is None
+    assert r.match(adv(svc_data=encode_eddystone_uid("aa" * 10, "bb" * 5 + "bc"))) is None
+    assert r.match(adv("00:11:22:33:44:56")) is None
+    assert r.match(adv("70:81:94:0D:FB:AB")) is None  # right prand, wrong hash
+    assert r.match(token_adv(SECRET_HEX, w, company=0x004C)) is None  # token frame under another company
+    assert r.match(token_adv("00" * 16, w)) is None
+    stats = r.stats
+    assert stats.matched == 0 and stats.dropped == stats.adverts == 6
+
+
+def test_token_company_id_is_configurable() -> None:
+    r = Resolver([customer("c1", identifiers=[{"kind": "token", "secret": SECRET_HEX}])], token_company_id=0x0ABC)
+    w = window_of(T0)
+    assert r.match(token_adv(SECRET_HEX, w, company=0x0ABC)) == "c1"
+    assert r.match(token_adv(SECRET_HEX, w)) is None
+
+
+@pytest.mark.parametrize(("offset", "expected"), [(-2, None), (-1, "c1"), (0, "c1"), (1, "c1"), (2, None)])
+def test_token_window_tolerance(offset: int, expected: str | None) -> None:
+    r = everything()
+    w = window_of(T0)
+    assert r.match(token_adv(SECRET_HEX, w + offset)) == expected
+
+
+def test_token_table_follows_the_adverts_clock_not_the_wall_clock() -> None:
+    r = everything()
+    day_later = T0 + 86_400
+    w = window_of(day_later)
+    assert r.match(token_adv(SECRET_HEX, w, t=day_later)) == "c1"
+    assert r.match(token_adv(SECRET_HEX, window_of(T0), t=day_later)) is None
+    # Adverts from two receivers interleave around a window boundary: both sides keep matching.
+    boundary = (w + 1) * TOKEN_WINDOW_S
+    for t in (boundary - 0.5, boundary + 0.5, boundary - 0.4, boundary + 0.6):
+        assert r.match(token_adv(SECRET_HEX, window_of(t), t=t)) == "c1"
+    assert r.stats.token_table_rebuilds <= 3
+
+
+def test_consent_expiry_is_checked_at_the_adverts_time() -> None:
+    r = Resolver(
+        [customer("c1", expires_at=T0 + 10, identifiers=[{"kind": "address", "address": "00:11:22:33:44:55"}])]
+    )
+    assert r.match(adv("00:11:22:33:44:55", t=T0 + 9.9)) == "c1"
+    assert r.match(adv("00:11:22:33:44:55", t=T0 + 10)) is None
+    assert r.stats.expired == 1
+
+
+def test_non_consenting_customers_are_not_recognised() -> None:
+    r = Resolver([customer("c1", consent=False, identifiers=[{"kind": "address", "address": "00:11:22:33:44:55"}])])
+    assert r.match(adv("00:11:22:33:44:55")) is None
+    assert len(r) == 0
+
+
+def test_remove_is_immediate_for_every_kind_and_cache() -> None:
+    r = everything()
+    w = window_of(T0)
+    assert r.match(adv(SAMPLE_RPA)) == "c1"  # now in the positive cache
+    assert r.match(token_adv(SECRET_HEX, w)) == "c1"  # token table built
+    r.remove("c1")
+    assert r.match(adv(SAMPLE_RPA)) is None
+    assert r.match(token_adv(SECRET_HEX, w)) is None
+    assert r.match(adv(mfr=encode_ibeacon(UUID, 1, 7))) is None
+    assert r.match(adv(svc_data=encode_eddystone_uid("aa" * 10, "bb" * 6))) is None
+    assert r.match(adv("00:11:22:33:44:55")) is None
+    assert r.segments("c1") == frozenset()
+    assert r.customer_ids() == ["c2"]
+
+
+def test_upsert_replaces_identifiers_and_new_irk_beats_negative_cache() -> None:
+    r = Resolver([customer("c2")])
+    irk = bytes(range(16))
+    rpa = make_rpa(irk, b"\x11\x22\x33")
+    assert r.match(adv(rpa)) is None  # remembered as nobody
+    r.upsert(customer("c1", identifiers=[{"kind": "irk", "irk": irk.hex()}]))
+    assert r.match(adv(rpa)) == "c1"
+    r.upsert(customer("c1", identifiers=[{"kind": "address", "address": "00:11:22:33:44:55"}]))
+    assert r.match(adv(rpa)) is None
+    assert r.match(adv("00:11:22:33:44:55")) == "c1"
+    r.upsert(customer("c1", consent=False))
+    assert r.match(adv("00:11:22:33:44:55")) is None
+
+
+def test_irk_pass_is_paid_once_per_address() -> None:
+    r = Resolver([customer(f"c{i}", identifiers=[{"kind": "irk", "irk": f"{i:032x}"}]) for i in range(50)])
+    rpa = make_rpa(bytes.fromhex(f"{7:032x}"), b"\x01\x02\x03")
+    stranger = make_rpa(bytes(range(1, 17)), b"\x01\x02\x03")
+    for _ in range(10):
+        assert r.match(adv(rpa)) == "c7"
+        assert r.match(adv(stranger)) is None
+    s = r.stats
+    assert s.irk_resolutions == 2
+    assert s.irk_cache_hits == 9 and s.irk_negative_hits == 9
+
+
+def test_negative_cache_is_bounded_and_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(irk_resolver, "NEGATIVE_CACHE_MAX", 100)
+    r = Resolver([customer("c1", identifiers=[{"kind": "irk", "irk": SAMPLE_IRK_HEX}])])
+    for i in range(500):
+        r.match(adv(f"5A:00:00:00:{i // 256:02X}:{i % 256:02X}", t=T0 + i * 0.01))
+    assert r._irk.negative_cache_size == 100
+    # Long after, one new stranger: everything not heard for the TTL is gone.
+    r.match(adv("5B:00:00:00:00:00", t=T0 + irk_resolver.CACHE_TTL_S + 100))
+    assert r._irk.negative_cache_size == 1
+
+
+def test_stats_and_logs_carry_no_identifiers(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    r = everything()
+    r.match(adv(SAMPLE_RPA))
+    r.match(adv("7A:BB:CC:DD:EE:FF"))
+    text = str(r.stats.as_dict()) + caplog.text + repr(r.stats)
+    for needle in ("7A:BB:CC", SAMPLE_RPA, "c1", SECRET_HEX, SAMPLE_IRK_HEX):
+        assert needle not in text
