@@ -65,3 +65,15 @@ def advertisement_data(
         rssi=rssi,
         platform_data=(),
     )
+
+
+def advertisement_data_from_advert(adv: Advert) -> AdvertisementData:
+    """The inverse of `advert_from_bleak`: what a backend would have reported for a recorded line."""
+    return advertisement_data(
+        rssi=adv.rssi,
+        mfr={int(company): bytes.fromhex(payload) for company, payload in adv.mfr.items()},
+        svc_data={uuid: bytes.fromhex(payload) for uuid, payload in adv.svc_data.items()},
+        svc_uuids=list(adv.svc_uuids),
+        name=adv.name,
+        tx_power=adv.tx_power,
+    )

@@ -9,6 +9,7 @@ does not notice bluetoothd restarting and BlueZ can go quiet after hours.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import socket
 import time
@@ -26,7 +27,9 @@ from bleak.exc import BleakError
 from gateway.adverts import Advert
 from gateway.config import ScannerSettings
 from gateway.sources.bleak_convert import advert_from_bleak
-from gateway.sources.bluez_errors import describe_scan_error
+from gateway.sources.bluez_errors import check_bluetooth_available, describe_scan_error
+
+__all__ = ["PASSIVE_OR_PATTERNS", "LiveSource", "backoff_delay", "check_bluetooth_available", "load_backend"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,21 @@ START_STOP_ERRORS = (BleakError, OSError)  # FileNotFoundError (no D-Bus) is an 
 def backoff_delay(failures: int, initial_s: float, cap_s: float) -> float:
     """Seconds to wait after the `failures`-th consecutive failed start (1-based): doubling, capped."""
     return float(min(cap_s, initial_s * 2.0 ** max(0, failures - 1)))
+
+
+def load_backend(spec: str) -> type[BaseBleakScanner]:
+    """A bleak backend class from "package.module:ClassName" (tests, simulators, other radios)."""
+    module_name, sep, class_name = spec.partition(":")
+    if not sep or not module_name or not class_name:
+        raise ValueError(f"scanner backend {spec!r}: expected module:Class")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ValueError(f"scanner backend {spec!r}: cannot import {module_name}: {e}") from None
+    backend = getattr(module, class_name, None)
+    if not (isinstance(backend, type) and issubclass(backend, BaseBleakScanner)):
+        raise ValueError(f"scanner backend {spec!r}: {class_name} is not a bleak BaseBleakScanner subclass")
+    return backend
 
 
 def bluez_args(settings: ScannerSettings) -> BlueZScannerArgs:
@@ -166,7 +184,7 @@ class LiveSource:
 
     async def run(self) -> None:
         """Scans until stop(). Never returns because of a Bluetooth error: it logs, backs off and retries."""
-        self._stop_event.clear()
+        # the stop event is not cleared: a stop() that came before run() got going must still count
         self._finished.clear()
         failures = 0
         attempts = 0
@@ -211,7 +229,7 @@ class LiveSource:
             self._finished.set()
 
     async def stop(self) -> None:
-        """Stops scanning: run() stops the scanner and returns; this waits for that."""
+        """Stops scanning: run() stops the scanner and returns; this waits for that. A source runs once."""
         self._stop_event.set()
         await self._finished.wait()
 

@@ -1,0 +1,286 @@
+"""`proximity-gateway record` and `proximity-gateway calibrate record`: live advertisements to files.
+
+Thin shells over gateway.sources.recorder; they load the configuration, check Bluetooth, scan, and
+report in one line per problem. Tests (and integrators) swap the radio through `SCANNER_BACKEND`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from bleak.backends.scanner import BaseBleakScanner
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from gateway.adverts import Advert
+from gateway.config import DEFAULT_CONFIG_DIR, ConfigError, GatewayConfig, load_gateway_config
+from gateway.sources.anonymise import Anonymiser
+from gateway.sources.live import LiveSource, check_bluetooth_available, load_backend
+from gateway.sources.recorder import AppendingWriter, FilteringSink, scan_for, source_description
+from gateway.sources.recording import Header, RecordingWriter
+from gateway.truth import TruthInterval
+
+# Tests and integrators replace the radio here: a bleak BaseBleakScanner subclass and its keyword arguments.
+SCANNER_BACKEND: type[BaseBleakScanner] | None = None
+SCANNER_BACKEND_KWARGS: dict[str, Any] = {}
+
+REGISTRY_FILE = "registry.db"
+CALIBRATION_SCANS = "calibration.jsonl"
+CALIBRATION_TRUTH = "calibration-truth.jsonl"
+ADDRESS_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+LIVE_REFRESH_PER_S = 4
+
+# soft_wrap: an error is one line however narrow the terminal (or a pipe, which rich takes as 80 columns)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Configuration directory.")]
+BackendOpt = Annotated[
+    str | None, typer.Option(hidden=True, help="module:Class of a bleak BaseBleakScanner backend (tests).")
+]
+
+
+def _fail(problem: str, code: int = 1) -> typer.Exit:
+    err.print(f"error: {problem}", markup=False)
+    return typer.Exit(code)
+
+
+def _load(config: Path) -> GatewayConfig:
+    try:
+        return load_gateway_config(config)
+    except ConfigError as e:
+        for line in e.problems:
+            err.print(f"error: {line}", markup=False)
+        raise typer.Exit(1) from None
+
+
+def _radio(cfg: GatewayConfig, scanner_backend: str | None) -> tuple[type[BaseBleakScanner] | None, dict[str, Any]]:
+    """The backend to scan with; checks that Bluetooth is there when it is the real one."""
+    if scanner_backend:
+        try:
+            return load_backend(scanner_backend), {}
+        except ValueError as e:
+            raise _fail(str(e), 2) from None
+    if SCANNER_BACKEND is not None:
+        return SCANNER_BACKEND, dict(SCANNER_BACKEND_KWARGS)
+    if missing := check_bluetooth_available(cfg.scanner.adapter):
+        raise _fail(f"cannot scan: {missing}")
+    return None, {}
+
+
+@contextlib.contextmanager
+def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Iterator[None]:
+    """Ctrl-C or SIGTERM end the recording cleanly: the file is closed whole, the command exits 0."""
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def _only_known_filter(cfg: GatewayConfig) -> Callable[[Advert], bool]:
+    # imported here: the registry pulls in SQLite only for this option
+    from gateway.identity.registry import Registry, RegistryError
+    from gateway.identity.resolver import Resolver
+
+    path = cfg.state_dir / REGISTRY_FILE
+    if not path.is_file():
+        raise _fail(f"{path}: no consent registry (import customers first: proximity-gateway customers import FILE)")
+    try:
+        with Registry(path) as registry:
+            customers = registry.consenting()
+    except RegistryError as e:
+        raise _fail(str(e)) from None
+    if not customers:
+        err.print("warning: no consenting customers in the registry: nothing will be recorded", markup=False)
+    resolver = Resolver(customers, cfg.recognition.token_company_id)
+    return lambda adv: resolver.match(adv) is not None
+
+
+def record_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Scan recording to write (.jsonl or .jsonl.gz).")],
+    duration: Annotated[
+        float | None, typer.Option(help="Seconds to record; without it, until Ctrl-C.", min=0.001)
+    ] = None,
+    config: ConfigOpt = DEFAULT_CONFIG_DIR,
+    only_known: Annotated[
+        bool, typer.Option("--only-known", help="Keep only advertisements of consenting customers.")
+    ] = False,
+    anonymise: Annotated[
+        bool, typer.Option("--anonymise", help="Replace addresses by pseudonyms that are stable within this file.")
+    ] = False,
+    scanner_backend: BackendOpt = None,
+) -> None:
+    """Records live advertisements to a scan recording (SPEC section 4)."""
+    cfg = _load(config)
+    keep = _only_known_filter(cfg) if only_known else None
+    backend, backend_kwargs = _radio(cfg, scanner_backend)
+    if not only_known:
+        err.print(
+            "warning: recording every device in range, including people who did not consent; "
+            "keep the file inside the store or use --only-known",
+            markup=False,
+        )
+    header = Header(store_id=cfg.store_id, source=source_description(cfg.scanner))
+
+    async def main() -> LiveSource:
+        stop = asyncio.Event()
+        with RecordingWriter(out, header) as writer, _stop_on_signals(asyncio.get_running_loop(), stop):
+            sink.write = writer.write
+            return await scan_for(
+                sink,
+                settings=cfg.scanner,
+                rx=cfg.gateway_id,
+                duration_s=duration,
+                stop=stop,
+                backend=backend,
+                backend_kwargs=backend_kwargs,
+            )
+
+    sink = FilteringSink(lambda adv: None, keep, Anonymiser() if anonymise else None)
+    try:
+        source = asyncio.run(main())
+    except OSError as e:
+        raise _fail(f"{out}: cannot write: {e.strerror or e}") from None
+    stats = sink.stats
+    err.print(
+        f"recorded {stats.written} advertisements to {out} ({stats.heard} heard, {stats.dropped} dropped)",
+        markup=False,
+    )
+    if not source.started_once:
+        raise _fail(f"scanning never started: {source.last_error or 'unknown reason'}")
+
+
+@dataclass
+class _RxReadout:
+    count: int = 0
+    last: int | None = None
+    total: int = 0
+    recent: list[int] = field(default_factory=list)
+
+
+class _CalibrationView:
+    """Progress through the walk and the tag's RSSI per receiver, so the person walking sees it is heard."""
+
+    def __init__(self, zone: str, duration_s: float) -> None:
+        self.zone = zone
+        self.progress = Progress(
+            TextColumn("zone [bold]{task.fields[zone]}[/]"), BarColumn(), TimeRemainingColumn(), console=err
+        )
+        self.task = self.progress.add_task("walk", total=duration_s, zone=zone)
+        self.rx: dict[str, _RxReadout] = {}
+        self.started_mono: float | None = None
+
+    def heard(self, adv: Advert) -> None:
+        r = self.rx.setdefault(adv.rx, _RxReadout())
+        r.count += 1
+        r.last = adv.rssi
+        r.total += adv.rssi
+
+    def started(self) -> None:
+        if self.started_mono is None:
+            self.started_mono = time.monotonic()
+
+    def __rich__(self) -> Group:
+        if self.started_mono is not None:
+            self.progress.update(self.task, completed=time.monotonic() - self.started_mono)
+        table = Table("receiver", "adverts", "last RSSI", "mean RSSI", box=None)
+        for name, r in sorted(self.rx.items()):
+            mean = f"{r.total / r.count:.1f}" if r.count else "-"
+            table.add_row(name, str(r.count), f"{r.last} dBm" if r.last is not None else "-", mean)
+        if not self.rx:
+            table.add_row("(tag not heard yet)", "", "", "")
+        return Group(self.progress, table)
+
+
+def calibrate_record_command(
+    zone: Annotated[str, typer.Option(help="The zone you are walking in (as named in zones.toml).")],
+    duration: Annotated[float, typer.Option(help="Seconds to record in this zone.", min=0.001)],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory of the calibration files.")] = Path("calibration"),
+    tag: Annotated[str, typer.Option(help="Address of the reference tag you carry, AA:BB:CC:DD:EE:FF.")] = "",
+    config: ConfigOpt = DEFAULT_CONFIG_DIR,
+    scanner_backend: BackendOpt = None,
+) -> None:
+    """Records the tag's advertisements in one zone and appends the labelled interval to the truth file."""
+    if not tag:
+        raise _fail("--tag is required: the address of the reference tag you carry", 2)
+    if not ADDRESS_RE.match(tag):
+        raise _fail(f"--tag {tag!r}: expected a Bluetooth address like AA:BB:CC:DD:EE:FF", 2)
+    if not zone.strip():
+        raise _fail("--zone: empty zone name", 2)
+    tag = tag.upper()
+    cfg = _load(config)
+    backend, backend_kwargs = _radio(cfg, scanner_backend)
+    view = _CalibrationView(zone, duration)
+    scans_path = out_dir / CALIBRATION_SCANS
+    truth_path = out_dir / CALIBRATION_TRUTH
+    header = Header(store_id=cfg.store_id, source=source_description(cfg.scanner))
+    times: dict[str, float] = {}
+
+    def on_started() -> None:
+        times["start"] = time.time()  # the truth interval opens when the radio is actually listening
+        view.started()
+
+    async def main() -> LiveSource:
+        stop = asyncio.Event()
+        with (
+            AppendingWriter(scans_path, header) as writer,
+            _stop_on_signals(asyncio.get_running_loop(), stop),
+            Live(view, console=err, refresh_per_second=LIVE_REFRESH_PER_S, transient=False),
+        ):
+
+            def write(adv: Advert) -> None:
+                writer.write(adv)
+                view.heard(adv)
+
+            sink.write = write
+            source = await scan_for(
+                sink,
+                settings=cfg.scanner,
+                rx=cfg.gateway_id,
+                duration_s=duration,
+                stop=stop,
+                backend=backend,
+                backend_kwargs=backend_kwargs,
+                on_started=on_started,
+            )
+            times["end"] = time.time()
+            return source
+
+    sink = FilteringSink(lambda adv: None, keep=lambda adv: adv.addr.upper() == tag)
+    try:
+        source = asyncio.run(main())
+    except OSError as e:
+        raise _fail(f"{out_dir}: cannot write: {e.strerror or e}") from None
+    if "start" not in times:
+        raise _fail(f"scanning never started: {source.last_error or 'unknown reason'}; no interval recorded")
+    if sink.stats.written == 0:
+        raise _fail(
+            f"the tag {tag} was not heard in {duration:g} s: check its address and battery; no interval recorded"
+        )
+    interval = TruthInterval(tag, zone, times["start"], times["end"])
+    try:
+        with AppendingWriter(truth_path) as truth:
+            truth.write_json(interval.to_json())
+    except OSError as e:
+        raise _fail(f"{truth_path}: cannot write: {e.strerror or e}") from None
+    err.print(
+        f"zone {zone}: {sink.stats.written} advertisements of {tag} appended to {scans_path}, "
+        f"interval {interval.t_end - interval.t_start:.1f} s appended to {truth_path}",
+        markup=False,
+    )

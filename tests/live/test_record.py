@@ -1,0 +1,245 @@
+"""`record` and `calibrate record` end to end, with a scripted radio behind bleak's BleakScanner."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import typer
+from bleak.exc import BleakDBusError
+from typer.testing import CliRunner
+
+from gateway import cli_record
+from gateway.adverts import encode_ibeacon
+from gateway.cli_record import calibrate_record_command, record_command
+from gateway.identity.registry import Registry
+from gateway.sources.bleak_convert import advertisement_data
+from gateway.sources.recording import read_recording
+from gateway.sources.scripted_backend import Emission, Script, ScriptedScanner
+from gateway.truth import read_truth
+
+CUSTOMER_UUID = "f7826da6-4fa2-4e98-8024-bc5b71e0893e"
+STRANGER_UUID = "11111111-2222-3333-4444-555555555555"
+CUSTOMER_ADDR = "C0:11:22:33:44:55"
+STRANGER_ADDR = "4A:BB:CC:DD:EE:01"
+TAG = "D4:00:00:00:00:07"
+STATIC_RANDOM_RE = re.compile(r"^[C-F][0-9A-F](:[0-9A-F]{2}){5}$")
+SHORT_S = "0.25"
+
+
+def ibeacon(addr: str, uuid: str, rssi: int, delay_s: float = 0.01) -> Emission:
+    mfr = {int(k): bytes.fromhex(v) for k, v in encode_ibeacon(uuid, 1, 7).items()}
+    return Emission(addr, advertisement_data(rssi=rssi, mfr=mfr), delay_s)
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    app = typer.Typer()
+    app.command("record")(record_command)
+    calibrate = typer.Typer()
+    calibrate.command("record")(calibrate_record_command)
+    app.add_typer(calibrate, name="calibrate")
+    return app
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "config"
+    d.mkdir()
+    (d / "gateway.toml").write_text('store_id = "store-042"\ngateway_id = "gw-1"\nstate_dir = "state"\n')
+    return d
+
+
+def use_script(monkeypatch: pytest.MonkeyPatch, script: Script) -> None:
+    monkeypatch.setattr(cli_record, "SCANNER_BACKEND", ScriptedScanner)
+    monkeypatch.setattr(cli_record, "SCANNER_BACKEND_KWARGS", {"script": script})
+
+
+def traffic() -> Script:
+    return Script(
+        repeat=[
+            ibeacon(CUSTOMER_ADDR, CUSTOMER_UUID, -60),
+            ibeacon(STRANGER_ADDR, STRANGER_UUID, -70),
+            ibeacon(TAG, STRANGER_UUID, -55),
+        ]
+    )
+
+
+def invoke(app: typer.Typer, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stderr
+
+
+def test_record_writes_a_recording_in_the_spec_format(
+    app: typer.Typer, config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_script(monkeypatch, traffic())
+    out = tmp_path / "scans.jsonl.gz"
+    code, stderr = invoke(app, "record", "--out", str(out), "--duration", SHORT_S, "--config", str(config_dir))
+    assert code == 0, stderr
+    header, adverts, stats = read_recording(out)
+    assert stats.malformed == 0
+    assert header.store_id == "store-042"
+    assert header.source is not None and re.match(r"^bleak \S+ on the default adapter$", header.source)
+    assert len(adverts) >= 3
+    assert {a.rx for a in adverts} == {"gw-1"}
+    assert {a.addr for a in adverts} == {CUSTOMER_ADDR, STRANGER_ADDR, TAG}
+    customer = next(a for a in adverts if a.addr == CUSTOMER_ADDR)
+    assert customer.mfr == encode_ibeacon(CUSTOMER_UUID, 1, 7)
+    assert customer.rssi == -60
+    assert "did not consent" in stderr  # recording everyone is a choice the user is told about
+    assert f"recorded {len(adverts)} advertisements" in stderr
+
+
+def test_anonymise_gives_stable_pseudonyms_and_keeps_no_address(
+    app: typer.Typer, config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = []
+    for name in ("a.jsonl", "b.jsonl"):
+        use_script(monkeypatch, traffic())
+        out = tmp_path / name
+        code, stderr = invoke(
+            app, "record", "--out", str(out), "--duration", SHORT_S, "--config", str(config_dir), "--anonymise"
+        )
+        assert code == 0, stderr
+        text = out.read_text()
+        for addr in (CUSTOMER_ADDR, STRANGER_ADDR, TAG):
+            assert addr not in text
+        _, adverts, _ = read_recording(out)
+        by_payload: dict[str, set[str]] = {}
+        for a in adverts:
+            by_payload.setdefault(f"{a.mfr}{a.rssi}", set()).add(a.addr)
+        assert len(by_payload) == 3
+        assert all(len(addrs) == 1 for addrs in by_payload.values())  # stable within the recording
+        assert all(STATIC_RANDOM_RE.match(a.addr) for a in adverts)
+        runs.append({a.addr for a in adverts})
+    assert not runs[0] & runs[1]  # a fresh key per recording: two recordings cannot be linked
+
+
+def test_only_known_keeps_consenting_customers_only(
+    app: typer.Typer, config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customers = tmp_path / "customers.jsonl"
+    rows = [
+        {
+            "customer_id": "cust-0001",
+            "consent": True,
+            "identifiers": [{"kind": "ibeacon", "uuid": CUSTOMER_UUID, "major": 1, "minor": 7}],
+        },
+        {
+            "customer_id": "cust-0002",
+            "consent": False,
+            "identifiers": [{"kind": "address", "address": TAG}],
+        },
+    ]
+    customers.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with Registry(config_dir / "state" / "registry.db") as registry:
+        report = registry.import_file(customers)
+        assert report.ok, report.problems
+    use_script(monkeypatch, traffic())
+    out = tmp_path / "known.jsonl"
+    code, stderr = invoke(
+        app, "record", "--out", str(out), "--duration", SHORT_S, "--config", str(config_dir), "--only-known"
+    )
+    assert code == 0, stderr
+    _, adverts, _ = read_recording(out)
+    assert adverts and {a.addr for a in adverts} == {CUSTOMER_ADDR}
+    text = out.read_text()
+    assert STRANGER_ADDR not in text and TAG not in text and STRANGER_UUID.replace("-", "") not in text
+    assert "did not consent" not in stderr
+
+
+def test_only_known_without_a_registry_is_one_clear_line(
+    app: typer.Typer, config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_script(monkeypatch, traffic())
+    out = tmp_path / "x.jsonl"
+    code, stderr = invoke(
+        app, "record", "--out", str(out), "--duration", SHORT_S, "--config", str(config_dir), "--only-known"
+    )
+    assert code == 1
+    assert stderr.strip().count("\n") == 0
+    assert "registry.db" in stderr and "customers import" in stderr
+    assert not out.exists()
+
+
+def test_bad_config_names_file_and_field(app: typer.Typer, tmp_path: Path) -> None:
+    d = tmp_path / "bad"
+    d.mkdir()
+    (d / "gateway.toml").write_text('store_id = "s"\ngateway_id = "g"\n[scanner]\nmode = "loud"\n')
+    code, stderr = invoke(app, "record", "--out", str(tmp_path / "x.jsonl"), "--config", str(d))
+    assert code == 1
+    assert "gateway.toml: scanner.mode:" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_without_bluetooth_record_says_what_is_missing(
+    app: typer.Typer, config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path / 'no-bus'}")
+    code, stderr = invoke(app, "record", "--out", str(tmp_path / "x.jsonl"), "--config", str(config_dir))
+    assert code == 1
+    assert stderr.startswith("error: cannot scan: no D-Bus system bus socket")
+    assert "Traceback" not in stderr
+
+
+def test_a_scanner_that_never_starts_fails_with_the_reason(
+    app: typer.Typer, config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_script(monkeypatch, Script(start_errors=[BleakDBusError("org.bluez.Error.NotReady", [])] * 100))
+    code, stderr = invoke(
+        app, "record", "--out", str(tmp_path / "x.jsonl"), "--duration", SHORT_S, "--config", str(config_dir)
+    )
+    assert code == 1
+    assert "scanning never started: BlueZ says the adapter is not ready" in stderr
+
+
+def test_calibration_walk_appends_scans_and_labelled_intervals(
+    app: typer.Typer, config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out_dir = tmp_path / "cal"
+    for zone in ("coffee", "produce"):
+        use_script(monkeypatch, traffic())
+        code, stderr = invoke(
+            app,
+            "calibrate", "record", "--zone", zone, "--duration", SHORT_S, "--tag", TAG.lower(),
+            "--out", str(out_dir), "--config", str(config_dir),
+        )  # fmt: skip
+        assert code == 0, stderr
+        assert f"zone {zone}:" in stderr
+    lines = (out_dir / "calibration.jsonl").read_text().splitlines()
+    assert sum('"format":"proximity-scans"' in line for line in lines) == 1  # one header, then appends
+    _, adverts, stats = read_recording(out_dir / "calibration.jsonl")
+    assert stats.skipped == 0
+    assert adverts and {a.addr for a in adverts} == {TAG}  # only the tag; bystanders are not kept
+    truth = read_truth(out_dir / "calibration-truth.jsonl")
+    assert [(iv.device, iv.zone) for iv in truth] == [(TAG, "coffee"), (TAG, "produce")]
+    assert truth[0].t_start < truth[0].t_end <= truth[1].t_start < truth[1].t_end
+    for adv in adverts:  # every recorded advertisement is labelled by exactly one interval
+        assert sum(iv.t_start <= adv.t <= iv.t_end for iv in truth) == 1
+
+
+def test_calibration_with_an_unheard_tag_labels_nothing(
+    app: typer.Typer, config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_script(monkeypatch, traffic())
+    out_dir = tmp_path / "cal"
+    code, stderr = invoke(
+        app, "calibrate", "record", "--zone", "coffee", "--duration", SHORT_S, "--tag", "D4:00:00:00:00:99",
+        "--out", str(out_dir), "--config", str(config_dir),
+    )  # fmt: skip
+    assert code == 1
+    assert "was not heard" in stderr
+    assert not (out_dir / "calibration-truth.jsonl").exists()
+
+
+@pytest.mark.parametrize("tag", ["", "D4:00:00:00:00", "not-an-address"])
+def test_calibration_rejects_a_bad_tag_address(app: typer.Typer, config_dir: Path, tag: str) -> None:
+    code, stderr = invoke(
+        app, "calibrate", "record", "--zone", "coffee", "--duration", "1", "--tag", tag, "--config", str(config_dir)
+    )
+    assert code == 2
+    assert "--tag" in stderr
