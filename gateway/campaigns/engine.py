@@ -67,7 +67,7 @@ class CampaignEngine:
         self._budget: dict[tuple[str, str], int] = {}
         self.stats: Counter[str] = Counter()  # counters only: never identifiers
         self.caps = caps or Caps()
-        self.presence = presence or PresenceSettings()
+        self.presence = presence or self.caps.presence
         self.campaigns: list[Campaign] = []
         self._by_rule: dict[tuple[str, str], list[Campaign]] = {}
         self._order: dict[str, int] = {}
@@ -76,7 +76,8 @@ class CampaignEngine:
     def reload(
         self, campaigns: list[Campaign], caps: Caps | None = None, presence: PresenceSettings | None = None
     ) -> None:
-        """New rules (SIGHUP); presence, visits and cap state are kept."""
+        """New rules (SIGHUP); presence, visits and cap state are kept. Presence settings come from `presence`,
+        else from `caps.presence`."""
         self.campaigns = [c for c in campaigns if c.enabled]
         self._order = {c.id: i for i, c in enumerate(self.campaigns)}
         self._by_rule = {}
@@ -84,6 +85,7 @@ class CampaignEngine:
             self._by_rule.setdefault((c.zone, c.on), []).append(c)
         if caps is not None:
             self.caps = caps
+            presence = presence or caps.presence
         if presence is not None:
             self.presence = presence
             for st in self._customers.values():

@@ -84,20 +84,22 @@ class Campaign(_Strict):
         return not segments.intersection(self.segments_none)
 
 
-class Caps(_Strict):
-    """Per-customer limits across all campaigns."""
-
-    max_per_visit: int | None = Field(default=2, ge=0)
-    min_interval_s: float = Field(default=600.0, ge=0)
-    max_per_day: int | None = Field(default=None, ge=0)  # local day in the store's time zone
-
-
 class PresenceSettings(_Strict):
     """How estimates become continuous presence; see docs/campaigns.md."""
 
     gap_tolerance_s: float = Field(default=10.0, ge=0)  # a reception gap or flicker shorter than this keeps the dwell
     settle_s: float = Field(default=5.0, ge=0)  # presence in a zone must last this long before "enter"
     visit_timeout_s: float = Field(default=900.0, gt=0)  # no in-store estimate for this long ends the visit
+
+
+class Caps(_Strict):
+    """Per-customer limits across all campaigns."""
+
+    max_per_visit: int | None = Field(default=2, ge=0)
+    min_interval_s: float = Field(default=600.0, ge=0)
+    max_per_day: int | None = Field(default=None, ge=0)  # local day in the store's time zone
+    # the file's [presence] table rides along, so callers keep the (campaigns, caps, warnings) triple
+    presence: PresenceSettings = PresenceSettings()
 
 
 class _File(_Strict):
@@ -108,9 +110,8 @@ class _File(_Strict):
 
 class LoadedCampaigns(NamedTuple):
     campaigns: list[Campaign]
-    caps: Caps
+    caps: Caps  # caps.presence holds the [presence] table
     warnings: list[str]
-    presence: PresenceSettings
 
 
 def _field_problems(prefix: str, err: ValidationError) -> list[str]:
@@ -160,6 +161,8 @@ def parse_campaigns(
     warnings: list[str] = []
     if "campaign" in data and not isinstance(data["campaign"], list):
         raise CampaignsError([f"{path}: campaign: must be an array of tables ([[campaign]])"])
+    if isinstance(data.get("caps"), dict) and "presence" in data["caps"]:
+        problems.append(f"{path}: caps.presence: unknown key (presence settings go in a [presence] table)")
     try:
         top = _File.model_validate(data)
     except ValidationError as e:
@@ -205,7 +208,8 @@ def parse_campaigns(
         raise CampaignsError(problems)
     labels = {c.id: _label(path, seen[c.id], {"id": c.id}) for c in campaigns}
     warnings += [f"{labels[b.id]}: {msg}" for b, msg in shadowed(campaigns, top.caps)]
-    return LoadedCampaigns(campaigns, top.caps, warnings, top.presence)
+    caps = top.caps.model_copy(update={"presence": top.presence})
+    return LoadedCampaigns(campaigns, caps, warnings)
 
 
 def _check_zones(label: str, c: Campaign, zones: set[str] | None) -> list[str]:

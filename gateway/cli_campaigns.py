@@ -1,0 +1,192 @@
+"""`proximity-gateway campaigns ...`: check campaign rules and see which are active (a thin layer over model.py).
+
+Exit codes: 0 ok (warnings go to stderr), 1 problems found, 2 usage.
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gateway.campaigns.model import Campaign, CampaignsError, LoadedCampaigns, load_campaigns
+from gateway.campaigns.schedule import is_active, store_zone
+from gateway.config import DEFAULT_CONFIG_DIR
+
+CAMPAIGNS_FILE = "campaigns.toml"
+ZONES_FILE = "zones.toml"
+GATEWAY_FILE = "gateway.toml"
+REGISTRY_FILE = "registry.db"
+
+campaigns_app = typer.Typer(help="Campaign rules: validate the file, list what is active.", no_args_is_help=True)
+
+_out = Console(highlight=False)
+_err = Console(stderr=True, highlight=False)
+
+ConfigOption = typer.Option(DEFAULT_CONFIG_DIR, "--config", help="Config directory (zones.toml, gateway.toml).")
+
+
+def _raw_toml(path: Path) -> dict[str, Any] | None:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+
+
+def zone_names(config: Path) -> set[str] | None:
+    """Zone names from zones.toml's top-level `zones` list; None (not checked) when there is no usable file."""
+    doc = _raw_toml(config / ZONES_FILE)
+    if doc is None or not isinstance(doc.get("zones"), list):
+        return None
+    return {z for z in doc["zones"] if isinstance(z, str)}
+
+
+def _gateway_doc(config: Path) -> dict[str, Any]:
+    return _raw_toml(config / GATEWAY_FILE) or {}
+
+
+def store_timezone(config: Path) -> str:
+    tz = _gateway_doc(config).get("timezone", "UTC")
+    return tz if isinstance(tz, str) else "UTC"
+
+
+def known_segments(config: Path) -> set[str] | None:
+    """Segments some consenting customer has: from the registry if it exists, else gateway.toml's customers_file."""
+    doc = _gateway_doc(config)
+    state_dir = Path(str(doc.get("state_dir", "state")))
+    state_dir = state_dir if state_dir.is_absolute() else config / state_dir
+    registry = state_dir / REGISTRY_FILE
+    if registry.is_file():
+        from gateway.identity.registry import Registry, RegistryError
+
+        try:
+            with Registry(registry) as reg:
+                return {s for c in reg.consenting() for s in c.segments}
+        except RegistryError:
+            return None
+    customers = doc.get("customers_file")
+    if isinstance(customers, str):
+        path = Path(customers) if Path(customers).is_absolute() else config / customers
+        if path.is_file():
+            from gateway.identity.importer import read_customers_file
+
+            report = read_customers_file(path)
+            return {s for c in report.customers if c.consent for s in c.segments}
+    return None
+
+
+def _load(file: Path, config: Path, check_segments: bool) -> LoadedCampaigns:
+    segments = known_segments(config) if check_segments else None
+    today = datetime.now(store_zone(store_timezone(config))).date()
+    try:
+        loaded = load_campaigns(file, zones=zone_names(config), segments=segments, today=today)
+    except CampaignsError as e:
+        for p in e.problems:
+            _err.print(f"error: {p}", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    for w in loaded.warnings:
+        _err.print(f"warning: {w}", markup=False, soft_wrap=True)
+    return loaded
+
+
+@campaigns_app.command("validate")
+def validate(
+    file: Path | None = typer.Argument(None, help="Campaigns file (default: DIR/campaigns.toml of --config)."),
+    config: Path = ConfigOption,
+) -> None:
+    """Check the rules: unknown zones, bad values, duplicate ids, schedules that never match, unreachable rules."""
+    path = file if file is not None else config / CAMPAIGNS_FILE
+    zones = zone_names(config)
+    loaded = _load(path, config, check_segments=True)
+    checked = "zone names checked" if zones is not None else f"zone names not checked (no {config / ZONES_FILE})"
+    _out.print(f"{path}: {len(loaded.campaigns)} campaigns ok; {checked}", markup=False, soft_wrap=True)
+
+
+def _describe_schedule(c: Campaign) -> str:
+    s = c.schedule
+    if s is None:
+        return "always"
+    parts = []
+    if s.days is not None:
+        parts.append(",".join(s.days))
+    if s.hours is not None:
+        parts.append(" ".join(s.hours))
+    if s.start_date or s.end_date:
+        parts.append(f"{s.start_date or '…'}..{s.end_date or '…'}")
+    return "; ".join(parts) or "always"
+
+
+def _rule(c: Campaign) -> str:
+    head = f"{c.on} {c.zone}" if not c.sequence else f"{c.on} {' > '.join(c.sequence)}"
+    return f"{head} {c.min_dwell_s:g}s" if c.on != "enter" else head
+
+
+def _audience(c: Campaign) -> str:
+    parts = []
+    if c.segments is not None:
+        parts.append("any " + ",".join(c.segments))
+    if c.segments_all:
+        parts.append("all " + ",".join(c.segments_all))
+    if c.segments_none:
+        parts.append("not " + ",".join(c.segments_none))
+    return "; ".join(parts) or "everyone"
+
+
+def _parse_at(text: str, tz_name: str) -> float:
+    """ISO date-time; without an offset it is store-local time."""
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"'{text}' is not an ISO date-time (e.g. 2026-03-29T09:30)", param_hint="--at"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=store_zone(tz_name))
+    return dt.timestamp()
+
+
+@campaigns_app.command("list")
+def list_campaigns(
+    config: Path = ConfigOption,
+    at: str | None = typer.Option(None, "--at", help="ISO date-time (store-local unless it has an offset)."),
+) -> None:
+    """The campaigns and whether each is active now (or at --at), in the store's time zone."""
+    tz_name = store_timezone(config)
+    try:
+        tz = store_zone(tz_name)
+    except ValueError as e:
+        _err.print(f"error: {config / GATEWAY_FILE}: timezone: {e}", markup=False)
+        raise typer.Exit(1) from None
+    t = _parse_at(at, tz_name) if at is not None else time.time()
+    loaded = _load(config / CAMPAIGNS_FILE, config, check_segments=False)
+    when = datetime.fromtimestamp(t, tz).strftime("%Y-%m-%d %H:%M %Z")
+    table = Table(title=f"Campaigns at {when} ({tz_name})")
+    for col in ("id", "active", "rule", "audience", "schedule", "priority", "budget/day", "cooldown", "offer"):
+        table.add_column(col)
+    for c in sorted(loaded.campaigns, key=lambda c: -c.priority):
+        active = c.enabled and is_active(c.schedule, t, tz)
+        table.add_row(
+            c.id,
+            "yes" if active else ("disabled" if not c.enabled else "no"),
+            _rule(c),
+            _audience(c),
+            _describe_schedule(c),
+            str(c.priority),
+            "-" if c.budget_per_day is None else str(c.budget_per_day),
+            f"{c.cooldown_s:g}s" if c.cooldown_s else "-",
+            c.offer or "-",
+        )
+    _out.print(table)
+    caps = loaded.caps
+    _out.print(
+        f"caps: max_per_visit={caps.max_per_visit}, min_interval_s={caps.min_interval_s:g}, "
+        f"max_per_day={caps.max_per_day}",
+        markup=False,
+    )
