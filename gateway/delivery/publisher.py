@@ -152,6 +152,7 @@ class Publisher:
         """SIGTERM path: publish the retained offline status, disconnect cleanly, and make `run()` return."""
         self._publish_offline_on_stop = publish_offline
         self._stop_requested.set()
+        self._wake.set()
         if self._running:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), STOP_TIMEOUT_S + self._publish_timeout_s)
@@ -238,6 +239,9 @@ class Publisher:
             tasks = {inbound, drainer, stop}
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                if stop in done and not drainer.done():
+                    # Let the PUBACKs of what is in flight arrive, so a clean stop leaves no duplicates behind.
+                    await asyncio.wait({drainer}, timeout=STOP_TIMEOUT_S)
             finally:
                 for t in tasks:
                     t.cancel()
@@ -311,7 +315,9 @@ class Publisher:
                         self._progress.set()
                     except OutboxError as e:
                         self._record_error("outbox", e)
-                room = self._max_in_flight - len(in_flight)
+                if self._stop_requested.is_set() and not in_flight:
+                    return
+                room = 0 if self._stop_requested.is_set() else self._max_in_flight - len(in_flight)
                 if room > 0:
                     try:
                         batch = self._outbox.pending(self._max_in_flight * PENDING_SCAN_FACTOR + len(to_ack))
