@@ -168,7 +168,9 @@ def list_campaigns(
     loaded = _load(config / CAMPAIGNS_FILE, config, check_segments=False)
     when = datetime.fromtimestamp(t, tz).strftime("%Y-%m-%d %H:%M %Z")
     table = Table(title=f"Campaigns at {when} ({tz_name})")
-    for col in ("id", "active", "rule", "audience", "schedule", "priority", "budget/day", "cooldown", "offer"):
+    table.add_column("id", no_wrap=True)  # staff copy ids into the file: never truncate them
+    table.add_column("active", no_wrap=True)
+    for col in ("rule", "audience", "schedule", "priority", "budget/day", "cooldown", "offer"):
         table.add_column(col)
     for c in sorted(loaded.campaigns, key=lambda c: -c.priority):
         active = c.enabled and is_active(c.schedule, t, tz)

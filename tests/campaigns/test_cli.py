@@ -1,0 +1,101 @@
+"""`campaigns validate` / `campaigns list` as store staff use them: exit codes, one line per problem, no traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from gateway.cli_campaigns import campaigns_app
+
+runner = CliRunner()
+
+GOOD = """
+[[campaign]]
+id = "coffee-10"
+zone = "coffee"
+min_dwell_s = 30
+segments = ["coffee"]
+offer = "COFFEE10"
+
+[[campaign]]
+id = "breakfast"
+zone = "bakery"
+on = "enter"
+[campaign.schedule]
+hours = ["07:00-10:30"]
+"""
+
+
+def config_dir(tmp_path: Path, campaigns: str = GOOD, zones: list[str] | None = None, tz: str = "UTC") -> Path:
+    d = tmp_path / "config"
+    d.mkdir()
+    (d / "campaigns.toml").write_text(campaigns, encoding="utf-8")
+    names = ", ".join(f'"{z}"' for z in (zones if zones is not None else ["coffee", "bakery"]))
+    (d / "zones.toml").write_text(f"zones = [{names}]\n", encoding="utf-8")
+    (d / "gateway.toml").write_text(
+        f'store_id = "s"\ngateway_id = "g"\ntimezone = "{tz}"\ncustomers_file = "customers.jsonl"\n', encoding="utf-8"
+    )
+    rows = [{"customer_id": "c1", "consent": True, "segments": ["coffee"], "identifiers": []}]
+    (d / "customers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return d
+
+
+def test_validate_ok(tmp_path: Path) -> None:
+    d = config_dir(tmp_path)
+    r = runner.invoke(campaigns_app, ["validate", "--config", str(d)])
+    assert r.exit_code == 0, r.output
+    assert "2 campaigns ok; zone names checked" in r.stdout and r.stderr == ""
+
+
+def test_validate_reports_each_problem_on_one_line(tmp_path: Path) -> None:
+    bad = '[[campaign]]\nid = "a"\nzone = "cofee"\n[[campaign]]\nid = "b"\nzone = "coffee"\nmin_dwell_s = -5\n'
+    d = config_dir(tmp_path, bad)
+    r = runner.invoke(campaigns_app, ["validate", str(d / "campaigns.toml"), "--config", str(d)])
+    assert r.exit_code == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith(f"error: {d / 'campaigns.toml'}: campaign '") for line in lines)
+    assert "zone: unknown zone 'cofee'" in lines[0] and "min_dwell_s" in lines[1]
+    assert "Traceback" not in r.output
+
+
+def test_validate_warns_on_unknown_segment_but_succeeds(tmp_path: Path) -> None:
+    d = config_dir(tmp_path, GOOD.replace('segments = ["coffee"]', 'segments = ["cofee"]'))
+    r = runner.invoke(campaigns_app, ["validate", "--config", str(d)])
+    assert r.exit_code == 0
+    assert "warning:" in r.stderr and "segments: no customer has segment 'cofee'" in r.stderr
+
+
+def test_validate_missing_file_and_usage_error(tmp_path: Path) -> None:
+    r = runner.invoke(campaigns_app, ["validate", str(tmp_path / "nope.toml"), "--config", str(tmp_path)])
+    assert r.exit_code == 1 and "nope.toml: file not found" in r.stderr
+    assert runner.invoke(campaigns_app, ["validate", "--bogus"]).exit_code == 2
+
+
+def test_validate_without_zones_file_says_zones_were_not_checked(tmp_path: Path) -> None:
+    d = config_dir(tmp_path)
+    (d / "zones.toml").unlink()
+    r = runner.invoke(campaigns_app, ["validate", "--config", str(d)])
+    assert r.exit_code == 0 and "zone names not checked" in r.stdout
+
+
+def test_list_shows_what_is_active_at_a_store_local_time(tmp_path: Path) -> None:
+    d = config_dir(tmp_path, tz="Europe/Berlin")
+    r = runner.invoke(campaigns_app, ["list", "--config", str(d), "--at", "2026-03-29T08:00"])
+    assert r.exit_code == 0, r.output
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in r.stdout.splitlines() if "│" in line}
+    assert rows["coffee-10"] == "yes" and rows["breakfast"] == "yes"
+    r = runner.invoke(campaigns_app, ["list", "--config", str(d), "--at", "2026-03-29T10:30"])
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in r.stdout.splitlines() if "│" in line}
+    assert rows["breakfast"] == "no"
+    # 08:00Z is 10:00 in Berlin on that (summer time) day: still breakfast
+    r = runner.invoke(campaigns_app, ["list", "--config", str(d), "--at", "2026-03-29T08:00+00:00"])
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in r.stdout.splitlines() if "│" in line}
+    assert rows["breakfast"] == "yes"
+
+
+def test_list_bad_time_is_a_usage_error(tmp_path: Path) -> None:
+    d = config_dir(tmp_path)
+    r = runner.invoke(campaigns_app, ["list", "--config", str(d), "--at", "tomorrow"])
+    assert r.exit_code == 2 and "Traceback" not in r.output

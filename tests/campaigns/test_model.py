@@ -1,0 +1,200 @@
+"""campaigns.toml: every problem is one line naming file, campaign and field; the documented example is valid."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from gateway.campaigns.model import CampaignsError, load_campaigns
+
+ZONES = {"coffee", "bakery", "checkout", "produce", "dairy"}
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "campaigns.md"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "campaigns.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def problems(tmp_path: Path, text: str, **kw: object) -> list[str]:
+    with pytest.raises(CampaignsError) as e:
+        load_campaigns(write(tmp_path, text), zones=ZONES, **kw)  # type: ignore[arg-type]
+    return e.value.problems
+
+
+def docs_example() -> str:
+    m = re.search(r"## Example\n\n```toml\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+    assert m is not None
+    return m.group(1)
+
+
+def test_documented_example_is_valid(tmp_path: Path) -> None:
+    campaigns, caps, warnings = load_campaigns(write(tmp_path, docs_example()), zones=ZONES)
+    assert [c.id for c in campaigns] == ["coffee-10", "welcome-bakery", "checkout-thanks", "produce-then-dairy"]
+    assert caps.max_per_visit == 2 and caps.max_per_day == 4 and caps.presence.gap_tolerance_s == 10
+    assert campaigns[3].zone == "dairy" and campaigns[3].required_before == ("produce",)
+    assert warnings == []
+
+
+def test_spec_minimal_file(tmp_path: Path) -> None:
+    text = (
+        '[[campaign]]\nid = "coffee-10"\nzone = "coffee"\nmin_dwell_s = 30\nsegments = ["coffee"]\ncooldown_s = 86400\n'
+    )
+    (c,), _, _ = load_campaigns(write(tmp_path, text), zones=ZONES)
+    assert (c.zone, c.min_dwell_s, c.segments, c.cooldown_s, c.on) == ("coffee", 30, ("coffee",), 86400, "dwell")
+
+
+def test_unknown_zone_and_negative_dwell_name_campaign_and_field(tmp_path: Path) -> None:
+    text = """
+[[campaign]]
+id = "a"
+zone = "cofee"
+[[campaign]]
+id = "b"
+zone = "coffee"
+min_dwell_s = -5
+"""
+    got = problems(tmp_path, text)
+    p = tmp_path / "campaigns.toml"
+    assert got[0].startswith(f"{p}: campaign 'a' (#1): zone: unknown zone 'cofee'")
+    assert got[1].startswith(f"{p}: campaign 'b' (#2): min_dwell_s: ")
+    assert len(got) == 2
+
+
+def test_duplicate_ids_missing_id_and_typos(tmp_path: Path) -> None:
+    text = """
+[[campaign]]
+id = "a"
+zone = "coffee"
+[[campaign]]
+id = "a"
+zone = "bakery"
+[[campaign]]
+zone = "bakery"
+[[campaign]]
+id = "c"
+zone = "bakery"
+min_dwel_s = 3
+"""
+    got = problems(tmp_path, text)
+    assert any("campaign 'a' (#2): id: duplicate of campaign #1" in g for g in got)
+    assert any("campaign #3: id: Field required" in g for g in got)
+    assert any("campaign 'c' (#4): min_dwel_s: unknown key (misspelt?)" in g for g in got)
+
+
+def test_outside_and_unknown_are_not_zones(tmp_path: Path) -> None:
+    got = problems(tmp_path, '[[campaign]]\nid = "x"\nzone = "unknown"\n')
+    assert got == [
+        f"{tmp_path / 'campaigns.toml'}: campaign 'x' (#1): zone: 'unknown' is not a store zone"
+        " (rules never fire on it)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "reason"),
+    [
+        ("days = []", "days is empty"),
+        ('hours = ["09:00-09:00"]', "start equals end"),
+        ('days = ["sat"]\nstart_date = 2026-03-02\nend_date = 2026-03-04', "none of days"),
+    ],
+)
+def test_schedule_that_never_matches(tmp_path: Path, schedule: str, reason: str) -> None:
+    got = problems(tmp_path, f'[[campaign]]\nid = "x"\nzone = "coffee"\n[campaign.schedule]\n{schedule}\n')
+    assert len(got) == 1 and "campaign 'x' (#1): schedule: never matches" in got[0] and reason in got[0]
+
+
+def test_bad_schedule_values(tmp_path: Path) -> None:
+    got = problems(
+        tmp_path,
+        '[[campaign]]\nid = "x"\nzone = "coffee"\n[campaign.schedule]\nhours = ["9-17"]\ndays = ["monday"]\n',
+    )
+    assert any("schedule.hours" in g and "HH:MM-HH:MM" in g for g in got)
+    assert any("schedule.days" in g for g in got)
+    got = problems(
+        tmp_path,
+        '[[campaign]]\nid = "x"\nzone = "coffee"\n'
+        "[campaign.schedule]\nstart_date = 2026-05-01\nend_date = 2026-04-01\n",
+    )
+    assert len(got) == 1 and "after end_date" in got[0]
+
+
+def test_sequence_must_end_in_zone_and_enter_has_no_dwell(tmp_path: Path) -> None:
+    got = problems(
+        tmp_path,
+        '[[campaign]]\nid = "s"\nzone = "checkout"\nsequence = ["produce", "dairy"]\n'
+        '[[campaign]]\nid = "e"\nzone = "coffee"\non = "enter"\nmin_dwell_s = 10\n',
+    )
+    assert "campaign 's' (#1)" in got[0] and "sequence must end" in got[0]
+    assert "campaign 'e' (#2)" in got[1] and "use on = 'dwell'" in got[1]
+
+
+def test_unknown_segment_is_a_warning(tmp_path: Path) -> None:
+    text = '[[campaign]]\nid = "x"\nzone = "coffee"\nsegments = ["gold", "sommelier"]\n'
+    _, _, warnings = load_campaigns(write(tmp_path, text), zones=ZONES, segments={"gold"})
+    assert warnings == [
+        f"{tmp_path / 'campaigns.toml'}: campaign 'x' (#1): segments: no customer has segment 'sommelier'"
+    ]
+
+
+def test_unreachable_campaign_is_a_warning(tmp_path: Path) -> None:
+    text = """
+[caps]
+max_per_visit = 1
+[[campaign]]
+id = "big"
+zone = "coffee"
+min_dwell_s = 10
+priority = 5
+[[campaign]]
+id = "small"
+zone = "coffee"
+min_dwell_s = 30
+segments = ["gold"]
+[[campaign]]
+id = "fallback"
+zone = "bakery"
+min_dwell_s = 10
+"""
+    _, _, warnings = load_campaigns(write(tmp_path, text), zones=ZONES)
+    assert len(warnings) == 1 and "campaign 'small' (#2): unreachable: campaign 'big'" in warnings[0]
+
+
+def test_fallback_offer_behind_a_cooldown_is_not_reported(tmp_path: Path) -> None:
+    text = """
+[caps]
+max_per_visit = 1
+[[campaign]]
+id = "big"
+zone = "coffee"
+priority = 5
+cooldown_s = 86400
+[[campaign]]
+id = "small"
+zone = "coffee"
+"""
+    assert load_campaigns(write(tmp_path, text), zones=ZONES).warnings == []
+
+
+def test_ended_schedule_is_a_warning(tmp_path: Path) -> None:
+    text = '[[campaign]]\nid = "x"\nzone = "coffee"\n[campaign.schedule]\nend_date = 2026-01-31\n'
+    _, _, warnings = load_campaigns(write(tmp_path, text), zones=ZONES, today=date(2026, 2, 1))
+    assert len(warnings) == 1 and "ended on 2026-01-31" in warnings[0]
+
+
+def test_file_level_problems(tmp_path: Path) -> None:
+    assert problems(tmp_path, "[[campaign]\n")[0].startswith(f"{tmp_path / 'campaigns.toml'}: invalid TOML")
+    assert problems(tmp_path, "[caps]\nmax_per_visit = -1\n") == [
+        f"{tmp_path / 'campaigns.toml'}: caps.max_per_visit: Input should be greater than or equal to 0"
+    ]
+    with pytest.raises(CampaignsError) as e:
+        load_campaigns(tmp_path / "missing.toml")
+    assert e.value.problems == [f"{tmp_path / 'missing.toml'}: file not found"]
+
+
+def test_zones_not_checked_when_unknown(tmp_path: Path) -> None:
+    campaigns, _, _ = load_campaigns(write(tmp_path, '[[campaign]]\nid = "x"\nzone = "anything"\n'))
+    assert campaigns[0].zone == "anything"
