@@ -313,25 +313,27 @@ class Registry:
         self.db.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (gen,))
 
     def _apply(self, c: Customer, regrant: bool, gen: int) -> ConsentChange:
-        """Applies one record inside the caller's transaction."""
+        """Applies one record inside the caller's transaction. Compares stored columns, not parsed models,
+        so re-importing an unchanged file of 100,000 customers stays cheap."""
         cid = c.customer_id
         rows = self._rows("WHERE customer_id = ?", (cid,))
-        old = self._row_to_customer(rows[0]) if rows else None
+        row = rows[0] if rows else None
         now = self._now()
         if not c.consent:
-            if old is not None and not old.consent:
-                return ConsentChange(cid, "unchanged", old)
+            if row is not None and not row["consent"]:
+                return ConsentChange(
+                    cid,
+                    "unchanged",
+                    Customer(customer_id=cid, consent=False, purpose=row["purpose"], revoked_at=row["revoked_at"]),
+                )
             tomb = Customer(
-                customer_id=cid,
-                consent=False,
-                purpose=old.purpose if old else c.purpose,
-                revoked_at=now,
+                customer_id=cid, consent=False, purpose=row["purpose"] if row else c.purpose, revoked_at=now
             )
             self.db.execute("DELETE FROM identifier_keys WHERE customer_id = ?", (cid,))
-            self._write_row(tomb, gen, now, created=rows[0]["created_at"] if rows else now)
-            return ConsentChange(cid, "revoked" if old is not None else "declined", tomb)
+            self._write_row(tomb, gen, now, created=row["created_at"] if row else now)
+            return ConsentChange(cid, "revoked" if row is not None else "declined", tomb)
 
-        revoked_at = old.revoked_at if old is not None else None
+        revoked_at = row["revoked_at"] if row is not None else None
         if revoked_at is not None and not regrant and (c.consented_at is None or c.consented_at <= revoked_at):
             return ConsentChange(
                 cid,
@@ -354,32 +356,37 @@ class Registry:
         if problems:
             return ConsentChange(cid, "rejected", problems=tuple(problems))
         new = c.model_copy(update={"revoked_at": None})
-        if old is not None and old.storage_dict() == new.storage_dict():
-            return ConsentChange(cid, "unchanged", old)
+        values = _row_values(new)
+        if row is not None and tuple(row[k] for k in _COMPARED) == values:
+            return ConsentChange(cid, "unchanged", new)
         self.db.execute("DELETE FROM identifier_keys WHERE customer_id = ?", (cid,))
         self.db.conn.executemany(
             "INSERT INTO identifier_keys (match_key, customer_id, kind) VALUES (?, ?, ?)",
             [(k, cid, kind) for k, kind in keys],
         )
-        self._write_row(new, gen, now, created=rows[0]["created_at"] if rows else now)
-        return ConsentChange(cid, "added" if old is None else "updated", new)
+        self._write_row(new, gen, now, created=row["created_at"] if row else now)
+        return ConsentChange(cid, "added" if row is None else "updated", new)
 
     def _write_row(self, c: Customer, gen: int, now: float, created: float) -> None:
-        d = c.storage_dict()
         self.db.execute(
             "INSERT OR REPLACE INTO customers (customer_id, consent, purpose, segments, identifiers, expires_at,"
             " consented_at, revoked_at, created_at, updated_at, generation) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                c.customer_id,
-                int(c.consent),
-                c.purpose,
-                json.dumps(d["segments"]),
-                json.dumps(d["identifiers"]),
-                c.expires_at,
-                c.consented_at,
-                c.revoked_at,
-                created,
-                now,
-                gen,
-            ),
+            (c.customer_id, *_row_values(c), created, now, gen),
         )
+
+
+_COMPARED = ("consent", "purpose", "segments", "identifiers", "expires_at", "consented_at", "revoked_at")
+
+
+def _row_values(c: Customer) -> tuple[Any, ...]:
+    """The stored columns of a record, in _COMPARED order."""
+    d = c.storage_dict()
+    return (
+        int(c.consent),
+        c.purpose,
+        json.dumps(d["segments"]),
+        json.dumps(d["identifiers"]),
+        c.expires_at,
+        c.consented_at,
+        c.revoked_at,
+    )

@@ -12,20 +12,22 @@ on every such advert, this one is extended by one window of HMACs per TOKEN_WIND
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterable
 
-from gateway.identity.tokens import TOKEN_WINDOW_S, token_hex_for
+from gateway.identity.tokens import TOKEN_LEN_BYTES, TOKEN_WINDOW_S, token_hex_for, token_message
 
 _BEHIND = 2  # windows kept behind the centre: late adverts (w = c - 1) still see their w - 1
 _AHEAD = 1  # windows kept ahead of the centre: adverts at w = c see their w + 1
 
 
 class TokenTable:
-    __slots__ = ("_centre", "_lookup", "_secrets", "rebuilds", "windows_computed")
+    __slots__ = ("_centre", "_lookup", "_secrets", "_window_keys", "rebuilds", "windows_computed")
 
     def __init__(self) -> None:
         self._secrets: dict[str, tuple[bytes, ...]] = {}
         self._lookup: dict[str, tuple[str, int]] = {}
+        self._window_keys: dict[int, list[str]] = {}  # what to delete when a window falls behind
         self._centre: int | None = None
         self.rebuilds = 0  # times the centre moved
         self.windows_computed = 0  # customer-windows of HMACs computed (cost indicator)
@@ -41,9 +43,27 @@ class TokenTable:
     def _add_tokens(self, customer_id: str, secrets: Iterable[bytes], windows: Iterable[int]) -> None:
         lookup = self._lookup
         for w in windows:
+            keys = self._window_keys.setdefault(w, [])
+            value = (customer_id, w)
             for secret in secrets:
-                lookup[token_hex_for(secret, w)] = (customer_id, w)
+                tok = token_hex_for(secret, w)
+                lookup[tok] = value
+                keys.append(tok)
                 self.windows_computed += 1
+
+    def _add_window(self, w: int) -> None:
+        """All customers' tokens of window `w`: the bulk path, with the HMAC message built once."""
+        lookup = self._lookup
+        msg = token_message(w)
+        keys: list[str] = []
+        for customer_id, secrets in self._secrets.items():
+            value = (customer_id, w)
+            for secret in secrets:
+                tok = hmac.digest(secret, msg, "sha256")[:TOKEN_LEN_BYTES].hex()
+                lookup[tok] = value
+                keys.append(tok)
+        self._window_keys.setdefault(w, []).extend(keys)
+        self.windows_computed += len(keys)
 
     def set_customer(self, customer_id: str, secrets: Iterable[bytes]) -> None:
         """Adds or replaces a customer's token secrets; takes effect at once for the covered windows."""
@@ -70,17 +90,21 @@ class TokenTable:
         self._centre = w
         new = self._covered()
         self.rebuilds += 1
-        lo = new.start
         if old and old.start <= new.start <= old.stop:
             # Moving forward: drop what fell behind, compute only the windows that appeared ahead.
-            self._lookup = {k: v for k, v in self._lookup.items() if v[1] >= lo}
-            fresh: Iterable[int] = range(max(old.stop, new.start), new.stop)
+            lookup = self._lookup
+            for gone in [k for k in self._window_keys if k < new.start]:
+                for tok in self._window_keys.pop(gone):
+                    hit = lookup.get(tok)
+                    if hit is not None and hit[1] == gone:
+                        del lookup[tok]
+            fresh = range(max(old.stop, new.start), new.stop)
         else:
             self._lookup = {}
+            self._window_keys = {}
             fresh = new
-        fresh = list(fresh)
-        for cid, secrets in self._secrets.items():
-            self._add_tokens(cid, secrets, fresh)
+        for fw in fresh:
+            self._add_window(fw)
 
     def lookup(self, token_hex: str, t: float) -> str | None:
         """The customer whose token this is within one window of `t` (the advert's time), else None."""

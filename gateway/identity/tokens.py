@@ -26,7 +26,11 @@ def token_for(secret: bytes, window: int) -> bytes:
     return hmac.new(secret, msg, hashlib.sha256).digest()[:TOKEN_LEN_BYTES]
 
 
+def token_message(window: int) -> bytes:
+    """The HMAC message of a window: the same for every customer, so bulk builds compute it once."""
+    return TOKEN_DOMAIN + struct.pack(">I", window & 0xFFFFFFFF)
+
+
 def token_hex_for(secret: bytes, window: int) -> str:
-    """`token_for` as the lowercase hex the advert parser yields; one-shot C HMAC, for bulk table builds."""
-    msg = TOKEN_DOMAIN + struct.pack(">I", window & 0xFFFFFFFF)
-    return hmac.digest(secret, msg, "sha256")[:TOKEN_LEN_BYTES].hex()
+    """`token_for` as the lowercase hex the advert parser yields (one-shot C HMAC)."""
+    return hmac.digest(secret, token_message(window), "sha256")[:TOKEN_LEN_BYTES].hex()
