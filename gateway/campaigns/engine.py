@@ -29,6 +29,7 @@ class _Visit:
     visit_id: str
     last_in_store: float
     presence: Presence
+    fired: set[str] = field(default_factory=set)  # campaign ids sent this visit: the hot path skips them cheaply
 
 
 @dataclass(slots=True)
@@ -126,8 +127,7 @@ class CampaignEngine:
             candidates += self._rules(ep, "enter", ep.dwell_s)
         if change.episode is not None:
             ep = change.episode
-            dwell = t - ep.start
-            candidates += [x for x in self._rules(ep, "dwell", dwell) if dwell >= x[0].min_dwell_s]
+            candidates += self._rules(ep, "dwell", t - ep.start)
         events += self._decide(customer_id, st, visit, candidates, t, est.confidence)
         return events
 
@@ -184,7 +184,8 @@ class CampaignEngine:
         st.may_resume = False
         if visit_id is None:
             visit_id = stable_id("visit", self.store_id, customer_id, float(t))
-        return _Visit(visit_id, t, Presence(self.presence))
+        fired = {r.campaign_id for r in st.ledger.in_visit(visit_id)}
+        return _Visit(visit_id, t, Presence(self.presence), fired)
 
     def _end_visit(self, customer_id: str, st: _Customer, t: float, fire_exits: bool) -> list[Event]:
         visit = st.visit
@@ -206,14 +207,13 @@ class CampaignEngine:
         return PresenceEvent(self.store_id, customer_id, stay.zone, "exit", stay.last, stay.last - stay.entered_at)
 
     def _rules(self, ep: Episode, on: str, dwell: float) -> list[_Candidate]:
-        rules = self._by_rule.get((ep.zone, on), [])
-        if on == "exit":
-            rules = [c for c in rules if dwell >= c.min_dwell_s]
-        return [(c, ep, dwell) for c in rules]
+        rules = self._by_rule.get((ep.zone, on), ())
+        return [(c, ep, dwell) for c in rules if dwell >= c.min_dwell_s]
 
     def _decide(
         self, customer_id: str, st: _Customer, visit: _Visit, candidates: list[_Candidate], t: float, confidence: float
     ) -> list[Event]:
+        candidates = [x for x in candidates if x[0].id not in visit.fired and x[0].id not in st.ledger.redeemed]
         if not candidates:
             return []
         candidates.sort(key=lambda x: (-x[0].priority, self._order[x[0].id]))
@@ -235,6 +235,7 @@ class CampaignEngine:
             tid = trigger_id_for(self.store_id, customer_id, c.id, ep.start)
             rec = TriggerRecord(tid, customer_id, c.id, t, visit.visit_id, day)
             st.ledger.triggers.append(rec)
+            visit.fired.add(c.id)
             self._budget[(c.id, day)] = used + 1
             self.history.add_trigger(rec)
             self.stats["triggers"] += 1
