@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,31 +46,6 @@ def test_scan_errors_read_as_one_actionable_line(exc: BaseException, words: str)
     assert words in message
     assert "\n" not in message
     assert key
-
-
-@pytest.fixture
-def private_system_bus(tmp_path: Path) -> Iterator[dict[str, str]]:
-    daemon = shutil.which("dbus-daemon")
-    if daemon is None:
-        pytest.skip("dbus-daemon is not installed")
-    sock = tmp_path / "system_bus_socket"
-    address = f"unix:path={sock}"
-    proc = subprocess.Popen(
-        [daemon, "--session", "--nofork", "--nopidfile", f"--address={address}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not sock.exists():
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            pytest.skip("private dbus-daemon did not start")
-        time.sleep(0.01)
-    try:
-        yield {"DBUS_SYSTEM_BUS_ADDRESS": address}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=5)
 
 
 def start_fake_bluez(env: dict[str, str], *adapters: str) -> subprocess.Popen[str]:
