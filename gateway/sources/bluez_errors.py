@@ -124,7 +124,7 @@ def check_bluetooth_available(adapter: str | None = None, environ: Mapping[str, 
     """
     sock = system_bus_socket(environ)
     if sock is not None and not sock.exists():
-        return f"no D-Bus system bus socket at {sock} (is dbus running? on Raspberry Pi OS: apt install dbus bluez)"
+        return f"no D-Bus system bus socket at {sock} (is dbus running?)"
     env = os.environ if environ is None else environ
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     future = pool.submit(asyncio.run, _query_bluez(adapter, env.get("DBUS_SYSTEM_BUS_ADDRESS") or None))
