@@ -123,9 +123,15 @@ def _field_problems(prefix: str, err: ValidationError) -> list[str]:
     return out
 
 
-def _label(path: Path, index: int, raw: Any) -> str:
+def campaign_lines(text: str) -> list[int]:
+    """Line numbers of the `[[campaign]]` headers, so a problem can point at the table in an editor."""
+    return [n for n, line in enumerate(text.splitlines(), 1) if line.strip().replace(" ", "") == "[[campaign]]"]
+
+
+def _label(path: Path, index: int, raw: Any, lines: list[int]) -> str:
+    where = f"{path}:{lines[index]}" if index < len(lines) else str(path)
     cid = raw.get("id") if isinstance(raw, dict) else None
-    return f"{path}: campaign '{cid}' (#{index + 1})" if isinstance(cid, str) else f"{path}: campaign #{index + 1}"
+    return f"{where}: campaign '{cid}' (#{index + 1})" if isinstance(cid, str) else f"{where}: campaign #{index + 1}"
 
 
 def load_campaigns(
@@ -139,15 +145,15 @@ def load_campaigns(
     `zones`/`segments` are the known names (None = unknown, not checked); `today` enables the "ended" warning.
     """
     try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except FileNotFoundError:
         raise CampaignsError([f"{path}: file not found"]) from None
     except tomllib.TOMLDecodeError as e:
         raise CampaignsError([f"{path}: invalid TOML: {e}"]) from None
-    except OSError as e:
-        raise CampaignsError([f"{path}: cannot read: {e.strerror}"]) from None
-    return parse_campaigns(data, path, zones, segments, today)
+    except (OSError, UnicodeDecodeError) as e:
+        raise CampaignsError([f"{path}: cannot read: {getattr(e, 'strerror', None) or e}"]) from None
+    return parse_campaigns(data, path, zones, segments, today, campaign_lines(text))
 
 
 def parse_campaigns(
@@ -156,7 +162,10 @@ def parse_campaigns(
     zones: set[str] | None = None,
     segments: set[str] | None = None,
     today: date | None = None,
+    lines: list[int] | None = None,
 ) -> LoadedCampaigns:
+    """Check an already parsed document; `lines` are the `[[campaign]]` header lines, for messages."""
+    lines = lines or []
     problems: list[str] = []
     warnings: list[str] = []
     if "campaign" in data and not isinstance(data["campaign"], list):
@@ -176,7 +185,7 @@ def parse_campaigns(
     campaigns: list[Campaign] = []
     seen: dict[str, int] = {}
     for i, raw in enumerate(data.get("campaign", [])):
-        label = _label(path, i, raw)
+        label = _label(path, i, raw, lines)
         if not isinstance(raw, dict):
             problems.append(f"{label}: must be a table")
             continue
@@ -206,7 +215,7 @@ def parse_campaigns(
         campaigns.append(c)
     if problems:
         raise CampaignsError(problems)
-    labels = {c.id: _label(path, seen[c.id], {"id": c.id}) for c in campaigns}
+    labels = {c.id: _label(path, seen[c.id], {"id": c.id}, lines) for c in campaigns}
     warnings += [f"{labels[b.id]}: {msg}" for b, msg in shadowed(campaigns, top.caps)]
     caps = top.caps.model_copy(update={"presence": top.presence})
     return LoadedCampaigns(campaigns, caps, warnings)

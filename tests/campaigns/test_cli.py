@@ -55,8 +55,9 @@ def test_validate_reports_each_problem_on_one_line(tmp_path: Path) -> None:
     r = runner.invoke(campaigns_app, ["validate", str(d / "campaigns.toml"), "--config", str(d)])
     assert r.exit_code == 1
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 2 and all(line.startswith(f"error: {d / 'campaigns.toml'}: campaign '") for line in lines)
-    assert "zone: unknown zone 'cofee'" in lines[0] and "min_dwell_s" in lines[1]
+    assert len(lines) == 2 and lines[0].startswith(f"error: {d / 'campaigns.toml'}:1: campaign 'a' (#1): ")
+    assert lines[1].startswith(f"error: {d / 'campaigns.toml'}:4: campaign 'b' (#2): min_dwell_s: ")
+    assert "zone: unknown zone 'cofee'" in lines[0]
     assert "Traceback" not in r.output
 
 

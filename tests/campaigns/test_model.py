@@ -60,8 +60,8 @@ min_dwell_s = -5
 """
     got = problems(tmp_path, text)
     p = tmp_path / "campaigns.toml"
-    assert got[0].startswith(f"{p}: campaign 'a' (#1): zone: unknown zone 'cofee'")
-    assert got[1].startswith(f"{p}: campaign 'b' (#2): min_dwell_s: ")
+    assert got[0].startswith(f"{p}:2: campaign 'a' (#1): zone: unknown zone 'cofee'")  # line of its [[campaign]]
+    assert got[1].startswith(f"{p}:5: campaign 'b' (#2): min_dwell_s: ")
     assert len(got) == 2
 
 
@@ -89,7 +89,7 @@ min_dwel_s = 3
 def test_outside_and_unknown_are_not_zones(tmp_path: Path) -> None:
     got = problems(tmp_path, '[[campaign]]\nid = "x"\nzone = "unknown"\n')
     assert got == [
-        f"{tmp_path / 'campaigns.toml'}: campaign 'x' (#1): zone: 'unknown' is not a store zone"
+        f"{tmp_path / 'campaigns.toml'}:1: campaign 'x' (#1): zone: 'unknown' is not a store zone"
         " (rules never fire on it)"
     ]
 
@@ -136,7 +136,7 @@ def test_unknown_segment_is_a_warning(tmp_path: Path) -> None:
     text = '[[campaign]]\nid = "x"\nzone = "coffee"\nsegments = ["gold", "sommelier"]\n'
     _, _, warnings = load_campaigns(write(tmp_path, text), zones=ZONES, segments={"gold"})
     assert warnings == [
-        f"{tmp_path / 'campaigns.toml'}: campaign 'x' (#1): segments: no customer has segment 'sommelier'"
+        f"{tmp_path / 'campaigns.toml'}:1: campaign 'x' (#1): segments: no customer has segment 'sommelier'"
     ]
 
 
