@@ -5,7 +5,7 @@ that plays a scan recording in real time.
 (`create_or_update_device`, `call_detection_callbacks`, `seen_devices`), so the code under test is the
 production code path above the backend. Used by the tests of the live source, `record`, and the daemon;
 `proximity-gateway run --scanner-backend gateway.sources.scripted_backend:RecordingScanner` with
-PROXIMITY_SCANNER_RECORDING=scans.jsonl.gz runs the real daemon on recorded radio traffic.
+RECORDING_SCANNER_FILE=scans.jsonl.gz runs the real daemon on recorded radio traffic.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from bleak.exc import BleakError
 from gateway.sources.bleak_convert import advertisement_data_from_advert
 from gateway.sources.recording import RecordingError, RecordingReader
 
-RECORDING_ENV = "PROXIMITY_SCANNER_RECORDING"
-SPEED_ENV = "PROXIMITY_SCANNER_SPEED"  # 1 = real time (default), 10 = ten times faster, 0 = no pauses
+# not PROXIMITY_*: that prefix is the config's environment override namespace (gateway.config)
+RECORDING_ENV = "RECORDING_SCANNER_FILE"
+SPEED_ENV = "RECORDING_SCANNER_SPEED"  # 1 = real time (default), 10 = ten times faster, 0 = no pauses
 
 
 @dataclass
@@ -102,8 +103,8 @@ class ScriptedScanner(BaseBleakScanner):
 class RecordingScanner(BaseBleakScanner):
     """Plays a scan recording (SPEC section 4) as if the radio heard it, paced by the recorded times.
 
-    The recording comes from `recording=` or $PROXIMITY_SCANNER_RECORDING; `speed=` or
-    $PROXIMITY_SCANNER_SPEED scales the pace. The receiving side stamps its own clock and receiver name,
+    The recording comes from `recording=` or $RECORDING_SCANNER_FILE; `speed=` or
+    $RECORDING_SCANNER_SPEED scales the pace. The receiving side stamps its own clock and receiver name,
     as with a real radio. At the end of the file the scanner falls silent.
     """
 
