@@ -20,6 +20,7 @@ from simulator.store import Store
 
 SLICE_S = 60.0  # divides the 300 s token window; long enough to amortise numpy calls, short enough for memory
 GRID_S = 1.0  # positions and shadowing resolution: 1.4 m at walking speed, under the shadowing's 3 m
+RSSI_TABLE_MIN, RSSI_TABLE_MAX = -127, 20  # what a recording may hold (gateway.sources.recording)
 
 
 class RadioSimulation:
@@ -131,10 +132,17 @@ class RadioSimulation:
             rests.append(rest)
         order = np.lexsort((dev[ai], ri, t[ai]))
         ai, ri, rssi = ai[order], ri[order], rssi[order]
-        ts = t[ai].tolist()
-        fr = frame_of_advert.ravel()[ai].tolist()
-        names = self.rx.ids
+        # Most advertisements reach several receivers: format each time once, and each (frame, receiver)
+        # prefix once, so the per-line work is four lookups and one concatenation.
+        n_rx = len(self.rx)
+        t_part = [f'{{"t":{tt:.3f},"rx":"' for tt in t.tolist()]
+        mid = [f'{name}","addr":"{addr}","rssi":' for addr in addrs for name in self.rx.ids]
+        rssi_text = [str(v) for v in range(RSSI_TABLE_MIN, RSSI_TABLE_MAX + 1)]
+        frame = frame_of_advert.ravel()[ai]
+        rests = [rest + "\n" for rest in rests]
         return [
-            f'{{"t":{tt:.3f},"rx":"{names[r]}","addr":"{addrs[f]}","rssi":{q}{rests[f]}\n'
-            for tt, r, f, q in zip(ts, ri.tolist(), fr, rssi.tolist(), strict=True)
+            f"{t_part[a]}{mid[k]}{rssi_text[q]}{rests[f]}"
+            for a, k, q, f in zip(
+                ai.tolist(), (frame * n_rx + ri).tolist(), (rssi - RSSI_TABLE_MIN).tolist(), frame.tolist(), strict=True
+            )
         ]

@@ -76,7 +76,8 @@ def _crosses(
     o2 = orient(ax, ay, bx, by, d[0], d[1])
     o3 = orient(c[0], c[1], d[0], d[1], ax, ay)
     o4 = orient(c[0], c[1], d[0], d[1], bx, by)
-    return (o1 * o2 < 0) & (o3 * o4 < 0)
+    crossing: BoolArray = (o1 * o2 < 0) & (o3 * o4 < 0)
+    return crossing
 
 
 def mean_rssi(
@@ -103,11 +104,8 @@ def mean_rssi(
     facing_away = (1.0 - np.cos(bearing - heading[:, None])) / 2.0
     power -= params.body_loss_db * body_factor[:, None] * facing_away
     for start, end, loss in rx.walls:
-        xb = np.broadcast_to(x[:, None], dx.shape)
-        yb = np.broadcast_to(y[:, None], dx.shape)
-        rxb = np.broadcast_to(rx.x[None, :], dx.shape)
-        ryb = np.broadcast_to(rx.y[None, :], dx.shape)
-        power -= loss * _crosses(xb, yb, rxb, ryb, start, end)
+        # columns (A, 1) against rows (1, R): the wall-side tests broadcast instead of being computed A x R times
+        power -= loss * _crosses(x[:, None], y[:, None], rx.x[None, :], rx.y[None, :], start, end)
     return power
 
 

@@ -1,0 +1,141 @@
+"""What a user of `proximity-sim generate` relies on: reproducible files in the SPEC formats."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from gateway.sources.recording import read_recording
+from gateway.truth import TruthIndex, read_truth
+from simulator.generate import DAY_START_EPOCH, GenerateResult, generate_day
+from simulator.store import load_store
+
+FILES = (
+    "scans.jsonl.gz",
+    "truth.jsonl",
+    "customers.jsonl",
+    "calibration.jsonl.gz",
+    "calibration-truth.jsonl",
+    "config/gateway.toml",
+    "config/campaigns.toml",
+    "config/zones.toml",
+)
+
+
+def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
+    a = generate_day(tmp_path / "a", shoppers=3, duration_s=240, seed=7, progress=False, plot=False)
+    b = generate_day(tmp_path / "b", shoppers=3, duration_s=240, seed=7, progress=False, plot=False)
+    for name in FILES:
+        assert (a.out_dir / name).read_bytes() == (b.out_dir / name).read_bytes(), name
+
+
+def test_different_seeds_give_different_days(tmp_path: Path) -> None:
+    a = generate_day(tmp_path / "a", shoppers=3, duration_s=240, seed=1, progress=False, plot=False)
+    b = generate_day(tmp_path / "b", shoppers=3, duration_s=240, seed=2, progress=False, plot=False)
+    assert a.scans.read_bytes() != b.scans.read_bytes()
+    assert a.customers.read_bytes() != b.customers.read_bytes()
+
+
+@pytest.mark.parametrize("day", ["small_day", "kiosk_day"])
+def test_scans_follow_the_recording_format(day: str, request: pytest.FixtureRequest) -> None:
+    res: GenerateResult = request.getfixturevalue(day)
+    header, adverts, stats = read_recording(res.scans, strict=True)
+    store = load_store(None if day == "small_day" else Path(__file__).parents[2] / "simulator/stores/small-kiosk.toml")
+    assert header.store_id == store.store_id
+    assert set(header.receivers) == {r.id for r in store.receiver}
+    assert header.source is not None and header.source.startswith("proximity-sim")
+    assert stats.malformed == 0 and stats.out_of_order == 0
+    ts = [a.t for a in adverts]
+    assert ts == sorted(ts)
+    assert all(-127 <= a.rssi <= 0 for a in adverts)
+    assert len(adverts) == res.adverts
+    # every receiver hears something, none hears everything: the floor plan matters
+    per_rx = Counter(a.rx for a in adverts)
+    assert set(per_rx) == set(header.receivers)
+
+
+def test_lines_are_what_advert_to_json_writes(small_day: GenerateResult) -> None:
+    """The generator renders lines itself for speed: they must carry exactly the SPEC keys, in order."""
+    with gzip.open(small_day.scans, "rt", encoding="utf-8") as f:
+        next(f)
+        for _, line in zip(range(200), f, strict=False):
+            obj = json.loads(line)
+            assert list(obj) == ["t", "rx", "addr", "rssi", "tx_power", "name", "mfr", "svc_data", "svc_uuids"]
+            assert all(k.isdigit() for k in obj["mfr"]) and all(v == v.lower() for v in obj["mfr"].values())
+
+
+@pytest.mark.parametrize("day", ["small_day", "kiosk_day"])
+def test_truth_uses_store_zones_and_customer_ids(day: str, request: pytest.FixtureRequest) -> None:
+    res: GenerateResult = request.getfixturevalue(day)
+    truth = read_truth(res.truth)
+    customers = [json.loads(x) for x in res.customers.read_text().splitlines()]
+    consenting = {c["customer_id"] for c in customers if c["consent"]}
+    _header, _, _ = read_recording(res.calibration)
+    zones = set(json.loads(json.dumps(_zone_names(res))))
+    assert truth, "a day with shoppers has truth"
+    assert {iv.zone for iv in truth} <= zones | {"outside"}
+    assert {iv.device for iv in truth} <= consenting, "truth only for opted-in customers"
+    assert all(iv.t_end >= iv.t_start for iv in truth)
+    # the intervals of one device never overlap
+    index = TruthIndex(truth)
+    for dev in index.devices:
+        ivs = index.intervals(dev)
+        assert all(a.t_end <= b.t_start + 1e-6 for a, b in itertools.pairwise(ivs))
+
+
+def _zone_names(res: GenerateResult) -> list[str]:
+    import tomllib
+
+    return list(tomllib.loads((res.config_dir / "zones.toml").read_text())["zones"])
+
+
+def test_calibration_walk_covers_every_zone_and_outside(small_day: GenerateResult) -> None:
+    truth = read_truth(small_day.calibration_truth)
+    _, adverts, _ = read_recording(small_day.calibration)
+    store = load_store()
+    tag = {iv.device for iv in truth}
+    assert len(tag) == 1
+    assert {a.addr for a in adverts} == tag, "the calibration truth names the tag's address as recorded"
+    per_zone: Counter[str] = Counter()
+    for iv in truth:
+        per_zone[iv.zone] += iv.t_end - iv.t_start
+    for zone in [*store.zone_names, "outside"]:
+        assert 25 <= per_zone[zone] <= 150, (zone, per_zone[zone])
+    assert max(a.t for a in adverts) < DAY_START_EPOCH, "the walk happens before opening"
+
+
+def test_config_is_ready_to_replay(small_day: GenerateResult) -> None:
+    import tomllib
+
+    cfg = small_day.config_dir
+    gw = tomllib.loads((cfg / "gateway.toml").read_text())
+    assert gw["store_id"] == "store-042" and gw["gateway_id"] == "gw-1"
+    assert gw["customers_file"] == "../customers.jsonl" and (cfg / gw["customers_file"]).is_file()
+    assert gw["mqtt"]["url"] == "mqtt://127.0.0.1:1883"
+    campaigns = tomllib.loads((cfg / "campaigns.toml").read_text())["campaign"]
+    store = load_store()
+    segments = {
+        s for c in map(json.loads, small_day.customers.read_text().splitlines()) if c["consent"] for s in c["segments"]
+    }
+    assert len(campaigns) >= 2
+    for c in campaigns:
+        assert c["zone"] in store.zone_names
+        assert 20 <= c["min_dwell_s"] <= 60
+        assert set(c.get("segments", [])) <= segments
+    assert set(_zone_names(small_day)) == set(store.zone_names)
+
+
+def test_floor_plan_png_is_written(small_day: GenerateResult) -> None:
+    assert small_day.plot is not None
+    assert small_day.plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_other_store_has_its_own_geometry(kiosk_day: GenerateResult) -> None:
+    truth = read_truth(kiosk_day.truth)
+    assert {iv.zone for iv in truth} <= {"door", "magazines", "counter", "outside"}
+    assert {iv.zone for iv in truth} & {"door", "magazines", "counter"}
