@@ -104,7 +104,8 @@ class Resolver:
                 key = ident.match_key()
                 table[key] = cid
                 entries.append((table, key))
-        self._keys_of[cid] = entries
+        if entries:
+            self._keys_of[cid] = entries
         self._tokens.set_customer(cid, secrets)
         self._irk.set_customer(cid, irks)
         self._segments[cid] = customer.segments

@@ -172,3 +172,23 @@ def test_stats_and_logs_carry_no_identifiers(caplog: pytest.LogCaptureFixture) -
     text = str(r.stats.as_dict()) + caplog.text + repr(r.stats)
     for needle in ("7A:BB:CC", SAMPLE_RPA, "c1", SECRET_HEX, SAMPLE_IRK_HEX):
         assert needle not in text
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"mfr": {"65535": "01" + "ab" * 7}},  # token frame one byte short
+        {"mfr": {"65535": "01" + "ab" * 9}},  # one byte long
+        {"mfr": {"65535": "02" + "ab" * 8}},  # another frame type
+        {"mfr": {"65535": "zz" * 9}},  # not hex
+        {"mfr": {"76": "0215" + "f7826da6"}},  # truncated iBeacon
+        {"mfr": {"76": "0215" + "ab" * 200}},  # oversized
+        {"svc_data": {"0000feaa-0000-1000-8000-00805f9b34fb": "00"}},  # truncated Eddystone
+        {"svc_data": {"0000feaa-0000-1000-8000-00805f9b34fb": "not hex at all, long enough to slice" * 2}},
+        {"svc_data": {"garbage": "%%%"}},
+    ],
+)
+def test_malformed_radio_input_is_ignored(kw: dict[str, dict[str, str]]) -> None:
+    r = everything()
+    assert r.match(adv(**kw)) is None
+    assert r.match(adv("5A:BC", **kw)) is None  # and a truncated address
