@@ -53,6 +53,8 @@ class History(Protocol):
     def flush(self) -> None: ...
     def delete_customer(self, customer_id: str) -> None: ...
     def export_customer(self, customer_id: str) -> dict[str, Any]: ...
+    def customer_ids(self) -> set[str]: ...
+    def prune(self, before: float) -> int: ...
 
 
 def _export(
@@ -105,6 +107,19 @@ class MemoryHistory:
         self.triggers = {k: r for k, r in self.triggers.items() if r.customer_id != customer_id}
         self.redemptions = {k: r for k, r in self.redemptions.items() if r.customer_id != customer_id}
         self.stays = [r for r in self.stays if r.customer_id != customer_id]
+
+    def customer_ids(self) -> set[str]:
+        return (
+            {r.customer_id for r in self.triggers.values()}
+            | {r.customer_id for r in self.redemptions.values()}
+            | {r.customer_id for r in self.stays}
+        )
+
+    def prune(self, before: float) -> int:
+        n = len(self.triggers) + len(self.stays)
+        self.triggers = {k: r for k, r in self.triggers.items() if r.t >= before}
+        self.stays = [r for r in self.stays if r.end >= before]
+        return n - len(self.triggers) - len(self.stays)
 
     def export_customer(self, customer_id: str) -> dict[str, Any]:
         return _export(
@@ -205,6 +220,26 @@ class SqliteHistory:
         redemptions = [RedemptionRecord(**r) for r in self.db.query(q.format("redemptions"), [customer_id])]
         stays = [StayRecord(**r) for r in self.db.query(q.format("stays"), [customer_id])]
         return _export(customer_id, triggers, redemptions, stays)
+
+    def customer_ids(self) -> set[str]:
+        """Everyone with stored history: at start, the daemon erases those no longer consenting (revoked offline)."""
+        self.flush()
+        rows = self.db.execute(
+            "select customer_id from triggers union select customer_id from redemptions"
+            " union select customer_id from stays"
+        )
+        return {r[0] for r in rows.fetchall()}
+
+    def prune(self, before: float) -> int:
+        """Data minimisation: drop triggers and stays older than `before` (keep at least the longest cooldown).
+
+        Redemptions are kept: they stop a redeemed coupon from being offered again.
+        """
+        self.flush()
+        with self.db.atomic():
+            n = self.db.execute("delete from triggers where t < ?", [before]).rowcount
+            n += self.db.execute("delete from stays where end < ?", [before]).rowcount
+        return int(n)
 
     def close(self) -> None:
         self.flush()

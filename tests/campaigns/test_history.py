@@ -95,3 +95,25 @@ def test_a_store_day_of_stays_is_written_in_batches(tmp_path: Path) -> None:
     history.close()
     again = SqliteHistory(tmp_path / "history.db")
     assert sum(len(again.export_customer(f"c{i}")["stays"]) for i in range(50)) == 1200
+
+
+def test_customers_revoked_while_the_gateway_was_down_can_be_found(tmp_path: Path) -> None:
+    history = SqliteHistory(tmp_path / "history.db")
+    history.add_trigger(TriggerRecord("t1", "kept", "a", T0, "v", "2026-01-01"))
+    history.add_stay(StayRecord("revoked", "v", "a", T0, T0 + 1))  # still buffered: must count too
+    assert history.customer_ids() == {"kept", "revoked"}
+    for cid in history.customer_ids() - {"kept"}:
+        history.delete_customer(cid)
+    assert history.customer_ids() == {"kept"}
+
+
+def test_prune_keeps_recent_history_and_redemptions(make_engine: MakeEngine, tmp_path: Path) -> None:
+    history = SqliteHistory(tmp_path / "history.db")
+    h = make_engine([{"id": "a", "zone": "a", "min_dwell_s": 10}], history=history)
+    h.feed("old", leg("a", 0, 30), gone_at=40)
+    h.feed("new", leg("a", 90_000, 90_030), gone_at=90_040)
+    h.engine.on_redemption({"trigger_id": "x", "customer_id": "old", "campaign_id": "a", "at": T0 + 50})
+    assert history.prune(T0 + 86_400) == 2  # old's trigger and stay
+    assert history.export_customer("old")["triggers"] == [] and history.export_customer("old")["stays"] == []
+    assert len(history.export_customer("old")["redemptions"]) == 1
+    assert len(history.export_customer("new")["triggers"]) == 1
