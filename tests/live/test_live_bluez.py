@@ -97,3 +97,20 @@ async def test_no_adapter_is_reported_and_retried() -> None:
         await source.stop()
         await task
         bluez.stop()
+
+
+@pytest.mark.usefixtures("system_bus")
+async def test_passive_mode_on_a_bluez_without_experimental_says_so() -> None:
+    bluez = FakeBlueZ()  # exports no AdvertisementMonitorManager1, like bluetoothd without --experimental
+    await bluez.start()
+    source = LiveSource(
+        ScannerSettings(mode="passive", restart_backoff_max_s=0.05), lambda a: None, backoff_initial_s=0.01
+    )
+    task = asyncio.create_task(source.run())
+    try:
+        await until(lambda: source.failed_starts >= 1, "a failed start")
+        assert source.last_error is not None and "--experimental" in source.last_error
+    finally:
+        await source.stop()
+        await task
+        bluez.stop()
