@@ -1,0 +1,210 @@
+"""`proximity-gateway`: each command a thin layer over a library function.
+
+Errors reach the user as one line per problem on stderr (exit 1), never a traceback unless --debug.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gateway import __version__
+from gateway.cli_calibrate import calibrate_app
+from gateway.cli_campaigns import campaigns_app
+from gateway.cli_customers import customers_app
+from gateway.cli_record import calibrate_record_command, record_command
+from gateway.config import DEFAULT_CONFIG_DIR, ConfigError
+from gateway.setup import LoadedConfig, load_config_dir
+
+app = typer.Typer(
+    name="proximity-gateway",
+    help="In-store BLE proximity gateway: recognises opted-in shoppers, estimates zones, publishes coupon triggers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Check the configuration directory.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(calibrate_app, name="calibrate", help="Zone calibration: record a labelled walk, fit, evaluate.")
+app.add_typer(customers_app, name="customers", help="The consent registry.")
+app.add_typer(campaigns_app, name="campaigns", help="Campaign rules.")
+app.command("record", help="Record live advertisements to a scan recording.")(record_command)
+calibrate_app.command("record", help="Record a labelled calibration walk in one zone with a reference tag.")(
+    calibrate_record_command
+)
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+log = logging.getLogger("gateway.cli")
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Configuration directory.")]
+
+
+def fail(problems: list[str] | str, code: int = 1) -> typer.Exit:
+    for line in [problems] if isinstance(problems, str) else problems:
+        err.print(f"error: {line}", markup=False)
+    return typer.Exit(code)
+
+
+def load_or_exit(config: Path) -> LoadedConfig:
+    try:
+        loaded = load_config_dir(config)
+    except ConfigError as e:
+        raise fail(e.problems) from None
+    for w in loaded.warnings:
+        err.print(f"warning: {w}", markup=False)
+    return loaded
+
+
+@app.command()
+def run(
+    config: ConfigOpt = DEFAULT_CONFIG_DIR,
+    scanner_backend: Annotated[
+        str | None,
+        typer.Option(hidden=True, help="module:Class of a bleak BaseBleakScanner backend (tests, integrators)."),
+    ] = None,
+) -> None:
+    """The daemon: live BLE scanning (the systemd unit runs this)."""
+    from gateway.daemon import Daemon
+    from gateway.sources.live import check_bluetooth_available, load_backend
+
+    loaded = load_or_exit(config)
+    backend = load_backend(scanner_backend) if scanner_backend else None
+    if backend is None and (missing := check_bluetooth_available()):
+        raise fail(f"cannot scan: {missing}")
+
+    async def main() -> int:
+        return await Daemon(loaded, backend=backend).run()
+
+    raise typer.Exit(asyncio.run(main()))
+
+
+@app.command()
+def replay(
+    scans: Annotated[Path, typer.Argument(help="Scan recording (.jsonl or .jsonl.gz).")],
+    config: ConfigOpt = DEFAULT_CONFIG_DIR,
+    speed: Annotated[float | None, typer.Option(help="Pace at X times real time.", min=0.001)] = None,
+    fast: Annotated[bool, typer.Option("--fast", help="As fast as possible (the default).")] = False,
+    strict: Annotated[bool, typer.Option(help="A malformed line is fatal instead of skipped.")] = False,
+    drain_timeout: Annotated[float, typer.Option(help="Seconds to wait for the outbox to drain.")] = 30.0,
+) -> None:
+    """The whole pipeline over a recording, with the recording's own clock; publishes to the configured broker."""
+    from gateway.replay import replay as do_replay
+    from gateway.sources.recording import RecordingError
+
+    if fast and speed is not None:
+        raise fail("--fast and --speed are exclusive", code=2)
+    loaded = load_or_exit(config)
+    try:
+        result = asyncio.run(do_replay(loaded, scans, speed=speed, strict=strict, drain_timeout_s=drain_timeout))
+    except RecordingError as e:
+        raise fail(str(e)) from None
+    err.print(
+        f"replayed {result.adverts} advertisements ({result.recognised} recognised) in {result.elapsed_s:.2f} s "
+        f"({result.adverts_per_s:,.0f}/s); {result.events} events queued; "
+        f"{result.skipped_lines} lines skipped{'; recording truncated' if result.truncated else ''}",
+        markup=False,
+    )
+    if result.still_queued:
+        outbox = loaded.gateway.state_dir / "outbox.db"
+        raise fail(
+            f"{result.still_queued} messages still queued in {outbox} (broker {loaded.gateway.mqtt.url} "
+            "did not acknowledge them in time); they will be sent by the next run"
+        )
+
+
+@config_app.command("check")
+def config_check(config: ConfigOpt = DEFAULT_CONFIG_DIR) -> None:
+    """Validate every configuration file; names each problem with file and field."""
+    loaded = load_or_exit(config)
+    g = loaded.gateway
+    out.print(
+        f"{config}: ok (store {g.store_id}, gateway {g.gateway_id}, {len(loaded.zones.zones)} zones, "
+        f"{len(loaded.campaigns)} campaigns, broker {g.mqtt.url})",
+        markup=False,
+    )
+
+
+@app.command()
+def status(
+    config: ConfigOpt = DEFAULT_CONFIG_DIR,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Health of the running gateway: scanner, advertisements per second, devices, outbox, broker."""
+    from gateway.config import load_gateway_config
+    from gateway.runtime import HEALTH_FILE
+
+    try:
+        cfg = load_gateway_config(config)
+    except ConfigError as e:
+        raise fail(e.problems) from None
+    path = cfg.state_dir / HEALTH_FILE
+    try:
+        health: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise fail(f"{path}: no health file: the gateway has not run with this config") from None
+    except (OSError, ValueError) as e:
+        raise fail(f"{path}: unreadable health file ({e})") from None
+    age = time.time() - float(health.get("updated_at", 0))
+    health["age_s"] = round(age, 1)
+    health["running"] = age < 10
+    if as_json:
+        out.print(json.dumps(health), markup=False)
+        return
+    table = Table(title=f"proximity-gateway {health.get('store_id')}/{health.get('gateway_id')}", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    running = "running" if health["running"] else f"not running (last update {age:.0f} s ago)"
+    table.add_row("daemon", running)
+    table.add_row("scanner", str(health.get("scanner")))
+    rates = health.get("adverts_per_s") or {}
+    table.add_row("adverts/s", ", ".join(f"{rx} {r}" for rx, r in rates.items()) or "-")
+    table.add_row("recognised devices", str(health.get("tracked_devices")))
+    table.add_row("outbox depth", str(health.get("outbox_depth")))
+    last = health.get("last_publish_at")
+    table.add_row("last publish", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last)) if last else "never")
+    table.add_row("broker", "connected" if health.get("broker_connected") else "disconnected")
+    if health.get("last_error"):
+        table.add_row("last error", str(health["last_error"]))
+    out.print(table)
+
+
+@app.callback(invoke_without_command=False)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        out.print(__version__)
+        raise typer.Exit(0)
+
+
+def main() -> None:
+    """Console script entry point; `--debug` anywhere shows tracebacks and debug logs."""
+    from gateway.logs import setup_logging
+
+    debug = "--debug" in sys.argv
+    if debug:
+        sys.argv.remove("--debug")
+    setup_logging(debug=debug)
+    try:
+        app()
+    except (KeyboardInterrupt, BrokenPipeError):
+        sys.exit(130)
+    except Exception as e:
+        if debug:
+            raise
+        err.print(f"error: {e.__class__.__name__}: {e} (run with --debug for details)", markup=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

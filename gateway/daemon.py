@@ -1,0 +1,111 @@
+"""`proximity-gateway run`: live scanning into the pipeline, with systemd notify/watchdog and signals.
+
+SIGTERM drains (stop scanning, flush the outbox within a bound, publish offline status); SIGHUP reloads the
+campaigns without losing presence or cap state. The watchdog is pinged from the event loop only while
+the pipeline is healthy, so a wedged loop or a scanner that cannot recover gets the unit restarted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from typing import Any
+
+from gateway import sd_notify
+from gateway.config import ConfigError
+from gateway.runtime import Runtime
+from gateway.setup import LoadedConfig
+from gateway.sources.live import LiveSource
+
+log = logging.getLogger("gateway.daemon")
+
+SHUTDOWN_DRAIN_S = 10.0  # SIGTERM: how long to keep publishing what is queued before going offline
+UNHEALTHY_BACKOFF_S = 300.0  # a scanner failing this long stops the watchdog pings: systemd restarts us
+HOUSEKEEPING_STALE_S = 10.0
+
+
+class Daemon:
+    def __init__(self, loaded: LoadedConfig, *, backend: Any = None) -> None:
+        self.loaded = loaded
+        self.runtime = Runtime(loaded)
+        self.stop_event = asyncio.Event()
+        self.ready = False
+        self.source = LiveSource(
+            loaded.gateway.scanner,
+            self.runtime.handle,
+            backend=backend,
+            rx_name=loaded.gateway.gateway_id,
+            on_started=self._on_started,
+        )
+        self._unhealthy_since: float | None = None
+
+    def _on_started(self) -> None:
+        if not self.ready:
+            self.ready = True
+            sd_notify.notify("READY=1")
+            log.info("scanning started; gateway ready")
+
+    def healthy(self, now: float) -> bool:
+        state = self.source.state
+        self.runtime.scanner_state = state
+        if state in ("scanning", "starting"):
+            self._unhealthy_since = None
+            return True
+        if self._unhealthy_since is None:
+            self._unhealthy_since = now
+        return now - self._unhealthy_since < UNHEALTHY_BACKOFF_S
+
+    async def _watchdog(self) -> None:
+        interval = sd_notify.watchdog_interval_s()
+        while not self.stop_event.is_set():
+            if interval is not None and self.healthy(time.monotonic()):
+                sd_notify.notify("WATCHDOG=1")
+            else:
+                self.healthy(time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop_event.wait(), timeout=interval or 1.0)
+
+    def _reload(self) -> None:
+        sd_notify.notify("RELOADING=1")
+        try:
+            self.runtime.reload_campaigns()
+        except ConfigError as e:
+            for problem in e.problems:
+                log.error("reload refused, keeping the running campaigns: %s", problem)
+        sd_notify.notify("READY=1")
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stop_event.set)
+        loop.add_signal_handler(signal.SIGINT, self.stop_event.set)
+        loop.add_signal_handler(signal.SIGHUP, self._reload)
+        rt = self.runtime
+        tasks = [
+            asyncio.create_task(rt.publisher.run(), name="publisher"),
+            asyncio.create_task(rt.housekeeping(self.stop_event), name="housekeeping"),
+            asyncio.create_task(self.source.run(), name="scanner"),
+            asyncio.create_task(self._watchdog(), name="watchdog"),
+        ]
+        try:
+            await self.stop_event.wait()
+            log.info("stopping: draining the outbox for up to %.0f s", SHUTDOWN_DRAIN_S)
+            sd_notify.notify("STOPPING=1")
+            await self.source.stop()
+            rt.flush()
+            left = await rt.publisher.drain(SHUTDOWN_DRAIN_S)
+            if left:
+                log.warning("%d messages still queued; they stay in the outbox for the next start", left)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(rt.publisher.stop(), timeout=5)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            rt.write_health()
+            rt.close()
+        return 0

@@ -1,0 +1,241 @@
+"""The I/O around the pure pipeline: consent registry, outbox, history, publisher, health file.
+
+One `Runtime` serves both the live daemon and `replay`; the only difference is where advertisements
+come from. Events go to the SQLite outbox (committed) before the publisher may send them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway import __version__
+from gateway.adverts import Advert
+from gateway.campaigns.history import SqliteHistory
+from gateway.delivery.outbox import Outbox, OutboxEntry, OutboxError
+from gateway.delivery.publisher import Publisher
+from gateway.identity.registry import Registry
+from gateway.pipeline import Event, Pipeline
+from gateway.setup import LoadedConfig, build_pipeline, load_campaigns_file
+
+log = logging.getLogger("gateway.runtime")
+
+REGISTRY_POLL_S = 1.0  # revocations made by the CLI reach the running daemon within this
+HEALTH_WRITE_S = 2.0
+HEALTH_FILE = "health.json"
+RATE_WINDOW_S = 10.0  # advertisements per second per receiver, averaged over this
+
+
+@dataclass
+class RateMeter:
+    """Advertisements per second per receiver over a sliding window (wall clock: this is health, not logic)."""
+
+    window_s: float = RATE_WINDOW_S
+    counts: dict[str, int] = field(default_factory=dict)
+    _prev: dict[str, int] = field(default_factory=dict)
+    _prev_at: float = 0.0
+    rates: dict[str, float] = field(default_factory=dict)
+
+    def add(self, rx: str) -> None:
+        self.counts[rx] = self.counts.get(rx, 0) + 1
+
+    def roll(self, now: float) -> None:
+        elapsed = now - self._prev_at
+        if elapsed < self.window_s and self._prev_at:
+            return
+        if self._prev_at:
+            self.rates = {rx: (n - self._prev.get(rx, 0)) / elapsed for rx, n in self.counts.items()}
+        self._prev = dict(self.counts)
+        self._prev_at = now
+
+
+class Runtime:
+    def __init__(self, loaded: LoadedConfig, *, now: Callable[[], float] = time.time) -> None:
+        cfg = loaded.gateway
+        self.loaded = loaded
+        self.cfg = cfg
+        self.now = now
+        state_dir = cfg.state_dir
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.state_dir = state_dir
+        self.registry = Registry(state_dir / "registry.db")
+        self.import_problems: list[str] = []
+        if cfg.customers_file is not None:
+            report = self.registry.import_file(cfg.customers_file)
+            self.import_problems = list(report.problems)
+            for problem in report.problems:
+                log.warning("customers file: %s", problem)
+        self.history = SqliteHistory(state_dir / "history.db")
+        self.outbox = Outbox(state_dir / "outbox.db")
+        self.pipeline: Pipeline = build_pipeline(
+            loaded, customers=self.registry.consenting(), history=self.history, now=now
+        )
+        self._registry_version = self.registry.version()
+        self.publisher = Publisher(
+            cfg.mqtt,
+            self.outbox,
+            cfg.store_id,
+            cfg.gateway_id,
+            __version__,
+            on_consent=self.on_consent,
+            on_redemption=self.on_redemption,
+            now=now,
+        )
+        self.rates = RateMeter()
+        self.started_at = now()
+        self.scanner_state = "idle"
+        self.queued_events = 0
+        self.outbox_errors = 0
+        self._pending: list[Event] = []
+
+    # -- the hot path ---------------------------------------------------------------------------
+    def handle(self, adv: Advert) -> None:
+        self.rates.add(adv.rx)
+        events = self.pipeline.process(adv)
+        if events:
+            self._pending.extend(events)
+
+    def handle_many(self, adverts: Iterable[Advert]) -> None:
+        process = self.pipeline.process
+        add = self.rates.add
+        pending = self._pending
+        for adv in adverts:
+            add(adv.rx)
+            events = process(adv)
+            if events:
+                pending.extend(events)
+
+    def finish(self) -> None:
+        """End of the advertisement stream: everyone still tracked leaves."""
+        self._pending.extend(self.pipeline.finish())
+
+    def flush(self) -> int:
+        """Commits pending events to the outbox and wakes the publisher. Returns how many were queued."""
+        self.pipeline.engine.flush()  # the caps' history first: a trigger is never sent before it is recorded
+        if not self._pending:
+            return 0
+        events, self._pending = self._pending, []
+        return self.enqueue(events)
+
+    def enqueue(self, events: Sequence[Event]) -> int:
+        prefix = f"{self.cfg.mqtt.topic_prefix}/{self.cfg.store_id}/"
+        items = [OutboxEntry(e.message_id, prefix + e.topic_suffix, e.payload(), e.customer_id) for e in events]
+        try:
+            added = self.outbox.put_many(items)
+        except OutboxError as e:
+            # Keep them in memory and try again on the next flush: a full disk must not lose triggers.
+            self.outbox_errors += 1
+            log.error("%s; %d events kept in memory, retrying", e, len(items))
+            self._pending = list(events) + self._pending
+            return 0
+        self.queued_events += added
+        self.publisher.notify()
+        return added
+
+    # -- consent and redemptions ----------------------------------------------------------------
+    async def on_consent(self, msg: dict[str, Any]) -> None:
+        # A message on the consent topic is the app's own word, so it may re-grant a revoked customer
+        # (unlike the customers_file re-imported at start, which must not undo a revocation).
+        change = self.registry.apply_consent_message(msg, regrant=True)
+        if change.problem or change.customer_id is None:
+            log.warning("consent message ignored: %s", change.problem or "no customer_id")
+            return
+        self._apply_customer_change(change.customer_id, change.customer)
+
+    async def on_redemption(self, msg: dict[str, Any]) -> None:
+        self.pipeline.engine.on_redemption(msg)
+
+    def _apply_customer_change(self, customer_id: str, customer: Any | None) -> None:
+        if customer is not None and customer.consent:
+            self.pipeline.resolver.upsert(customer)
+            log.info("consent granted or updated: %s", customer_id)
+            return
+        self.revoke_everywhere(customer_id)
+
+    def revoke_everywhere(self, customer_id: str) -> None:
+        """Revocation: keys, in-memory state, presence history and queued-but-unsent triggers go."""
+        self.pipeline.forget(customer_id)
+        self._pending = [e for e in self._pending if e.customer_id != customer_id]
+        self.history.delete_customer(customer_id)
+        dropped = self.outbox.delete_customer(customer_id)
+        log.info("consent revoked: %s (%d queued messages deleted)", customer_id, dropped)
+
+    def poll_registry(self) -> None:
+        """Picks up changes another process (the CLI) made to the registry."""
+        version = self.registry.version()
+        if version == self._registry_version:
+            return
+        self._registry_version = version
+        current = {c.customer_id: c for c in self.registry.consenting()}
+        known = set(self.pipeline.resolver.customer_ids())
+        for cid in known - set(current):
+            self.revoke_everywhere(cid)
+        for customer in current.values():
+            self.pipeline.resolver.upsert(customer)
+
+    def reload_campaigns(self) -> None:
+        campaigns, caps, warnings = load_campaigns_file(
+            self.loaded.config_dir / "campaigns.toml", set(self.loaded.zones.zones)
+        )
+        for w in warnings:
+            log.warning("%s", w)
+        self.pipeline.engine.reload(campaigns, caps)
+        log.info("campaigns reloaded: %d campaigns", len(campaigns))
+
+    # -- health ---------------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        pub = self.publisher
+        stats = self.pipeline.stats
+        return {
+            "version": __version__,
+            "store_id": self.cfg.store_id,
+            "gateway_id": self.cfg.gateway_id,
+            "pid": os.getpid(),
+            "updated_at": self.now(),
+            "started_at": self.started_at,
+            "scanner": self.scanner_state,
+            "adverts": stats.adverts,
+            "recognised_adverts": stats.recognised,
+            "dropped_adverts": stats.dropped,
+            "adverts_per_s": {rx: round(r, 2) for rx, r in sorted(self.rates.rates.items())},
+            "tracked_devices": self.pipeline.tracker.tracked(),
+            "outbox_depth": self.outbox.depth(),
+            "outbox_errors": self.outbox_errors,
+            "broker_connected": pub.connected,
+            "last_publish_at": pub.last_publish_at,
+            "published": pub.published,
+            "publish_errors": pub.publish_errors,
+            "last_error": pub.last_error,
+        }
+
+    def write_health(self) -> None:
+        self.rates.roll(self.now())
+        path = self.state_dir / HEALTH_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.health(), indent=1))
+        os.replace(tmp, path)  # atomic: `status` never reads half a file
+
+    async def housekeeping(self, stop: asyncio.Event) -> None:
+        """Every second: registry changes, events to the outbox, health file."""
+        last_health = 0.0
+        while not stop.is_set():
+            self.flush()
+            self.poll_registry()
+            now = self.now()
+            if now - last_health >= HEALTH_WRITE_S:
+                self.write_health()
+                last_health = now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=REGISTRY_POLL_S)
+
+    def close(self) -> None:
+        self.history.close()
+        self.outbox.close()
+        self.registry.close()

@@ -1,0 +1,119 @@
+"""Loading a whole config directory and building the pipeline from it.
+
+`load_config_dir` collects every problem of every file before it raises, so `config check` can report them
+all at once (store staff fix a config in one pass, not one error per run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gateway.config import ConfigError, GatewayConfig, load_gateway_config
+
+if TYPE_CHECKING:
+    from gateway.campaigns.history import History
+    from gateway.campaigns.model import Campaign, Caps
+    from gateway.identity.models import Customer
+    from gateway.pipeline import Pipeline
+    from gateway.zones.model import ZoneModel
+
+GATEWAY_FILE = "gateway.toml"
+ZONES_FILE = "zones.toml"
+CAMPAIGNS_FILE = "campaigns.toml"
+
+
+@dataclass
+class LoadedConfig:
+    config_dir: Path
+    gateway: GatewayConfig
+    zones: ZoneModel
+    campaigns: list[Campaign]
+    caps: Caps
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_campaigns_file(path: Path, zones: set[str] | None) -> tuple[list[Campaign], Caps, list[str]]:
+    from gateway.campaigns.model import CampaignsError, load_campaigns
+
+    try:
+        return load_campaigns(path, zones=zones)
+    except CampaignsError as e:
+        raise ConfigError(list(e.problems)) from None
+
+
+def load_config_dir(config_dir: Path) -> LoadedConfig:
+    from gateway.zones.model import ZoneModel, ZonesError
+
+    problems: list[str] = []
+    gateway: GatewayConfig | None = None
+    zones: ZoneModel | None = None
+    campaigns: list[Campaign] = []
+    caps: Caps | None = None
+    warnings: list[str] = []
+    if not config_dir.is_dir():
+        raise ConfigError([f"{config_dir}: config directory not found"])
+    try:
+        gateway = load_gateway_config(config_dir)
+    except ConfigError as e:
+        problems.extend(e.problems)
+    zones_path = config_dir / ZONES_FILE
+    if zones_path.exists():
+        try:
+            zones = ZoneModel.load(zones_path)
+        except ZonesError as e:
+            problems.append(str(e))
+    else:
+        problems.append(f"{zones_path}: file not found (create it with `proximity-gateway calibrate fit`)")
+    try:
+        campaigns, caps, warnings = load_campaigns_file(
+            config_dir / CAMPAIGNS_FILE, set(zones.zones) if zones is not None else None
+        )
+    except ConfigError as e:
+        problems.extend(e.problems)
+    if gateway is not None and gateway.customers_file is not None and not gateway.customers_file.is_file():
+        problems.append(f"{config_dir / GATEWAY_FILE}: customers_file: {gateway.customers_file} not found")
+    if problems:
+        raise ConfigError(problems)
+    assert gateway is not None and zones is not None and caps is not None
+    return LoadedConfig(config_dir, gateway, zones, campaigns, caps, warnings)
+
+
+def build_pipeline(
+    loaded: LoadedConfig,
+    customers: list[Customer] | None = None,
+    history: History | None = None,
+    now: Callable[[], float] | None = None,
+) -> Pipeline:
+    """The pure pipeline. Without `customers`, those of gateway.toml's customers_file are used (offline use)."""
+    from gateway.campaigns.engine import CampaignEngine
+    from gateway.campaigns.history import MemoryHistory
+    from gateway.identity.resolver import Resolver
+    from gateway.pipeline import Pipeline
+    from gateway.zones.tracker import ZoneTracker
+
+    cfg = loaded.gateway
+    if customers is None:
+        customers = customers_from_file(cfg.customers_file) if cfg.customers_file else []
+    resolver = Resolver(customers, token_company_id=cfg.recognition.token_company_id)
+    engine = CampaignEngine(
+        loaded.campaigns,
+        history if history is not None else MemoryHistory(),
+        cfg.store_id,
+        cfg.gateway_id,
+        resolver.segments,
+        caps=loaded.caps,
+        timezone=cfg.timezone,
+        now=now,
+    )
+    return Pipeline(resolver, ZoneTracker(loaded.zones), engine)
+
+
+def customers_from_file(path: Path) -> list[Customer]:
+    """Consenting customers of a customers file, without touching any registry (offline evaluation)."""
+    from gateway.identity.importer import read_customers_file
+
+    report = read_customers_file(path)
+    return [c for c in report.customers if c.consent]
