@@ -57,6 +57,7 @@ class Resolver:
         "_company_key",
         "_eddystone",
         "_expires",
+        "_fingerprints",
         "_ibeacon",
         "_irk",
         "_keys_of",
@@ -75,6 +76,7 @@ class Resolver:
         self._irk = IrkResolver()
         self._expires: dict[str, float] = {}
         self._segments: dict[str, frozenset[str]] = {}
+        self._fingerprints: dict[str, int] = {}  # hash of the record: re-upserting an unchanged customer is free
         self._stats = ResolverStats()
         for c in customers:
             self.upsert(c)
@@ -88,9 +90,13 @@ class Resolver:
     def upsert(self, customer: Customer) -> None:
         """Adds or replaces a customer; a record without consent removes it. Effective for the next advert."""
         cid = customer.customer_id
+        fingerprint = hash(customer) if customer.consent else None
+        if fingerprint is not None and self._fingerprints.get(cid) == fingerprint:
+            return  # unchanged: keep the token table and the IRK caches as they are
         self.remove(cid)
-        if not customer.consent:
+        if fingerprint is None:
             return
+        self._fingerprints[cid] = fingerprint
         entries: list[tuple[dict[str, str], str]] = []
         secrets: list[bytes] = []
         irks: list[bytes] = []
@@ -127,6 +133,7 @@ class Resolver:
         self._irk.remove(customer_id)
         self._segments.pop(customer_id, None)
         self._expires.pop(customer_id, None)
+        self._fingerprints.pop(customer_id, None)
 
     def customer_ids(self) -> list[str]:
         """The customers this resolver recognises (consenting when added)."""

@@ -218,3 +218,15 @@ def test_nothing_secret_is_logged(reg: Registry, tmp_path: Path, caplog: pytest.
     reg.import_file(path)
     for text in [caplog.text, *report.problems, str(report)]:
         assert SECRET_HEX not in text and SAMPLE_IRK_HEX not in text
+
+
+def test_large_imports_are_written_in_batches(reg: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gateway.identity.registry as registry_mod
+
+    monkeypatch.setattr(registry_mod, "IMPORT_BATCH_ROWS", 2)
+    path = write_jsonl(tmp_path / "c.jsonl", [record(f"c{i}") for i in range(5)] + ["{broken"])
+    v = reg.version()
+    report = reg.import_file(path)
+    assert report.added == 5 and report.rejected == 1
+    assert reg.version() == v + 3  # three transactions, each visible to the daemon as it commits
+    assert len(reg.changes_since(v)) == 5

@@ -192,3 +192,17 @@ def test_malformed_radio_input_is_ignored(kw: dict[str, dict[str, str]]) -> None
     r = everything()
     assert r.match(adv(**kw)) is None
     assert r.match(adv("5A:BC", **kw)) is None  # and a truncated address
+
+
+def test_reupserting_an_unchanged_customer_keeps_caches() -> None:
+    """The daemon may re-apply every consenting customer after a registry change: that must stay cheap."""
+    c = customer("c1", identifiers=[{"kind": "irk", "irk": SAMPLE_IRK_HEX}])
+    r = Resolver([c])
+    r.match(adv("7A:BB:CC:DD:EE:FF"))
+    r.upsert(customer("c1", identifiers=[{"kind": "irk", "irk": SAMPLE_IRK_HEX}]))
+    r.match(adv("7A:BB:CC:DD:EE:FF"))
+    assert r.stats.irk_resolutions == 1
+    r.upsert(customer("c1", segments=["new"], identifiers=[{"kind": "irk", "irk": SAMPLE_IRK_HEX}]))
+    assert r.segments("c1") == {"new"}
+    r.match(adv("7A:BB:CC:DD:EE:FF"))
+    assert r.stats.irk_resolutions == 2, "a changed IRK customer may own remembered strangers' addresses"
