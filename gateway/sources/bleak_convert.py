@@ -6,6 +6,8 @@ advertisement and the same frame read back from a recording compare equal.
 
 from __future__ import annotations
 
+import functools
+
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.uuids import normalize_uuid_str
@@ -15,8 +17,10 @@ from gateway.sources.recording import RSSI_MAX_DBM, RSSI_MIN_DBM
 
 # HCI reports 127 for "RSSI not available" and BlueZ/bleak use -127; the recording format only knows -127.
 RSSI_UNKNOWN_DBM = RSSI_MIN_DBM
+UUID_CACHE_SIZE = 1024  # a store hears a few dozen distinct service UUIDs; normalising each costs microseconds
 
 
+@functools.lru_cache(maxsize=UUID_CACHE_SIZE)
 def _uuid128(uuid: str) -> str:
     """Service UUIDs as 128-bit lowercase strings; backends other than BlueZ may report 16-bit forms."""
     try:
