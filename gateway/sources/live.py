@@ -121,11 +121,15 @@ class LiveSource:
         self._finished.set()
         self._errors_logged: set[str] = set()
         self._callback_error_logged = False
+        self._silences_in_a_row = 0
 
     # -- the detection callback: runs inside bleak, must never raise -------------------------------------
 
     def _detection_callback(self, device: BLEDevice, data: AdvertisementData) -> None:
         self._last_heard_mono = time.monotonic()
+        if self._silences_in_a_row:
+            log.info("advertisements again after %d silent restart(s)", self._silences_in_a_row)
+            self._silences_in_a_row = 0
         try:
             t = self.clock()
             adv = advert_from_bleak(device, data, t, self.rx_name)
@@ -176,6 +180,14 @@ class LiveSource:
             if await self._wait_stop(remaining):
                 return False
 
+    def _note_silence(self) -> None:
+        self.silence_restarts += 1
+        self._silences_in_a_row += 1
+        self.last_error = f"no advertisements for {self.settings.silence_restart_s:g} s"
+        # A store at night can be silent for hours: warn once, not every silence_restart_s.
+        level = logging.WARNING if self._silences_in_a_row == 1 else logging.DEBUG
+        log.log(level, "no advertisements for %g s; restarting the scanner", self.settings.silence_restart_s)
+
     async def _stop_scanner(self, scanner: BleakScanner) -> None:
         try:
             await scanner.stop()
@@ -221,9 +233,7 @@ class LiveSource:
                 silent = await self._watch_silence()
                 await self._stop_scanner(scanner)
                 if silent:
-                    self.silence_restarts += 1
-                    self.last_error = f"no advertisements for {self.settings.silence_restart_s:g} s"
-                    log.warning("no advertisements for %g s; restarting the scanner", self.settings.silence_restart_s)
+                    self._note_silence()
         finally:
             self.state = "stopped"
             self._finished.set()

@@ -282,3 +282,14 @@ async def test_status_carries_counters_and_no_addresses() -> None:
     assert status["state"] == "scanning"
     assert status["last_advert_at"] == T0 + 0.5
     assert "C0:11" not in repr(status)
+
+
+async def test_a_long_silence_is_warned_about_once(caplog: pytest.LogCaptureFixture) -> None:
+    script = Script(sessions=[[ibeacon_emission()], [], [], [], [ibeacon_emission(-64)]])
+    with caplog.at_level(logging.INFO, logger="gateway.sources.live"):
+        async with Harness(script, silence_restart_s=0.05) as h:
+            await h.until(lambda: any(a.rssi == -64 for a in h.got))
+    assert h.source.silence_restarts == 4
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert any("advertisements again after 4 silent restart(s)" in r.getMessage() for r in caplog.records)
