@@ -100,8 +100,8 @@ def _line_of(problem: str) -> int:
 
 def _secure_file(path: Path) -> None:
     """Creates `path` with mode 0600 before SQLite opens it, and tightens it if an older file is looser."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=STATE_DIR_MODE)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=STATE_DIR_MODE)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, DB_FILE_MODE)
     except OSError as e:
         raise RegistryError(f"{path}: cannot open: {e.strerror}") from None

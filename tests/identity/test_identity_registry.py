@@ -230,3 +230,10 @@ def test_large_imports_are_written_in_batches(reg: Registry, tmp_path: Path, mon
     assert report.added == 5 and report.rejected == 1
     assert reg.version() == v + 3  # three transactions, each visible to the daemon as it commits
     assert len(reg.changes_since(v)) == 5
+
+
+def test_unusable_location_is_a_one_line_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "state"
+    blocker.write_text("a file where the state directory should be")
+    with pytest.raises(RegistryError, match=r"^.*state/registry\.db: cannot open: "):
+        Registry(blocker / "registry.db")
