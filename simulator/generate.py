@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import queue
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -58,12 +61,42 @@ class GenerateResult:
 
 class _LineWriter(RecordingWriter):
     """RecordingWriter that accepts lines already rendered by the engine (json.dumps per line would be the
-    generator's largest cost). The engine renders exactly the keys and order of Advert.to_json."""
+    generator's largest cost) and compresses on a second thread: zlib releases the GIL, so gzip overlaps
+    with simulating the next slice. The queue is short, so memory stays bounded by a few slices."""
+
+    QUEUE_SLICES = 3
+
+    def __enter__(self) -> _LineWriter:
+        super().__enter__()
+        self._queue: queue.Queue[str | None] = queue.Queue(maxsize=self.QUEUE_SLICES)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="scans-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def _drain(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    assert self._f is not None
+                    self._f.write(chunk)
+                except BaseException as e:  # re-raised on the caller's thread at exit
+                    self._error = e
 
     def write_lines(self, lines: list[str]) -> None:
-        assert self._f is not None, "use as a context manager"
-        self._f.write("".join(lines))
+        if self._error is not None:
+            raise self._error
+        self._queue.put("".join(lines))
         self.count += len(lines)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        super().__exit__(exc_type, exc, tb)
+        if self._error is not None and exc is None:
+            raise self._error
 
 
 @contextmanager
@@ -168,6 +201,7 @@ def _write_config(
     cal_scans: Path,
     cal_truth: list[TruthInterval],
     notes: list[str],
+    fit_zones: bool = True,
 ) -> Path:
     cfg = out / "config"
     cfg.mkdir(parents=True, exist_ok=True)
@@ -185,8 +219,10 @@ def _write_config(
     try:
         from gateway.zones.calibrate import fit
     except ImportError:
-        zones_path.write_text(tomli_w.dumps({"zones": store.zone_names}), encoding="utf-8")
+        fit_zones = False
         notes.append("gateway.zones.calibrate is not available: zones.toml lists the zones only")
+    if not fit_zones:  # tests that only need the day's files skip the fit (about 2 s)
+        zones_path.write_text(tomli_w.dumps({"zones": store.zone_names}), encoding="utf-8")
         return cfg
     header, adverts, _ = read_recording(cal_scans)
     result = fit(adverts, cal_truth, receivers=header.receivers)
@@ -256,6 +292,7 @@ def generate_day(
     progress: bool = True,
     radio: RadioParams = DEFAULT_RADIO,
     plot: bool = True,
+    fit_zones: bool = True,
 ) -> GenerateResult:
     if shoppers < 0 or duration_s <= 0 or (strangers is not None and strangers < 0):
         raise ValueError("shoppers and strangers must be >= 0 and duration positive")
@@ -309,7 +346,9 @@ def generate_day(
         for c in pop.customers:
             f.write(json.dumps(c.to_json(), separators=(",", ":")) + "\n")
 
-    res.config_dir = _write_config(out, st, pop, np.random.default_rng(camp_ss), res.calibration, cal_truth, res.notes)
+    res.config_dir = _write_config(
+        out, st, pop, np.random.default_rng(camp_ss), res.calibration, cal_truth, res.notes, fit_zones
+    )
     if plot:
         res.plot = _write_plot(out / "store.png", st, list(pop.tracks.values())[:PLOTTED_TRACKS], res.notes)
     return res

@@ -1,0 +1,158 @@
+"""`proximity-sim`: generate synthetic store days and score the gateway on them.
+
+Errors reach the user as one line on stderr (exit 1; 2 for usage), never a traceback unless --debug.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from simulator import __version__
+
+app = typer.Typer(
+    name="proximity-sim",
+    help="Synthesise store days (scans, truth, customers, calibration walk, config) and score the gateway on them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+_debug = False
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    global _debug  # noqa: PLW0603 - one process-wide switch set once by the CLI entry point
+    _debug = debug
+    if version:
+        out.print(f"proximity-sim {__version__}")
+        raise typer.Exit(0)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"error: {message}", markup=False)
+    return typer.Exit(code)
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from gateway.config import ConfigError
+    from gateway.sources.recording import RecordingError
+    from gateway.truth import TruthError
+    from simulator.store import StoreError
+
+    errors: list[type[BaseException]] = [StoreError, RecordingError, TruthError, ConfigError, OSError, ValueError]
+    try:  # the zone model's own errors, when the gateway's zone package provides them
+        from gateway.zones.calibrate import CalibrationError
+        from gateway.zones.model import ZonesError
+
+        errors += [CalibrationError, ZonesError]
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def _message(e: BaseException) -> str:
+    problems = getattr(e, "problems", None)
+    if isinstance(problems, list) and problems:
+        return "; ".join(str(p) for p in problems)
+    text = str(e).strip() or e.__class__.__name__
+    return text.splitlines()[0] if "\n" not in text else "; ".join(text.splitlines())
+
+
+@app.command()
+def generate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the day into (created if needed).")],
+    store: Annotated[Path | None, typer.Option("--store", help="Store TOML; default: the built-in example.")] = None,
+    shoppers: Annotated[int, typer.Option("--shoppers", min=0, help="Customers visiting during the day.")] = 40,
+    duration: Annotated[float, typer.Option("--duration", min=1, help="Length of the day in seconds.")] = 3600.0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Same seed, same files.")] = 0,
+    strangers: Annotated[
+        int | None, typer.Option("--strangers", min=0, help="Strangers' devices; default 4 per shopper.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+) -> None:
+    """Synthesise a store day: scans, truth, customers, calibration walk and config/."""
+    from simulator.generate import generate_day
+
+    try:
+        res = generate_day(
+            out_dir, store, shoppers=shoppers, duration_s=duration, seed=seed, strangers=strangers, progress=not quiet
+        )
+    except _expected_errors() as e:
+        if _debug:
+            raise
+        raise _fail(_message(e)) from None
+    for note in res.notes:
+        err.print(f"note: {note}", markup=False)
+    if not quiet:
+        out.print(
+            f"wrote {res.out_dir}: {res.adverts:,} advertisements from {res.n_devices} devices, "
+            f"{res.truth_intervals} truth intervals, {res.n_customers} customers, "
+            f"calibration walk of {res.calibration_adverts:,} advertisements",
+            markup=False,
+        )
+
+
+def _print_table(scores: dict[str, Any]) -> None:
+    table = Table(title="proximity-sim evaluate")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in scores.items():
+        if isinstance(value, dict):
+            text = ", ".join(f"{k} {v:.2f}" for k, v in value.items())
+        elif isinstance(value, float):
+            text = f"{value:.3f}"
+        else:
+            text = "-" if value is None else str(value)
+        table.add_row(key, text)
+    out.print(table)
+
+
+@app.command()
+def evaluate(
+    scans: Annotated[Path, typer.Option("--scans", help="Scan recording (.jsonl or .jsonl.gz).")],
+    truth: Annotated[Path, typer.Option("--truth", help="Ground-truth intervals (JSON Lines).")],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Config directory; default: config/ beside the scans, else ./config."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Run the gateway pipeline over a recording and score zones and triggers against the truth."""
+    from simulator.evaluate import evaluate_day
+
+    if config is None:
+        beside = scans.parent / "config"
+        config = beside if beside.is_dir() else Path("config")
+    problems: list[str] = []
+    try:
+        scores = evaluate_day(scans, truth, config, on_problem=problems.append)
+    except _expected_errors() as e:
+        if _debug:
+            raise
+        raise _fail(_message(e)) from None
+    for p in problems:
+        err.print(f"warning: {p}", markup=False)
+    if as_json:
+        sys.stdout.write(json.dumps(scores, sort_keys=True) + "\n")
+    else:
+        _print_table(scores)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,220 @@
+"""`proximity-sim evaluate`: the real pipeline over a recording, scored against the ground truth.
+
+Zone accuracy: over labelled samples (an advertisement of a recognised customer inside one of their truth
+intervals), the share whose estimate after processing that advertisement equals the true zone ("unknown"
+counts as wrong). Flaps: an estimated zone left again within FLAP_WINDOW_S (ignoring "unknown") while the
+truth stayed put. Decision latency: from the start of a true zone stay to the first estimate of that zone.
+Triggers: the campaign engine is also run over the truth itself (the true zone, confidence 1, at each of the
+customer's advertisement times, "unknown" where the truth has no zone); predicted and expected triggers are
+matched per (customer, campaign) in time order when they lie within TRIGGER_TOLERANCE_S of each other.
+precision = matched / predicted, recall = matched / expected (1.0 when the denominator is 0).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.adverts import Advert
+from gateway.sources.recording import RecordingReader
+from gateway.truth import TruthIndex, TruthInterval, read_truth
+from gateway.zones.estimate import UNKNOWN, ZoneEstimate
+
+TRIGGER_TOLERANCE_S = 120.0  # a trigger may come later than the truth's by the decision latency plus smoothing
+FLAP_WINDOW_S = 30.0  # a zone held for less than this and then left again is a flap, not a visit
+LATENCY_MIN_STAY_S = 20.0  # stays shorter than this are passages: no decision is expected in them
+
+
+@dataclass
+class _DeviceTrack:
+    """Running state per customer for flaps and latency; memory per customer, not per advertisement."""
+
+    zone: str | None = None  # last estimated zone other than unknown
+    since: float = 0.0
+    previous: str | None = None
+    truth_zone: str | None = None
+    truth_since: float = 0.0
+    latency_pending: bool = False
+
+
+@dataclass
+class Scores:
+    samples: int = 0
+    correct: int = 0
+    per_zone: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    flaps: int = 0
+    tracked_s: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    stays: int = 0
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    v = sorted(values)
+    return round(v[min(len(v) - 1, math.floor(q * len(v)))], 3)
+
+
+def match_triggers(
+    predicted: list[tuple[str, str, float]], expected: list[tuple[str, str, float]], tolerance_s: float
+) -> list[tuple[float, float]]:
+    """(predicted t, expected t) pairs matched per (customer, campaign), greedily in time order."""
+    exp: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for c, k, t in expected:
+        exp[(c, k)].append(t)
+    pred: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for c, k, t in predicted:
+        pred[(c, k)].append(t)
+    pairs: list[tuple[float, float]] = []
+    for key, ps in pred.items():
+        es = sorted(exp.get(key, []))
+        used = [False] * len(es)
+        for p in sorted(ps):
+            best = None
+            for i, e in enumerate(es):
+                if not used[i] and abs(p - e) <= tolerance_s and (best is None or abs(p - e) < abs(p - es[best])):
+                    best = i
+            if best is not None:
+                used[best] = True
+                pairs.append((p, es[best]))
+    return pairs
+
+
+def _triggers(events: Any) -> list[tuple[str, str, float]]:
+    return [(e.customer_id, e.campaign_id, float(e.observed_at)) for e in events if hasattr(e, "campaign_id")]
+
+
+def evaluate_day(
+    scans: Path,
+    truth: Path,
+    config_dir: Path,
+    on_problem: Callable[[str], None] | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> dict[str, Any]:
+    """Runs the pipeline over `scans` with the recording's clock and returns the scores (SPEC section 2 keys)."""
+    from gateway.campaigns.engine import CampaignEngine
+    from gateway.campaigns.history import MemoryHistory
+    from gateway.pipeline import Pipeline
+    from gateway.setup import load_config_dir
+
+    intervals: list[TruthInterval] = read_truth(truth)
+    index = TruthIndex(intervals)
+    loaded = load_config_dir(config_dir)
+    pipeline = Pipeline.from_config_dir(config_dir)
+    cfg = loaded.gateway
+    expected_engine = CampaignEngine(
+        loaded.campaigns,
+        MemoryHistory(),
+        cfg.store_id,
+        cfg.gateway_id,
+        pipeline.resolver.segments,
+        timezone=cfg.timezone,
+        caps=loaded.caps,
+    )
+    scores = Scores()
+    tracks: dict[str, _DeviceTrack] = {}
+    expected: list[tuple[str, str, float]] = []
+    last_seen: dict[str, float] = {}
+
+    def observe(customer_id: str, est: ZoneEstimate) -> None:
+        t = est.t
+        true_zone = index.zone_at(customer_id, t)
+        expected.extend(
+            _triggers(
+                expected_engine.on_estimate(
+                    customer_id, ZoneEstimate(true_zone if true_zone is not None else UNKNOWN, 1.0, t)
+                )
+            )
+        )
+        last_seen[customer_id] = t
+        tr = tracks.setdefault(customer_id, _DeviceTrack(since=t, truth_since=t))
+        if true_zone is not None:
+            scores.samples += 1
+            ok = est.zone == true_zone
+            scores.correct += ok
+            cell = scores.per_zone[true_zone]
+            cell[0] += 1
+            cell[1] += ok
+        if true_zone != tr.truth_zone:
+            tr.truth_zone, tr.truth_since = true_zone, t
+            stay = next((iv for iv in index.intervals(customer_id) if iv.t_start <= t <= iv.t_end), None)
+            tr.latency_pending = stay is not None and stay.t_end - stay.t_start >= LATENCY_MIN_STAY_S
+            if tr.latency_pending and stay is not None:
+                scores.stays += 1
+                tr.truth_since = stay.t_start
+        if tr.latency_pending and est.zone == true_zone:
+            scores.latencies.append(t - tr.truth_since)
+            tr.latency_pending = False
+        if est.zone in (UNKNOWN, tr.zone):
+            return
+        if (
+            tr.zone is not None
+            and tr.previous == est.zone
+            and t - tr.since < FLAP_WINDOW_S
+            and tr.truth_since <= tr.since
+        ):
+            scores.flaps += 1
+        tr.previous, tr.zone, tr.since = tr.zone, est.zone, t
+
+    pipeline.on_estimate = observe
+    predicted: list[tuple[str, str, float]] = []
+    presence_events = 0
+    t_first: float | None = None
+    t_last = 0.0
+    with RecordingReader(scans, on_problem=on_problem) as reader:
+        adv: Advert
+        for n, adv in enumerate(reader):
+            events = pipeline.process(adv)
+            if events:
+                trig = _triggers(events)
+                predicted.extend(trig)
+                presence_events += len(events) - len(trig)
+            if t_first is None:
+                t_first = adv.t
+            t_last = adv.t
+            if progress is not None and n % 20000 == 0:
+                progress(adv.t)
+        stats = reader.stats
+    final = pipeline.finish(t_last)
+    predicted.extend(_triggers(final))
+    for cid, t in last_seen.items():
+        expected.extend(_triggers(expected_engine.on_gone(cid, t)))
+
+    pairs = match_triggers(predicted, expected, TRIGGER_TOLERANCE_S)
+    tracked_h = (
+        sum(
+            min(iv.t_end, t_last) - max(iv.t_start, t_first or 0.0)
+            for iv in intervals
+            if iv.t_end > (t_first or 0.0) and iv.t_start < t_last
+        )
+        / 3600.0
+    )
+    delays = [p - e for p, e in pairs]
+    return {
+        "zone_accuracy": scores.correct / scores.samples if scores.samples else 0.0,
+        "samples": scores.samples,
+        "trigger_precision": len(pairs) / len(predicted) if predicted else 1.0,
+        "trigger_recall": len(pairs) / len(expected) if expected else 1.0,
+        "triggers_predicted": len(predicted),
+        "triggers_expected": len(expected),
+        "triggers_matched": len(pairs),
+        "trigger_delay_median_s": _percentile(delays, 0.5),
+        "trigger_tolerance_s": TRIGGER_TOLERANCE_S,
+        "flaps": scores.flaps,
+        "flap_rate_per_hour": scores.flaps / tracked_h if tracked_h > 0 else 0.0,
+        "decision_latency_median_s": _percentile(scores.latencies, 0.5),
+        "decision_latency_p90_s": _percentile(scores.latencies, 0.9),
+        "stays_decided": len(scores.latencies),
+        "stays": scores.stays,
+        "zone_accuracy_by_zone": {z: c / n for z, (n, c) in sorted(scores.per_zone.items()) if n},
+        "presence_events": presence_events,
+        "adverts": pipeline.stats.adverts,
+        "recognised": pipeline.stats.recognised,
+        "dropped": pipeline.stats.dropped,
+        "skipped_lines": stats.skipped,
+        "customers_seen": len(last_seen),
+    }
