@@ -61,13 +61,21 @@ class Resolver:
         "_ibeacon",
         "_irk",
         "_keys_of",
+        "_purposes",
         "_segments",
         "_stats",
         "_tokens",
     )
 
-    def __init__(self, customers: Iterable[Customer] = (), token_company_id: int = DEFAULT_TOKEN_COMPANY_ID) -> None:
+    def __init__(
+        self,
+        customers: Iterable[Customer] = (),
+        token_company_id: int = DEFAULT_TOKEN_COMPANY_ID,
+        purposes: Iterable[str] | None = None,
+    ) -> None:
+        """`purposes`: if given, only customers whose consent purpose is one of them are recognised."""
         self._company_key = str(token_company_id)
+        self._purposes = None if purposes is None else frozenset(purposes)
         self._by_address: dict[str, str] = {}
         self._ibeacon: dict[str, str] = {}
         self._eddystone: dict[str, str] = {}
@@ -88,9 +96,11 @@ class Resolver:
         return customer_id in self._segments
 
     def upsert(self, customer: Customer) -> None:
-        """Adds or replaces a customer; a record without consent removes it. Effective for the next advert."""
+        """Adds or replaces a customer; a record without consent (or for another purpose) removes it.
+        Effective for the next advert."""
         cid = customer.customer_id
-        fingerprint = hash(customer) if customer.consent else None
+        wanted = customer.consent and (self._purposes is None or customer.purpose in self._purposes)
+        fingerprint = hash(customer) if wanted else None
         if fingerprint is not None and self._fingerprints.get(cid) == fingerprint:
             return  # unchanged: keep the token table and the IRK caches as they are
         self.remove(cid)

@@ -206,3 +206,13 @@ def test_reupserting_an_unchanged_customer_keeps_caches() -> None:
     assert r.segments("c1") == {"new"}
     r.match(adv("7A:BB:CC:DD:EE:FF"))
     assert r.stats.irk_resolutions == 2, "a changed IRK customer may own remembered strangers' addresses"
+
+
+def test_only_the_configured_purposes_are_recognised() -> None:
+    ident = [{"kind": "address", "address": "00:11:22:33:44:55"}]
+    analytics = customer("c1", purpose="analytics", identifiers=ident)
+    r = Resolver([analytics], purposes=["marketing"])
+    assert r.match(adv("00:11:22:33:44:55")) is None
+    r.upsert(customer("c1", purpose="marketing", identifiers=ident))
+    assert r.match(adv("00:11:22:33:44:55")) == "c1"
+    assert Resolver([analytics]).match(adv("00:11:22:33:44:55")) == "c1", "no filter by default"
