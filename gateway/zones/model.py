@@ -44,7 +44,9 @@ class Params:
     classify_step_s: float = 0.5  # reclassify a device at most this often (advert time): keeps observe() cheap
     offset_sigma_db: float = 6.0  # prior spread of a phone's constant RSSI offset
     likelihood_weight: float = 0.5  # tempers the naive-Bayes likelihood: neighbouring steps share readings
+    step_evidence_cap: float = 3.0  # at most this many nats of evidence per step: bounds what one fade can do
     switch_time_s: float = 30.0  # HMM prior: mean time between zone changes; larger = stickier
+    confirm_s: float = 0.0  # a new leading zone is reported only after leading this long (hysteresis)
     confidence_threshold: float = 0.5  # below it the zone is reported as unknown
     expire_intervals: float = 6.0  # gone after this many of the device's own advertising intervals...
     expire_min_s: float = 15.0  # ...but never sooner than this
@@ -234,7 +236,9 @@ _PARAM_RANGES: dict[str, tuple[float, float]] = {
     "offset_sigma_db": (0.0, 40.0),
     "likelihood_weight": (1e-3, 10.0),
     "switch_time_s": (0.1, 1e5),
+    "step_evidence_cap": (0.1, 1e6),
     "confidence_threshold": (0.0, 1.0),
+    "confirm_s": (0.0, 600.0),
     "expire_intervals": (1.0, 1000.0),
     "expire_min_s": (0.0, 1e5),
     "absent_rssi": (-200.0, 0.0),

@@ -23,7 +23,18 @@ FIRST_CLASSIFY_DELAY_S = 0.25  # let the other receivers' readings of the first 
 
 
 class DeviceState:
-    __slots__ = ("estimate", "filters", "interval_s", "last_class_t", "max_t", "post_t", "posterior")
+    __slots__ = (
+        "cand",
+        "cand_t",
+        "estimate",
+        "filters",
+        "interval_s",
+        "last_class_t",
+        "max_t",
+        "post_t",
+        "posterior",
+        "shown",
+    )
 
     def __init__(self, t: float, step: float) -> None:
         self.filters: dict[int, RssiFilter] = {}
@@ -33,6 +44,9 @@ class DeviceState:
         self.post_t = t  # time of the last forward update (steps where nothing was heard do not count)
         self.interval_s = 0.0  # 0 = not learnt yet
         self.estimate = ZoneEstimate(UNKNOWN, 0.0, t)
+        self.shown = -1  # index of the class currently reported (-1: none yet)
+        self.cand = -1  # a class that has led the posterior since cand_t but is not confirmed yet
+        self.cand_t = t
 
 
 class ZoneTracker:
@@ -50,6 +64,8 @@ class ZoneTracker:
         self._weight = p.likelihood_weight
         self._switch = p.switch_time_s
         self._threshold = p.confidence_threshold
+        self._confirm = p.confirm_s
+        self._cap = p.step_evidence_cap
 
     # ---- public ---------------------------------------------------------------------------------------
 
@@ -117,17 +133,40 @@ class ZoneTracker:
         dt = now - st.post_t
         st.post_t = now
         ll = self.scorer.scores(x, heard) * self._weight
-        post = forward_step(st.posterior, ll, dt, self._switch)
+        post = forward_step(st.posterior, ll, dt, self._switch, self._cap)
         st.posterior = post
-        k = int(np.argmax(post))
-        conf = float(post[k])
-        zone = self._classes[k] if conf >= self._threshold else UNKNOWN
+        st.shown, st.cand, st.cand_t = confirm_step(
+            st.shown, st.cand, st.cand_t, int(np.argmax(post)), now, self._confirm
+        )
+        conf = float(post[st.shown])
+        zone = self._classes[st.shown] if conf >= self._threshold else UNKNOWN
         st.estimate = ZoneEstimate(zone, conf, now)
 
 
-def forward_step(prior_post: FloatArray | None, ll: FloatArray, dt: float, switch_time_s: float) -> FloatArray:
-    """One HMM forward update: predict with a sticky uniform transition, then weigh by the (tempered) likelihood."""
-    lik = np.exp(ll - ll.max())
+def confirm_step(
+    shown: int, cand: int, cand_t: float, best: int, now: float, confirm_s: float
+) -> tuple[int, int, float]:
+    """Hysteresis after the HMM: a new leader must lead for `confirm_s` before it is reported (no flicker)."""
+    if shown < 0:
+        return best, -1, now
+    if best == shown:
+        return shown, -1, now
+    if cand != best:
+        cand, cand_t = best, now
+    if now - cand_t >= confirm_s:
+        return best, -1, now
+    return shown, cand, cand_t
+
+
+def forward_step(
+    prior_post: FloatArray | None, ll: FloatArray, dt: float, switch_time_s: float, cap: float = math.inf
+) -> FloatArray:
+    """One HMM forward update: predict with a sticky uniform transition, then weigh by the (tempered) likelihood.
+
+    `cap` bounds the evidence of one step (in nats, between the best class and any other): a Gaussian model
+    is wildly overconfident about a reading that fell in a fade, and such a step must not outvote a history.
+    """
+    lik = np.exp(np.maximum(ll - ll.max(), -cap))
     n = ll.shape[0]
     if prior_post is None or n == 1:
         post = lik

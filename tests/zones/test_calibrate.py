@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import pytest
+
+from gateway.adverts import Advert, encode_ibeacon
+from gateway.truth import TruthInterval
+from gateway.zones.calibrate import CalibrationError, FitResult, evaluate, fit
+from gateway.zones.estimate import OUTSIDE
+from tests.zones.synth import Store, store_day, walk
+
+
+def test_fit_recovers_path_loss_and_reports_cross_validation(fitted: FitResult, store: Store) -> None:
+    r = fitted.report
+    assert 0.6 < r["cv_accuracy"] <= 1.0
+    assert set(r["samples_per_class"]) == set(store.zones)
+    for rx, (a, n) in fitted.model.pathloss.items():
+        assert -75 < a < -40, rx
+        assert 1.0 <= n <= 6.0, rx
+    assert 0 < fitted.model.params.confidence_threshold <= 0.9
+
+
+def test_offset_aware_model_beats_the_baselines_on_a_store_day(fitted: FitResult, store: Store) -> None:
+    day, truth = store_day(store, 21, phones=3)
+    ours = evaluate(fitted.model, day, truth)
+    assert ours["samples"] > 1000
+    assert ours["zone_accuracy"] > 0.72
+    assert ours["flap_rate_per_min"] < 1.0
+    for baseline in ("strongest", "centroid"):
+        assert ours["zone_accuracy"] > evaluate(fitted.model, day, truth, method=baseline)["zone_accuracy"]
+
+
+def test_a_loud_phone_is_placed_as_well_as_the_calibration_phone(fitted: FitResult, store: Store) -> None:
+    acc = {}
+    for offset in (0.0, 8.0):
+        adverts, truth = walk(store, 5, offset_db=offset, stops=6)
+        acc[offset] = evaluate(fitted.model, adverts, truth)["zone_accuracy"]
+    assert acc[8.0] > acc[0.0] - 0.08
+
+
+def test_outside_is_a_class_when_the_walk_has_outside_samples(store: Store) -> None:
+    adverts, truth = walk(store, 3, stops=6, spots_per_zone=2, stand_s=(15.0, 25.0))
+    # relabel the first zone of the walk as outside, as if the walker stood at the door outside
+    first = truth[0].zone
+    truth = [TruthInterval(iv.device, OUTSIDE if iv.zone == first else iv.zone, iv.t_start, iv.t_end) for iv in truth]
+    res = fit(adverts, truth)
+    assert OUTSIDE in res.model.classes
+    assert OUTSIDE not in res.model.zones
+    scores = evaluate(res.model, adverts, truth)
+    assert scores["per_zone"][OUTSIDE]["recall"] > 0.5
+
+
+def test_ibeacon_identity_in_truth_matches_tag_adverts(store: Store) -> None:
+    adverts, truth = walk(store, 4, stops=6, spots_per_zone=2, stand_s=(15.0, 25.0))
+    mfr = encode_ibeacon("f7826da6-4fa2-4e98-8024-bc5b71e0893e", 1, 7)
+    tagged = [Advert(a.t, a.rx, "11:22:33:44:55:66", a.rssi, mfr=mfr) for a in adverts]
+    dev = "ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7"
+    truth = [TruthInterval(dev, iv.zone, iv.t_start, iv.t_end) for iv in truth]
+    res = fit(tagged, truth)
+    assert evaluate(res.model, tagged, truth)["samples"] == len(tagged) - sum(
+        1 for a in tagged if not any(iv.t_start <= a.t <= iv.t_end for iv in truth)
+    )
+
+
+def test_zone_never_heard_is_an_error_naming_it(walk_data: tuple[list[Advert], list[TruthInterval]]) -> None:
+    adverts, truth = walk_data
+    t_end = truth[-1].t_end
+    extra = [*truth, TruthInterval(truth[0].device, "cellar", t_end - 0.001, t_end - 0.0005)]
+    with pytest.raises(CalibrationError, match="cellar"):
+        fit([a for a in adverts if a.t < t_end - 0.01], extra)
+
+
+def test_truth_outside_the_recording_is_an_error(walk_data: tuple[list[Advert], list[TruthInterval]]) -> None:
+    adverts, truth = walk_data
+    late = TruthInterval(truth[0].device, truth[0].zone, truth[-1].t_end + 1000, truth[-1].t_end + 1100)
+    with pytest.raises(CalibrationError, match="outside the recording"):
+        fit(adverts, [*truth, late])
+
+
+def test_other_devices_are_ignored(walk_data: tuple[list[Advert], list[TruthInterval]], fitted: FitResult) -> None:
+    adverts, truth = walk_data
+    noise = [Advert(a.t, a.rx, "DE:AD:BE:EF:00:01", -40) for a in adverts[::3]]
+    mixed = sorted([*adverts, *noise], key=lambda a: a.t)
+    assert evaluate(fitted.model, mixed, truth) == evaluate(fitted.model, adverts, truth)

@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gateway.adverts import Advert
+from gateway.cli_calibrate import calibrate_app
+from gateway.sources.recording import Header, RecordingWriter
+from gateway.truth import TruthInterval, write_truth
+from gateway.zones.model import ZoneModel
+from tests.zones.synth import Store, store_day
+
+runner = CliRunner()
+
+
+def _write(path: Path, adverts: list[Advert], header: Header | None = None) -> Path:
+    with RecordingWriter(path, header) as w:
+        for a in adverts:
+            w.write(a)
+    return path
+
+
+@pytest.fixture(scope="module")
+def walk_files(
+    tmp_path_factory: pytest.TempPathFactory, walk_data: tuple[list[Advert], list[TruthInterval]], store: Store
+) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("walk")
+    adverts, truth = walk_data
+    header = Header(
+        store_id="s",
+        receivers={**store.header_receivers(), "rx-dead": {"x": 0.0, "y": 0.0}},
+        extra={"zones": store.zone_centres()},
+    )
+    scans = _write(d / "cal.jsonl.gz", adverts, header)
+    write_truth(d / "cal-truth.jsonl", truth)
+    return scans, d / "cal-truth.jsonl"
+
+
+@pytest.fixture(scope="module")
+def zones_file(walk_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    scans, truth = walk_files
+    out = tmp_path_factory.mktemp("cfg") / "zones.toml"
+    r = runner.invoke(calibrate_app, ["fit", "--scans", str(scans), "--truth", str(truth), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    return out, r.output
+
+
+def test_fit_writes_an_editable_zones_file_and_a_report(zones_file: tuple[Path, str]) -> None:
+    out, output = zones_file
+    model = ZoneModel.load(out)
+    assert model.zones == [f"zone-{c}" for c in "abcdef"]
+    assert out.with_suffix(".png").stat().st_size > 10_000
+    assert "cross-validated accuracy" in output
+    assert "rx-dead" in output and "never heard" in output  # warned, not fatal
+    assert "rx-dead" not in model.receivers
+
+
+def test_evaluate_json_is_one_object_with_the_spec_keys(
+    zones_file: tuple[Path, str], store: Store, tmp_path: Path
+) -> None:
+    day, truth = store_day(store, 5, phones=2)
+    scans = _write(tmp_path / "day.jsonl", day)
+    write_truth(tmp_path / "truth.jsonl", truth)
+    r = runner.invoke(
+        calibrate_app,
+        [
+            "evaluate",
+            "--scans",
+            str(scans),
+            "--truth",
+            str(tmp_path / "truth.jsonl"),
+            "--zones",
+            str(zones_file[0]),
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    obj = json.loads(r.stdout)
+    assert 0.0 <= obj["zone_accuracy"] <= 1.0 and obj["samples"] > 100
+    for key in ("per_zone", "flap_rate_per_min", "decision_latency_s"):
+        assert key in obj
+    human = runner.invoke(
+        calibrate_app,
+        ["evaluate", "--scans", str(scans), "--truth", str(tmp_path / "truth.jsonl"), "--zones", str(zones_file[0])],
+    )
+    assert human.exit_code == 0 and "zone accuracy" in human.stdout
+
+
+def _one_error_line(r: object) -> str:
+    out = r.output  # type: ignore[attr-defined]
+    assert r.exit_code == 1, out  # type: ignore[attr-defined]
+    assert "Traceback" not in out
+    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, out
+    return errors[0]
+
+
+def test_unreadable_inputs_are_one_line_errors(
+    walk_files: tuple[Path, Path], zones_file: tuple[Path, str], tmp_path: Path
+) -> None:
+    scans, truth = walk_files
+    bad_truth = tmp_path / "t.jsonl"
+    bad_truth.write_text('{"device": "x", "zone": "a", "t_start": "soon", "t_end": 1}\n')
+    line = _one_error_line(
+        runner.invoke(
+            calibrate_app, ["fit", "--scans", str(scans), "--truth", str(bad_truth), "--out", str(tmp_path / "z.toml")]
+        )
+    )
+    assert "t.jsonl:1" in line and "t_start" in line
+    line = _one_error_line(
+        runner.invoke(
+            calibrate_app,
+            ["fit", "--scans", str(tmp_path / "nope.jsonl"), "--truth", str(truth), "--out", str(tmp_path / "z.toml")],
+        )
+    )
+    assert "nope.jsonl" in line
+    broken = tmp_path / "zones.toml"
+    broken.write_text(zones_file[0].read_text().replace("switch_time_s =", "switch_time_s = 'x' #"))
+    line = _one_error_line(
+        runner.invoke(calibrate_app, ["evaluate", "--scans", str(scans), "--truth", str(truth), "--zones", str(broken)])
+    )
+    assert "zones.toml" in line and "params.switch_time_s" in line
+
+
+def test_zone_without_samples_and_truth_outside_the_recording_are_errors(
+    walk_files: tuple[Path, Path], walk_data: tuple[list[Advert], list[TruthInterval]], tmp_path: Path
+) -> None:
+    scans, _ = walk_files
+    _, truth = walk_data
+    late = TruthInterval(truth[0].device, "cellar", truth[-1].t_end + 500, truth[-1].t_end + 600)
+    write_truth(tmp_path / "t.jsonl", [*truth, late])
+    line = _one_error_line(
+        runner.invoke(
+            calibrate_app,
+            ["fit", "--scans", str(scans), "--truth", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "z.toml")],
+        )
+    )
+    assert "outside the recording" in line
+    t_end = truth[-1].t_end
+    empty = TruthInterval(truth[0].device, "cellar", t_end - 0.0004, t_end - 0.0002)
+    write_truth(tmp_path / "t2.jsonl", [*truth, empty])
+    line = _one_error_line(
+        runner.invoke(
+            calibrate_app,
+            ["fit", "--scans", str(scans), "--truth", str(tmp_path / "t2.jsonl"), "--out", str(tmp_path / "z.toml")],
+        )
+    )
+    assert "cellar" in line
+
+
+def test_usage_error_exits_2(tmp_path: Path) -> None:
+    r = runner.invoke(calibrate_app, ["fit", "--scans", str(tmp_path / "a")])
+    assert r.exit_code == 2

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomli_w
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.zones.calibrate import FitResult
+from gateway.zones.model import Params, ZoneModel, ZonesError
+
+
+def test_saved_model_loads_back_identically_and_is_readable(fitted: FitResult, tmp_path: Path) -> None:
+    path = tmp_path / "zones.toml"
+    fitted.model.save(path)
+    text = path.read_text()
+    assert "[fingerprint.zone-a.rx-0]" in text or 'fingerprint."zone-a"' in text or "zone-a" in text
+    back = ZoneModel.load(path)
+    assert back.zones == fitted.model.zones
+    assert back.receivers == fitted.model.receivers
+    assert back.params == fitted.model.params
+    np.testing.assert_allclose(back.mean, fitted.model.mean, atol=0.01)
+    assert set(back.pathloss) == set(fitted.model.pathloss)
+
+
+def _edit(fitted: FitResult, tmp_path: Path, change: object) -> Path:
+    doc = fitted.model.to_toml()
+    change(doc)  # type: ignore[operator]
+    p = tmp_path / "zones.toml"
+    p.write_text(tomli_w.dumps(doc))
+    return p
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d["params"].__setitem__("switch_time_s", "slow"), "params.switch_time_s"),
+        (lambda d: d["params"].__setitem__("method", "magic"), "params.method"),
+        (lambda d: d["params"].__setitem__("confidence_threshold", 1.5), "params.confidence_threshold"),
+        (lambda d: d["params"].__setitem__("typo_key", 1), "params.typo_key"),
+        (lambda d: d["fingerprint"]["zone-b"].pop("rx-1"), "fingerprint.zone-b.rx-1"),
+        (lambda d: d["fingerprint"]["zone-c"]["rx-2"].__setitem__("std", 0), "fingerprint.zone-c.rx-2.std"),
+        (lambda d: d["fingerprint"]["zone-c"]["rx-2"].__setitem__("mean", 30), "fingerprint.zone-c.rx-2.mean"),
+        (lambda d: d.__setitem__("zones", "zone-a"), "zones"),
+        (lambda d: d["receiver"]["rx-0"].__setitem__("exponent", 40), "receiver.rx-0.exponent"),
+        (lambda d: d["receiver"].__setitem__("rx-ghost", {}), "receiver.rx-ghost"),
+    ],
+)
+def test_hand_edit_mistakes_name_file_and_field(fitted: FitResult, tmp_path: Path, change: object, field: str) -> None:
+    path = _edit(fitted, tmp_path, change)
+    with pytest.raises(ZonesError) as e:
+        ZoneModel.load(path)
+    assert str(path) in str(e.value)
+    assert field in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_not_toml_and_missing_file(tmp_path: Path) -> None:
+    bad = tmp_path / "zones.toml"
+    bad.write_text("zones = [")
+    with pytest.raises(ZonesError, match="not valid TOML"):
+        ZoneModel.load(bad)
+    with pytest.raises(ZonesError, match="no such zones file"):
+        ZoneModel.load(tmp_path / "missing.toml")
+
+
+names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz-_.é 0123456789", min_size=1, max_size=12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    zones=st.lists(names.filter(lambda s: s != "outside"), min_size=1, max_size=4, unique=True),
+    receivers=st.lists(names, min_size=1, max_size=4, unique=True),
+    data=st.data(),
+)
+def test_any_names_round_trip(zones: list[str], receivers: list[str], data: st.DataObject) -> None:
+    shape = (len(zones), len(receivers))
+    mean = np.array(
+        data.draw(st.lists(st.integers(-110, -30), min_size=shape[0] * shape[1], max_size=shape[0] * shape[1])),
+        dtype=float,
+    ).reshape(shape)
+    m = ZoneModel(zones, receivers, list(zones), mean, np.full(shape, 3.5), np.full(shape, 0.5), Params())
+    back = ZoneModel.from_toml(tomllib.loads(tomli_w.dumps(m.to_toml())))
+    assert back.zones == zones
+    assert back.receivers == receivers
+    np.testing.assert_allclose(back.mean, mean)
