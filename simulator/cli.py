@@ -41,7 +41,7 @@ def _main(
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"error: {message}", markup=False)
+    sys.stderr.write(f"error: {message}\n")  # not rich: it would wrap a long path over several lines
     return typer.Exit(code)
 
 
@@ -94,7 +94,7 @@ def generate(
             raise
         raise _fail(_message(e)) from None
     for note in res.notes:
-        err.print(f"note: {note}", markup=False)
+        sys.stderr.write(f"note: {note}\n")
     if not quiet:
         out.print(
             f"wrote {res.out_dir}: {res.adverts:,} advertisements from {res.n_devices} devices, "
@@ -143,7 +143,7 @@ def evaluate(
             raise
         raise _fail(_message(e)) from None
     for p in problems:
-        err.print(f"warning: {p}", markup=False)
+        sys.stderr.write(f"warning: {p}\n")
     if as_json:
         sys.stdout.write(json.dumps(scores, sort_keys=True) + "\n")
     else:

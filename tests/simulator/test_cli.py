@@ -1,0 +1,92 @@
+"""`proximity-sim` as a user meets it: exit codes, one-line errors, --json output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from simulator.cli import app
+from simulator.generate import GenerateResult
+
+runner = CliRunner()
+
+
+def test_generate_then_evaluate_json(small_day: GenerateResult, tmp_path: Path) -> None:
+    day = tmp_path / "day"
+    shutil.copytree(small_day.out_dir, day)  # evaluation must not depend on anything outside the directory
+    result = runner.invoke(
+        app, ["evaluate", "--scans", str(day / "scans.jsonl.gz"), "--truth", str(day / "truth.jsonl"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [x for x in result.stdout.splitlines() if x.strip()]
+    assert len(lines) == 1
+    scores = json.loads(lines[0])
+    for key in ("zone_accuracy", "trigger_precision", "trigger_recall"):
+        assert 0.0 <= scores[key] <= 1.0
+    assert scores["samples"] > 100
+    # far better than guessing among the example store's 6 zones + outside
+    assert scores["zone_accuracy"] > 0.4
+
+
+def test_evaluate_without_json_prints_a_table(small_day: GenerateResult) -> None:
+    result = runner.invoke(app, ["evaluate", "--scans", str(small_day.scans), "--truth", str(small_day.truth)])
+    assert result.exit_code == 0
+    assert "zone_accuracy" in result.stdout and "trigger_recall" in result.stdout
+
+
+def test_generate_via_cli_writes_the_day(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["generate", "--out", str(tmp_path), "--shoppers", "2", "--duration", "60", "--seed", "9", "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    for name in (
+        "scans.jsonl.gz",
+        "truth.jsonl",
+        "customers.jsonl",
+        "calibration.jsonl.gz",
+        "calibration-truth.jsonl",
+        "config/gateway.toml",
+        "config/zones.toml",
+        "config/campaigns.toml",
+    ):
+        assert (tmp_path / name).is_file(), name
+
+
+def test_bad_store_file_is_one_line_naming_file_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "store.toml"
+    bad.write_text(
+        'store_id = "s"\nwidth = 10\nheight = 10\nentrance = [0, 5]\n'
+        '[[zone]]\nname = "a"\npolygon = [[0,0],[10,0],[10,10]]\n[[receiver]]\nid = "r"\ny = 1\n'
+    )
+    result = runner.invoke(app, ["generate", "--out", str(tmp_path / "o"), "--store", str(bad)])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert str(bad) in result.stderr and "receiver.0.x" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["generate"], 2),  # --out missing
+        (["generate", "--out", "x", "--shoppers", "-1"], 2),
+        (["evaluate", "--scans", "/nonexistent.jsonl", "--truth", "/nonexistent-truth.jsonl"], 1),
+    ],
+)
+def test_exit_codes(args: list[str], code: int, tmp_path: Path) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == code
+    assert "Traceback" not in result.output
+
+
+def test_python_dash_m_simulator_runs() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulator", "--help"], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert proc.returncode == 0 and "generate" in proc.stdout and "evaluate" in proc.stdout

@@ -1,0 +1,64 @@
+"""Store files: both shipped stores load; mistakes are named by file and field; geometry answers make sense."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator.store import StoreError, load_store
+
+STORES = Path(__file__).resolve().parents[2] / "simulator" / "stores"
+
+
+def test_shipped_stores_load_and_differ() -> None:
+    example = load_store()
+    kiosk = load_store(STORES / "small-kiosk.toml")
+    assert len(example.zone) == 6 and len(example.receiver) == 5
+    assert (kiosk.width, kiosk.height, len(kiosk.receiver)) != (example.width, example.height, 5)
+    assert example.door_zone == "entrance" and example.till_zone == "checkout"
+    assert kiosk.door_zone == "door" and kiosk.till_zone is None
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('store_id = "s"\nwidth = 10\nheight = 10\nentrance = [0, 5]\nzone = []\nreceiver = []\n', "zone"),
+        ('store_id = "s"\nwidth = -1\nheight = 10\nentrance = [0, 5]\n', "width"),
+        ('store_id = "s"\nwidth = 10\nheight = 10\nentrance = [0, 5]\ncolour = 1\n', "colour"),
+        ("width = [", "invalid TOML"),
+    ],
+)
+def test_errors_name_file_and_field(tmp_path: Path, text: str, field: str) -> None:
+    p = tmp_path / "bad.toml"
+    p.write_text(text)
+    with pytest.raises(StoreError) as e:
+        load_store(p)
+    assert str(p) in str(e.value) and field in str(e.value)
+
+
+def test_reserved_zone_names_are_refused(tmp_path: Path) -> None:
+    p = tmp_path / "s.toml"
+    p.write_text((STORES / "small-kiosk.toml").read_text().replace('name = "door"', 'name = "outside"'))
+    with pytest.raises(StoreError, match="reserved"):
+        load_store(p)
+
+
+@settings(max_examples=200, deadline=None)
+@given(x=st.floats(-5, 35), y=st.floats(-5, 25))
+def test_zone_of_agrees_with_the_rectangles_of_the_example_store(x: float, y: float) -> None:
+    store = load_store()
+    zi = int(store.zone_of(np.array([x]), np.array([y]))[0])
+    if not (0 <= x <= store.width and 0 <= y <= store.height):
+        assert zi == -1
+        return
+    holding = [
+        i
+        for i, z in enumerate(store.zone)
+        if min(z.vertices[:, 0]) < x < max(z.vertices[:, 0]) and min(z.vertices[:, 1]) < y < max(z.vertices[:, 1])
+    ]
+    if holding:  # strictly inside a rectangle (edges may go either way)
+        assert zi == holding[0]
