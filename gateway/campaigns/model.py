@@ -87,7 +87,10 @@ class Campaign(_Strict):
 class PresenceSettings(_Strict):
     """How estimates become continuous presence; see docs/campaigns.md."""
 
-    gap_tolerance_s: float = Field(default=10.0, ge=0)  # a reception gap or flicker shorter than this keeps the dwell
+    # estimates in another zone (or outside) for up to this long after the last one in Z do not end Z: a flicker
+    gap_tolerance_s: float = Field(default=10.0, ge=0)
+    # silence or UNKNOWN (no evidence of leaving) for up to this long does not end Z; longer restarts the dwell
+    unknown_tolerance_s: float = Field(default=30.0, ge=0)
     settle_s: float = Field(default=5.0, ge=0)  # presence in a zone must last this long before "enter"
     visit_timeout_s: float = Field(default=900.0, gt=0)  # no in-store estimate for this long ends the visit
 

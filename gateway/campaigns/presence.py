@@ -4,12 +4,18 @@ An *episode* in zone Z runs from the first estimate in Z while the gap since the
 `gap_tolerance_s`: a reception gap, a few UNKNOWN estimates or a one-estimate flicker to the neighbour zone do not
 end it; a longer absence does. Dwell is `t - episode.start`.
 
+Leaving is judged on evidence: estimates in another zone (or outside) end Z once they come more than
+`gap_tolerance_s` after the last estimate in Z; silence or UNKNOWN, which say nothing about leaving, end it only
+after `unknown_tolerance_s`. Both tolerances stretch to the customer's own estimate interval, learnt from the
+stream, so a phone heard once every 30 s can still dwell (with fixed tolerances it would restart at each advert).
+
 A *stay* is the presence that enter/exit events report: an episode that lasted `settle_s` becomes the stay when
 no other stay is running, so stays never overlap and a flicker never produces enter/exit noise.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 from gateway.campaigns.model import PresenceSettings
@@ -37,12 +43,17 @@ class Change:
     episode: Episode | None = None  # the episode the estimate extended or began (None for OUTSIDE/UNKNOWN)
 
 
+INTERVAL_SAMPLES = 9  # recent gaps between estimates; their median is the customer's typical interval
+CONTRARY_INTERVALS = 1.5  # one estimate elsewhere between two in Z is a flicker; two in a row are a move
+SILENT_INTERVALS = 3.0  # two missed adverts in a row are ordinary radio loss
+
+
 def is_store_zone(zone: str) -> bool:
     return zone not in (OUTSIDE, UNKNOWN)
 
 
 class Presence:
-    __slots__ = ("_episodes", "_last_exit", "settings", "stay", "stays")
+    __slots__ = ("_episodes", "_gaps", "_interval", "_last_exit", "_last_t", "settings", "stay", "stays")
 
     def __init__(self, settings: PresenceSettings) -> None:
         self.settings = settings
@@ -50,12 +61,31 @@ class Presence:
         self.stay: Episode | None = None
         self.stays: list[Episode] = []  # every stay of the visit, in order (zone sequences are matched on it)
         self._last_exit: float | None = None
+        self._last_t: float | None = None
+        self._gaps: deque[float] = deque(maxlen=INTERVAL_SAMPLES)
+        self._interval = 0.0
+
+    def _learn_interval(self, t: float) -> None:
+        if self._last_t is not None and t >= self._last_t:
+            self._gaps.append(t - self._last_t)
+            self._interval = sorted(self._gaps)[len(self._gaps) // 2]
+        self._last_t = t if self._last_t is None else max(self._last_t, t)
+
+    def tolerances(self) -> tuple[float, float]:
+        """(contrary, silent) tolerances in seconds for this customer now."""
+        s = self.settings
+        return (
+            max(s.gap_tolerance_s, CONTRARY_INTERVALS * self._interval),
+            max(s.unknown_tolerance_s, SILENT_INTERVALS * self._interval),
+        )
 
     def observe(self, zone: str, t: float, confidence: float) -> Change:
         change = Change()
-        tolerance = self.settings.gap_tolerance_s
+        self._learn_interval(t)
+        contrary, silent = self.tolerances()
         for z, ep in list(self._episodes.items()):
-            if t - ep.last > tolerance:
+            evidence_elsewhere = zone not in (z, UNKNOWN)
+            if t - ep.last > (contrary if evidence_elsewhere else silent):
                 del self._episodes[z]
                 if ep is self.stay:
                     change.exited.append(self._end_stay())

@@ -45,14 +45,39 @@ def test_short_reception_gap_keeps_the_dwell(make_engine: MakeEngine) -> None:
 
 def test_long_reception_gap_restarts_the_dwell(make_engine: MakeEngine) -> None:
     h = make_engine([COFFEE_30])
-    fired = triggers(h.feed("c1", walk(leg("coffee", 0, 20), leg("coffee", 40, 80))))  # 20 s > 10 s tolerance
-    assert [(t.observed_at, t.dwell_s) for t in fired] == [(T0 + 70, 30.0)]
+    fired = triggers(h.feed("c1", walk(leg("coffee", 0, 20), leg("coffee", 60, 100))))  # 40 s > 30 s of silence
+    assert [(t.observed_at, t.dwell_s) for t in fired] == [(T0 + 90, 30.0)]
 
 
-def test_gap_tolerance_is_configurable(make_engine: MakeEngine) -> None:
-    h = make_engine([COFFEE_30], presence={"gap_tolerance_s": 30})
+def test_silence_tolerance_is_configurable(make_engine: MakeEngine) -> None:
+    h = make_engine([COFFEE_30], presence={"unknown_tolerance_s": 10})
     fired = triggers(h.feed("c1", walk(leg("coffee", 0, 20), leg("coffee", 40, 80))))
-    assert [(t.observed_at, t.dwell_s) for t in fired] == [(T0 + 40, 40.0)]  # first advert after 30 s of dwell
+    assert [(t.observed_at, t.dwell_s) for t in fired] == [(T0 + 70, 30.0)]
+    h = make_engine([COFFEE_30], presence={"unknown_tolerance_s": 60})
+    fired = triggers(h.feed("c1", walk(leg("coffee", 0, 20), leg("coffee", 70, 80))))
+    assert [(t.observed_at, t.dwell_s) for t in fired] == [(T0 + 70, 70.0)]  # first advert after 30 s of dwell
+
+
+def test_being_seen_elsewhere_ends_the_dwell_sooner_than_silence(make_engine: MakeEngine) -> None:
+    h = make_engine([COFFEE_30])
+    stream = walk(leg("coffee", 0, 20), leg("bakery", 21, 35), leg("coffee", 36, 80))  # 15 s in bakery
+    assert [t.observed_at for t in triggers(h.feed("c1", stream))] == [T0 + 66]
+
+
+def test_a_phone_heard_every_30_s_can_still_dwell(make_engine: MakeEngine) -> None:
+    h = make_engine([{"id": "long", "zone": "coffee", "min_dwell_s": 120}])
+    stream = leg("coffee", 0, 300, step=30)
+    assert [(t.observed_at, t.dwell_s) for t in triggers(h.feed("c1", stream))] == [(T0 + 120, 120.0)]
+
+
+def test_a_slow_phone_seen_twice_elsewhere_has_moved(make_engine: MakeEngine) -> None:
+    h = make_engine([{"id": "long", "zone": "coffee", "min_dwell_s": 120}])
+    # one estimate in bakery between coffee ones is a flicker; two in a row (60 s) are a move
+    flicker = walk(leg("coffee", 0, 90, step=30), leg("bakery", 120, 120), leg("coffee", 150, 300, step=30))
+    assert [t.observed_at for t in triggers(h.feed("c1", flicker))] == [T0 + 150]
+    h = make_engine([{"id": "long", "zone": "coffee", "min_dwell_s": 120}])
+    moved = walk(leg("coffee", 0, 90, step=30), leg("bakery", 120, 150, step=30), leg("coffee", 180, 300, step=30))
+    assert [t.observed_at for t in triggers(h.feed("c1", moved))] == [T0 + 300]
 
 
 def test_one_estimate_flicker_to_the_neighbour_does_not_reset(make_engine: MakeEngine) -> None:
@@ -75,8 +100,14 @@ def test_unknown_never_fires(make_engine: MakeEngine) -> None:
 
 def test_unknown_stretch_longer_than_tolerance_restarts_the_dwell(make_engine: MakeEngine) -> None:
     h = make_engine([COFFEE_30])
-    fired = triggers(h.feed("c1", walk(leg("coffee", 0, 20), leg(UNKNOWN, 21, 40), leg("coffee", 41, 80))))
-    assert [t.observed_at for t in fired] == [T0 + 71]
+    fired = triggers(h.feed("c1", walk(leg("coffee", 0, 20), leg(UNKNOWN, 21, 60), leg("coffee", 61, 100))))
+    assert [t.observed_at for t in fired] == [T0 + 91]
+
+
+def test_unknown_stretch_within_tolerance_keeps_the_dwell(make_engine: MakeEngine) -> None:
+    h = make_engine([COFFEE_30])
+    fired = triggers(h.feed("c1", walk(leg("coffee", 0, 10), leg(UNKNOWN, 11, 30), leg("coffee", 31, 80))))
+    assert [t.observed_at for t in fired] == [T0 + 31]  # 20 s of UNKNOWN say nothing about leaving
 
 
 def test_min_confidence_waits_for_a_confident_estimate(make_engine: MakeEngine) -> None:
