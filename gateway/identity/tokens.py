@@ -30,7 +30,3 @@ def token_message(window: int) -> bytes:
     """The HMAC message of a window: the same for every customer, so bulk builds compute it once."""
     return TOKEN_DOMAIN + struct.pack(">I", window & 0xFFFFFFFF)
 
-
-def token_hex_for(secret: bytes, window: int) -> str:
-    """`token_for` as the lowercase hex the advert parser yields (one-shot C HMAC)."""
-    return hmac.digest(secret, token_message(window), "sha256")[:TOKEN_LEN_BYTES].hex()
