@@ -29,4 +29,3 @@ def token_for(secret: bytes, window: int) -> bytes:
 def token_message(window: int) -> bytes:
     """The HMAC message of a window: the same for every customer, so bulk builds compute it once."""
     return TOKEN_DOMAIN + struct.pack(">I", window & 0xFFFFFFFF)
-
