@@ -198,3 +198,16 @@ def test_file_level_problems(tmp_path: Path) -> None:
 def test_zones_not_checked_when_unknown(tmp_path: Path) -> None:
     campaigns, _, _ = load_campaigns(write(tmp_path, '[[campaign]]\nid = "x"\nzone = "anything"\n'))
     assert campaigns[0].zone == "anything"
+
+
+def test_docs_cover_every_key_and_command() -> None:
+    from gateway.campaigns.model import Campaign, Caps, PresenceSettings
+    from gateway.campaigns.schedule import Schedule
+    from gateway.cli_campaigns import campaigns_app
+
+    text = DOCS.read_text(encoding="utf-8")
+    keys = [*Campaign.model_fields, *Schedule.model_fields, *PresenceSettings.model_fields, *Caps.model_fields]
+    missing = [k for k in keys if f"`{k}`" not in text and f"\n{k} =" not in text]
+    assert missing == []
+    commands = [c.name or (c.callback.__name__ if c.callback else "") for c in campaigns_app.registered_commands]
+    assert all(f"campaigns {c}" in text for c in commands), commands
