@@ -21,6 +21,7 @@ from tests.conftest import Mosquitto
 READY_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 20.0
 WATCHDOG_USEC = 1_000_000  # pings every 0.5 s, so the test need not wait long
+WATCHDOG_WAIT_S = 10.0  # generous: CI machines can be loaded
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +85,8 @@ def test_run_speaks_the_systemd_notify_protocol(
     seen: list[str] = []
     try:
         wait_for(sock, "READY=1", READY_TIMEOUT_S, seen)
-        wait_for(sock, "WATCHDOG=1", 3 * WATCHDOG_USEC / 1e6, seen)
-        wait_for(sock, "WATCHDOG=1", 3 * WATCHDOG_USEC / 1e6, seen)
+        wait_for(sock, "WATCHDOG=1", WATCHDOG_WAIT_S, seen)
+        wait_for(sock, "WATCHDOG=1", WATCHDOG_WAIT_S, seen)
         proc.send_signal(signal.SIGTERM)
         wait_for(sock, "STOPPING=1", STOP_TIMEOUT_S, seen)
         _, stderr = proc.communicate(timeout=STOP_TIMEOUT_S)
