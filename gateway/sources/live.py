@@ -159,7 +159,8 @@ class LiveSource:
         self.last_error = message
         if key not in self._errors_logged:
             self._errors_logged.add(key)
-            log.error("scanner %s failed: %s; retrying with backoff", doing, message)
+            then = "retrying with backoff" if doing == "start" else "starting a fresh scanner"
+            log.error("scanner %s failed: %s; %s", doing, message, then)
         else:
             log.debug("scanner %s failed again: %s", doing, message)
 
