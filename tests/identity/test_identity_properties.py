@@ -43,13 +43,15 @@ hexish = st.text(alphabet="0123456789abcdefABCDEFxyz-: ", max_size=60)
 company_keys = st.sampled_from([str(APPLE_COMPANY_ID), "65535", "0", "-1", ""]) | st.text(max_size=6)
 payload_dicts = st.dictionaries(company_keys, hexish | st.text(max_size=60), max_size=4)
 svc_dicts = st.dictionaries(st.sampled_from([EDDYSTONE_UUID]) | st.text(max_size=40), hexish, max_size=3)
+addresses = st.binary(min_size=6, max_size=6).map(lambda b: ":".join(f"{x:02X}" for x in b))
+addresses = addresses | addresses.map(str.lower) | addresses.map(lambda a: a[:-1] + "z")
 times = st.floats(allow_nan=True, allow_infinity=True) | st.floats(min_value=0, max_value=4e9)
 
 
 @settings(max_examples=400, deadline=None)
 @given(
     t=times,
-    addr=st.text(max_size=20) | st.from_regex(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-z]{2}){5}", fullmatch=True),
+    addr=st.text(max_size=20) | addresses,
     mfr=payload_dicts,
     svc=svc_dicts,
 )
@@ -93,3 +95,33 @@ def test_random_stranger_addresses_never_match(raw: bytes, t: float) -> None:
     if got is not None:
         i = int(got[1:])
         assert make_rpa(IRKS[i], raw[:3]) == addr
+
+
+# (action, customer, time step in seconds, token window offset); action 0 = add, 1 = remove, 2 = advert
+ops = st.lists(
+    st.tuples(st.integers(0, 2), st.integers(0, 2), st.floats(-400, 700), st.integers(-2, 2)),
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=ops)
+def test_token_table_agrees_with_the_rule_through_churn_and_jittered_time(
+    ops: list[tuple[int, int, float, int]],
+) -> None:
+    """Customers come and go while the advert clock mostly moves forward with jitter across receivers."""
+    r = Resolver([])
+    present: set[int] = set()
+    t = 1_732_450_000.0
+    for action, i, step, delta in ops:
+        if action == 0:
+            r.upsert(customer(f"c{i}", identifiers=[{"kind": "token", "secret": SECRETS[i].hex()}]))
+            present.add(i)
+        elif action == 1:
+            r.remove(f"c{i}")
+            present.discard(i)
+        else:
+            t += step
+            token = token_for(SECRETS[i], window_of(t) + delta)
+            got = r.match(Advert(t, "rx", "C1:00:00:00:00:01", -60, mfr=encode_token_frame(token)))
+            assert got == (f"c{i}" if i in present and abs(delta) <= 1 else None)
