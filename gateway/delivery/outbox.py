@@ -1,8 +1,9 @@
 """The SQLite outbox: every message is committed here before it is published, and leaves only after PUBACK.
 
-Durability: WAL with `synchronous=FULL`, so a `put` that returned survives a SIGKILL and a power cut (a Pi in a
-store loses power more often than its process crashes). One fsync per commit costs about a millisecond on an SD
-card; `put_many` and `ack_many` amortise it over a batch.
+Durability: WAL with `synchronous=FULL` by default, so a `put` that returned survives a SIGKILL and also a power
+cut (a Pi in a store loses power more often than its process crashes). That costs one fsync per `put`; `put_many`
+amortises it over a batch, and acks skip it (see `ack_many`). `power_safe=False` keeps SIGKILL-safety only.
+See benchmarks/bench_delivery.py for what each costs.
 
 Errors: a full disk, a read-only file or a broken database raise `OutboxError` with one line naming the file.
 Nothing is lost by a failed `put` that the caller still holds: the pipeline keeps scanning, keeps the message in
@@ -90,10 +91,13 @@ def _encode(payload: dict[str, Any]) -> str:
 
 
 class Outbox:
-    def __init__(self, db_path: Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, db_path: Path, clock: Callable[[], float] = time.time, *, power_safe: bool = True) -> None:
+        """`power_safe=False` drops the fsync per put (synchronous=NORMAL): still safe against a killed process,
+        not against a power cut or a kernel crash."""
         # The clock only stamps created_at (for oldest_age); it never decides what a message says.
         self.path = Path(db_path)
         self._clock = clock
+        self._synchronous = "FULL" if power_safe else "NORMAL"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # Create the file ourselves with 0600 before SQLite opens it; SQLite gives -wal/-shm the same mode.
@@ -105,7 +109,7 @@ class Outbox:
         self.db = sqlite_utils.Database(conn)
         try:
             self.db.enable_wal()
-            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute(f"PRAGMA synchronous={self._synchronous}")
             self.db.executescript(_SCHEMA)
         except sqlite3.Error as e:
             conn.close()
@@ -178,9 +182,16 @@ class Outbox:
         # A lost ack (crash before commit) only means one more delivery: at-least-once allows it.
         if not msg_ids:
             return
+        # So acks skip the fsync (synchronous=NORMAL for this commit only): in WAL mode the delete still survives
+        # a process crash, and a power cut can at worst bring back messages the broker already has. This halves
+        # the fsyncs per message when the broker acknowledges one message at a time.
         try:
-            with self.db.atomic():
-                self.db.conn.executemany(f"DELETE FROM {TABLE} WHERE msg_id = ?", [(m,) for m in msg_ids])
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with self.db.atomic():
+                    self.db.conn.executemany(f"DELETE FROM {TABLE} WHERE msg_id = ?", [(m,) for m in msg_ids])
+            finally:
+                self.db.execute(f"PRAGMA synchronous={self._synchronous}")
         except sqlite3.Error as e:
             raise self._fail("delete", e) from None
 

@@ -202,7 +202,7 @@ class Publisher:
         s = self._settings
         # The will says since when this gateway was last known online; the broker sends it if we vanish.
         will = aiomqtt.Will(self.topics.status, self._status_payload("offline", since), qos=1, retain=True)
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             s.host,
             s.port,
             username=s.username,
@@ -215,6 +215,9 @@ class Publisher:
             tls_context=self._tls_context(),
             max_inflight_messages=self._max_in_flight,
         )
+        # aiomqtt warns above 10 pending calls; our window is deliberate, so warn only beyond it.
+        client.pending_calls_threshold = self._max_in_flight + 2
+        return client
 
     async def _session(self) -> None:
         client = self._client(self._now())
