@@ -321,12 +321,14 @@ class Publisher:
                 if self._stop_requested.is_set() and not in_flight:
                     return
                 room = 0 if self._stop_requested.is_set() else self._max_in_flight - len(in_flight)
+                read_failed = False
                 if room > 0:
                     try:
                         batch = self._outbox.pending(self._max_in_flight * PENDING_SCAN_FACTOR + len(to_ack))
                     except OutboxError as e:
                         self._record_error("outbox", e)
                         batch = []
+                        read_failed = True
                     acked = set(to_ack)
                     for item in batch:
                         if room == 0:
@@ -342,7 +344,7 @@ class Publisher:
                         room -= 1
                 waker = asyncio.create_task(self._wake.wait())
                 waiting: set[asyncio.Task[Any]] = {waker, *in_flight}
-                timeout = OUTBOX_RETRY_S if to_ack else None
+                timeout = OUTBOX_RETRY_S if (to_ack or read_failed) else None
                 try:
                     done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 finally:

@@ -211,3 +211,24 @@ def test_backoff_grows_and_stays_under_the_cap(attempt: int, cap: float) -> None
     d = backoff_s(attempt, cap, rng)
     assert 0 < d <= cap
     assert d >= min(cap, 0.25 * 2**attempt) / 2
+
+
+async def test_revoked_customers_queued_triggers_are_never_sent(
+    mosquitto: Mosquitto, collector: Collector, tmp_path: Path
+) -> None:
+    collector.close()
+    mosquitto.stop()
+    box = Outbox(tmp_path / "o.db")
+    for i in range(10):
+        customer = "alice" if i % 2 else "bob"
+        box.put(*trigger(i, customer), customer_id=customer)
+    pub = make_publisher(mosquitto, box)
+    async with asyncio.timeout(TEST_TIMEOUT_S), running(pub):
+        await asyncio.sleep(0.2)
+        assert box.delete_customer("alice") == 5  # revoked while the broker was unreachable
+        mosquitto.start()
+        collector.subscribe()
+        assert await pub.drain(15) == 0
+        await asyncio.sleep(0.2)
+    customers = {json.loads(p)["customer_id"] for t, p, _ in collector.snapshot() if "/triggers/" in t}
+    assert customers == {"bob"}
