@@ -21,7 +21,7 @@ from gateway.adverts import Advert
 from gateway.campaigns.history import SqliteHistory
 from gateway.delivery.outbox import Outbox, OutboxEntry, OutboxError
 from gateway.delivery.publisher import Publisher
-from gateway.identity.registry import Registry
+from gateway.identity.registry import Registry, RegistryError
 from gateway.pipeline import Event, Pipeline
 from gateway.setup import LoadedConfig, build_pipeline, load_campaigns_file
 
@@ -143,7 +143,11 @@ class Runtime:
     async def on_consent(self, msg: dict[str, Any]) -> None:
         # A message on the consent topic is the app's own word, so it may re-grant a revoked customer
         # (unlike the customers_file re-imported at start, which must not undo a revocation).
-        change = self.registry.apply_consent_message(msg, regrant=True)
+        try:
+            change = self.registry.apply_consent_message(msg, regrant=True)
+        except RegistryError as e:  # lock held too long or disk trouble: the broker will not redeliver, say so
+            log.error("consent message could not be stored, not applied: %s", e)
+            return
         if change.problem or change.customer_id is None:
             log.warning("consent message ignored: %s", change.problem or "no customer_id")
             return
@@ -153,7 +157,7 @@ class Runtime:
         self.pipeline.engine.on_redemption(msg)
 
     def _apply_customer_change(self, customer_id: str, customer: Any | None) -> None:
-        if customer is not None and customer.consent:
+        if customer is not None and customer.consent:  # expiry is checked per advertisement by the resolver
             self.pipeline.resolver.upsert(customer)
             log.info("consent granted or updated: %s", customer_id)
             return
@@ -168,17 +172,18 @@ class Runtime:
         log.info("consent revoked: %s (%d queued messages deleted)", customer_id, dropped)
 
     def poll_registry(self) -> None:
-        """Picks up changes another process (the CLI) made to the registry."""
-        version = self.registry.version()
-        if version == self._registry_version:
+        """Picks up changes another process (the CLI) made to the registry: only what changed is applied."""
+        try:
+            version = self.registry.version()
+            if version == self._registry_version:
+                return
+            changed = self.registry.changes_since(self._registry_version)
+        except RegistryError as e:
+            log.warning("registry not readable this time, retrying: %s", e)
             return
         self._registry_version = version
-        current = {c.customer_id: c for c in self.registry.consenting()}
-        known = set(self.pipeline.resolver.customer_ids())
-        for cid in known - set(current):
-            self.revoke_everywhere(cid)
-        for customer in current.values():
-            self.pipeline.resolver.upsert(customer)
+        for customer in changed:
+            self._apply_customer_change(customer.customer_id, customer)
 
     def reload_campaigns(self) -> None:
         campaigns, caps, warnings = load_campaigns_file(
