@@ -125,8 +125,9 @@ class Publisher:
         if password:
             text = text.replace(password, "***")  # belt and braces: no library message should carry it
         line = f"{where}: {type(exc).__name__}: {text}"
+        # While a broker is down every retry fails the same way: say it once, then only on change.
+        log.log(logging.DEBUG if line == self._last_error else logging.WARNING, "mqtt %s", line)
         self._last_error = line
-        log.warning("mqtt %s", line)
 
     # -- public API ----------------------------------------------------------------------------------------
 

@@ -232,3 +232,25 @@ async def test_revoked_customers_queued_triggers_are_never_sent(
         await asyncio.sleep(0.2)
     customers = {json.loads(p)["customer_id"] for t, p, _ in collector.snapshot() if "/triggers/" in t}
     assert customers == {"bob"}
+
+
+async def test_consent_sent_while_the_gateway_was_offline_arrives_when_it_returns(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    received: list[dict[str, Any]] = []
+    box = Outbox(tmp_path / "o.db")
+    first = make_publisher(mosquitto, box)
+    async with asyncio.timeout(TEST_TIMEOUT_S):
+        async with running(first):
+            while not first.connected:
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+            await client.publish("proximity/s1/consent", json.dumps({"customer_id": "c7", "consent": False}), qos=1)
+        second = make_publisher(mosquitto, box, on_consent=received.append)
+        async with running(second):
+            for _ in range(250):
+                if received:
+                    break
+                await asyncio.sleep(0.02)
+    assert received == [{"customer_id": "c7", "consent": False}]
