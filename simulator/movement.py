@@ -7,6 +7,7 @@ turning to the shelves), queues at the checkout, leaves and walks off. Passers-b
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -49,8 +50,72 @@ class Track:
         return Track(self.t, self.x + dx, self.y + dy, self.heading)
 
 
+WALL_CLEARANCE_M = 1.0  # people walk round the end of a shelf or wall, not through it
+Segment = tuple[Point, Point]
+
+
+def _side(a: Point, b: Point, c: Point) -> float:
+    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+
+def _crosses(p: Point, q: Point, wall: Segment) -> bool:
+    c, d = wall
+    return _side(p, q, c) * _side(p, q, d) < 0 and _side(c, d, p) * _side(c, d, q) < 0
+
+
+def _clear(points: list[Point], walls: list[Segment]) -> bool:
+    return not any(_crosses(a, b, w) for a, b in itertools.pairwise(points) for w in walls)
+
+
+def _length(points: list[Point]) -> float:
+    return sum(math.dist(a, b) for a, b in itertools.pairwise(points))
+
+
+def route(
+    p: Point, q: Point, walls: list[Segment], rng: np.random.Generator, floor: tuple[float, float] | None = None
+) -> list[Point]:
+    """Waypoints from p to q (q included): an L along the aisles, or round the end of a wall in the way
+    (a detour stays on the `floor` (width, height) when given: no walking round a wall through the facade)."""
+    corners = [(q[0], p[1]), (p[0], q[1])]
+    if rng.random() >= 0.5:
+        corners.reverse()
+    for c in corners:
+        if _clear([p, c, q], walls):
+            return [c, q]
+    detours: list[list[Point]] = []
+    for start, end in walls:
+        for tip, base in ((end, start), (start, end)):
+            n = math.dist(tip, base) or 1.0
+            around = (
+                tip[0] + (tip[0] - base[0]) / n * WALL_CLEARANCE_M,
+                tip[1] + (tip[1] - base[1]) / n * WALL_CLEARANCE_M,
+            )
+            if floor is not None and not (0 < around[0] < floor[0] and 0 < around[1] < floor[1]):
+                continue
+            for path in (
+                [p, around, q],
+                [p, (around[0], p[1]), around, (q[0], around[1]), q],
+                [p, (p[0], around[1]), around, (around[0], q[1]), q],
+            ):
+                if _clear(path, walls):
+                    detours.append(path[1:])
+    if detours:
+        return min(detours, key=lambda d: _length([p, *d]))
+    return [corners[0], q]
+
+
 class TrackBuilder:
-    def __init__(self, t0: float, x: float, y: float, heading: float = 0.0) -> None:
+    def __init__(
+        self,
+        t0: float,
+        x: float,
+        y: float,
+        heading: float = 0.0,
+        walls: list[Segment] | None = None,
+        floor: tuple[float, float] | None = None,
+    ) -> None:
+        self.walls = walls or []
+        self.floor = floor
         self.t = [t0]
         self.x = [x]
         self.y = [y]
@@ -75,17 +140,19 @@ class TrackBuilder:
         self._add(self.now + d / speed, x, y, math.atan2(dy, dx))
 
     def aisle_walk_to(self, x: float, y: float, speed: float, rng: np.random.Generator) -> None:
-        """Shops have aisles: walk along one axis, then the other, in a random order."""
-        x0, y0 = self.x[-1], self.y[-1]
-        corner = (x, y0) if rng.random() < 0.5 else (x0, y)
-        self.walk_to(*corner, speed)
-        self.walk_to(x, y, speed)
+        """Shops have aisles: walk along one axis, then the other, in a random order, round walls."""
+        for wx, wy in route((self.x[-1], self.y[-1]), (x, y), self.walls, rng, self.floor):
+            self.walk_to(wx, wy, speed)
 
     def stand(self, duration: float, heading: float) -> None:
         self._add(self.now + max(duration, 0.0), self.x[-1], self.y[-1], heading)
 
     def build(self) -> Track:
         return Track(np.array(self.t), np.array(self.x), np.array(self.y), np.array(self.h))
+
+
+def walls_of(store: Store) -> list[Segment]:
+    return [(w.start, w.end) for w in store.wall]
 
 
 def point_in_zone(zone: Zone, rng: np.random.Generator) -> Point:
@@ -136,7 +203,7 @@ def shopper_track(
     """A whole visit. `favourites` are zones this shopper is more likely to visit (their segments)."""
     speed = rng.uniform(*WALK_SPEED_RANGE_MPS)
     sx, sy = outside_point(store, rng, (2.0, 6.0), rng.uniform(*DOOR_APPROACH_M))
-    b = TrackBuilder(t_arrive, sx, sy)
+    b = TrackBuilder(t_arrive, sx, sy, walls=walls_of(store), floor=(store.width, store.height))
     door_out = outside_point(store, rng, (1.0, 2.5), 1.5)
     b.walk_to(*door_out, speed)
     if rng.random() < 0.15 or not enters:  # waiting for someone, on the phone, smoking
@@ -195,7 +262,7 @@ def calibration_track(store: Store, t0: float, rng: np.random.Generator, per_zon
     (turning between them, so both facings are in the data), then outside near the door."""
     speed = 1.0
     ex, ey = store.inward_point(1.0)
-    b = TrackBuilder(t0, ex, ey)
+    b = TrackBuilder(t0, ex, ey, walls=walls_of(store), floor=(store.width, store.height))
     for zone in store.zone:
         n_points = 3 if zone.area_m2 < 80 else 4
         for px, py in spread_points(zone, n_points, rng):

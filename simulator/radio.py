@@ -52,6 +52,11 @@ class Receivers:
         self.max_rssi = np.array([float(r.max_rssi_dbm) for r in rx])
         self.duty = np.array([r.scan_duty for r in rx])
         self.walls = [(w.start, w.end, w.loss_db) for w in store.wall]
+        self.width, self.height = store.width, store.height
+        self.entrance = store.entrance
+        self.outward = store.outward
+        self.facade_loss_db = store.facade_loss_db
+        self.door_half_width_m = store.door_width_m / 2
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -80,6 +85,26 @@ def _crosses(
     return crossing
 
 
+def _facade_loss(rx: Receivers, x: FloatArray, y: FloatArray) -> FloatArray:
+    """Loss for devices outside the floor plan: the facade, unless the line to the receiver passes the door."""
+    outside = (x < 0) | (y < 0) | (x > rx.width) | (y > rx.height)
+    loss = np.zeros((len(x), len(rx)))
+    if not outside.any():
+        return loss
+    ex, ey = rx.entrance
+    horizontal = rx.outward[0] == 0.0  # the door is in a wall along x
+    a, b = (y, x) if horizontal else (x, y)  # a: across the door's wall, b: along it
+    ra, rb = (rx.y, rx.x) if horizontal else (rx.x, rx.y)
+    door_a, door_b = (ey, ex) if horizontal else (ex, ey)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = (door_a - a[:, None]) / (ra[None, :] - a[:, None])
+    crossing_b = b[:, None] + s * (rb[None, :] - b[:, None])
+    through_door = (s >= 0) & (s <= 1) & (np.abs(crossing_b - door_b) <= rx.door_half_width_m)
+    loss[outside] = rx.facade_loss_db
+    loss[through_door & outside[:, None]] = 0.0
+    return loss
+
+
 def mean_rssi(
     rx: Receivers,
     x: FloatArray,
@@ -103,6 +128,7 @@ def mean_rssi(
     bearing = np.arctan2(dy, dx)
     facing_away = (1.0 - np.cos(bearing - heading[:, None])) / 2.0
     power -= params.body_loss_db * body_factor[:, None] * facing_away
+    power -= _facade_loss(rx, x, y)
     for start, end, loss in rx.walls:
         # columns (A, 1) against rows (1, R): the wall-side tests broadcast instead of being computed A x R times
         power -= loss * _crosses(x[:, None], y[:, None], rx.x[None, :], rx.y[None, :], start, end)

@@ -89,6 +89,8 @@ class Store(_Strict):
     zone: list[Zone] = Field(min_length=1)
     receiver: list[Receiver] = Field(min_length=1)
     wall: list[Wall] = []
+    facade_loss_db: float = Field(default=6.0, ge=0, le=40)  # outer walls and shop windows; the open door has none
+    door_width_m: float = Field(default=2.0, gt=0, le=20)
 
     @model_validator(mode="after")
     def _check(self) -> Store:

@@ -57,7 +57,9 @@ def test_every_customer_device_decodes_to_its_identifiers(small_day: GenerateRes
 def test_customers_file_fields_and_a_mix_of_identifier_kinds(tmp_path) -> None:
     from simulator.generate import generate_day
 
-    res = generate_day(tmp_path, shoppers=40, strangers=0, duration_s=60, seed=3, progress=False, plot=False)
+    res = generate_day(
+        tmp_path, shoppers=40, strangers=0, duration_s=60, seed=3, progress=False, plot=False, fit_zones=False
+    )
     customers = [json.loads(x) for x in res.customers.read_text().splitlines()]
     assert len({c["customer_id"] for c in customers}) == 40
     kinds = {i["kind"] for c in customers for i in c["identifiers"]}
