@@ -37,7 +37,7 @@ COLS_PER_ZONE = 4
 ROWS_PER_ZONE = 5
 WALK_GAP_S = 300.0  # rows further apart than this belong to different walks
 INTERVAL_GAP_S = 30.0  # a truth interval never spans a pause longer than this: nobody knows where the phone was
-CELL_RE = re.compile(r"^([A-Za-z])(\d{1,2})$")
+CELL_RE = re.compile(r"^([A-Za-z])(\d{1,3})$")
 DATE_FORMATS = ("%m-%d-%Y %H:%M:%S", "%m-%d-%Y %H:%M")
 
 

@@ -34,7 +34,7 @@ CV_FOLDS = 3
 STD_FLOOR_DB = 3.0
 STD_SHRINK_STEPS = 3.0  # pseudo-steps pulling a zone's spread towards the receiver's pooled spread
 FLAP_PENALTY_PER_MIN = 0.01  # model selection: one flap per minute costs as much as 1 % accuracy
-MAX_THRESHOLD = 0.9  # never silence the tracker more than this, whatever the walk says
+MAX_THRESHOLD = 0.6  # a posterior above this is a clear plurality: never silence it, whatever the walk says
 ADJACENT_GAP_S = 30.0  # intervals closer than this are one walk moving on: the change is a real zone change
 
 # What cross-validation chooses among. Windows are in seconds of advert time, q in dB^2/s.
@@ -49,6 +49,10 @@ SMOOTHING_GRID: tuple[tuple[str, float, float], ...] = (
 WEIGHT_GRID = (0.25, 0.5, 1.0)
 SWITCH_TIME_GRID_S = (10.0, 30.0, 90.0)
 CONFIRM_GRID_S = (0.0, 3.0, 6.0)
+OFFSET_SIGMA_GRID_DB = (6.0, 3.0, 0.0)  # most robust first: a tie keeps the wider prior
+# Phones differ from the calibration tag by a few dB (antenna, case, tx power); cross-validation replays
+# the held-out folds shifted by these to see it. +-4 dB is the typical spread quoted for same-kind phones.
+PHONE_SHIFTS_DB = (-4.0, 0.0, 4.0)
 
 
 class CalibrationError(Exception):
@@ -281,14 +285,32 @@ def fit(
         for c in classes:
             if not (y == cls_index[c]).any():
                 raise CalibrationError(f"no labelled samples for zone {c!r}: the device was not heard while there")
-        lls = []
-        for k in range(CV_FOLDS):
-            train = (y >= 0) & (folds != k)
-            mean, std, ph = fit_stats(steps.x[train], steps.heard[train], y[train], len(classes), params.absent_rssi)
-            m = ZoneModel(zones, heard_rx, classes, mean, std, ph, params)
-            scorer = make_scorer(m)
-            lls.append(np.array([scorer.scores(steps.x[i], steps.heard[i]) for i in range(len(steps.t))]))
         labelled = y >= 0
+        stats = []
+        for k in range(CV_FOLDS):
+            train = labelled & (folds != k)
+            stats.append(fit_stats(steps.x[train], steps.heard[train], y[train], len(classes), params.absent_rssi))
+        # How much to trust absolute RSSI levels: each held-out fold is replayed as if by another phone
+        # (shifted by PHONE_SHIFTS_DB), and the offset prior that places those phones best is kept.
+        lls: list[FloatArray] = []
+        best_sigma: tuple[float, float] | None = None
+        for sigma in OFFSET_SIGMA_GRID_DB if method == "offset_nb" else (0.0,):
+            params.offset_sigma_db = sigma
+            cand = []
+            hits = 0
+            for k in range(CV_FOLDS):
+                m = ZoneModel(zones, heard_rx, classes, *stats[k], params)
+                scorer = make_scorer(m)
+                xs = steps.x + PHONE_SHIFTS_DB[k % len(PHONE_SHIFTS_DB)]
+                ll = np.array([scorer.scores(xs[i], steps.heard[i]) for i in range(len(steps.t))])
+                cand.append(ll)
+                sel = labelled & (folds == k)
+                hits += int((ll[sel].argmax(axis=1) == y[sel]).sum())
+            acc_sigma = hits / max(int(labelled.sum()), 1)
+            if best_sigma is None or acc_sigma > best_sigma[1]:
+                best_sigma, lls = (sigma, acc_sigma), cand
+        assert best_sigma is not None
+        params.offset_sigma_db = best_sigma[0]
         for weight in WEIGHT_GRID if method in ("offset_nb", "nb") else (1.0,):
             for switch in SWITCH_TIME_GRID_S:
                 post = np.zeros((len(steps.t), len(classes)))
