@@ -249,3 +249,22 @@ def test_overnight_hours_window(make_engine: MakeEngine) -> None:
     assert dwell_at(make_engine, late, tz, local(tz, 2026, 1, 1, 23, 0)) == [10.0]
     assert dwell_at(make_engine, late, tz, local(tz, 2026, 1, 1, 1, 0)) == [10.0]
     assert dwell_at(make_engine, late, tz, local(tz, 2026, 1, 1, 12, 0)) == []
+
+
+def test_daily_cap_follows_the_25_hour_day_of_the_autumn_change(make_engine: MakeEngine) -> None:
+    tz = "Europe/Berlin"
+    h = make_engine([{"id": "a", "zone": "a", "min_dwell_s": 10}], caps={**NO_CAPS, "max_per_day": 1}, timezone=tz)
+    got = []
+    for hour_minute in ((0, 30), (23, 30)):  # both on Sunday 25 October 2026, 24 + 1 hours apart
+        start = local(tz, 2026, 10, 25, *hour_minute)
+        out = []
+        for i in range(21):
+            out += h.engine.on_estimate("c1", ZoneEstimate("a", 0.9, start + i))
+        out += h.engine.on_gone("c1", start + 30)
+        got.append(len(triggers(out)))
+    start = local(tz, 2026, 10, 26, 0, 30)
+    out = []
+    for i in range(21):
+        out += h.engine.on_estimate("c1", ZoneEstimate("a", 0.9, start + i))
+    got.append(len(triggers(out)))
+    assert got == [1, 0, 1]
