@@ -119,6 +119,26 @@ class Publisher:
     def last_error(self) -> str | None:
         return self._last_error
 
+    def health(self) -> dict[str, Any]:
+        """For `status` and the metrics endpoint: counters and states only, no identifiers, no secrets."""
+        try:
+            queued: int | None = self._outbox.depth()
+            oldest_age_s: float | None = self._outbox.oldest_age(self._now())
+        except OutboxError:
+            queued = oldest_age_s = None
+        return {
+            "connected": self._connected,
+            "last_publish_at": self._last_publish_at,
+            "published": self._published,
+            "publish_errors": self._publish_errors,
+            "last_error": self._last_error,
+            "queued": queued,
+            "oldest_age_s": oldest_age_s,
+            "connects": self.connects,
+            "inbound_bad": self.inbound_bad,
+            "callback_errors": self.callback_errors,
+        }
+
     def _record_error(self, where: str, exc: BaseException) -> None:
         text = (str(exc) or type(exc).__name__).splitlines()[0]
         password = self._settings.password

@@ -92,6 +92,7 @@ async def test_messages_put_while_the_broker_is_down_arrive_after_it_starts(
         assert not pub.connected
         assert pub.last_error is not None and "\n" not in pub.last_error
         assert await pub.drain(0.3) == 50
+        assert pub.health()["queued"] == 50 and pub.health()["oldest_age_s"] > 0
         # Blocking on purpose: the publisher cannot reconnect before the collector listens again.
         mosquitto.start()
         collector.subscribe()
@@ -99,6 +100,8 @@ async def test_messages_put_while_the_broker_is_down_arrive_after_it_starts(
         assert await collector.wait_async(lambda _m: len(set(collector.ids())) == 50, 5)
         assert pub.last_error is None
         assert_customer_order(collector)
+        health = pub.health()
+        assert health["connected"] and health["queued"] == 0 and health["published"] == 50
 
 
 async def test_broker_killed_mid_drain_loses_nothing(
