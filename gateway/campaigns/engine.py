@@ -196,7 +196,7 @@ class CampaignEngine:
             events.append(self._exit_event(customer_id, visit, stay))
             st.pending_exits.append(stay)
         if fire_exits:
-            for ep in st.pending_exits:
+            for ep in st.pending_exits:  # usually one; each carries the confidence of its own last estimate
                 events += self._decide(customer_id, st, visit, self._rules(ep, "exit", ep.dwell_s), t, ep.confidence)
         st.pending_exits.clear()
         st.visit = None
