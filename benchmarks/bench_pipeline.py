@@ -63,12 +63,13 @@ def timed(label: str, fn: Callable[[], int]) -> tuple[int, float]:
 
 
 def floor(scans: Path) -> int:
+    """The cheapest stdlib way to decode every line (the reader uses the same decoder)."""
     n = 0
-    loads = json.loads
+    decode = json.JSONDecoder().decode
     with gzip.open(scans, "rb") as f:
         f.readline()
         for line in f:
-            loads(line)
+            decode(line.decode("utf-8"))
             n += 1
     return n
 
