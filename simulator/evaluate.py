@@ -12,6 +12,7 @@ precision = matched / predicted, recall = matched / expected (1.0 when the denom
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from collections.abc import Callable
@@ -82,6 +83,21 @@ def match_triggers(
                 used[best] = True
                 pairs.append((p, es[best]))
     return pairs
+
+
+def _non_consenting(customers_file: Path | None) -> set[str]:
+    """Ids marked consent false in the customers file: a trigger to any of them is a privacy failure."""
+    if customers_file is None or not customers_file.is_file():
+        return set()
+    out = set()
+    for line in customers_file.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and rec.get("consent") is False and isinstance(rec.get("customer_id"), str):
+            out.add(rec["customer_id"])
+    return out
 
 
 def _triggers(events: Any) -> list[tuple[str, str, float]]:
@@ -185,6 +201,7 @@ def evaluate_day(
         expected.extend(_triggers(expected_engine.on_gone(cid, t)))
 
     pairs = match_triggers(predicted, expected, TRIGGER_TOLERANCE_S)
+    refused = _non_consenting(cfg.customers_file)
     tracked_h = (
         sum(
             min(iv.t_end, t_last) - max(iv.t_start, t_first or 0.0)
@@ -217,4 +234,5 @@ def evaluate_day(
         "dropped": pipeline.stats.dropped,
         "skipped_lines": stats.skipped,
         "customers_seen": len(last_seen),
+        "triggers_to_non_consenting": sum(c in refused for c, _, _ in predicted),
     }

@@ -215,6 +215,7 @@ def shopper_track(
         b.walk_to(*point_in_zone(door, rng), speed)
         b.stand(rng.uniform(3.0, 15.0), rng.uniform(-math.pi, math.pi))  # trolley, basket
         shop_zones = [z for z in store.zone if z.name not in (store.door_zone, store.till_zone)]
+        shop_zones = shop_zones or [store.zone_named(store.door_zone)]  # a one-room shop: browse by the door
         if shop_zones:
             weights = np.array([z.area_m2 for z in shop_zones])
             for i, z in enumerate(shop_zones):

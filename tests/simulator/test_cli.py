@@ -32,6 +32,7 @@ def test_generate_then_evaluate_json(small_day: GenerateResult, tmp_path: Path) 
     assert scores["samples"] > 100
     # far better than guessing among the example store's 6 zones + outside
     assert scores["zone_accuracy"] > 0.4
+    assert scores["triggers_to_non_consenting"] == 0
 
 
 def test_evaluate_without_json_prints_a_table(small_day: GenerateResult) -> None:

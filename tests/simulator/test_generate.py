@@ -139,3 +139,22 @@ def test_other_store_has_its_own_geometry(kiosk_day: GenerateResult) -> None:
     truth = read_truth(kiosk_day.truth)
     assert {iv.zone for iv in truth} <= {"door", "magazines", "counter", "outside"}
     assert {iv.zone for iv in truth} & {"door", "magazines", "counter"}
+
+
+def test_a_one_room_shop_with_one_receiver_still_makes_a_day(tmp_path: Path) -> None:
+    """Integrators bring their own stores: no entrance/checkout keys, one zone, one receiver, door on top."""
+    store = tmp_path / "one.toml"
+    store.write_text(
+        'store_id = "one"\nwidth = 6\nheight = 4\nentrance = [3, 4]\n'
+        '[[zone]]\nname = "shop"\npolygon = [[0,0],[6,0],[6,4],[0,4]]\n'
+        '[[receiver]]\nid = "r1"\nx = 3\ny = 2\n'
+    )
+    res = generate_day(
+        tmp_path / "day", store=store, shoppers=4, duration_s=900, seed=2, progress=False, plot=False, fit_zones=False
+    )
+    truth = read_truth(res.truth)
+    stays = [iv.t_end - iv.t_start for iv in truth if iv.zone == "shop"]
+    assert stays and max(stays) >= 60, "shoppers browse the only room, long enough for a dwell campaign"
+    assert {iv.zone for iv in truth} <= {"shop", "outside"}
+    _, adverts, _ = read_recording(res.scans)
+    assert {a.rx for a in adverts} == {"r1"}
