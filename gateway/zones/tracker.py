@@ -172,7 +172,7 @@ def forward_step(
         post = lik
     else:
         stay = math.exp(-max(dt, 0.0) / switch_time_s)
-        prior = stay * prior_post + (1.0 - stay) * (1.0 - prior_post) / (n - 1)
+        prior = stay * prior_post + (1.0 - stay) / n  # a "move" lands anywhere, the current zone included
         post = prior * lik
     s = float(post.sum())
     if not s > 0 or not math.isfinite(s):
