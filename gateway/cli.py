@@ -42,7 +42,7 @@ calibrate_app.command("record", help="Record a labelled calibration walk in one 
     calibrate_record_command
 )
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # one problem, one line, even in a pipe
 out = Console(highlight=False)
 log = logging.getLogger("gateway.cli")
 
@@ -78,8 +78,11 @@ def run(
     from gateway.sources.live import check_bluetooth_available, load_backend
 
     loaded = load_or_exit(config)
-    backend = load_backend(scanner_backend) if scanner_backend else None
-    if backend is None and (missing := check_bluetooth_available()):
+    try:
+        backend = load_backend(scanner_backend) if scanner_backend else None
+    except ValueError as e:
+        raise fail(str(e), code=2) from None
+    if backend is None and (missing := check_bluetooth_available(loaded.gateway.scanner.adapter)):
         raise fail(f"cannot scan: {missing}")
 
     async def main() -> int:

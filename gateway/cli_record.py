@@ -119,8 +119,13 @@ def record_command(
     ] = None,
     config: ConfigOpt = DEFAULT_CONFIG_DIR,
     only_known: Annotated[
-        bool, typer.Option("--only-known", help="Keep only advertisements of consenting customers.")
-    ] = False,
+        bool,
+        typer.Option(
+            "--only-known/--all",
+            help="Keep only advertisements of consenting customers (the default, SPEC section 6); "
+            "--all records every device in range, for radio surveys.",
+        ),
+    ] = True,
     anonymise: Annotated[
         bool, typer.Option("--anonymise", help="Replace addresses by pseudonyms that are stable within this file.")
     ] = False,
@@ -132,8 +137,8 @@ def record_command(
     backend, backend_kwargs = _radio(cfg, scanner_backend)
     if not only_known:
         err.print(
-            "warning: recording every device in range, including people who did not consent; "
-            "keep the file inside the store or use --only-known",
+            "warning: --all records every device in range, including people who did not consent; "
+            "keep the file inside the store, use --anonymise, and delete it after the survey",
             markup=False,
         )
     header = Header(store_id=cfg.store_id, source=source_description(cfg.scanner))

@@ -15,7 +15,9 @@ import time
 from typing import Any
 
 from gateway import sd_notify
+from gateway.adverts import Advert
 from gateway.config import ConfigError
+from gateway.metrics import start_metrics_server
 from gateway.runtime import Runtime
 from gateway.setup import LoadedConfig
 from gateway.sources.live import LiveSource
@@ -30,17 +32,28 @@ HOUSEKEEPING_STALE_S = 10.0
 class Daemon:
     def __init__(self, loaded: LoadedConfig, *, backend: Any = None) -> None:
         self.loaded = loaded
-        self.runtime = Runtime(loaded)
+        self.metrics = start_metrics_server(loaded.gateway.metrics)
+        self.runtime = Runtime(loaded, metrics=self.metrics)
         self.stop_event = asyncio.Event()
         self.ready = False
         self.source = LiveSource(
             loaded.gateway.scanner,
-            self.runtime.handle,
+            self._on_advert if self.metrics.enabled else self.runtime.handle,
             backend=backend,
             rx_name=loaded.gateway.gateway_id,
             on_started=self._on_started,
         )
         self._unhealthy_since: float | None = None
+
+    def _on_advert(self, adv: Advert) -> None:
+        stats = self.runtime.pipeline.stats
+        before = stats.recognised
+        self.runtime.handle(adv)
+        self.metrics.advert(adv.rx)
+        if stats.recognised != before:
+            self.metrics.recognised()
+        else:
+            self.metrics.dropped()
 
     def _on_started(self) -> None:
         if not self.ready:
@@ -60,11 +73,17 @@ class Daemon:
 
     async def _watchdog(self) -> None:
         interval = sd_notify.watchdog_interval_s()
+        errors_seen = 0
         while not self.stop_event.is_set():
-            if interval is not None and self.healthy(time.monotonic()):
+            healthy = self.healthy(time.monotonic())
+            if interval is not None and healthy:
                 sd_notify.notify("WATCHDOG=1")
-            else:
-                self.healthy(time.monotonic())
+            if self.metrics.enabled:
+                self.metrics.set_outbox_depth(self.runtime.outbox.depth())
+                self.metrics.scanner(self.source.status())
+                for _ in range(self.runtime.publisher.publish_errors - errors_seen):
+                    self.metrics.publish_error()
+                errors_seen = self.runtime.publisher.publish_errors
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop_event.wait(), timeout=interval or 1.0)
 
@@ -108,4 +127,5 @@ class Daemon:
                     await task
             rt.write_health()
             rt.close()
+            self.metrics.close()
         return 0

@@ -22,6 +22,7 @@ from gateway.campaigns.history import SqliteHistory
 from gateway.delivery.outbox import Outbox, OutboxEntry, OutboxError
 from gateway.delivery.publisher import Publisher
 from gateway.identity.registry import Registry, RegistryError
+from gateway.metrics import Metrics
 from gateway.pipeline import Event, Pipeline
 from gateway.setup import LoadedConfig, build_pipeline, load_campaigns_file
 
@@ -57,8 +58,11 @@ class RateMeter:
 
 
 class Runtime:
-    def __init__(self, loaded: LoadedConfig, *, now: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, loaded: LoadedConfig, *, now: Callable[[], float] = time.time, metrics: Metrics | None = None
+    ) -> None:
         cfg = loaded.gateway
+        self.metrics = metrics if metrics is not None else Metrics()
         self.loaded = loaded
         self.cfg = cfg
         self.now = now
@@ -136,6 +140,10 @@ class Runtime:
             self._pending = list(events) + self._pending
             return 0
         self.queued_events += added
+        if self.metrics.enabled:
+            for ev in events:
+                if ev.topic_suffix.startswith("triggers/"):
+                    self.metrics.trigger(ev.topic_suffix.removeprefix("triggers/"))
         self.publisher.notify()
         return added
 

@@ -78,7 +78,7 @@ def test_record_writes_a_recording_in_the_spec_format(
 ) -> None:
     use_script(monkeypatch, traffic())
     out = tmp_path / "scans.jsonl.gz"
-    code, stderr = invoke(app, "record", "--out", str(out), "--duration", SHORT_S, "--config", str(config_dir))
+    code, stderr = invoke(app, "record", "--out", str(out), "--duration", SHORT_S, "--config", str(config_dir), "--all")
     assert code == 0, stderr
     header, adverts, stats = read_recording(out)
     assert stats.malformed == 0
@@ -102,7 +102,7 @@ def test_anonymise_gives_stable_pseudonyms_and_keeps_no_address(
         use_script(monkeypatch, traffic())
         out = tmp_path / name
         code, stderr = invoke(
-            app, "record", "--out", str(out), "--duration", SHORT_S, "--config", str(config_dir), "--anonymise"
+            app, "record", "--out", str(out), "--duration", SHORT_S, "--config", str(config_dir), "--all", "--anonymise"
         )
         assert code == 0, stderr
         text = out.read_text()
@@ -180,7 +180,7 @@ def test_without_bluetooth_record_says_what_is_missing(
     app: typer.Typer, config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path / 'no-bus'}")
-    code, stderr = invoke(app, "record", "--out", str(tmp_path / "x.jsonl"), "--config", str(config_dir))
+    code, stderr = invoke(app, "record", "--out", str(tmp_path / "x.jsonl"), "--config", str(config_dir), "--all")
     assert code == 1
     assert stderr.startswith("error: cannot scan: no D-Bus system bus socket")
     assert "Traceback" not in stderr
@@ -191,7 +191,7 @@ def test_a_scanner_that_never_starts_fails_with_the_reason(
 ) -> None:
     use_script(monkeypatch, Script(start_errors=[BleakDBusError("org.bluez.Error.NotReady", [])] * 100))
     code, stderr = invoke(
-        app, "record", "--out", str(tmp_path / "x.jsonl"), "--duration", SHORT_S, "--config", str(config_dir)
+        app, "record", "--out", str(tmp_path / "x.jsonl"), "--duration", SHORT_S, "--config", str(config_dir), "--all"
     )
     assert code == 1
     assert "scanning never started: BlueZ says the adapter is not ready" in stderr
@@ -243,3 +243,16 @@ def test_calibration_rejects_a_bad_tag_address(app: typer.Typer, config_dir: Pat
     )
     assert code == 2
     assert "--tag" in stderr
+
+
+def test_record_keeps_only_consenting_customers_unless_told_otherwise(
+    app: typer.Typer, config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SPEC section 6: a stranger's advertisement never reaches disk. Without a registry there is nobody to keep,
+    # and `record` says so instead of silently recording everyone.
+    use_script(monkeypatch, traffic())
+    out = tmp_path / "scans.jsonl"
+    code, stderr = invoke(app, "record", "--out", str(out), "--duration", SHORT_S, "--config", str(config_dir))
+    assert code == 1
+    assert "customers import" in stderr
+    assert not out.exists()
