@@ -156,7 +156,9 @@ class Publisher:
         self._wake.set()
 
     async def drain(self, timeout_s: float) -> int:
-        """Wait until the outbox is empty or `timeout_s` has passed; returns how many messages are still queued."""
+        """Wait until the outbox is empty or `timeout_s` has passed; returns how many messages are still queued.
+
+        Raises `OutboxError` if the outbox cannot even be read (then nobody knows what is queued)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         self.notify()
