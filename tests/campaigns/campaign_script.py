@@ -1,12 +1,16 @@
-"""Scripted estimate streams for the campaign engine: a customer's walk, written as (zone, from, to) legs."""
+"""Scripted estimate streams for the campaign engine: a customer's walk, written as (zone, from, to) legs.
+
+A plain module, not a conftest.py: other test packages import the root conftest by name.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from gateway.campaigns import CampaignEngine
+from gateway.campaigns import Campaign, CampaignEngine, Caps, MemoryHistory, PresenceSettings
 from gateway.campaigns.events import Event, PresenceEvent, Trigger
+from gateway.campaigns.history import History
 from gateway.zones.estimate import ZoneEstimate
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC, a Thursday
@@ -48,4 +52,23 @@ class Harness:
         return out
 
 
-MakeEngine = Callable[..., Harness]
+def make_engine(
+    campaigns: list[dict[str, Any]],
+    caps: dict[str, Any] | None = None,
+    presence: dict[str, Any] | None = None,
+    segments: dict[str, set[str]] | None = None,
+    history: History | None = None,
+    timezone: str = "UTC",
+) -> Harness:
+    segs = segments or {}
+    engine = CampaignEngine(
+        [Campaign.model_validate(c) for c in campaigns],
+        history if history is not None else MemoryHistory(),
+        "store-042",
+        "gw-1",
+        lambda cid: frozenset(segs.get(cid, set())),
+        timezone=timezone,
+        caps=Caps.model_validate(NO_CAPS if caps is None else caps),
+        presence=PresenceSettings.model_validate(presence or {}),
+    )
+    return Harness(engine)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from campaign_script import NO_CAPS, T0, MakeEngine, leg, triggers, walk
+from campaign_script import NO_CAPS, T0, leg, make_engine, triggers, walk
 
 from gateway.zones.estimate import OUTSIDE, UNKNOWN, ZoneEstimate
 
@@ -17,30 +17,30 @@ def fired(events: list[object]) -> list[tuple[str, float]]:
 # --- enter / exit ---------------------------------------------------------------------------------------
 
 
-def test_enter_trigger_fires_when_presence_is_established(make_engine: MakeEngine) -> None:
+def test_enter_trigger_fires_when_presence_is_established() -> None:
     h = make_engine([{"id": "hello", "zone": "bakery", "on": "enter"}])
     assert fired(h.feed("c1", walk(leg("coffee", 0, 30), leg("bakery", 31, 60)))) == [("hello", 41.0)]
 
 
-def test_exit_trigger_fires_when_customer_is_confidently_elsewhere(make_engine: MakeEngine) -> None:
+def test_exit_trigger_fires_when_customer_is_confidently_elsewhere() -> None:
     h = make_engine([{"id": "bye", "zone": "coffee", "on": "exit", "min_dwell_s": 20}])
     events = h.feed("c1", walk(leg("coffee", 0, 30), leg(UNKNOWN, 31, 50), leg("bakery", 51, 60)))
     assert fired(events) == [("bye", 51.0)]  # not on the UNKNOWN estimate that ended the stay
     assert triggers(events)[0].dwell_s == 30.0 and triggers(events)[0].zone == "coffee"
 
 
-def test_exit_trigger_cancelled_when_customer_comes_back(make_engine: MakeEngine) -> None:
+def test_exit_trigger_cancelled_when_customer_comes_back() -> None:
     h = make_engine([{"id": "bye", "zone": "coffee", "on": "exit"}])
     assert fired(h.feed("c1", walk(leg("coffee", 0, 30), leg(UNKNOWN, 31, 50), leg("coffee", 51, 60)))) == []
 
 
-def test_exit_trigger_on_gone_and_min_dwell(make_engine: MakeEngine) -> None:
+def test_exit_trigger_on_gone_and_min_dwell() -> None:
     h = make_engine([{"id": "bye", "zone": "coffee", "on": "exit", "min_dwell_s": 60}])
     assert fired(h.feed("c1", leg("coffee", 0, 30), gone_at=40)) == []  # stayed only 30 s
     assert fired(h.feed("c1", leg("coffee", 100, 200), gone_at=210)) == [("bye", 210.0)]
 
 
-def test_exit_to_outside_fires(make_engine: MakeEngine) -> None:
+def test_exit_to_outside_fires() -> None:
     h = make_engine([{"id": "bye", "zone": "checkout", "on": "exit"}])
     assert fired(h.feed("c1", walk(leg("checkout", 0, 30), leg(OUTSIDE, 31, 50)))) == [("bye", 41.0)]
 
@@ -48,7 +48,7 @@ def test_exit_to_outside_fires(make_engine: MakeEngine) -> None:
 # --- sequences ------------------------------------------------------------------------------------------
 
 
-def test_sequence_needs_the_zones_in_order(make_engine: MakeEngine) -> None:
+def test_sequence_needs_the_zones_in_order() -> None:
     rule = {"id": "seq", "sequence": ["produce", "checkout"], "min_dwell_s": 10}
     in_order = make_engine([rule]).feed("c1", walk(leg("produce", 0, 30), leg("checkout", 31, 60)))
     assert fired(in_order) == [("seq", 41.0)]
@@ -58,7 +58,7 @@ def test_sequence_needs_the_zones_in_order(make_engine: MakeEngine) -> None:
     assert fired(make_engine([rule]).feed("c1", flicker)) == []  # a 2 s flicker is not a visit to produce
 
 
-def test_sequence_with_zones_in_between(make_engine: MakeEngine) -> None:
+def test_sequence_with_zones_in_between() -> None:
     rule = {"id": "seq", "sequence": ["produce", "dairy", "checkout"], "on": "enter"}
     stream = walk(leg("produce", 0, 30), leg("bakery", 31, 60), leg("dairy", 61, 90), leg("checkout", 91, 120))
     assert fired(make_engine([rule]).feed("c1", stream)) == [("seq", 101.0)]
@@ -69,7 +69,7 @@ def test_sequence_with_zones_in_between(make_engine: MakeEngine) -> None:
 # --- segments -------------------------------------------------------------------------------------------
 
 
-def test_segments_any_all_none(make_engine: MakeEngine) -> None:
+def test_segments_any_all_none() -> None:
     campaigns = [
         {"id": "any", "zone": "z", "min_dwell_s": 5, "segments": ["gold", "silver"]},
         {"id": "all", "zone": "z", "min_dwell_s": 5, "segments_all": ["gold", "coffee"]},
@@ -89,7 +89,7 @@ def test_segments_any_all_none(make_engine: MakeEngine) -> None:
 # --- priorities and caps --------------------------------------------------------------------------------
 
 
-def test_priority_decides_when_caps_leave_one_slot(make_engine: MakeEngine) -> None:
+def test_priority_decides_when_caps_leave_one_slot() -> None:
     campaigns = [
         {"id": "low", "zone": "z", "min_dwell_s": 10, "priority": 1},
         {"id": "high", "zone": "z", "min_dwell_s": 10, "priority": 5},
@@ -99,7 +99,7 @@ def test_priority_decides_when_caps_leave_one_slot(make_engine: MakeEngine) -> N
     assert [t.campaign_id for t in triggers(h.feed("c1", leg("z", 0, 60)))] == ["high", "mid"]
 
 
-def test_max_per_visit_across_campaigns(make_engine: MakeEngine) -> None:
+def test_max_per_visit_across_campaigns() -> None:
     campaigns = [{"id": z, "zone": z, "min_dwell_s": 10} for z in ("a", "b", "c")]
     h = make_engine(campaigns, caps={**NO_CAPS, "max_per_visit": 2})
     stream = walk(leg("a", 0, 30), leg("b", 31, 60), leg("c", 61, 90))
@@ -107,7 +107,7 @@ def test_max_per_visit_across_campaigns(make_engine: MakeEngine) -> None:
     assert fired(h.feed("c1", leg("c", 200, 230))) == [("c", 210.0)]  # a new visit has new slots
 
 
-def test_min_interval_between_any_two_triggers(make_engine: MakeEngine) -> None:
+def test_min_interval_between_any_two_triggers() -> None:
     campaigns = [{"id": z, "zone": z, "min_dwell_s": 10} for z in ("a", "b")]
     h = make_engine(campaigns, caps={**NO_CAPS, "min_interval_s": 120})
     stream = walk(leg("a", 0, 30), leg("b", 31, 200))
@@ -115,7 +115,7 @@ def test_min_interval_between_any_two_triggers(make_engine: MakeEngine) -> None:
     assert fired(h.feed("c1", stream)) == [("a", 10.0), ("b", 130.0)]
 
 
-def test_max_per_day_counts_store_local_days(make_engine: MakeEngine) -> None:
+def test_max_per_day_counts_store_local_days() -> None:
     # 2026-01-01 00:00 UTC is 19:00 on Dec 31 in New York: the store's day changes at 05:00 UTC
     h = make_engine(
         [{"id": "a", "zone": "a", "min_dwell_s": 10}],
@@ -128,7 +128,7 @@ def test_max_per_day_counts_store_local_days(make_engine: MakeEngine) -> None:
     assert got == [("a", 10.0), ("a", 5 * 3600 + 70.0)]
 
 
-def test_campaign_budget_per_store_day(make_engine: MakeEngine) -> None:
+def test_campaign_budget_per_store_day() -> None:
     h = make_engine([{"id": "a", "zone": "a", "min_dwell_s": 10, "budget_per_day": 2}], timezone="Europe/Paris")
     got = [len(triggers(h.feed(f"c{i}", leg("a", 60 * i, 60 * i + 20)))) for i in range(4)]
     assert got == [1, 1, 0, 0]
@@ -136,7 +136,7 @@ def test_campaign_budget_per_store_day(make_engine: MakeEngine) -> None:
     assert len(triggers(h.feed("c9", leg("a", 23 * 3600, 23 * 3600 + 20)))) == 1
 
 
-def test_redemption_blocks_the_campaign_for_that_customer(make_engine: MakeEngine) -> None:
+def test_redemption_blocks_the_campaign_for_that_customer() -> None:
     h = make_engine([{"id": "a", "zone": "a", "min_dwell_s": 10}])
     (t,) = triggers(h.feed("c1", leg("a", 0, 20), gone_at=30))
     h.engine.on_redemption({"trigger_id": t.trigger_id, "customer_id": "c1", "campaign_id": "a", "at": T0 + 40})
@@ -144,7 +144,7 @@ def test_redemption_blocks_the_campaign_for_that_customer(make_engine: MakeEngin
     assert len(triggers(h.feed("c2", leg("a", 100, 200)))) == 1
 
 
-def test_bad_redemptions_are_counted_and_ignored(make_engine: MakeEngine) -> None:
+def test_bad_redemptions_are_counted_and_ignored() -> None:
     h = make_engine([{"id": "a", "zone": "a", "min_dwell_s": 10}])
     for bad in ([], {"customer_id": "c1", "campaign_id": "a", "at": 1.0}, {"trigger_id": "x", "customer_id": "c1",
                 "campaign_id": "a", "at": "yesterday"}, {"trigger_id": "x", "customer_id": "", "campaign_id": "a",
@@ -154,7 +154,7 @@ def test_bad_redemptions_are_counted_and_ignored(make_engine: MakeEngine) -> Non
     assert len(triggers(h.feed("c1", leg("a", 0, 20)))) == 1
 
 
-def test_forget_drops_the_customer_state(make_engine: MakeEngine) -> None:
+def test_forget_drops_the_customer_state() -> None:
     h = make_engine([{"id": "a", "zone": "a", "min_dwell_s": 30}])
     h.feed("c1", leg("a", 0, 20))
     h.engine.forget("c1")
@@ -162,7 +162,7 @@ def test_forget_drops_the_customer_state(make_engine: MakeEngine) -> None:
     assert fired(h.feed("c1", leg("a", 41, 60))) == [("a", 51.0)]
 
 
-def test_reload_keeps_presence_and_caps(make_engine: MakeEngine) -> None:
+def test_reload_keeps_presence_and_caps() -> None:
     from gateway.campaigns import Campaign
 
     h = make_engine([{"id": "a", "zone": "a", "min_dwell_s": 10}], caps={**NO_CAPS, "max_per_visit": 1})
@@ -175,12 +175,12 @@ def test_reload_keeps_presence_and_caps(make_engine: MakeEngine) -> None:
     assert fired(h2.feed("c1", leg("a", 21, 40))) == [("b", 25.0)]  # dwell counted from before the reload
 
 
-def test_disabled_campaign_never_fires(make_engine: MakeEngine) -> None:
+def test_disabled_campaign_never_fires() -> None:
     h = make_engine([{"id": "a", "zone": "a", "min_dwell_s": 10, "enabled": False}])
     assert triggers(h.feed("c1", leg("a", 0, 60))) == []
 
 
-def test_injected_wall_clock_only_sets_created_at(make_engine: MakeEngine) -> None:
+def test_injected_wall_clock_only_sets_created_at() -> None:
     from gateway.campaigns import Campaign, CampaignEngine, MemoryHistory
 
     e = CampaignEngine(
@@ -200,7 +200,7 @@ def local(tz: str, *args: int) -> float:
     return datetime(*args, tzinfo=ZoneInfo(tz)).timestamp()  # type: ignore[misc]
 
 
-def dwell_at(make_engine: MakeEngine, campaign: dict[str, object], tz: str, start: float) -> list[float]:
+def dwell_at(campaign: dict[str, object], tz: str, start: float) -> list[float]:
     h = make_engine([{"id": "s", "zone": "a", "min_dwell_s": 10, **campaign}], timezone=tz)
     stream = [ZoneEstimate("a", 0.9, start + i) for i in range(31)]
     out = []
@@ -209,49 +209,49 @@ def dwell_at(make_engine: MakeEngine, campaign: dict[str, object], tz: str, star
     return [t.observed_at - start for t in triggers(out)]
 
 
-def test_schedule_hours_in_store_time_across_dst(make_engine: MakeEngine) -> None:
+def test_schedule_hours_in_store_time_across_dst() -> None:
     tz = "Europe/Berlin"
     sched = {"schedule": {"hours": ["09:00-17:00"]}}
     # 29 March 2026: clocks go from 02:00 to 03:00; 09:00 local is 07:00 UTC that day and 08:00 UTC the day before
     for day in (28, 29, 30):
         opens = local(tz, 2026, 3, day, 9, 0)
-        assert dwell_at(make_engine, sched, tz, opens - 5) == [10.0]  # 09:00:05: open, dwell done
-        assert dwell_at(make_engine, sched, tz, opens - 30) == [30.0]  # fires the second the store window opens
-        assert dwell_at(make_engine, sched, tz, local(tz, 2026, 3, day, 8, 59) - 31) == []
+        assert dwell_at(sched, tz, opens - 5) == [10.0]  # 09:00:05: open, dwell done
+        assert dwell_at(sched, tz, opens - 30) == [30.0]  # fires the second the store window opens
+        assert dwell_at(sched, tz, local(tz, 2026, 3, day, 8, 59) - 31) == []
     closes = local(tz, 2026, 10, 25, 17, 0)  # autumn change day
-    assert dwell_at(make_engine, sched, tz, closes - 5) == []  # 16:59:55 is open, but dwell completes after 17:00
-    assert dwell_at(make_engine, sched, tz, closes - 25) == [10.0]
+    assert dwell_at(sched, tz, closes - 5) == []  # 16:59:55 is open, but dwell completes after 17:00
+    assert dwell_at(sched, tz, closes - 25) == [10.0]
 
 
-def test_schedule_hours_inside_the_skipped_hour_never_match_that_day(make_engine: MakeEngine) -> None:
+def test_schedule_hours_inside_the_skipped_hour_never_match_that_day() -> None:
     tz = "Europe/Berlin"
     sched = {"schedule": {"hours": ["02:00-03:00"]}}
-    assert dwell_at(make_engine, sched, tz, local(tz, 2026, 3, 29, 1, 59)) == []  # 01:59 -> 03:00 directly
-    assert dwell_at(make_engine, sched, tz, local(tz, 2026, 3, 30, 2, 0)) == [10.0]
+    assert dwell_at(sched, tz, local(tz, 2026, 3, 29, 1, 59)) == []  # 01:59 -> 03:00 directly
+    assert dwell_at(sched, tz, local(tz, 2026, 3, 30, 2, 0)) == [10.0]
 
 
-def test_schedule_days_and_dates(make_engine: MakeEngine) -> None:
+def test_schedule_days_and_dates() -> None:
     tz = "America/New_York"
     weekend = {"schedule": {"days": ["sat", "sun"]}}
-    assert dwell_at(make_engine, weekend, tz, local(tz, 2026, 1, 3, 12, 0)) == [10.0]  # a Saturday
-    assert dwell_at(make_engine, weekend, tz, local(tz, 2026, 1, 5, 12, 0)) == []  # a Monday
+    assert dwell_at(weekend, tz, local(tz, 2026, 1, 3, 12, 0)) == [10.0]  # a Saturday
+    assert dwell_at(weekend, tz, local(tz, 2026, 1, 5, 12, 0)) == []  # a Monday
     # Saturday 00:30 UTC is still Friday evening in New York
-    assert dwell_at(make_engine, weekend, tz, datetime(2026, 1, 3, 0, 30, tzinfo=ZoneInfo("UTC")).timestamp()) == []
+    assert dwell_at(weekend, tz, datetime(2026, 1, 3, 0, 30, tzinfo=ZoneInfo("UTC")).timestamp()) == []
     dates = {"schedule": {"start_date": "2026-02-01", "end_date": "2026-02-28"}}
-    assert dwell_at(make_engine, dates, tz, local(tz, 2026, 1, 31, 23, 0)) == []
-    assert dwell_at(make_engine, dates, tz, local(tz, 2026, 2, 28, 23, 0)) == [10.0]
-    assert dwell_at(make_engine, dates, tz, local(tz, 2026, 3, 1, 0, 0)) == []
+    assert dwell_at(dates, tz, local(tz, 2026, 1, 31, 23, 0)) == []
+    assert dwell_at(dates, tz, local(tz, 2026, 2, 28, 23, 0)) == [10.0]
+    assert dwell_at(dates, tz, local(tz, 2026, 3, 1, 0, 0)) == []
 
 
-def test_overnight_hours_window(make_engine: MakeEngine) -> None:
+def test_overnight_hours_window() -> None:
     tz = "UTC"
     late = {"schedule": {"hours": ["22:00-02:00"]}}
-    assert dwell_at(make_engine, late, tz, local(tz, 2026, 1, 1, 23, 0)) == [10.0]
-    assert dwell_at(make_engine, late, tz, local(tz, 2026, 1, 1, 1, 0)) == [10.0]
-    assert dwell_at(make_engine, late, tz, local(tz, 2026, 1, 1, 12, 0)) == []
+    assert dwell_at(late, tz, local(tz, 2026, 1, 1, 23, 0)) == [10.0]
+    assert dwell_at(late, tz, local(tz, 2026, 1, 1, 1, 0)) == [10.0]
+    assert dwell_at(late, tz, local(tz, 2026, 1, 1, 12, 0)) == []
 
 
-def test_daily_cap_follows_the_25_hour_day_of_the_autumn_change(make_engine: MakeEngine) -> None:
+def test_daily_cap_follows_the_25_hour_day_of_the_autumn_change() -> None:
     tz = "Europe/Berlin"
     h = make_engine([{"id": "a", "zone": "a", "min_dwell_s": 10}], caps={**NO_CAPS, "max_per_day": 1}, timezone=tz)
     got = []

@@ -6,14 +6,14 @@ import os
 import stat
 from pathlib import Path
 
-from campaign_script import NO_CAPS, T0, MakeEngine, leg, triggers
+from campaign_script import NO_CAPS, T0, leg, make_engine, triggers
 
 from gateway.campaigns.history import SqliteHistory, StayRecord, TriggerRecord
 
 COFFEE = {"id": "coffee", "zone": "coffee", "min_dwell_s": 10, "cooldown_s": 86400}
 
 
-def test_cooldown_survives_a_restart(make_engine: MakeEngine, tmp_path: Path) -> None:
+def test_cooldown_survives_a_restart(tmp_path: Path) -> None:
     db = tmp_path / "history.db"
     first = make_engine([COFFEE], history=SqliteHistory(db))
     assert len(triggers(first.feed("c1", leg("coffee", 0, 30), gone_at=40))) == 1
@@ -23,7 +23,7 @@ def test_cooldown_survives_a_restart(make_engine: MakeEngine, tmp_path: Path) ->
     assert len(triggers(second.feed("c2", leg("coffee", 3600, 3700)))) == 1
 
 
-def test_visit_caps_survive_a_restart_mid_visit(make_engine: MakeEngine, tmp_path: Path) -> None:
+def test_visit_caps_survive_a_restart_mid_visit(tmp_path: Path) -> None:
     db = tmp_path / "history.db"
     campaigns = [{"id": "a", "zone": "a", "min_dwell_s": 10}, {"id": "b", "zone": "b", "min_dwell_s": 10}]
     caps = {**NO_CAPS, "max_per_visit": 1}
@@ -35,14 +35,14 @@ def test_visit_caps_survive_a_restart_mid_visit(make_engine: MakeEngine, tmp_pat
     assert triggers(second.feed("c1", leg("b", 101, 200))) == []
 
 
-def test_budget_survives_a_restart(make_engine: MakeEngine, tmp_path: Path) -> None:
+def test_budget_survives_a_restart(tmp_path: Path) -> None:
     db = tmp_path / "history.db"
     rule = [{"id": "a", "zone": "a", "min_dwell_s": 10, "budget_per_day": 1}]
     assert len(triggers(make_engine(rule, history=SqliteHistory(db)).feed("c1", leg("a", 0, 30)))) == 1
     assert triggers(make_engine(rule, history=SqliteHistory(db)).feed("c2", leg("a", 100, 130))) == []
 
 
-def test_redemption_survives_a_restart(make_engine: MakeEngine, tmp_path: Path) -> None:
+def test_redemption_survives_a_restart(tmp_path: Path) -> None:
     db = tmp_path / "history.db"
     h = make_engine([{"id": "a", "zone": "a", "min_dwell_s": 10}], history=SqliteHistory(db))
     h.engine.on_redemption({"trigger_id": "t1", "customer_id": "c1", "campaign_id": "a", "at": T0})
@@ -59,7 +59,7 @@ def test_database_is_private(tmp_path: Path) -> None:
         assert stat.S_IMODE(os.stat(p).st_mode) & 0o077 == 0, p.name
 
 
-def test_export_then_delete_customer(make_engine: MakeEngine, tmp_path: Path) -> None:
+def test_export_then_delete_customer(tmp_path: Path) -> None:
     history = SqliteHistory(tmp_path / "history.db")
     h = make_engine([{"id": "a", "zone": "a", "min_dwell_s": 10}], history=history)
     for c in ("customer-revoked", "customer-kept"):
@@ -107,7 +107,7 @@ def test_customers_revoked_while_the_gateway_was_down_can_be_found(tmp_path: Pat
     assert history.customer_ids() == {"kept"}
 
 
-def test_prune_keeps_recent_history_and_redemptions(make_engine: MakeEngine, tmp_path: Path) -> None:
+def test_prune_keeps_recent_history_and_redemptions(tmp_path: Path) -> None:
     history = SqliteHistory(tmp_path / "history.db")
     h = make_engine([{"id": "a", "zone": "a", "min_dwell_s": 10}], history=history)
     h.feed("old", leg("a", 0, 30), gone_at=40)
