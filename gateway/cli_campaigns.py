@@ -10,6 +10,7 @@ import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -82,9 +83,17 @@ def known_segments(config: Path) -> set[str] | None:
     return None
 
 
+def _store_zone_or_exit(config: Path) -> ZoneInfo:
+    try:
+        return store_zone(store_timezone(config))
+    except ValueError as e:  # schedules are read in this zone: without it nothing can be checked
+        _err.print(f"error: {config / GATEWAY_FILE}: timezone: {e}", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
 def _load(file: Path, config: Path, check_segments: bool) -> LoadedCampaigns:
     segments = known_segments(config) if check_segments else None
-    today = datetime.now(store_zone(store_timezone(config))).date()
+    today = datetime.now(_store_zone_or_exit(config)).date()
     try:
         loaded = load_campaigns(file, zones=zone_names(config), segments=segments, today=today)
     except CampaignsError as e:
@@ -159,11 +168,7 @@ def list_campaigns(
 ) -> None:
     """The campaigns and whether each is active now (or at --at), in the store's time zone."""
     tz_name = store_timezone(config)
-    try:
-        tz = store_zone(tz_name)
-    except ValueError as e:
-        _err.print(f"error: {config / GATEWAY_FILE}: timezone: {e}", markup=False)
-        raise typer.Exit(1) from None
+    tz = _store_zone_or_exit(config)
     t = _parse_at(at, tz_name) if at is not None else time.time()
     loaded = _load(config / CAMPAIGNS_FILE, config, check_segments=False)
     when = datetime.fromtimestamp(t, tz).strftime("%Y-%m-%d %H:%M %Z")

@@ -100,3 +100,11 @@ def test_list_bad_time_is_a_usage_error(tmp_path: Path) -> None:
     d = config_dir(tmp_path)
     r = runner.invoke(campaigns_app, ["list", "--config", str(d), "--at", "tomorrow"])
     assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+def test_unknown_store_time_zone_is_one_line_naming_gateway_toml(tmp_path: Path) -> None:
+    d = config_dir(tmp_path, tz="Mars/Olympus")
+    for args in (["validate", "--config", str(d)], ["list", "--config", str(d)]):
+        r = runner.invoke(campaigns_app, args)
+        assert r.exit_code == 1
+        assert r.stderr.strip() == f"error: {d / 'gateway.toml'}: timezone: unknown time zone 'Mars/Olympus'"
