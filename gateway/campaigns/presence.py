@@ -46,6 +46,9 @@ class Change:
 INTERVAL_SAMPLES = 9  # recent gaps between estimates; their median is the customer's typical interval
 CONTRARY_INTERVALS = 1.5  # one estimate elsewhere between two in Z is a flicker; two in a row are a move
 SILENT_INTERVALS = 3.0  # two missed adverts in a row are ordinary radio loss
+# several receivers report one advertisement within a second or two of each other: those gaps say nothing
+# about how often the phone advertises, and would drag the median to zero for a slow phone in a dense store
+SAME_ADVERT_S = 1.0
 
 
 def is_store_zone(zone: str) -> bool:
@@ -66,7 +69,7 @@ class Presence:
         self._interval = 0.0
 
     def _learn_interval(self, t: float) -> None:
-        if self._last_t is not None and t >= self._last_t:
+        if self._last_t is not None and t - self._last_t >= SAME_ADVERT_S:
             self._gaps.append(t - self._last_t)
             self._interval = sorted(self._gaps)[len(self._gaps) // 2]
         self._last_t = t if self._last_t is None else max(self._last_t, t)
