@@ -204,6 +204,7 @@ STRANGER_KINDS: tuple[Kind, ...] = (
     Kind("apple-phone", 30, (0.3, 2.0), 0.0, 1.0, "rpa", True, lambda r: apple_payload(0x10, 5)),
     Kind("apple-phone-handoff", 6, (0.5, 2.0), 0.0, 1.0, "rpa", True, lambda r: apple_payload(0x0C, 14)),
     Kind("android-phone", 14, (0.5, 2.0), 1.0, 1.0, "nrpa", True, lambda r: service_payload(GOOGLE_NEARBY_UUID, 20)),
+    Kind("pixel-phone", 5, (0.5, 2.0), 1.0, 1.0, "nrpa", True, lambda r: company_payload(224, "0118", 14)),
     Kind("samsung-phone", 8, (0.5, 2.0), 1.0, 1.0, "nrpa", True, lambda r: company_payload(117, "420981", 22)),
     Kind("windows-laptop", 2, (1.0, 2.0), 2.0, 0.7, "nrpa", True, lambda r: company_payload(6, "01092002", 24)),
     Kind("apple-watch", 10, (1.0, 2.0), -4.0, 0.6, "rpa", True, lambda r: apple_payload(0x10, 5)),
