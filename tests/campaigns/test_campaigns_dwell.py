@@ -72,8 +72,8 @@ def test_a_phone_heard_every_30_s_can_still_dwell() -> None:
 
 def test_a_slow_phone_heard_by_three_receivers_can_still_dwell() -> None:
     h = make_engine([{"id": "long", "zone": "coffee", "min_dwell_s": 120}])
-    stream = [ZoneEstimate("coffee", 0.9, T0 + t + rx * 0.3) for t in range(0, 301, 30) for rx in range(3)]
-    assert [t.observed_at for t in triggers(h.feed("c1", stream))] == [T0 + 120]
+    stream = [ZoneEstimate("coffee", 0.9, T0 + t + rx * 0.3) for t in range(0, 301, 45) for rx in range(3)]
+    assert [t.observed_at for t in triggers(h.feed("c1", stream))] == [T0 + 135]  # adverts at 0, 45, 90, 135
 
 
 def test_a_slow_phone_seen_twice_elsewhere_has_moved() -> None:
