@@ -21,7 +21,8 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import aiomqtt
@@ -49,6 +50,29 @@ def backoff_s(attempt: int, cap_s: float, rng: random.Random) -> float:
     """Exponential backoff with 'equal jitter': half fixed, half random, so a fleet does not reconnect in step."""
     base = min(cap_s, BACKOFF_FIRST_S * (2.0 ** min(attempt, 30)))
     return base / 2 + rng.uniform(0, base / 2)
+
+
+def select_startable(
+    batch: Sequence[OutboxItem], skip_ids: AbstractSet[str], busy_customers: AbstractSet[str], room: int
+) -> list[OutboxItem]:
+    """What to publish next from `batch` (oldest first): at most `room` items, at most one per customer, and for
+    each customer only its oldest item not already in flight or acknowledged (`skip_ids`), and none for a customer
+    with a message in flight (`busy_customers`). Messages without a customer have no order to keep."""
+    chosen: list[OutboxItem] = []
+    taken: set[str] = set()
+    for item in batch:
+        if len(chosen) >= room:
+            break
+        if item.msg_id in skip_ids:
+            continue
+        customer = item.customer_id
+        if customer is not None:
+            if customer in busy_customers or customer in taken:
+                taken.add(customer)  # its predecessor is in flight or chosen: keep the customer's order
+                continue
+            taken.add(customer)
+        chosen.append(item)
+    return chosen
 
 
 class Publisher:
@@ -352,19 +376,12 @@ class Publisher:
                         self._record_error("outbox", e)
                         batch = []
                         read_failed = True
-                    acked = set(to_ack)
-                    for item in batch:
-                        if room == 0:
-                            break
-                        if item.msg_id in in_flight_ids or item.msg_id in acked:
-                            continue
+                    skip = in_flight_ids | set(to_ack)
+                    for item in select_startable(batch, skip, busy_customers, room):
                         if item.customer_id is not None:
-                            if item.customer_id in busy_customers:
-                                continue  # its predecessor is in flight: keep the customer's order
                             busy_customers.add(item.customer_id)
                         in_flight_ids.add(item.msg_id)
                         in_flight[asyncio.create_task(self._publish(client, item))] = item
-                        room -= 1
                 waker = asyncio.create_task(self._wake.wait())
                 waiting: set[asyncio.Task[Any]] = {waker, *in_flight}
                 timeout = OUTBOX_RETRY_S if (to_ack or read_failed) else None
