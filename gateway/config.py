@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -100,6 +101,15 @@ class GatewayConfig(_Strict):
     scanner: ScannerSettings = ScannerSettings()
     recognition: RecognitionSettings = RecognitionSettings()
     metrics: MetricsSettings = MetricsSettings()
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as 'Europe/Berlin')") from None
+        return v
 
     def resolve_paths(self, config_dir: Path) -> GatewayConfig:
         """Relative paths in the file are relative to the config directory (SPEC §3)."""

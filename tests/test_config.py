@@ -1,0 +1,95 @@
+"""Configuration: every problem named with file and field, all at once; environment overrides for secrets."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gateway.cli import app
+from gateway.config import ConfigError, load_gateway_config
+from gateway.setup import load_config_dir
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config"
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    d = tmp_path / "config"
+    shutil.copytree(EXAMPLE, d, ignore=shutil.ignore_patterns("state"))
+    return d
+
+
+def check(config: Path) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["config", "check", "--config", str(config)])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_the_shipped_example_config_is_valid(config: Path) -> None:
+    code, out, err = check(config)
+    assert code == 0, err
+    assert "ok" in out
+
+
+def test_all_problems_of_all_files_are_reported_at_once(config: Path) -> None:
+    gw = config / "gateway.toml"
+    gw.write_text(
+        gw.read_text()
+        .replace('store_id = "store-042"', 'store_id = "store 042"')
+        .replace('url = "mqtt://127.0.0.1:1883"', 'url = "http://broker"')
+        .replace('mode = "active"', 'mode = "loud"')
+        .replace('timezone = "Europe/Berlin"', 'timezone = "Mars/Olympus"')
+    )
+    (config / "campaigns.toml").write_text('[[campaign]]\nid = "x"\nzone = "nowhere"\nmin_dwell_s = -5\n')
+    code, _, err = check(config)
+    assert code == 1
+    lines = err.strip().splitlines()
+    for field in ("store_id", "mqtt.url", "scanner.mode", "timezone"):
+        assert any(f"gateway.toml: {field}:" in line for line in lines), (field, lines)
+    assert any("campaigns.toml" in line and "min_dwell_s" in line for line in lines)
+    assert all(line.startswith("error: ") for line in lines)
+    assert "Traceback" not in err
+
+
+def test_a_misspelt_key_is_named(config: Path) -> None:
+    gw = config / "gateway.toml"
+    gw.write_text(gw.read_text().replace("keepalive_s", "keepalive_secs"))
+    code, _, err = check(config)
+    assert code == 1
+    assert "gateway.toml: mqtt.keepalive_secs: unknown key" in err
+
+
+def test_invalid_toml_names_the_file(config: Path) -> None:
+    (config / "gateway.toml").write_text("store_id = \n")
+    code, _, err = check(config)
+    assert code == 1 and "gateway.toml: invalid TOML" in err
+
+
+def test_missing_directory_and_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config directory not found"):
+        load_config_dir(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError) as e:
+        load_config_dir(tmp_path / "empty")
+    assert any("gateway.toml: file not found" in p for p in e.value.problems)
+    assert any("zones.toml" in p for p in e.value.problems)
+
+
+def test_environment_overrides_the_file_and_paths_are_relative_to_the_config_dir(config: Path) -> None:
+    cfg = load_gateway_config(
+        config,
+        environ={
+            "PROXIMITY_MQTT__PASSWORD": "s3cret",
+            "PROXIMITY_MQTT__URL": "mqtts://broker.example:8883",
+            "OTHER": "x",
+        },
+    )
+    assert cfg.mqtt.password == "s3cret"
+    assert cfg.mqtt.tls and cfg.mqtt.port == 8883 and cfg.mqtt.host == "broker.example"
+    assert cfg.state_dir == config / "state"
+    assert "s3cret" not in repr(cfg)  # secrets stay out of logs and error messages
+    with pytest.raises(ConfigError) as e:
+        load_gateway_config(config, environ={"PROXIMITY_MQTT__KEEPALIVE_S": "forever"})
+    assert "mqtt.keepalive_s" in e.value.problems[0]
