@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gateway.adverts import Advert
 from gateway.sources.recording import read_recording
 from gateway.truth import TruthInterval, read_truth
-from gateway.zones.calibrate import SMOOTHING_GRID, FitResult, evaluate, fit
+from gateway.zones.calibrate import ALL_SMOOTHINGS, FitResult, evaluate, fit
 from gateway.zones.tracker import ZoneTracker
 
 UCI_CSV = Path("/work/shared/data/uci-ble-rssi/iBeacon_RSSI_Labeled_until_september.csv")
@@ -110,9 +110,11 @@ def score(ds: DataSet, full: bool) -> dict[str, dict[str, Any]]:
         no_hmm = copy.deepcopy(res.model)
         no_hmm.params.switch_time_s = 0.1
         no_hmm.params.confirm_s = 0.0
+        no_hmm.params.likelihood_weight = 1.0
+        no_hmm.params.confidence_threshold = 0.0  # the HMM's threshold means nothing for a memoryless posterior
         rows["ours, no HMM"] = evaluate(no_hmm, day, dt)
         for smoothing in ("median", "kalman", "none"):
-            grid = [g for g in SMOOTHING_GRID if g[0] == smoothing]
+            grid = [g for g in ALL_SMOOTHINGS if g[0] == smoothing]
             r = fit(cal, ct, rx or None, zone_positions=zpos or None, smoothing_grid=grid)
             rows[f"ours, smoothing={smoothing}"] = evaluate(r.model, day, dt)
     return rows
