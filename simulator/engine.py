@@ -74,21 +74,26 @@ class RadioSimulation:
         self.started[act] = True
         self.last_x[act], self.last_y[act] = lx, ly
 
-        # advertisement times
+        # advertisement times, ragged: each device gets just enough slots to pass t1 (one 100 ms phone
+        # next to many 30 s tags must not cost a dense devices x 600 matrix)
         nxt, iv = self.next_t[act], self.interval[act]
-        k_max = int(np.ceil(np.max((t1 - nxt) / iv))) + 2
-        k_max = max(k_max, 2)
-        jitter = rng.uniform(0.0, ADV_DELAY_MAX_S, (len(act), k_max))
-        jitter[:, 0] = 0.0
-        times = nxt[:, None] + np.arange(k_max)[None, :] * iv[:, None] + np.cumsum(jitter, axis=1)
+        n_per = np.maximum(np.ceil((t1 - nxt) / iv).astype(np.int64), 1) + 1  # the last slot is >= t1
+        starts = np.cumsum(n_per) - n_per
+        row = np.repeat(np.arange(len(act)), n_per)
+        k = np.arange(int(n_per.sum())) - starts[row]
+        jitter = rng.uniform(0.0, ADV_DELAY_MAX_S, len(row))
+        jitter[starts] = 0.0
+        acc = np.cumsum(jitter)
+        times = nxt[row] + k * iv[row] + (acc - acc[starts][row])
         after = times >= t1
-        self.next_t[act] = times[np.arange(len(act)), np.argmax(after, axis=1)]
+        self.next_t[act] = times[starts + np.add.reduceat((~after).astype(np.int64), starts)]
         times = np.round(times, 3)
-        valid = (~after) & (times >= self.t_on[act][:, None]) & (times < self.t_off[act][:, None]) & (times < t1)
-        di, ki = np.nonzero(valid)
+        dev_row = act[row]
+        valid = ~after & (times >= self.t_on[dev_row]) & (times < self.t_off[dev_row]) & (times < t1)
+        di = row[valid]
         if len(di) == 0:
             return []
-        t = times[di, ki]
+        t = times[valid]
         self.adverts_sent += len(t)
 
         # where each advertisement was sent from, and what the receivers made of it
