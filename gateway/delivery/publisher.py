@@ -205,7 +205,11 @@ class Publisher:
                 await asyncio.wait_for(self._stopped.wait(), STOP_TIMEOUT_S + self._publish_timeout_s)
 
     async def run(self) -> None:
-        """Connect, and reconnect after every failure with capped exponential backoff, until `stop()`."""
+        """Connect, and reconnect after every failure with capped exponential backoff, until `stop()`.
+
+        A stopped publisher stays stopped (a `stop()` racing ahead of `run()` at shutdown must win)."""
+        if self._running:
+            raise RuntimeError("Publisher.run() is already running")
         self._running = True
         self._stopped.clear()
         self._attempt = 0
