@@ -28,6 +28,7 @@ from typing import Any
 import sqlite_utils
 
 TABLE = "outbox"
+DEAD_TABLE = "dead_letters"
 FILE_MODE = 0o600  # triggers name customers: readable by the gateway's user only
 BUSY_TIMEOUT_MS = 5000  # a CLI reading the same file (status) may hold a read lock briefly
 PUT_MANY_BATCH_ROWS = 500  # sqlite-utils' insert_all batch size; about 15x faster than one insert per row
@@ -43,6 +44,15 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS {TABLE}_customer ON {TABLE}(customer_id);
+-- Messages MQTT can never carry (a wildcard in the topic): kept for a person to look at, out of the queue.
+CREATE TABLE IF NOT EXISTS {DEAD_TABLE} (
+    msg_id TEXT PRIMARY KEY,
+    topic TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    customer_id TEXT,
+    reason TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 """
 
 
@@ -195,6 +205,25 @@ class Outbox:
         except sqlite3.Error as e:
             raise self._fail("delete", e) from None
 
+    def dead_letter(self, msg_id: str, reason: str) -> None:
+        """Move a message that can never be published out of the queue, so it does not block its customer."""
+        try:
+            with self.db.atomic():
+                self.db.execute(
+                    f"INSERT OR REPLACE INTO {DEAD_TABLE} (msg_id, topic, payload, customer_id, reason, created_at)"
+                    f" SELECT msg_id, topic, payload, customer_id, ?, created_at FROM {TABLE} WHERE msg_id = ?",
+                    [reason, msg_id],
+                )
+                self.db.execute(f"DELETE FROM {TABLE} WHERE msg_id = ?", [msg_id])
+        except sqlite3.Error as e:
+            raise self._fail("write", e) from None
+
+    def dead_letters(self) -> int:
+        try:
+            return int(self.db.execute(f"SELECT count(*) FROM {DEAD_TABLE}").fetchone()[0])
+        except sqlite3.Error as e:
+            raise self._fail("read", e) from None
+
     def depth(self) -> int:
         try:
             return self._count()
@@ -204,7 +233,9 @@ class Outbox:
     def delete_customer(self, customer_id: str) -> int:
         """Revocation: drop that customer's queued-but-unsent messages; returns how many."""
         try:
-            cur = self.db.execute(f"DELETE FROM {TABLE} WHERE customer_id = ?", [customer_id])
+            with self.db.atomic():
+                cur = self.db.execute(f"DELETE FROM {TABLE} WHERE customer_id = ?", [customer_id])
+                self.db.execute(f"DELETE FROM {DEAD_TABLE} WHERE customer_id = ?", [customer_id])
         except sqlite3.Error as e:
             raise self._fail("delete", e) from None
         return int(cur.rowcount)

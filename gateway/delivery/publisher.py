@@ -120,6 +120,7 @@ class Publisher:
         self.connects = 0
         self.inbound_bad = 0
         self.callback_errors = 0
+        self.dead_lettered = 0
 
     # -- status and health ---------------------------------------------------------------------------------
 
@@ -161,6 +162,7 @@ class Publisher:
             "connects": self.connects,
             "inbound_bad": self.inbound_bad,
             "callback_errors": self.callback_errors,
+            "dead_lettered": self.dead_lettered,
         }
 
     def _record_error(self, where: str, exc: BaseException) -> None:
@@ -351,6 +353,16 @@ class Publisher:
             self.callback_errors += 1
             log.warning("mqtt %s: handler failed with %s (%d so far)", name, type(e).__name__, self.callback_errors)
 
+    def _dead_letter(self, item: OutboxItem, exc: BaseException) -> None:
+        self.dead_lettered += 1
+        reason = f"{type(exc).__name__}: {(str(exc) or '').splitlines()[0] if str(exc) else ''}"
+        log.error("message %s can never be published (%s); moved to dead_letters", item.msg_id, reason)
+        try:
+            self._outbox.dead_letter(item.msg_id, reason)
+        except OutboxError as e:
+            self._record_error("outbox", e)
+        self._progress.set()
+
     async def _publish(self, client: aiomqtt.Client, item: OutboxItem) -> None:
         await client.publish(item.topic, item.payload.encode(), qos=item.qos, timeout=self._publish_timeout_s)
 
@@ -402,6 +414,11 @@ class Publisher:
                     if item.customer_id is not None:
                         busy_customers.discard(item.customer_id)
                     exc = task.exception()
+                    if isinstance(exc, ValueError | TypeError):
+                        # paho refused the message itself (wildcard in the topic, payload too large): no
+                        # reconnect can fix it, and retrying would block this customer's queue for ever.
+                        self._dead_letter(item, exc)
+                        continue
                     if exc is not None:
                         self._publish_errors += 1
                         failure = failure or exc

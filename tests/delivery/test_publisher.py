@@ -257,3 +257,18 @@ async def test_consent_sent_while_the_gateway_was_offline_arrives_when_it_return
                     break
                 await asyncio.sleep(0.02)
     assert received == [{"customer_id": "c7", "consent": False}]
+
+
+async def test_a_message_mqtt_cannot_carry_is_set_aside_and_does_not_block_its_customer(
+    mosquitto: Mosquitto, collector: Collector, tmp_path: Path
+) -> None:
+    box = Outbox(tmp_path / "o.db")
+    box.put("bad", "proximity/s1/triggers/a+b", {"trigger_id": "bad"}, "c1")  # a wildcard: never publishable
+    box.put(*trigger(1, "c1"), customer_id="c1")
+    pub = make_publisher(mosquitto, box)
+    async with asyncio.timeout(TEST_TIMEOUT_S), running(pub):
+        assert await pub.drain(10) == 0
+        assert await collector.wait_async(lambda _m: collector.ids() == ["trg-000001"], 5)
+        assert pub.connected and pub.connects == 1
+    assert pub.dead_lettered == 1 and box.dead_letters() == 1
+    assert box.delete_customer("c1") == 0 and box.dead_letters() == 0  # revocation reaches the set-aside too
