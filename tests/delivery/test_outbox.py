@@ -6,6 +6,7 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -196,6 +197,8 @@ def test_put_that_returned_survives_sigkill(tmp_path: Path) -> None:
     assert proc.stdout is not None
     printed: list[str] = []
     deadline = time.monotonic() + 20
+    watchdog = threading.Timer(30, proc.kill)  # a silent, hung helper must fail the test, not stall the suite
+    watchdog.start()
     try:
         while len(printed) < 50 and time.monotonic() < deadline:
             line = proc.stdout.readline()
@@ -203,6 +206,7 @@ def test_put_that_returned_survives_sigkill(tmp_path: Path) -> None:
                 break
             printed.append(line.strip())
     finally:
+        watchdog.cancel()
         proc.kill()
         proc.wait()
     assert len(printed) >= 50
