@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -104,6 +106,26 @@ def generate(
         )
 
 
+@contextmanager
+def _spinner(label: str) -> Iterator[Callable[[float], None] | None]:
+    """A transient line on stderr showing how far into the recording's day the replay is (TTY only)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True) as bar:
+        task = bar.add_task(label)
+        start: list[float] = []
+
+        def tick(t: float) -> None:
+            if not start:
+                start.append(t)
+            bar.update(task, description=f"{label}: {(t - start[0]) / 3600:.2f} h of recording")
+
+        yield tick
+
+
 def _print_table(scores: dict[str, Any]) -> None:
     table = Table(title="proximity-sim evaluate")
     table.add_column("metric")
@@ -137,7 +159,8 @@ def evaluate(
         config = beside if beside.is_dir() else Path("config")
     problems: list[str] = []
     try:
-        scores = evaluate_day(scans, truth, config, on_problem=problems.append)
+        with _spinner("replaying") as tick:
+            scores = evaluate_day(scans, truth, config, on_problem=problems.append, progress=tick)
     except _expected_errors() as e:
         if _debug:
             raise
