@@ -81,3 +81,14 @@ def test_other_devices_are_ignored(walk_data: tuple[list[Advert], list[TruthInte
     noise = [Advert(a.t, a.rx, "DE:AD:BE:EF:00:01", -40) for a in adverts[::3]]
     mixed = sorted([*adverts, *noise], key=lambda a: a.t)
     assert evaluate(fitted.model, mixed, truth) == evaluate(fitted.model, adverts, truth)
+
+
+def test_one_receiver_still_tells_near_from_far() -> None:
+    from tests.zones.synth import calibration_walk, make_store
+
+    st = make_store(3, cols=3, rows=1, n_rx=1, shadow_db=5.0)  # three bands along a line from one receiver
+    adverts, truth = calibration_walk(st, 3)
+    res = fit(adverts, truth)
+    assert res.model.receivers == ["rx-0"]
+    day, day_truth = store_day(st, 5, phones=3)
+    assert evaluate(res.model, day, day_truth)["zone_accuracy"] > 0.5  # chance is 1/3
