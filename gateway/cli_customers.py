@@ -21,6 +21,7 @@ from rich.table import Table
 from gateway.config import DEFAULT_CONFIG_DIR, ConfigError, load_gateway_config
 from gateway.identity.models import Customer
 from gateway.identity.registry import Registry, RegistryError
+from gateway.privacy import erase_customer, export_history
 
 REGISTRY_FILE = "registry.db"
 
@@ -41,9 +42,13 @@ def _fail(problems: list[str] | str) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _state_dir(config: Path) -> Path:
+    return load_gateway_config(config).state_dir
+
+
 def registry_path(config: Path) -> Path:
     """`{state_dir}/registry.db` from the config directory's gateway.toml."""
-    return load_gateway_config(config).state_dir / REGISTRY_FILE
+    return _state_dir(config) / REGISTRY_FILE
 
 
 @contextmanager
@@ -159,7 +164,9 @@ def revoke_command(customer_id: str = typer.Argument(...), config: Path = Config
             typer.echo(f"{customer_id}: consent was already revoked")
             return
         reg.revoke(customer_id)
-    typer.echo(f"{customer_id}: consent revoked; identifiers deleted")
+    # The daemon may not be running: erase the stored history and queued messages here too.
+    dropped = erase_customer(_state_dir(config), customer_id)
+    typer.echo(f"{customer_id}: consent revoked; identifiers, presence history and {dropped} queued messages deleted")
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -182,6 +189,7 @@ def export_command(
         data: dict[str, Any] | None = reg.export(customer_id, include_secrets=include_secrets)
     if data is None:
         raise _fail(f"{customer_id}: no such customer")
+    data["history"] = export_history(_state_dir(config), customer_id)
     text = json.dumps(data, indent=2) + "\n"
     if out is None:
         typer.echo(text, nl=False)

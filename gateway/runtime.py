@@ -24,6 +24,7 @@ from gateway.delivery.publisher import Publisher
 from gateway.identity.registry import Registry, RegistryError
 from gateway.metrics import Metrics
 from gateway.pipeline import Event, Pipeline
+from gateway.privacy import HISTORY_FILE, OUTBOX_FILE, purge_revoked
 from gateway.setup import LoadedConfig, build_pipeline, load_campaigns_file
 
 log = logging.getLogger("gateway.runtime")
@@ -76,11 +77,11 @@ class Runtime:
             self.import_problems = list(report.problems)
             for problem in report.problems:
                 log.warning("customers file: %s", problem)
-        self.history = SqliteHistory(state_dir / "history.db")
-        self.outbox = Outbox(state_dir / "outbox.db")
-        self.pipeline: Pipeline = build_pipeline(
-            loaded, customers=self.registry.consenting(), history=self.history, now=now
-        )
+        self.history = SqliteHistory(state_dir / HISTORY_FILE)
+        self.outbox = Outbox(state_dir / OUTBOX_FILE)
+        consenting = self.registry.consenting()
+        purge_revoked(self.history, self.outbox, {c.customer_id for c in consenting})
+        self.pipeline: Pipeline = build_pipeline(loaded, customers=consenting, history=self.history, now=now)
         self._registry_version = self.registry.version()
         self.publisher = Publisher(
             cfg.mqtt,

@@ -1,0 +1,60 @@
+"""A customer's data across the gateway's stores: erase on revocation, export on a data request.
+
+The registry holds keys, the history holds presence and coupons, the outbox holds messages not yet sent.
+Revocation must reach all three whether or not the daemon is running, so the CLI and the daemon both call
+these functions (SQLite in WAL mode lets both processes write safely).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from gateway.campaigns.history import SqliteHistory
+from gateway.delivery.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+HISTORY_FILE = "history.db"
+OUTBOX_FILE = "outbox.db"
+
+
+def erase_customer(state_dir: Path, customer_id: str) -> int:
+    """Deletes the customer's presence history and queued-but-unsent messages; returns the messages dropped."""
+    dropped = 0
+    if (state_dir / HISTORY_FILE).exists():
+        history = SqliteHistory(state_dir / HISTORY_FILE)
+        try:
+            history.delete_customer(customer_id)
+        finally:
+            history.close()
+    if (state_dir / OUTBOX_FILE).exists():
+        outbox = Outbox(state_dir / OUTBOX_FILE)
+        try:
+            dropped = outbox.delete_customer(customer_id)
+        finally:
+            outbox.close()
+    return dropped
+
+
+def purge_revoked(history: SqliteHistory, outbox: Outbox, consenting: set[str]) -> list[str]:
+    """At start: erases what is left of customers revoked while the daemon was not running."""
+    gone = sorted(history.customer_ids() - consenting)
+    for customer_id in gone:
+        history.delete_customer(customer_id)
+        outbox.delete_customer(customer_id)
+    if gone:
+        log.info("erased the stored history of %d customers revoked while the gateway was stopped", len(gone))
+    return gone
+
+
+def export_history(state_dir: Path, customer_id: str) -> dict[str, Any]:
+    """The history part of a data-request export (empty when the gateway never ran)."""
+    if not (state_dir / HISTORY_FILE).exists():
+        return {}
+    history = SqliteHistory(state_dir / HISTORY_FILE)
+    try:
+        return history.export_customer(customer_id)
+    finally:
+        history.close()
