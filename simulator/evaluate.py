@@ -4,9 +4,10 @@ Zone accuracy: over labelled samples (an advertisement of a recognised customer 
 intervals), the share whose estimate after processing that advertisement equals the true zone ("unknown"
 counts as wrong). Flaps: an estimated zone left again within FLAP_WINDOW_S (ignoring "unknown") while the
 truth stayed put. Decision latency: from the start of a true zone stay to the first estimate of that zone.
-Triggers: the campaign engine is also run over the truth itself (the true zone, confidence 1, at each of the
-customer's advertisement times, "unknown" where the truth has no zone); predicted and expected triggers are
-matched per (customer, campaign) in time order when they lie within TRIGGER_TOLERANCE_S of each other.
+Triggers: the campaign engine is also run over the truth itself (simulator.expected: the true zone,
+confidence 1, at each of the customer's advertisement times, "unknown" where the truth has no zone);
+predicted and expected triggers are matched per (customer, campaign) in time order when they lie within
+TRIGGER_TOLERANCE_S of each other.
 precision = matched / predicted, recall = matched / expected (1.0 when the denominator is 0).
 """
 
@@ -24,6 +25,7 @@ from gateway.adverts import Advert
 from gateway.sources.recording import RecordingReader
 from gateway.truth import TruthIndex, TruthInterval, read_truth
 from gateway.zones.estimate import UNKNOWN, ZoneEstimate
+from simulator.expected import ExpectedTriggers
 
 TRIGGER_TOLERANCE_S = 120.0  # a trigger may come later than the truth's by the decision latency plus smoothing
 FLAP_WINDOW_S = 30.0  # a zone held for less than this and then left again is a flap, not a visit
@@ -112,40 +114,21 @@ def evaluate_day(
     progress: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
     """Runs the pipeline over `scans` with the recording's clock and returns the scores (SPEC section 2 keys)."""
-    from gateway.campaigns.engine import CampaignEngine
-    from gateway.campaigns.history import MemoryHistory
-    from gateway.pipeline import Pipeline
-    from gateway.setup import load_config_dir
+    from gateway.setup import build_pipeline, load_config_dir
 
     intervals: list[TruthInterval] = read_truth(truth)
     index = TruthIndex(intervals)
     loaded = load_config_dir(config_dir)
-    pipeline = Pipeline.from_config_dir(config_dir)
     cfg = loaded.gateway
-    expected_engine = CampaignEngine(
-        loaded.campaigns,
-        MemoryHistory(),
-        cfg.store_id,
-        cfg.gateway_id,
-        pipeline.resolver.segments,
-        timezone=cfg.timezone,
-        caps=loaded.caps,
-    )
+    pipeline = build_pipeline(loaded)  # customers from gateway.toml's customers_file, history in memory
+    expected_engine = ExpectedTriggers(loaded, index, pipeline.resolver.segments)
     scores = Scores()
     tracks: dict[str, _DeviceTrack] = {}
-    expected: list[tuple[str, str, float]] = []
     last_seen: dict[str, float] = {}
 
     def observe(customer_id: str, est: ZoneEstimate) -> None:
         t = est.t
-        true_zone = index.zone_at(customer_id, t)
-        expected.extend(
-            _triggers(
-                expected_engine.on_estimate(
-                    customer_id, ZoneEstimate(true_zone if true_zone is not None else UNKNOWN, 1.0, t)
-                )
-            )
-        )
+        true_zone = expected_engine.observe(customer_id, t)
         last_seen[customer_id] = t
         tr = tracks.setdefault(customer_id, _DeviceTrack(since=t, truth_since=t))
         if true_zone is not None:
@@ -197,8 +180,7 @@ def evaluate_day(
         stats = reader.stats
     final = pipeline.finish(t_last)
     predicted.extend(_triggers(final))
-    for cid, t in last_seen.items():
-        expected.extend(_triggers(expected_engine.on_gone(cid, t)))
+    expected = _triggers(expected_engine.finish())
 
     pairs = match_triggers(predicted, expected, TRIGGER_TOLERANCE_S)
     refused = _non_consenting(cfg.customers_file)

@@ -52,3 +52,37 @@ def test_a_wrong_truth_scores_lower(small_day: GenerateResult, tmp_path: Path) -
     assert right["samples"] == wrong["samples"] > 0
     assert wrong["zone_accuracy"] < right["zone_accuracy"] - 0.3
     json.dumps(right)  # the --json output is plain JSON
+
+
+def test_expected_triggers_follow_the_truth_and_never_reach_non_consenting_customers(
+    small_day: GenerateResult,
+) -> None:
+    from gateway.setup import load_config_dir
+    from gateway.sources.recording import read_recording
+    from simulator.expected import expected_triggers
+
+    loaded = load_config_dir(small_day.config_dir)
+    customers = [json.loads(x) for x in small_day.customers.read_text().splitlines()]
+    truth = read_truth(small_day.truth)
+    _, adverts, _ = read_recording(small_day.scans)
+    triggers = expected_triggers(loaded, customers, truth, adverts)
+    assert triggers, "the session's day implies some coupons"
+    refused = {c["customer_id"] for c in customers if not c["consent"]}
+    campaigns = {c.id: c for c in loaded.campaigns}
+    segments = {c["customer_id"]: set(c["segments"]) for c in customers}
+    for trig in triggers:
+        assert trig.customer_id not in refused
+        campaign = campaigns[trig.campaign_id]
+        assert campaign.segments is None or segments[trig.customer_id] & set(campaign.segments)
+        # the customer really stood in the campaign's zone for at least the minimum dwell
+        stays = [
+            iv
+            for iv in truth
+            if iv.device == trig.customer_id
+            and iv.zone == campaign.zone
+            and iv.t_start <= trig.observed_at <= iv.t_end + 1.0
+        ]
+        assert stays and trig.observed_at - stays[0].t_start >= campaign.min_dwell_s - 2.0
+    # with everybody's truth moved outside, nothing is implied
+    outside = [TruthInterval(iv.device, "outside", iv.t_start, iv.t_end) for iv in truth]
+    assert expected_triggers(loaded, customers, outside, adverts) == []
