@@ -173,6 +173,33 @@ def evaluate(
         _print_table(scores)
 
 
+@app.command()
+def demo(
+    demo_dir: Annotated[
+        Path | None, typer.Option("--dir", help="A generated day with config/; default: the shipped demo/.")
+    ] = None,
+    speed: Annotated[
+        float | None, typer.Option("--speed", min=0.001, help="Times real time; default: as fast as possible.")
+    ] = None,
+) -> None:
+    """Replay a store recording into a private Mosquitto and show the coupons the broker delivered."""
+    import asyncio
+
+    from simulator.demo import DEMO_DIR, print_report, run_demo
+
+    day = demo_dir or DEMO_DIR
+    if not (day / "scans.jsonl.gz").is_file() or not (day / "config").is_dir():
+        raise _fail(f"{day}: no scans.jsonl.gz and config/ here; make a day with: proximity-sim generate --out {day}")
+    errors: tuple[type[BaseException], ...] = (*_expected_errors(), RuntimeError)  # RuntimeError: no mosquitto
+    try:
+        result, got = asyncio.run(run_demo(day, speed, out))
+    except errors as e:
+        if _debug:
+            raise
+        raise _fail(_message(e)) from None
+    print_report(result, got, out)
+
+
 def main() -> None:
     try:
         app()

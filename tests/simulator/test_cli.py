@@ -91,3 +91,17 @@ def test_python_dash_m_simulator_runs() -> None:
         [sys.executable, "-m", "simulator", "--help"], capture_output=True, text=True, timeout=30, check=False
     )
     assert proc.returncode == 0 and "generate" in proc.stdout and "evaluate" in proc.stdout
+
+
+def test_demo_replays_a_generated_day_into_a_private_broker(small_day: GenerateResult, tmp_path: Path) -> None:
+    day = tmp_path / "day"
+    shutil.copytree(small_day.out_dir, day)
+    result = runner.invoke(app, ["demo", "--dir", str(day)])
+    assert result.exit_code == 0, result.output
+    assert "triggers" in result.stdout and "still queued" in result.stdout
+
+
+def test_demo_without_a_recording_says_how_to_make_one(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "proximity-sim generate" in result.stderr
