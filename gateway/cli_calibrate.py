@@ -94,12 +94,37 @@ def fit_command(
         _err.print(f"warning: {png}: report not written: {e}", markup=False)
 
 
+def _recognise(adverts: list[Advert], customers: Path) -> list[Advert]:
+    """Store-day truth names customers: recognise their adverts as the gateway would, keep only those."""
+    from gateway.identity.importer import read_customers_file
+    from gateway.identity.resolver import Resolver
+
+    parsed = read_customers_file(customers)
+    if not parsed.records:
+        raise _fail(parsed.problems[0] if parsed.problems else f"{customers}: no customers")
+    resolver = Resolver([c for c in parsed.customers if c.consent])
+    out = []
+    for a in adverts:
+        cid = resolver.match(a)
+        if cid is not None:
+            out.append(Advert(a.t, a.rx, cid, a.rssi))
+    return out
+
+
 @calibrate_app.command("evaluate")
 def evaluate_command(
     scans: ScansOpt,
     truth: TruthOpt,
     zones: Annotated[Path, typer.Option("--zones", help="Zones file (zones.toml) to score.")],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    customers: Annotated[
+        Path | None,
+        typer.Option(
+            "--customers",
+            help="Customers file, when the truth names customers (a store day); "
+            "default: customers.jsonl next to the scans, if the truth's devices are not addresses.",
+        ),
+    ] = None,
 ) -> None:
     """Score a zones file against labelled scans."""
     try:
@@ -108,9 +133,14 @@ def evaluate_command(
         raise _fail(str(e)) from None
     _, adverts, intervals = _load(scans, truth)
     try:
-        check_time_span(list(readings(adverts, intervals)), intervals)
+        check_time_span(adverts, intervals)
     except CalibrationError as e:
         raise _fail(f"{scans}: {e}") from None
+    if customers is None and not any(True for _ in readings(adverts, intervals)):
+        beside = scans.parent / "customers.jsonl"
+        customers = beside if beside.is_file() else None
+    if customers is not None:
+        adverts = _recognise(adverts, customers)
     result = evaluate(model, adverts, intervals)
     if result["samples"] == 0:
         raise _fail(f"{scans}: no advertisement of a truth device falls inside a truth interval")

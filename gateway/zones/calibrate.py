@@ -106,11 +106,12 @@ def _fold(iv: TruthInterval, t: float) -> int:
     return min(CV_FOLDS - 1, int(CV_FOLDS * (t - iv.t_start) / span))
 
 
-def check_time_span(rs: Sequence[Reading], truth: Sequence[TruthInterval]) -> None:
-    if not rs:
-        raise CalibrationError("no advertisement of any truth device in the scans (check addresses/identities)")
-    lo = min(r.t for r in rs)
-    hi = max(r.t for r in rs)
+def check_time_span(adverts: Sequence[Advert], truth: Sequence[TruthInterval]) -> None:
+    """Every truth interval must overlap the recording's time span: otherwise they belong to another recording."""
+    if not adverts:
+        raise CalibrationError("the recording holds no advertisement")
+    lo = min(a.t for a in adverts)
+    hi = max(a.t for a in adverts)
     for iv in truth:
         if iv.t_end < lo or iv.t_start > hi:
             raise CalibrationError(
@@ -253,8 +254,11 @@ def fit(
 ) -> FitResult:
     if not truth:
         raise CalibrationError("the truth file has no intervals")
-    rs = list(readings(adverts, truth))
-    check_time_span(rs, truth)
+    all_adverts = list(adverts)
+    check_time_span(all_adverts, truth)
+    rs = list(readings(all_adverts, truth))
+    if not rs:
+        raise CalibrationError("no advertisement of any truth device in the scans (check addresses/identities)")
     warnings: list[str] = []
     heard_rx = sorted({r.rx for r in rs})
     for rx in receivers or {}:

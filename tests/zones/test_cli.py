@@ -154,3 +154,44 @@ def test_zone_without_samples_and_truth_outside_the_recording_are_errors(
 def test_usage_error_exits_2(tmp_path: Path) -> None:
     r = runner.invoke(calibrate_app, ["fit", "--scans", str(tmp_path / "a")])
     assert r.exit_code == 2
+
+
+def test_store_day_truth_by_customer_is_scored_through_the_customers_file(
+    zones_file: tuple[Path, str], store: Store, tmp_path: Path
+) -> None:
+    day, truth = store_day(store, 6, phones=2)
+    addrs = sorted({iv.device for iv in truth})
+    ids = {a: f"cust-{i:04d}" for i, a in enumerate(addrs)}
+    (tmp_path / "customers.jsonl").write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "customer_id": ids[a],
+                    "consent": True,
+                    "segments": [],
+                    "identifiers": [{"kind": "address", "address": a}],
+                }
+            )
+            for a in addrs
+        )
+        + "\n"
+    )
+    scans = _write(tmp_path / "scans.jsonl.gz", day)
+    write_truth(
+        tmp_path / "truth.jsonl", [TruthInterval(ids[iv.device], iv.zone, iv.t_start, iv.t_end) for iv in truth]
+    )
+    r = runner.invoke(
+        calibrate_app,
+        [
+            "evaluate",
+            "--scans",
+            str(scans),
+            "--truth",
+            str(tmp_path / "truth.jsonl"),
+            "--zones",
+            str(zones_file[0]),
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["samples"] > 100
