@@ -1,0 +1,45 @@
+"""People move like people: at walking speed, round walls, inside the store, dwelling where the truth says."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator.movement import _crosses, route, shopper_track, walls_of
+from simulator.store import load_store
+
+STORE = load_store()
+inside = st.tuples(st.floats(0.5, STORE.width - 0.5), st.floats(0.5, STORE.height - 0.5))
+
+
+@settings(max_examples=200, deadline=None)
+@given(p=inside, q=inside, seed=st.integers(0, 2**32 - 1))
+def test_routes_stay_on_the_floor_and_never_cross_a_wall(
+    p: tuple[float, float], q: tuple[float, float], seed: int
+) -> None:
+    walls = walls_of(STORE)
+    path = [p, *route(p, q, walls, np.random.default_rng(seed), (STORE.width, STORE.height))]
+    assert path[-1] == q
+    for x, y in path:
+        assert 0 <= x <= STORE.width and 0 <= y <= STORE.height
+    assert not any(_crosses(a, b, w) for a, b in itertools.pairwise(path) for w in walls)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_shoppers_walk_at_walking_speed_and_enter_through_the_door(seed: int) -> None:
+    track = shopper_track(STORE, 1000.0, np.random.default_rng(seed))
+    dt = np.diff(track.t)
+    moving = dt > 0
+    speed = np.hypot(np.diff(track.x), np.diff(track.y))[moving] / dt[moving]
+    assert speed.max() <= 1.4 + 1e-9
+    ts = np.arange(track.t_start, track.t_end, 0.5)
+    x, y, _ = track.at(ts)
+    zone = STORE.zone_of(x, y)
+    assert zone[0] == -1 and zone[-1] == -1, "visits start and end outside"
+    crossing = np.flatnonzero((zone[:-1] == -1) & (zone[1:] != -1))
+    for i in crossing:  # stepping in happens at the door, not through a wall
+        assert abs(x[i + 1] - STORE.entrance[0]) < 2.0 and y[i + 1] < 2.0
