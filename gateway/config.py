@@ -97,6 +97,9 @@ class GatewayConfig(_Strict):
     state_dir: Path = Path("state")
     timezone: str = "UTC"  # the store's time zone, for campaign schedules
     customers_file: Path | None = None  # imported into the registry at start (idempotent); optional
+    # standalone: decides on its own radio. primary: also takes the sightings of the store's other receivers.
+    # node: a receiver only: recognises and publishes sightings for the primary, decides nothing itself.
+    role: Literal["standalone", "primary", "node"] = "standalone"
     mqtt: MqttSettings = MqttSettings()
     scanner: ScannerSettings = ScannerSettings()
     recognition: RecognitionSettings = RecognitionSettings()

@@ -26,6 +26,7 @@ from gateway.metrics import Metrics
 from gateway.pipeline import Event, Pipeline
 from gateway.privacy import HISTORY_FILE, OUTBOX_FILE, purge_revoked
 from gateway.setup import LoadedConfig, build_pipeline, load_campaigns_file
+from gateway.sources.sightings import SightingsBatcher, SightingsError, decode_batch
 
 log = logging.getLogger("gateway.runtime")
 
@@ -92,7 +93,12 @@ class Runtime:
             on_consent=self.on_consent,
             on_redemption=self.on_redemption,
             now=now,
+            on_sightings=self.on_sightings if cfg.role == "primary" else None,
         )
+        # A receiver node shares what it recognises instead of deciding; strangers never leave its memory.
+        self._batcher = SightingsBatcher(cfg.gateway_id) if cfg.role == "node" else None
+        self.sightings_in = 0
+        self.sightings_rejected = 0
         self.rates = RateMeter()
         self.started_at = now()
         self.scanner_state = "idle"
@@ -103,6 +109,9 @@ class Runtime:
     # -- the hot path ---------------------------------------------------------------------------
     def handle(self, adv: Advert) -> None:
         self.rates.add(adv.rx)
+        if self._batcher is not None:
+            self._share(adv)
+            return
         events = self.pipeline.process(adv)
         if events:
             self._pending.extend(events)
@@ -116,6 +125,30 @@ class Runtime:
             events = process(adv)
             if events:
                 pending.extend(events)
+
+    def _share(self, adv: Advert) -> None:
+        assert self._batcher is not None
+        stats = self.pipeline.stats
+        stats.adverts += 1
+        if self.pipeline.resolver.match(adv) is None:
+            stats.dropped += 1
+            return
+        stats.recognised += 1
+        payload = self._batcher.add(adv)
+        if payload is not None:
+            self.publisher.publish_sighting(payload)
+
+    def on_sightings(self, receiver: str, payload: bytes) -> None:
+        """Another receiver's batch (primary role): into the same pipeline, named by that receiver."""
+        try:
+            batch = decode_batch(payload, receiver)
+        except SightingsError as e:
+            self.sightings_rejected += 1
+            log.warning("sightings from %s ignored: %s", receiver, e)
+            return
+        self.sightings_in += len(batch.adverts)
+        self.sightings_rejected += batch.rejected
+        self.handle_many(batch.adverts)
 
     def finish(self) -> None:
         """End of the advertisement stream: everyone still tracked leaves."""
@@ -211,6 +244,9 @@ class Runtime:
             "version": __version__,
             "store_id": self.cfg.store_id,
             "gateway_id": self.cfg.gateway_id,
+            "role": self.cfg.role,
+            "sightings_in": self.sightings_in,
+            "sightings_sent": pub.sightings_sent,
             "pid": os.getpid(),
             "updated_at": self.now(),
             "started_at": self.started_at,
@@ -240,6 +276,8 @@ class Runtime:
         """Every second: registry changes, events to the outbox, health file."""
         last_health = 0.0
         while not stop.is_set():
+            if self._batcher is not None and (payload := self._batcher.take()) is not None:
+                self.publisher.publish_sighting(payload)  # a quiet second still sends what it has
             self.flush()
             self.poll_registry()
             now = self.now()

@@ -35,6 +35,7 @@ from gateway.delivery.topics import Topics
 log = logging.getLogger(__name__)
 
 Callback = Callable[[dict[str, Any]], Awaitable[None] | None]
+SightingsCallback = Callable[[str, bytes], None]  # (receiver, payload) of another receiver's batch
 
 DEFAULT_MAX_IN_FLIGHT = 32  # see benchmarks/bench_delivery.py: gains flatten out beyond a few dozen on loopback
 PENDING_SCAN_FACTOR = 4  # read this many times the window, so one busy customer does not starve the others
@@ -89,6 +90,7 @@ class Publisher:
         *,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         rng: random.Random | None = None,
+        on_sightings: SightingsCallback | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -99,6 +101,8 @@ class Publisher:
         self._version = version
         self._on_consent = on_consent
         self._on_redemption = on_redemption
+        self._on_sightings = on_sightings
+        self._gateway_id = gateway_id
         self._now = now
         self._max_in_flight = max_in_flight
         self._rng = rng or random.Random()
@@ -121,6 +125,10 @@ class Publisher:
         self.inbound_bad = 0
         self.callback_errors = 0
         self.dead_lettered = 0
+        self.sightings_sent = 0
+        self.sightings_unsent = 0  # QoS 0 by design: while disconnected they are dropped, not queued
+        self._client_now: aiomqtt.Client | None = None
+        self._sighting_tasks: set[asyncio.Task[None]] = set()
 
     # -- status and health ---------------------------------------------------------------------------------
 
@@ -288,7 +296,11 @@ class Publisher:
                 retain=True,
                 timeout=self._publish_timeout_s,
             )
-            await client.subscribe([(self.topics.consent, 1), (self.topics.redemptions, 1)])
+            subscriptions = [(self.topics.consent, 1), (self.topics.redemptions, 1)]
+            if self._on_sightings is not None:
+                subscriptions.append((self.topics.full("sightings/+"), 0))
+            await client.subscribe(subscriptions)
+            self._client_now = client
             inbound = asyncio.create_task(self._inbound(client))
             drainer = asyncio.create_task(self._drain_loop(client))
             stop = asyncio.create_task(self._stop_requested.wait())
@@ -302,6 +314,7 @@ class Publisher:
                 for t in tasks:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                self._client_now = None
             for t in done:
                 if t is not stop and not t.cancelled() and (exc := t.exception()) is not None:
                     raise exc
@@ -324,6 +337,32 @@ class Publisher:
                 await self._dispatch("consent", self._on_consent, message.payload)
             elif message.topic.matches(self.topics.redemptions):
                 await self._dispatch("redemptions", self._on_redemption, message.payload)
+            elif self._on_sightings is not None and message.topic.matches(self.topics.full("sightings/+")):
+                receiver = str(message.topic).rsplit("/", 1)[-1]
+                if receiver != self._gateway_id and isinstance(message.payload, bytes | bytearray):
+                    try:
+                        self._on_sightings(receiver, bytes(message.payload))
+                    except Exception as e:  # another stage's handler: count it, keep the session
+                        self.callback_errors += 1
+                        log.warning("mqtt sightings: handler failed with %s", type(e).__name__)
+
+    def publish_sighting(self, payload: bytes) -> bool:
+        """Sends a sightings batch of this gateway's radio at QoS 0, without waiting; False if not connected."""
+        client = self._client_now
+        if client is None:
+            self.sightings_unsent += 1
+            return False
+        task = asyncio.create_task(self._send_sighting(client, payload))
+        self._sighting_tasks.add(task)
+        task.add_done_callback(self._sighting_tasks.discard)
+        return True
+
+    async def _send_sighting(self, client: aiomqtt.Client, payload: bytes) -> None:
+        try:
+            await client.publish(self.topics.sightings(self._gateway_id), payload, qos=0)
+            self.sightings_sent += 1
+        except MqttError:
+            self.sightings_unsent += 1
 
     async def _dispatch(self, name: str, callback: Callback | None, payload: Any) -> None:
         try:

@@ -1,0 +1,97 @@
+"""A store with several receivers: nodes share what they recognise, the primary decides on all of it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gateway.adverts import Advert
+from gateway.runtime import Runtime
+from gateway.setup import LoadedConfig, load_config_dir
+from simulator.localbroker import Mosquitto
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config"
+CUSTOMER_ADDR = "C0:11:22:33:44:01"
+STRANGER_ADDR = "C0:99:99:99:99:99"
+
+
+def loaded_as(config: Path, state: Path, gateway_id: str, role: str) -> LoadedConfig:
+    loaded = load_config_dir(config)
+    gw = loaded.gateway.model_copy(update={"gateway_id": gateway_id, "role": role, "state_dir": state})
+    loaded.gateway = gw
+    return loaded
+
+
+async def wait_until(cond: object, timeout_s: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not cond():  # type: ignore[operator]
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def config(tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "config"
+    shutil.copytree(EXAMPLE, d, ignore=shutil.ignore_patterns("state"))
+    people = tmp_path / "customers.jsonl"
+    people.write_text(
+        json.dumps(
+            {
+                "customer_id": "cust-1",
+                "consent": True,
+                "segments": ["coffee"],
+                "identifiers": [{"kind": "address", "address": CUSTOMER_ADDR}],
+            }
+        )
+        + "\n"
+    )
+    gw = d / "gateway.toml"
+    gw.write_text(gw.read_text().replace('# customers_file = "customers.jsonl"', f'customers_file = "{people}"'))
+    monkeypatch.setenv("PROXIMITY_MQTT__URL", mosquitto.url)
+    return d
+
+
+async def test_a_node_shares_only_consenting_customers_and_the_primary_uses_them(config: Path, tmp_path: Path) -> None:
+    node = Runtime(loaded_as(config, tmp_path / "node", "rx-coffee", "node"))
+    primary = Runtime(loaded_as(config, tmp_path / "primary", "gw-1", "primary"))
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(rt.publisher.run()) for rt in (node, primary)]
+    tasks += [asyncio.create_task(rt.housekeeping(stop)) for rt in (node, primary)]
+    try:
+        await wait_until(lambda: node.publisher.connected and primary.publisher.connected)
+        await asyncio.sleep(0.2)  # the primary's subscription is in place once connected; give it a moment
+        for i in range(30):
+            node.handle(Advert(1000.0 + i, "rx-coffee", CUSTOMER_ADDR, -60))
+            node.handle(Advert(1000.0 + i, "rx-coffee", STRANGER_ADDR, -50))
+        await wait_until(lambda: primary.sightings_in >= 30)
+        await asyncio.sleep(0.3)
+        assert primary.sightings_in == 30  # the stranger never left the node
+        assert primary.pipeline.stats.recognised == 30
+        assert primary.pipeline.tracker.tracked() == 1
+        assert node.pipeline.stats.dropped == 30
+        assert node.publisher.sightings_sent >= 1
+        health = primary.health()
+        assert health["role"] == "primary" and health["sightings_in"] == 30
+    finally:
+        stop.set()
+        for rt in (node, primary):
+            await rt.publisher.stop()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        node.close()
+        primary.close()
+
+
+async def test_garbage_on_the_sightings_topic_is_counted_not_fatal(config: Path, tmp_path: Path) -> None:
+    primary = Runtime(loaded_as(config, tmp_path / "primary", "gw-1", "primary"))
+    primary.on_sightings("rx-x", b"{not json")
+    primary.on_sightings("rx-x", json.dumps({"adverts": [{"t": "late"}]}).encode())
+    assert primary.sightings_rejected == 2
+    assert primary.pipeline.stats.adverts == 0
+    primary.close()
