@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.localbroker import Mosquitto, free_port
-
-__all__ = ["Mosquitto", "free_port"]
+from simulator.localbroker import Mosquitto
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import Mosquitto
 from delivery_helpers import Collector
 
 from gateway.delivery.outbox import Outbox
+from simulator.localbroker import Mosquitto
 
 HERE = Path(__file__).parent
 N_MESSAGES = 2000

@@ -14,7 +14,6 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from conftest import Mosquitto
 from delivery_helpers import Collector, running, statuses, trigger
 from hypothesis import given
 from hypothesis import strategies as st
@@ -22,6 +21,7 @@ from hypothesis import strategies as st
 from gateway.config import MqttSettings
 from gateway.delivery.outbox import Outbox, OutboxEntry
 from gateway.delivery.publisher import Publisher, backoff_s
+from simulator.localbroker import Mosquitto
 
 HERE = Path(__file__).parent
 TEST_TIMEOUT_S = 40

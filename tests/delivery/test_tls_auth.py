@@ -10,13 +10,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Mosquitto, free_port
 from delivery_helpers import Collector, running, trigger
 from tls_material import TlsFiles, make_tls_files
 
 from gateway.config import MqttSettings
 from gateway.delivery.outbox import Outbox
 from gateway.delivery.publisher import Publisher
+from simulator.localbroker import Mosquitto, free_port
 
 TEST_TIMEOUT_S = 30
 GOOD_PASSWORD = "correct-horse-battery"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Mosquitto
+from simulator.localbroker import Mosquitto
 
 READY_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 20.0
