@@ -25,7 +25,7 @@ import tomli_w
 from gateway.sources.recording import Header, RecordingWriter, read_recording
 from gateway.truth import OUTSIDE, TruthInterval, write_truth
 from simulator import __version__
-from simulator.devices import Device, Frames, company_payload, derived_bytes, random_address
+from simulator.devices import Device, Frames, company_payload
 from simulator.engine import SLICE_S, RadioSimulation
 from simulator.movement import Track, calibration_track
 from simulator.population import Customer, Population, build_population, segment_for_zone
@@ -354,4 +354,4 @@ def generate_day(
     return res
 
 
-__all__ = ["DAY_START_EPOCH", "GenerateResult", "derived_bytes", "generate_day", "random_address"]
+__all__ = ["DAY_START_EPOCH", "GenerateResult", "generate_day", "simulate_to_file", "truth_of_track"]
