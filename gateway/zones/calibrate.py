@@ -178,9 +178,19 @@ def compute_steps(rs: Sequence[Reading], receivers: list[str], params: Params) -
 
 
 def fit_stats(
-    x: FloatArray, heard: FloatArray, y: np.ndarray[Any, np.dtype[np.int64]], n_classes: int, absent_rssi: float
+    x: FloatArray,
+    heard: FloatArray,
+    y: np.ndarray[Any, np.dtype[np.int64]],
+    n_classes: int,
+    absent_rssi: float,
+    pooled_spread: bool = False,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Per class and receiver: mean and spread of the filtered RSSI when heard, and the share of steps heard."""
+    """Per class and receiver: mean and spread of the filtered RSSI when heard, and the share of steps heard.
+
+    `pooled_spread`: one spread per receiver for all classes. A zone the walk crossed near and far from a
+    receiver gets a wide spread of its own, and a wide Gaussian loses to narrow ones everywhere; pooling
+    avoids that at the price of modelling genuinely steadier zones less sharply. Cross-validation picks.
+    """
     m = x.shape[1]
     mean = np.zeros((n_classes, m))
     std = np.zeros((n_classes, m))
@@ -207,7 +217,7 @@ def fit_stats(
                 var = (float(((v - v.mean()) ** 2).sum()) + STD_SHRINK_STEPS * pooled**2) / (
                     len(v) - 1 + STD_SHRINK_STEPS
                 )
-                std[c, r] = max(math.sqrt(var), STD_FLOOR_DB)
+                std[c, r] = pooled if pooled_spread else max(math.sqrt(var), STD_FLOOR_DB)
             else:
                 mean[c, r] = float(v[0]) if len(v) == 1 else weakest
                 std[c, r] = pooled
@@ -284,7 +294,7 @@ def fit(
 
     base = Params(method=method, kalman_r_db2=round(kalman_r, 2))
     table: list[dict[str, Any]] = []
-    best: tuple[float, Params, Steps, FloatArray, FloatArray, np.ndarray[Any, np.dtype[np.int64]]] | None = None
+    best: tuple[float, Params, Steps, FloatArray, FloatArray, np.ndarray[Any, np.dtype[np.int64]], bool] | None = None
     for smoothing, window, q_grid in smoothing_grid:
         q = q_grid if smoothing == "kalman" else base.kalman_q_db2_per_s
         params = Params(**{**base.__dict__, "smoothing": smoothing, "window_s": window, "kalman_q_db2_per_s": q})
@@ -298,31 +308,36 @@ def fit(
             if not (y == cls_index[c]).any():
                 raise CalibrationError(f"no labelled samples for zone {c!r}: the device was not heard while there")
         labelled = y >= 0
-        stats = []
-        for k in range(CV_FOLDS):
-            train = labelled & (folds != k)
-            stats.append(fit_stats(steps.x[train], steps.heard[train], y[train], len(classes), params.absent_rssi))
-        # How much to trust absolute RSSI levels: each held-out fold is replayed as if by another phone
-        # (shifted by PHONE_SHIFTS_DB), and the offset prior that places those phones best is kept.
+        # How much to trust absolute RSSI levels, and whether zones get spreads of their own: each held-out
+        # fold is replayed as if by another phone (shifted by PHONE_SHIFTS_DB), and what places those best
+        # is kept (ties keep the first: wider offset prior, per-zone spreads).
         lls: list[FloatArray] = []
-        best_sigma: tuple[float, float] | None = None
-        for sigma in OFFSET_SIGMA_GRID_DB if method == "offset_nb" else (0.0,):
-            params.offset_sigma_db = sigma
-            cand = []
-            hits = 0
+        best_choice: tuple[float, bool, float] | None = None
+        for pooled in (False, True):
+            stats = []
             for k in range(CV_FOLDS):
-                m = ZoneModel(zones, heard_rx, classes, *stats[k], params)
-                scorer = make_scorer(m)
-                xs = steps.x + PHONE_SHIFTS_DB[k % len(PHONE_SHIFTS_DB)]
-                ll = np.array([scorer.scores(xs[i], steps.heard[i]) for i in range(len(steps.t))])
-                cand.append(ll)
-                sel = labelled & (folds == k)
-                hits += int((ll[sel].argmax(axis=1) == y[sel]).sum())
-            acc_sigma = hits / max(int(labelled.sum()), 1)
-            if best_sigma is None or acc_sigma > best_sigma[1]:
-                best_sigma, lls = (sigma, acc_sigma), cand
-        assert best_sigma is not None
-        params.offset_sigma_db = best_sigma[0]
+                train = labelled & (folds != k)
+                stats.append(
+                    fit_stats(steps.x[train], steps.heard[train], y[train], len(classes), params.absent_rssi, pooled)
+                )
+            for sigma in OFFSET_SIGMA_GRID_DB if method == "offset_nb" else (0.0,):
+                params.offset_sigma_db = sigma
+                cand = []
+                hits = 0
+                for k in range(CV_FOLDS):
+                    m = ZoneModel(zones, heard_rx, classes, *stats[k], params)
+                    scorer = make_scorer(m)
+                    xs = steps.x + PHONE_SHIFTS_DB[k % len(PHONE_SHIFTS_DB)]
+                    ll = np.array([scorer.scores(xs[i], steps.heard[i]) for i in range(len(steps.t))])
+                    cand.append(ll)
+                    sel = labelled & (folds == k)
+                    hits += int((ll[sel].argmax(axis=1) == y[sel]).sum())
+                acc_choice = hits / max(int(labelled.sum()), 1)
+                if best_choice is None or acc_choice > best_choice[2]:
+                    best_choice, lls = (sigma, pooled, acc_choice), cand
+        assert best_choice is not None
+        params.offset_sigma_db = best_choice[0]
+        pooled_choice = best_choice[1]
         for weight in WEIGHT_GRID if method in ("offset_nb", "nb") else (1.0,):
             for switch in SWITCH_TIME_GRID_S:
                 post = np.zeros((len(steps.t), len(classes)))
@@ -356,16 +371,18 @@ def fit(
                                 "confirm_s": confirm,
                             }
                         )
-                        best = (score, chosen, steps, post, y.astype(np.float64), pred)
+                        best = (score, chosen, steps, post, y.astype(np.float64), pred, pooled_choice)
     assert best is not None
-    _, params, steps, post, yf, pred = best
+    _, params, steps, post, yf, pred, pooled_spread = best
     y = yf.astype(np.int64)
     labelled = y >= 0
     conf = post[labelled, pred[labelled]]
     correct = pred[labelled] == y[labelled]
     params.confidence_threshold = round(_threshold(conf, correct, len(classes)), 4)
 
-    mean, std, ph = fit_stats(steps.x[labelled], steps.heard[labelled], y[labelled], len(classes), params.absent_rssi)
+    mean, std, ph = fit_stats(
+        steps.x[labelled], steps.heard[labelled], y[labelled], len(classes), params.absent_rssi, pooled_spread
+    )
     rx_pos = _positions(receivers or {})
     z_pos = _positions(zone_positions or {})
     model = ZoneModel(zones, heard_rx, classes, mean, std, ph, params, rx_pos, z_pos)
@@ -396,6 +413,7 @@ def fit(
         "steps": int(labelled.sum()),
         "samples_per_class": {c: int((y == i).sum()) for i, c in enumerate(classes)},
         "cv_accuracy": round(float(correct.mean()), 4),
+        "pooled_spread": pooled_spread,
         "cv_unknown_share": round(float((conf < params.confidence_threshold).mean()), 4),
         "chosen": params.to_toml(),
         "cv_table": table,
