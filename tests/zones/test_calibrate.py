@@ -19,14 +19,20 @@ def test_fit_recovers_path_loss_and_reports_cross_validation(fitted: FitResult, 
     assert 0 < fitted.model.params.confidence_threshold <= 0.9
 
 
-def test_offset_aware_model_beats_the_baselines_on_a_store_day(fitted: FitResult, store: Store) -> None:
-    day, truth = store_day(store, 21, phones=3)
-    ours = evaluate(fitted.model, day, truth)
-    assert ours["samples"] > 1000
-    assert ours["zone_accuracy"] > 0.72
-    assert ours["flap_rate_per_min"] < 1.0
-    for baseline in ("strongest", "centroid"):
-        assert ours["zone_accuracy"] > evaluate(fitted.model, day, truth, method=baseline)["zone_accuracy"]
+def test_offset_aware_model_beats_the_baselines_on_store_days(fitted: FitResult, store: Store) -> None:
+    acc: dict[str, list[float]] = {"offset_nb": [], "centroid": [], "strongest": []}
+    for seed in (21, 22, 23, 24):  # four days of four phones each; one single day can go either way
+        day, truth = store_day(store, seed, phones=4)
+        for method, scores in acc.items():
+            r = evaluate(fitted.model, day, truth, method=method)
+            scores.append(r["zone_accuracy"])
+            if method == "offset_nb":
+                assert r["samples"] > 1000
+                assert r["flap_rate_per_min"] < 1.0
+    mean = {m: sum(v) / len(v) for m, v in acc.items()}
+    assert mean["offset_nb"] > 0.75
+    assert mean["offset_nb"] > mean["centroid"]
+    assert mean["offset_nb"] > mean["strongest"] + 0.05
 
 
 def test_a_loud_phone_is_placed_as_well_as_the_calibration_phone(fitted: FitResult, store: Store) -> None:
