@@ -78,8 +78,7 @@ class _LineWriter(RecordingWriter):
         while (chunk := self._queue.get()) is not None:
             if self._error is None:
                 try:
-                    assert self._f is not None
-                    self._f.write(chunk)
+                    self.write_text(chunk)
                 except BaseException as e:  # re-raised on the caller's thread at exit
                     self._error = e
 

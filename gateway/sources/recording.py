@@ -309,6 +309,11 @@ class RecordingWriter:
         self._f.write(json.dumps(adv.to_json(), separators=(",", ":")) + "\n")
         self.count += 1
 
+    def write_text(self, lines: str) -> None:
+        """Pre-rendered lines (each a SPEC section 4 object ending in a newline), for fast generators."""
+        assert self._f is not None, "use RecordingWriter as a context manager"
+        self._f.write(lines)
+
     def write_json(self, line: dict[str, Any]) -> None:
         assert self._f is not None, "use RecordingWriter as a context manager"
         self._f.write(json.dumps(line, separators=(",", ":")) + "\n")
