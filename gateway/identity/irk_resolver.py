@@ -21,11 +21,30 @@ from gateway.identity.irk import address_parts
 CACHE_TTL_S = 1800.0  # twice the usual RPA rotation: a live address is always re-seen well within it
 POSITIVE_CACHE_MAX = 20_000  # addresses of customers: a store never holds this many at once
 NEGATIVE_CACHE_MAX = 50_000  # strangers' addresses; ~150 bytes each, so at most ~8 MB
+# Flood defence. A phone repeats its address many times a second for minutes; a radio neighbour can send
+# thousands of fresh random addresses a second, each worth a full pass over the keys. So an address is
+# resolved on its second sighting only (one advertisement of latency for a customer), and full passes
+# draw on a budget of key trials per second of advertisement time.
+FIRST_SIGHTINGS_MAX = 50_000
+FIRST_SIGHTING_TTL_S = 60.0  # a second sighting later than this counts as a first one again
+KEY_TRIALS_PER_S = 200_000  # ~0.3 µs each here (~1.5 µs on a Pi 4): at most ~30 % of a Pi core
 _PAD = bytes(13)
 
 
 class IrkResolver:
-    __slots__ = ("_by_customer", "_keys", "_neg", "_pos", "cache_hits", "negative_hits", "resolutions")
+    __slots__ = (
+        "_budget",
+        "_budget_t",
+        "_by_customer",
+        "_first",
+        "_keys",
+        "_neg",
+        "_pos",
+        "cache_hits",
+        "deferred",
+        "negative_hits",
+        "resolutions",
+    )
 
     def __init__(self) -> None:
         # ECB is stateless per block, so one encryptor per key can be reused: creating one costs ~10 µs,
@@ -34,9 +53,13 @@ class IrkResolver:
         self._keys: list[tuple[str, Any]] = []
         self._pos: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._neg: OrderedDict[str, float] = OrderedDict()
+        self._first: OrderedDict[str, float] = OrderedDict()
+        self._budget = float(KEY_TRIALS_PER_S)
+        self._budget_t: float | None = None
         self.resolutions = 0  # full passes over the keys
         self.cache_hits = 0
         self.negative_hits = 0
+        self.deferred = 0  # sightings not resolved (first sighting, or over budget): flood pressure
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -61,6 +84,19 @@ class IrkResolver:
         self._keys = [(c, e) for c, e in self._keys if c != customer_id]
         for addr in [a for a, (c, _) in self._pos.items() if c == customer_id]:
             del self._pos[addr]
+
+    def _spend(self, t: float) -> bool:
+        """Takes one full pass worth of key trials from the budget, refilled by advertisement time."""
+        if self._budget_t is not None and t > self._budget_t:
+            self._budget = min(float(KEY_TRIALS_PER_S), self._budget + (t - self._budget_t) * KEY_TRIALS_PER_S)
+        if self._budget_t is None or t > self._budget_t:
+            self._budget_t = t
+        cost = len(self._keys)
+        # With more keys than a second's budget, a full bucket still buys one pass (slower, never stuck).
+        if self._budget >= min(cost, KEY_TRIALS_PER_S):
+            self._budget -= cost
+            return True
+        return False
 
     def _resolve_uncached(self, addr: str) -> str | None:
         parts = address_parts(addr)
@@ -92,6 +128,13 @@ class IrkResolver:
                 self._neg.move_to_end(addr)
                 return None
             del self._neg[addr]
+        if not self._keys:
+            return None
+        first = self._first.pop(addr, None)
+        if first is None or abs(t - first) > FIRST_SIGHTING_TTL_S or not self._spend(t):
+            self.deferred += 1
+            _remember(self._first, addr, t if first is None else first, FIRST_SIGHTINGS_MAX, FIRST_SIGHTING_TTL_S)
+            return None
         cid = self._resolve_uncached(addr)
         if cid is None:
             _remember(self._neg, addr, t, NEGATIVE_CACHE_MAX)
@@ -100,7 +143,7 @@ class IrkResolver:
         return cid
 
 
-def _remember(cache: OrderedDict[str, Any], addr: str, value: Any, limit: int) -> None:
+def _remember(cache: OrderedDict[str, Any], addr: str, value: Any, limit: int, ttl_s: float = CACHE_TTL_S) -> None:
     cache[addr] = value
     # Oldest-seen first: evict beyond the bound, and entries not heard for the TTL.
     t = value[1] if isinstance(value, tuple) else value
@@ -108,7 +151,7 @@ def _remember(cache: OrderedDict[str, Any], addr: str, value: Any, limit: int) -
         first = next(iter(cache))
         old = cache[first]
         old_t = old[1] if isinstance(old, tuple) else old
-        if len(cache) > limit or abs(t - old_t) > CACHE_TTL_S:
+        if len(cache) > limit or abs(t - old_t) > ttl_s:
             del cache[first]
         else:
             break

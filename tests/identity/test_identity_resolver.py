@@ -20,6 +20,14 @@ def adv(addr: str = STRANGER, t: float = T0, **kw: object) -> Advert:
     return Advert(t, "rx-1", addr, -60, **kw)  # type: ignore[arg-type]
 
 
+def seen(r: Resolver, a: Advert) -> str | None:
+    """An RPA is resolved on its second sighting (flood defence): the first one is deferred, never wrong."""
+    first = r.match(a)
+    second = r.match(a)
+    assert first in (None, second)
+    return second
+
+
 def token_adv(secret_hex: str, window: int, t: float = T0, company: int = 0xFFFF) -> Advert:
     return adv(t=t, mfr=encode_token_frame(token_for(bytes.fromhex(secret_hex), window), company))
 
@@ -41,7 +49,7 @@ def everything() -> Resolver:
 
 def test_spec_sample_irk() -> None:
     assert ah(bytes.fromhex(SAMPLE_IRK_HEX), bytes.fromhex("708194")).hex() == "0dfbaa"
-    assert everything().match(adv(SAMPLE_RPA)) == "c1"
+    assert seen(everything(), adv(SAMPLE_RPA)) == "c1"
 
 
 def test_every_identifier_kind_maps_to_its_customer() -> None:
@@ -52,7 +60,7 @@ def test_every_identifier_kind_maps_to_its_customer() -> None:
     assert r.match(adv(svc_data=encode_eddystone_uid("aa" * 10, "bb" * 6))) == "c1"
     assert r.match(adv("00:11:22:33:44:55")) == "c1"
     assert r.match(adv("00:11:22:33:44:55".lower())) == "c1"
-    assert r.match(adv(SAMPLE_RPA)) == "c1"
+    assert seen(r, adv(SAMPLE_RPA)) == "c1"
     assert r.segments("c1") == {"coffee", "gold"}
     assert r.segments("nobody") == frozenset()
 
@@ -115,7 +123,7 @@ def test_non_consenting_customers_are_not_recognised() -> None:
 def test_remove_is_immediate_for_every_kind_and_cache() -> None:
     r = everything()
     w = window_of(T0)
-    assert r.match(adv(SAMPLE_RPA)) == "c1"  # now in the positive cache
+    assert seen(r, adv(SAMPLE_RPA)) == "c1"  # now in the positive cache
     assert r.match(token_adv(SECRET_HEX, w)) == "c1"  # token table built
     r.remove("c1")
     assert r.match(adv(SAMPLE_RPA)) is None
@@ -131,9 +139,9 @@ def test_upsert_replaces_identifiers_and_new_irk_beats_negative_cache() -> None:
     r = Resolver([customer("c2")])
     irk = bytes(range(16))
     rpa = make_rpa(irk, b"\x11\x22\x33")
-    assert r.match(adv(rpa)) is None  # remembered as nobody
+    assert seen(r, adv(rpa)) is None  # remembered as nobody
     r.upsert(customer("c1", identifiers=[{"kind": "irk", "irk": irk.hex()}]))
-    assert r.match(adv(rpa)) == "c1"
+    assert seen(r, adv(rpa)) == "c1"
     r.upsert(customer("c1", identifiers=[{"kind": "address", "address": "00:11:22:33:44:55"}]))
     assert r.match(adv(rpa)) is None
     assert r.match(adv("00:11:22:33:44:55")) == "c1"
@@ -145,6 +153,8 @@ def test_irk_pass_is_paid_once_per_address() -> None:
     r = Resolver([customer(f"c{i}", identifiers=[{"kind": "irk", "irk": f"{i:032x}"}]) for i in range(50)])
     rpa = make_rpa(bytes.fromhex(f"{7:032x}"), b"\x01\x02\x03")
     stranger = make_rpa(bytes(range(1, 17)), b"\x01\x02\x03")
+    assert r.match(adv(rpa)) is None  # first sightings wait for a second one
+    assert r.match(adv(stranger)) is None
     for _ in range(10):
         assert r.match(adv(rpa)) == "c7"
         assert r.match(adv(stranger)) is None
@@ -157,10 +167,10 @@ def test_negative_cache_is_bounded_and_expires(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(irk_resolver, "NEGATIVE_CACHE_MAX", 100)
     r = Resolver([customer("c1", identifiers=[{"kind": "irk", "irk": SAMPLE_IRK_HEX}])])
     for i in range(500):
-        r.match(adv(f"5A:00:00:00:{i // 256:02X}:{i % 256:02X}", t=T0 + i * 0.01))
+        seen(r, adv(f"5A:00:00:00:{i // 256:02X}:{i % 256:02X}", t=T0 + i * 0.01))
     assert r._irk.negative_cache_size == 100
     # Long after, one new stranger: everything not heard for the TTL is gone.
-    r.match(adv("5B:00:00:00:00:00", t=T0 + irk_resolver.CACHE_TTL_S + 100))
+    seen(r, adv("5B:00:00:00:00:00", t=T0 + irk_resolver.CACHE_TTL_S + 100))
     assert r._irk.negative_cache_size == 1
 
 
@@ -198,13 +208,13 @@ def test_reupserting_an_unchanged_customer_keeps_caches() -> None:
     """The daemon may re-apply every consenting customer after a registry change: that must stay cheap."""
     c = customer("c1", identifiers=[{"kind": "irk", "irk": SAMPLE_IRK_HEX}])
     r = Resolver([c])
-    r.match(adv("7A:BB:CC:DD:EE:FF"))
+    seen(r, adv("7A:BB:CC:DD:EE:FF"))
     r.upsert(customer("c1", identifiers=[{"kind": "irk", "irk": SAMPLE_IRK_HEX}]))
     r.match(adv("7A:BB:CC:DD:EE:FF"))
     assert r.stats.irk_resolutions == 1
     r.upsert(customer("c1", segments=["new"], identifiers=[{"kind": "irk", "irk": SAMPLE_IRK_HEX}]))
     assert r.segments("c1") == {"new"}
-    r.match(adv("7A:BB:CC:DD:EE:FF"))
+    seen(r, adv("7A:BB:CC:DD:EE:FF"))
     assert r.stats.irk_resolutions == 2, "a changed IRK customer may own remembered strangers' addresses"
 
 
@@ -216,3 +226,31 @@ def test_only_the_configured_purposes_are_recognised() -> None:
     r.upsert(customer("c1", purpose="marketing", identifiers=ident))
     assert r.match(adv("00:11:22:33:44:55")) == "c1"
     assert Resolver([analytics]).match(adv("00:11:22:33:44:55")) == "c1", "no filter by default"
+
+
+def test_a_flood_of_fresh_addresses_costs_no_key_passes_and_bounded_memory() -> None:
+    """Nothing a radio neighbour transmits may stop or slow the pipeline: 10,000 new RPAs a second."""
+    keys = [customer(f"c{i}", identifiers=[{"kind": "irk", "irk": f"{i + 1:032x}"}]) for i in range(2000)]
+    r = Resolver(keys)
+    customer_rpa = make_rpa(bytes.fromhex(f"{8:032x}"), b"\x0a\x0b\x0c")
+    found_at = None
+    for i in range(120_000):  # 12 s of advertisement time
+        t = T0 + i / 10_000
+        raw = (i * 2654435761) & 0xFFFFFF
+        r.match(adv(f"5{raw >> 20 & 15:X}:{raw >> 12 & 255:02X}:{raw >> 4 & 255:02X}:AA:BB:{i & 255:02X}", t=t))
+        if i % 1000 == 0 and found_at is None and r.match(adv(customer_rpa, t=t)) == "c7":
+            found_at = t
+    assert r.stats.irk_resolutions <= 2  # single-shot addresses never pay a pass over 2,000 keys
+    assert found_at is not None and found_at - T0 < 1.0  # the customer who repeats is still recognised
+    assert len(r._irk._first) <= irk_resolver.FIRST_SIGHTINGS_MAX
+
+
+def test_repeating_floods_are_capped_by_the_key_trial_budget() -> None:
+    keys = [customer(f"c{i}", identifiers=[{"kind": "irk", "irk": f"{i + 1:032x}"}]) for i in range(10_000)]
+    r = Resolver(keys)
+    for i in range(2000):  # every address sent twice, 1,000 new addresses per second
+        a = adv(f"6A:00:00:00:{i >> 8:02X}:{i & 255:02X}", t=T0 + i / 1000)
+        r.match(a)
+        r.match(a)
+    # 2 s of advertisement time buy at most 3 seconds' worth of trials (one burst + refills)
+    assert r.stats.irk_resolutions * 10_000 <= 3 * irk_resolver.KEY_TRIALS_PER_S
