@@ -197,7 +197,9 @@ def main() -> None:
     debug = "--debug" in sys.argv
     if debug:
         sys.argv.remove("--debug")
-    setup_logging(debug=debug)
+    # The daemon logs its life to the journal; interactive commands only say what went wrong.
+    daemon = len(sys.argv) > 1 and sys.argv[1] == "run"
+    setup_logging(logging.INFO if daemon else logging.WARNING, debug=debug)
     try:
         app()
     except (KeyboardInterrupt, BrokenPipeError):

@@ -49,6 +49,12 @@ async def replay(
     drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
 ) -> ReplayResult:
     """Replays `scans`; `speed` None means as fast as possible. Waits (bounded) for the outbox to drain."""
+    # Open the recording before anything else: a wrong path is one line, with no broker connection first.
+    # Each problem line is distinct and the reader caps them, so each gets its own log key (no folding).
+    reader = RecordingReader(
+        scans, strict=strict, on_problem=lambda msg: log.warning("%s", msg, extra={"log_key": msg})
+    )
+    reader.open()
     runtime = Runtime(loaded)
     stop = asyncio.Event()
     publisher_task = asyncio.create_task(runtime.publisher.run(), name="publisher")
@@ -56,7 +62,7 @@ async def replay(
     result = ReplayResult()
     started = time.perf_counter()
     try:
-        with RecordingReader(scans, strict=strict, on_problem=lambda msg: log.warning("%s", msg)) as reader:
+        with reader:
             if speed is None:
                 await _replay_fast(runtime, reader)
             else:
@@ -83,6 +89,10 @@ async def replay(
             await publisher_task
         runtime.close()
     return result
+
+
+def _log_problem(msg: str) -> None:
+    log.warning("%s", msg, extra={"log_key": msg})
 
 
 async def _replay_fast(runtime: Runtime, reader: RecordingReader) -> None:

@@ -1,0 +1,111 @@
+"""`proximity-gateway replay` under faults, through the real command: the broker is away, the recording
+is damaged. Nothing lost, nothing sent twice under a new id, one readable line per problem."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from simulator.localbroker import Mosquitto, free_port
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("day")
+    subprocess.run(
+        [sys.executable, "-m", "simulator", "generate", "--out", str(out), "--shoppers", "12", "--duration", "600",
+         "--seed", "21"],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    return out
+
+
+def replay(day: Path, scans: Path, url: str, state: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PROXIMITY_MQTT__URL": url,
+        "PROXIMITY_STATE_DIR": str(state),
+        "PROXIMITY_MQTT__RECONNECT_MAX_S": "0.3",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", "replay", str(scans), "--config", str(day / "config"), *extra],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+def collect(port: int, topic: str) -> tuple[mqtt.Client, list[dict[str, Any]]]:
+    got: list[dict[str, Any]] = []
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="faults-consumer")
+    c.on_connect = lambda cl, *_: cl.subscribe(topic, qos=1)
+    c.on_message = lambda _c, _u, m: got.append(json.loads(m.payload))
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    return c, got
+
+
+def test_broker_unreachable_at_start_then_back_nothing_lost(day: Path, tmp_path: Path) -> None:
+    port = free_port()
+    state = tmp_path / "state"
+    first = replay(day, day / "scans.jsonl.gz", f"mqtt://127.0.0.1:{port}", state, "--drain-timeout", "2")
+    assert first.returncode == 1
+    last = first.stderr.strip().splitlines()[-1]
+    assert "still queued" in last and "outbox.db" in last and "Traceback" not in first.stderr
+    queued = int(last.split("error: ")[1].split()[0])
+    assert queued > 0
+
+    with Mosquitto(tmp_path / "broker", port=port):
+        client, got = collect(port, "proximity/+/triggers/#")
+        time.sleep(0.3)
+        empty = tmp_path / "empty.jsonl"
+        empty.write_text(json.dumps({"format": "proximity-scans", "version": 1}) + "\n")
+        second = replay(day, empty, f"mqtt://127.0.0.1:{port}", state)
+        time.sleep(0.5)
+        client.loop_stop()
+    assert second.returncode == 0, second.stderr
+    ids = [p["trigger_id"] for p in got]
+    assert ids and len(ids) == len(set(ids))
+    # presence events were queued too; every trigger among them arrived, with the id it was created with
+    assert {p["campaign_id"] for p in got} <= {
+        c.split('"')[1] for c in (day / "config" / "campaigns.toml").read_text().splitlines() if c.startswith("id = ")
+    }
+
+
+def test_a_truncated_recording_replays_what_it_has_and_says_so(day: Path, tmp_path: Path, mosquitto: Mosquitto) -> None:
+    data = (day / "scans.jsonl.gz").read_bytes()
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(data[: len(data) // 3])
+    result = replay(day, cut, mosquitto.url, tmp_path / "state")
+    assert result.returncode == 0, result.stderr
+    assert "recording ends early" in result.stderr and "recording truncated" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_garbage_lines_are_skipped_and_counted_unless_strict(day: Path, tmp_path: Path, mosquitto: Mosquitto) -> None:
+    lines = gzip.decompress((day / "scans.jsonl.gz").read_bytes()).decode().splitlines()[:2000]
+    lines[10] = "{broken"
+    lines[20] = json.dumps({"t": "noon", "rx": "a", "addr": "b", "rssi": -50})
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n")
+    ok = replay(day, bad, mosquitto.url, tmp_path / "s1")
+    assert ok.returncode == 0, ok.stderr
+    assert f"{bad}:11: not valid JSON" in ok.stderr and f"{bad}:21: field 't'" in ok.stderr
+    assert "2 lines skipped" in ok.stderr
+    strict = replay(day, bad, mosquitto.url, tmp_path / "s2", "--strict")
+    assert strict.returncode == 1
+    assert strict.stderr.strip().splitlines()[-1] == f"error: {bad}:11: not valid JSON"
+
+
+def test_missing_recording_and_bad_usage(day: Path, tmp_path: Path, mosquitto: Mosquitto) -> None:
+    missing = replay(day, tmp_path / "nope.jsonl", mosquitto.url, tmp_path / "s")
+    assert missing.returncode == 1 and missing.stderr.strip() == f"error: {tmp_path / 'nope.jsonl'}: no such recording"
+    both = replay(day, day / "scans.jsonl.gz", mosquitto.url, tmp_path / "s", "--fast", "--speed", "2")
+    assert both.returncode == 2
