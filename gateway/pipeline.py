@@ -61,6 +61,9 @@ class Pipeline:
         self.on_estimate: Callable[[str, ZoneEstimate], None] | None = None
         self._next_sweep_t: float | None = None
         self.last_t: float | None = None
+        # The tracker hands back the same estimate object until it reclassifies (about twice a second);
+        # the campaign engine has nothing new to learn from it again, and most advertisements skip it.
+        self._last_estimate: dict[str, ZoneEstimate] = {}
 
     def process(self, adv: Advert) -> Sequence[Event]:
         stats = self.stats
@@ -81,6 +84,9 @@ class Pipeline:
         est = self.tracker.observe(customer_id, adv.rx, adv.rssi, t)
         if self.on_estimate is not None:
             self.on_estimate(customer_id, est)
+        if self._last_estimate.get(customer_id) is est:
+            return events or _NO_EVENTS
+        self._last_estimate[customer_id] = est
         decided = self.engine.on_estimate(customer_id, est)
         if decided:
             events = [*events, *decided] if events else list(decided)
@@ -92,6 +98,7 @@ class Pipeline:
     def _sweep(self, t: float) -> list[Event]:
         out: list[Event] = []
         for device in self.tracker.expire(t):
+            self._last_estimate.pop(device, None)
             out.extend(self.engine.on_gone(device, t))
         return out
 
@@ -110,6 +117,7 @@ class Pipeline:
         end = t if t is not None else (self.last_t or 0.0)
         events: list[Event] = []
         for device in self.tracker.expire(float("inf")):
+            self._last_estimate.pop(device, None)
             events.extend(self.engine.on_gone(device, end))
         self.stats.events += len(events)
         return events
@@ -118,6 +126,7 @@ class Pipeline:
         """Revocation: nothing about the customer stays in memory from this moment on."""
         self.resolver.remove(customer_id)
         self.tracker.forget(customer_id)
+        self._last_estimate.pop(customer_id, None)
         self.engine.forget(customer_id)
 
     @classmethod
