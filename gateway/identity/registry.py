@@ -43,7 +43,7 @@ STATE_DIR_MODE = 0o700
 IMPORT_BATCH_ROWS = 1000  # ~60 ms of writes per transaction: the other process's wait stays short
 BUSY_TIMEOUT_MS = 5000  # the CLI and the daemon share the file: wait for the other's short transaction
 
-# declined: consent=false for a customer the registry never had; stored as a tombstone only
+# declined: consent=false for a customer the registry never had; nothing is stored
 Action = Literal["added", "updated", "unchanged", "revoked", "declined", "rejected"]
 
 
@@ -335,12 +335,14 @@ class Registry:
                     "unchanged",
                     Customer(customer_id=cid, consent=False, purpose=row["purpose"], revoked_at=row["revoked_at"]),
                 )
-            tomb = Customer(
-                customer_id=cid, consent=False, purpose=row["purpose"] if row else c.purpose, revoked_at=now
-            )
+            if row is None:
+                # Never consented: "no" is already what the registry means by absence. Storing even the id
+                # would keep a trace of someone who never agreed to anything (data minimisation).
+                return ConsentChange(cid, "declined", Customer(customer_id=cid, consent=False))
+            tomb = Customer(customer_id=cid, consent=False, purpose=row["purpose"], revoked_at=now)
             self.db.execute("DELETE FROM identifier_keys WHERE customer_id = ?", (cid,))
-            self._write_row(tomb, gen, now, created=row["created_at"] if row else now)
-            return ConsentChange(cid, "revoked" if row is not None else "declined", tomb)
+            self._write_row(tomb, gen, now, created=row["created_at"])
+            return ConsentChange(cid, "revoked", tomb)
 
         revoked_at = row["revoked_at"] if row is not None else None
         if revoked_at is not None and not regrant and (c.consented_at is None or c.consented_at <= revoked_at):

@@ -145,14 +145,15 @@ def test_consent_false_record_revokes_and_unknown_is_declined(reg: Registry, tmp
         tmp_path / "c.jsonl",
         [
             record("c1", consent=False),
-            record("c9", consent=False, identifiers=[{"kind": "irk", "irk": SAMPLE_IRK_HEX}]),
+            record("never-agreed", consent=False, identifiers=[{"kind": "irk", "irk": SAMPLE_IRK_HEX}]),
         ],
     )
     report = reg.import_file(path)
     assert (report.revoked, report.declined) == (1, 1)
-    nine = reg.get("c9")
-    assert nine is not None and nine.identifiers == (), "a non-consenting customer's keys are not stored"
-    assert {c.customer_id: c.consent for c in reg.list()} == {"c1": False, "c9": False}
+    assert reg.get("never-agreed") is None, "someone who never consented leaves no trace, not even the id"
+    assert {c.customer_id: c.consent for c in reg.list()} == {"c1": False}
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("**/*.db*"))
+    assert b"never-agreed" not in raw and bytes.fromhex(SAMPLE_IRK_HEX) not in raw
 
 
 def test_consent_messages(reg: Registry) -> None:
