@@ -1,0 +1,124 @@
+"""Consent changes over MQTT reach a gateway that is in the middle of a store day.
+
+The advertisements are fed in recording order through the same Runtime that `replay` and `run` use; the
+revocation travels the real way: a message on {prefix}/{store}/consent through a private Mosquitto.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from gateway.runtime import Runtime
+from gateway.setup import load_config_dir
+from gateway.sources.recording import read_recording
+from simulator.localbroker import Mosquitto
+
+DEMO = Path(__file__).resolve().parent.parent / "demo"
+KINDS = {"token", "irk", "ibeacon", "eddystone_uid", "address"}
+
+
+def event_time(p: dict[str, Any]) -> float:
+    return float(p.get("observed_at", p.get("at", 0.0)))
+
+
+async def run_day(
+    config: Path, cut: tuple[str, float] | None, mosquitto: Mosquitto
+) -> tuple[list[tuple[str, dict[str, Any]]], Runtime]:
+    """Feeds the demo day; with `cut` = (customer, t), revokes that customer over MQTT when the day reaches t."""
+    loaded = load_config_dir(config)
+    runtime = Runtime(loaded)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(runtime.publisher.run()), asyncio.create_task(runtime.housekeeping(stop))]
+    got: list[tuple[str, dict[str, Any]]] = []
+    ready = asyncio.Event()
+
+    async def consume() -> None:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="consent-test") as c:
+            await c.subscribe("proximity/#", qos=1)
+            ready.set()
+            async for m in c.messages:
+                got.append((str(m.topic), json.loads(bytes(m.payload))))  # type: ignore[arg-type]
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.wait_for(ready.wait(), 5)
+    while not runtime.publisher.connected:
+        await asyncio.sleep(0.01)
+    _, adverts, _ = read_recording(DEMO / "scans.jsonl.gz")
+    revoked = False
+    try:
+        for adv in adverts:
+            if cut is not None and not revoked and adv.t >= cut[1]:
+                async with aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="crm") as crm:
+                    await crm.publish(
+                        f"proximity/{loaded.gateway.store_id}/consent",
+                        json.dumps({"customer_id": cut[0], "consent": False}),
+                        qos=1,
+                    )
+                for _ in range(200):  # "within a second"
+                    if cut[0] not in runtime.pipeline.resolver.customer_ids():
+                        break
+                    await asyncio.sleep(0.005)
+                revoked = True
+            runtime.handle(adv)
+        runtime.finish()
+        runtime.flush()
+        assert await runtime.publisher.drain(20) == 0
+        await asyncio.sleep(0.3)
+    finally:
+        stop.set()
+        await runtime.publisher.stop()
+        for t in [*tasks, consumer]:
+            t.cancel()
+        await asyncio.gather(*tasks, consumer, return_exceptions=True)
+    return got, runtime
+
+
+@pytest.fixture
+def config(tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(DEMO, tmp_path / "demo")
+    monkeypatch.setenv("PROXIMITY_MQTT__URL", mosquitto.url)
+    return tmp_path / "demo" / "config"
+
+
+async def test_every_identifier_kind_is_recognised_end_to_end(config: Path, mosquitto: Mosquitto) -> None:
+    got, rt = await run_day(config, None, mosquitto)
+    rt.close()
+    customers = {
+        json.loads(line)["customer_id"]: json.loads(line) for line in (config.parent / "customers.jsonl").open()
+    }
+    present = {p["customer_id"] for t, p in got if t.endswith("/presence")}
+    kinds = {i["kind"] for cid in present for i in customers[cid]["identifiers"]}
+    assert kinds == KINDS
+    assert all(customers[cid]["consent"] for cid in present)
+
+
+async def test_revocation_over_mqtt_mid_day_stops_that_customer_from_that_moment(
+    config: Path, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    control, rt = await run_day(config, None, mosquitto)
+    rt.close()
+    triggers = sorted((p for t, p in control if "/triggers/" in t), key=event_time)
+    victim = triggers[-1]["customer_id"]
+    first_seen = min(event_time(p) for t, p in control if p.get("customer_id") == victim)
+    cut_t = (first_seen + event_time(triggers[-1])) / 2  # seen before the cut, coupon due after it
+
+    shutil.rmtree(config / "state")
+    got, rt = await run_day(config, (victim, cut_t), mosquitto)
+    try:
+        mine = [p for _, p in got if p.get("customer_id") == victim]
+        assert mine, "the customer was seen before the revocation"
+        assert max(event_time(p) for p in mine) <= cut_t
+        assert not [p for t, p in got if "/triggers/" in t and p["customer_id"] == victim]
+        others_before = {p["trigger_id"] for t, p in control if "/triggers/" in t and p["customer_id"] != victim}
+        others_after = {p["trigger_id"] for t, p in got if "/triggers/" in t and p["customer_id"] != victim}
+        assert others_after == others_before  # nobody else is affected
+        assert victim not in rt.history.customer_ids()
+    finally:
+        rt.close()
