@@ -16,13 +16,13 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from simulator.expected import expected_triggers
 
 from gateway.identity.registry import Registry
 from gateway.replay import replay
 from gateway.setup import load_config_dir
 from gateway.sources.recording import read_recording
 from gateway.truth import read_truth
+from simulator.expected import expected_triggers
 from simulator.localbroker import Mosquitto
 
 DEMO = Path(__file__).resolve().parent.parent / "demo"
