@@ -32,8 +32,8 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.sources.recording import RecordingReader
-from gateway.truth import read_truth
+from gateway.sources.recording import RecordingError, RecordingReader
+from gateway.truth import TruthError, read_truth
 from simulator.generate import CALIBRATION_LEAD_S, DAY_START_EPOCH, calibration_device, generate_day
 from simulator.radio import DEFAULT_RADIO, RadioParams, Receivers, fast_fading_db, mean_rssi, receive
 from simulator.store import Store, load_store
@@ -136,6 +136,16 @@ def heard_share_per_window(times: FloatArray, t0: float, t1: float, window_s: fl
     return len(np.unique(idx)) / n
 
 
+def strongest_per_window(times: FloatArray, rssi: FloatArray, t0: float, window_s: float = WINDOW_S) -> FloatArray:
+    """The strongest reading of each window_s window holding any: what a listener sampled every few seconds
+    sees of its nearest node, whatever the number of nodes."""
+    idx = np.floor((times - t0) / window_s).astype(np.int64)
+    order = np.lexsort((rssi, idx))
+    last = np.r_[idx[order][1:] != idx[order][:-1], True]
+    out: FloatArray = rssi[order][last]
+    return out
+
+
 def quartiles(values: FloatArray) -> tuple[float, float, float]:
     q1, med, q3 = np.percentile(values, [25, 50, 75])
     return float(q1), float(med), float(q3)
@@ -190,6 +200,8 @@ def _read(path: Path, rx_index: dict[str, int]) -> tuple[FloatArray, npt.NDArray
 def load_sim(day: Path, store: Store, seed: int | None, duration_s: float, radio: RadioParams) -> SimData:
     rx_index = {r.id: i for i, r in enumerate(store.receiver)}
     t, rx, rssi, addr = _read(day / "scans.jsonl.gz", rx_index)
+    if len(t) == 0:
+        raise ValueError(f"{day / 'scans.jsonl.gz'}: no advertisements")
     links: dict[tuple[str, int], list[float]] = defaultdict(list)
     for ti, ri, a in zip(t.tolist(), rx.tolist(), addr, strict=True):
         links[(a, ri)].append(ti)
@@ -260,6 +272,10 @@ class Figures:
     rate_link: float  # median readings/s of one device at one receiver
     stand_std: float
     n_stand: int
+    strongest: float  # median strongest reading per 2 s window (sim) / per row (UCI)
+    nodes_heard: float  # receivers heard per 2 s window / beacons per row, mean
+    nodes: int
+    weakest: float
 
 
 def sim_figures(sim: SimData) -> tuple[Figures, FloatArray, FloatArray]:
@@ -278,6 +294,10 @@ def sim_figures(sim: SimData) -> tuple[Figures, FloatArray, FloatArray]:
         float(np.median(sim.link_rates)) if len(sim.link_rates) else float("nan"),
         float(np.median(sim.stand_std)) if len(sim.stand_std) else float("nan"),
         len(sim.stand_std),
+        float(np.median(strongest_per_window(sim.cal_t, sim.cal_rssi, sim.cal_span[0]))),
+        float(per_rx_heard.sum()),
+        len(sim.rx_ids),
+        float(sim.day_rssi.min()),
     )
     return fig, day_rates, cal_rates
 
@@ -298,11 +318,17 @@ def public_figures(data: PublicData) -> tuple[Figures, FloatArray, FloatArray]:
         float(np.median(rates)),
         float(np.median(std)) if len(std) else float("nan"),
         len(std),
+        float(np.median(np.nanmax(data.rssi, axis=1))),
+        float(heard.sum(axis=1).mean()),
+        len(data.beacons),
+        float(values.min()),
     )
     return fig, rates, std
 
 
-def table(command: str, sim: Figures, pub: Figures, sim_heard_adverts: float, row_step: float) -> str:
+def table(
+    command: str, sim: Figures, pub: Figures, sim_heard_adverts: float, row_step: float, below_floor: float
+) -> str:
     def rng_(a: tuple[float, float], fmt: str) -> str:
         return f"{a[0]:{fmt}}..{a[1]:{fmt}}"
 
@@ -310,6 +336,14 @@ def table(command: str, sim: Figures, pub: Figures, sim_heard_adverts: float, ro
         ("", "simulated", "public (UCI)"),
         ("median RSSI (dBm)", f"{sim.median:.0f}", f"{pub.median:.0f}"),
         ("IQR (dBm)", rng_(sim.iqr, ".0f"), rng_(pub.iqr, ".0f")),
+        ("weakest reading (dBm)", f"{sim.weakest:.0f}", f"{pub.weakest:.0f}"),
+        (f"share of readings below {pub.weakest:.0f} dBm", f"{below_floor:.2f}", "0"),
+        ("strongest per 2 s window / per row, median", f"{sim.strongest:.0f} (cal. tag)", f"{pub.strongest:.0f}"),
+        (
+            "nodes heard per 2 s window / per row, mean",
+            f"{sim.nodes_heard:.1f} of {sim.nodes}",
+            f"{pub.nodes_heard:.1f} of {pub.nodes}",
+        ),
         (
             "heard per 2 s window (sim) / per row (UCI)",
             f"{sim.heard:.2f} ({rng_(sim.heard_range, '.2f')})",
@@ -353,9 +387,9 @@ def plot(
 
     # row 1: all readings
     ax[0, 0].hist(sim.day_rssi, bins=RSSI_BINS, density=True, color="tab:blue", alpha=0.8)
-    ax[0, 0].set_title(f"simulated day: RSSI of all {len(sim.day_rssi):,} readings (5 receivers)")
+    ax[0, 0].set_title(f"simulated day: RSSI of all {len(sim.day_rssi):,} readings ({len(sim.rx_ids)} receivers)")
     ax[0, 1].hist(pub_values, bins=RSSI_BINS, density=True, color="tab:orange", alpha=0.8)
-    ax[0, 1].set_title(f"public data: RSSI of all {len(pub_values):,} readings (13 beacons)")
+    ax[0, 1].set_title(f"public data: RSSI of all {len(pub_values):,} readings ({len(pub.beacons)} beacons)")
     for a in ax[0]:
         a.set_xlabel("RSSI (dBm)")
         a.set_ylabel("share per dB")
@@ -419,7 +453,7 @@ def plot(
     a.legend(fontsize=7)
     for a in ax[2]:
         a.set_yscale("log")
-        a.set_ylim(0.001, 200)
+        a.set_ylim(0.001, 3000)  # headroom above the bars for the legend
         a.set_ylabel("readings / s (log)")
 
     # row 4: spread at a standing point
@@ -454,19 +488,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.day is None:
-            day = Path(tmp)
-            generate_day(day, store, args.shoppers, args.duration, args.seed, progress=False, plot=False)
-            seed: int | None = args.seed
-            duration = args.duration
-        else:
-            day = args.day
-            with RecordingReader(day / "scans.jsonl.gz") as r:
-                seed = seed_of(r.header.source)
-                ts = [a.t for a in r]
-            duration = max(ts) - min(ts) if ts else 1.0
-        sim = load_sim(day, store, seed, duration, radio)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.day is None:
+                day = Path(tmp)
+                generate_day(day, store, args.shoppers, args.duration, args.seed, progress=False, plot=False)
+                seed: int | None = args.seed
+                duration = args.duration
+            else:
+                day = args.day
+                with RecordingReader(day / "scans.jsonl.gz") as r:
+                    seed = seed_of(r.header.source)
+                    ts = [a.t for a in r]
+                duration = max(ts) - min(ts) if ts else 1.0
+            sim = load_sim(day, store, seed, duration, radio)
+    except (OSError, ValueError, RecordingError, TruthError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     bands = model_bands(store, np.random.default_rng(12345), radio)
     sfig, day_rates, cal_rates = sim_figures(sim)
     pfig, pub_rates, pub_std = public_figures(pub)
@@ -476,7 +514,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     row_step = float(np.median(steps[steps <= WALK_GAP_S]))
     png = args.out / "realism.png"
     plot(png, sim, store, bands, day_rates, cal_rates, pub, pub_rates, pub_std)
-    print(table(command.strip(), sfig, pfig, heard_adverts, row_step))
+    below = float((sim.day_rssi < pfig.weakest).mean())
+    print(table(command.strip(), sfig, pfig, heard_adverts, row_step, below))
     for note in sim.notes:
         print(f"note: {note}")
     print(f"\nwrote {png} ({png.stat().st_size // 1024} KB)")
