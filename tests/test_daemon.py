@@ -175,12 +175,19 @@ def test_daemon_keeps_every_promise(kiosk: Path, tmp_path: Path) -> None:
         time.sleep(1)
         assert proc.poll() is None
 
-        health = subprocess.run(
-            [sys.executable, "-m", "gateway", "status", "--config", str(config), "--json"],
-            env=env, capture_output=True, text=True, timeout=30, check=False,
-        )  # fmt: skip
-        assert health.returncode == 0, health.stderr
-        h = json.loads(health.stdout)
+        # status, like a person would run it; the health file is rewritten every 2 s, and an exit event may
+        # be on its way to the broker at that moment, so look until the outbox has been seen empty
+        deadline = time.monotonic() + 15
+        while True:
+            health = subprocess.run(
+                [sys.executable, "-m", "gateway", "status", "--config", str(config), "--json"],
+                env=env, capture_output=True, text=True, timeout=30, check=False,
+            )  # fmt: skip
+            assert health.returncode == 0, health.stderr
+            h = json.loads(health.stdout)
+            if h["outbox_depth"] == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert h["running"] and h["broker_connected"] and h["outbox_depth"] == 0
         assert h["adverts"] > 0 and h["dropped_adverts"] > 0
 
