@@ -49,7 +49,7 @@ MIN_CELL_ROWS = 8
 STAND_TOLERANCE_M = 0.01
 MODEL_SAMPLES = 40_000
 RSSI_BINS = np.arange(-105.5, -29.5, 2.0)
-STD_BINS = np.arange(0.0, 12.5, 0.5)
+STRONG_MARGIN_DB = 12.0  # points this far above a data set's weakest reading are clear of its cut-off
 
 
 # ---- pure statistics --------------------------------------------------------------------------------
@@ -106,8 +106,10 @@ def listening_time_s(t: FloatArray, gap_s: float = WALK_GAP_S) -> float:
 
 
 def spreads(groups: dict[tuple[str, str], list[float]], min_n: int) -> FloatArray:
-    """Standard deviation (ddof 1) of each group with at least min_n values."""
-    return np.array([float(np.std(v, ddof=1)) for v in groups.values() if len(v) >= max(min_n, 2)], dtype=np.float64)
+    """(mean, standard deviation with ddof 1) of each group with at least min_n values, shape (groups, 2): the
+    level matters, since readings near the sensitivity are cut off and so spread less."""
+    out = [(float(np.mean(v)), float(np.std(v, ddof=1))) for v in groups.values() if len(v) >= max(min_n, 2)]
+    return np.array(out, dtype=np.float64).reshape(len(out), 2)
 
 
 def public_cell_spreads(
@@ -179,7 +181,7 @@ class SimData:
     cal_span: tuple[float, float]
     cal_interval_s: float
     cal_dist: FloatArray | None = None  # distance of each calibration reading, when the walk was rebuilt
-    stand_std: FloatArray = field(default_factory=lambda: np.zeros(0))
+    stand: FloatArray = field(default_factory=lambda: np.zeros((0, 2)))  # (mean, std) per point x receiver
     notes: list[str] = field(default_factory=list)
 
 
@@ -231,7 +233,7 @@ def load_sim(day: Path, store: Store, seed: int | None, duration_s: float, radio
     for k, (s, e) in enumerate(standing_runs(x[order], y[order])):
         for i in order[s:e].tolist():
             groups[(str(k), str(int(crx[i])))].append(float(crssi[i]))
-    sim.stand_std = spreads(groups, MIN_STAND_READINGS)
+    sim.stand = spreads(groups, MIN_STAND_READINGS)
     return sim
 
 
@@ -272,10 +274,23 @@ class Figures:
     rate_link: float  # median readings/s of one device at one receiver
     stand_std: float
     n_stand: int
+    strong_stand_std: float  # only points clear of the data set's own cut-off (STRONG_MARGIN_DB above its weakest)
+    n_strong: int
     strongest: float  # median strongest reading per 2 s window (sim) / per row (UCI)
     nodes_heard: float  # receivers heard per 2 s window / beacons per row, mean
     nodes: int
     weakest: float
+
+
+def _median_std(stand: FloatArray, floor_dbm: float) -> tuple[float, int, float, int]:
+    """Readings near the cut-off spread less (the weak tail is never reported): the floor comes from the data."""
+    strong = stand[stand[:, 0] >= floor_dbm + STRONG_MARGIN_DB, 1]
+    return (
+        float(np.median(stand[:, 1])) if len(stand) else float("nan"),
+        len(stand),
+        float(np.median(strong)) if len(strong) else float("nan"),
+        len(strong),
+    )
 
 
 def sim_figures(sim: SimData) -> tuple[Figures, FloatArray, FloatArray]:
@@ -292,8 +307,7 @@ def sim_figures(sim: SimData) -> tuple[Figures, FloatArray, FloatArray]:
         (float(per_rx_heard.min()), float(per_rx_heard.max())),
         float(np.median(day_rates)),
         float(np.median(sim.link_rates)) if len(sim.link_rates) else float("nan"),
-        float(np.median(sim.stand_std)) if len(sim.stand_std) else float("nan"),
-        len(sim.stand_std),
+        *_median_std(sim.stand, float(sim.day_rssi.min())),
         float(np.median(strongest_per_window(sim.cal_t, sim.cal_rssi, sim.cal_span[0]))),
         float(per_rx_heard.sum()),
         len(sim.rx_ids),
@@ -316,8 +330,7 @@ def public_figures(data: PublicData) -> tuple[Figures, FloatArray, FloatArray]:
         (float(share.min()), float(share.max())),
         float(np.median(rates)),
         float(np.median(rates)),
-        float(np.median(std)) if len(std) else float("nan"),
-        len(std),
+        *_median_std(std, float(values.min())),
         float(np.median(np.nanmax(data.rssi, axis=1))),
         float(heard.sum(axis=1).mean()),
         len(data.beacons),
@@ -356,6 +369,11 @@ def table(
             "RSSI std at a standing point, median (dB)",
             f"{sim.stand_std:.1f} (n={sim.n_stand})",
             f"{pub.stand_std:.1f} (n={pub.n_stand} cell x beacon)",
+        ),
+        (
+            f"  same, points >= {STRONG_MARGIN_DB:.0f} dB above the weakest reading",
+            f"{sim.strong_stand_std:.1f} (n={sim.n_strong})",
+            f"{pub.strong_stand_std:.1f} (n={pub.n_strong})",
         ),
     ]
     w = [max(len(r[i]) for r in rows) for i in range(3)]
@@ -457,13 +475,19 @@ def plot(
         a.set_ylabel("readings / s (log)")
 
     # row 4: spread at a standing point
-    ax[3, 0].hist(sim.stand_std, bins=STD_BINS, color="tab:blue", alpha=0.8)
-    ax[3, 0].set_title(f"simulated: RSSI std at a standing point ({len(sim.stand_std)} point x receiver)")
-    ax[3, 1].hist(pub_std, bins=STD_BINS, color="tab:orange", alpha=0.8)
-    ax[3, 1].set_title(f"public data: RSSI std within a grid cell ({len(pub_std)} cell x beacon)")
-    for a in ax[3]:
-        a.set_xlabel("std of RSSI (dB)")
-        a.set_ylabel("count")
+    for a, stand, colour, what in (
+        (ax[3, 0], sim.stand, "tab:blue", "simulated: RSSI std, standing tag, per receiver"),
+        (ax[3, 1], pub_std, "tab:orange", "public data: RSSI std in a grid cell, per beacon"),
+    ):
+        a.scatter(stand[:, 0], stand[:, 1], s=14, color=colour, alpha=0.7)
+        if len(stand):
+            a.axhline(float(np.median(stand[:, 1])), color="k", ls="--", lw=0.8, label="median")
+        a.set_title(what)
+        a.set_xlim(-100, -50)
+        a.set_ylim(0, 9)
+        a.set_xlabel("mean RSSI at the point (dBm)")
+        a.set_ylabel("std of RSSI (dB)")
+        a.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90, metadata={"Software": None})

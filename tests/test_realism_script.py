@@ -85,7 +85,7 @@ def test_standing_runs_cover_only_samples_at_one_spot(steps: list[float], hold: 
 
 def test_spread_needs_enough_readings_and_uses_sample_std() -> None:
     groups = {("a", "1"): [-70.0, -72.0, -74.0], ("b", "1"): [-60.0]}
-    assert realism.spreads(groups, 2).tolist() == [pytest.approx(2.0)]
+    assert realism.spreads(groups, 2).tolist() == [[-72.0, pytest.approx(2.0)]]
 
 
 def test_cli_reports_a_missing_data_set_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
