@@ -186,18 +186,21 @@ def demo(
     import asyncio
 
     from simulator.demo import DEMO_DIR, print_report, run_demo
+    from simulator.localbroker import BrokerError
 
     day = demo_dir or DEMO_DIR
     if not (day / "scans.jsonl.gz").is_file() or not (day / "config").is_dir():
         raise _fail(f"{day}: no scans.jsonl.gz and config/ here; make a day with: proximity-sim generate --out {day}")
-    errors: tuple[type[BaseException], ...] = (*_expected_errors(), RuntimeError)  # RuntimeError: no mosquitto
+    errors: tuple[type[BaseException], ...] = (*_expected_errors(), BrokerError)
+    # In a pipe or a CI log rich assumes 80 columns and would cut the table's ids; give it room.
+    console = out if out.is_terminal else Console(highlight=False, width=130)
     try:
-        result, got = asyncio.run(run_demo(day, speed, out))
+        result, got = asyncio.run(run_demo(day, speed, console))
     except errors as e:
         if _debug:
             raise
         raise _fail(_message(e)) from None
-    print_report(result, got, out)
+    print_report(result, got, console)
 
 
 def main() -> None:
