@@ -128,8 +128,11 @@ def simulate_to_file(
     source: str,
     progress: bool = False,
     label: str = "",
+    header_extra: dict[str, Any] | None = None,
 ) -> RadioSimulation:
-    header = Header(store_id=store.store_id, receivers=store.receivers_json(), source=source)
+    header = Header(
+        store_id=store.store_id, receivers=store.receivers_json(), source=source, extra=dict(header_extra or {})
+    )
     sim = RadioSimulation(store, devices, rng, radio)
     writer = _LineWriter(path, header)
     with writer, _progress(progress, t1 - t0, label) as tick:
@@ -319,8 +322,18 @@ def generate_day(
     # calibration first: the walk is before opening and its files feed the zone fit
     cal_rng = np.random.default_rng(cal_ss)
     tag = calibration_device(st, cal_rng, t0 - CALIBRATION_LEAD_S, radio)
+    # the zone polygons let `calibrate fit` position the walk on the floor plan (header key "zones")
+    zones_header = {"zones": {z.name: {"polygon": [[float(x), float(y)] for x, y in z.polygon]} for z in st.zone}}
     cal_sim = simulate_to_file(
-        res.calibration, st, [tag], tag.t_on, tag.t_off, cal_rng, radio, source + " calibration walk"
+        res.calibration,
+        st,
+        [tag],
+        tag.t_on,
+        tag.t_off,
+        cal_rng,
+        radio,
+        source + " calibration walk",
+        header_extra=zones_header,
     )
     res.calibration_adverts = int(cal_sim.reports.sum())
     tag_addr, _ = tag.frames.render(0, tag.t_on)
