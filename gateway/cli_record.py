@@ -27,9 +27,9 @@ from gateway.adverts import Advert
 from gateway.config import DEFAULT_CONFIG_DIR, ConfigError, GatewayConfig, load_gateway_config
 from gateway.sources.anonymise import Anonymiser
 from gateway.sources.live import LiveSource, check_bluetooth_available, load_backend
-from gateway.sources.recorder import AppendingWriter, FilteringSink, scan_for, source_description
+from gateway.sources.recorder import FilteringSink, scan_for, source_description
 from gateway.sources.recording import Header, RecordingWriter
-from gateway.truth import TruthInterval
+from gateway.truth import TruthInterval, write_truth
 
 # Tests and integrators replace the radio here: a bleak BaseBleakScanner subclass and its keyword arguments.
 SCANNER_BACKEND: type[BaseBleakScanner] | None = None
@@ -244,7 +244,7 @@ def calibrate_record_command(
     async def main() -> LiveSource:
         stop = asyncio.Event()
         with (
-            AppendingWriter(scans_path, header) as writer,
+            RecordingWriter(scans_path, header, append=True) as writer,
             _stop_on_signals(asyncio.get_running_loop(), stop),
             Live(view, console=err, refresh_per_second=LIVE_REFRESH_PER_S, transient=False),
         ):
@@ -280,8 +280,7 @@ def calibrate_record_command(
         )
     interval = TruthInterval(tag, zone, times["start"], times["end"])
     try:
-        with AppendingWriter(truth_path) as truth:
-            truth.write_json(interval.to_json())
+        write_truth(truth_path, [interval], append=True)
     except OSError as e:
         raise _fail(f"{truth_path}: cannot write: {e.strerror or e}") from None
     err.print(

@@ -58,8 +58,8 @@ def read_truth(path: str | os.PathLike[str]) -> list[TruthInterval]:
     return out
 
 
-def write_truth(path: str | os.PathLike[str], intervals: Iterable[TruthInterval]) -> None:
-    with Path(path).open("w", encoding="utf-8") as f:
+def write_truth(path: str | os.PathLike[str], intervals: Iterable[TruthInterval], *, append: bool = False) -> None:
+    with Path(path).open("a" if append else "w", encoding="utf-8") as f:
         for iv in intervals:
             f.write(json.dumps(iv.to_json(), separators=(",", ":")) + "\n")
 

@@ -149,3 +149,14 @@ def test_reader_never_raises_on_arbitrary_bytes(tmp_path: Path, chunks: list[byt
     with RecordingReader(path) as reader:
         for adv in reader:
             assert isinstance(adv.rssi, int)
+
+
+@pytest.mark.parametrize("name", ["walk.jsonl", "walk.jsonl.gz"])
+def test_appending_continues_a_recording_with_one_header(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    for zone_no in range(3):  # a calibration walk: one command per zone, into the same file
+        with RecordingWriter(path, Header("store-042"), append=True) as w:
+            w.write(Advert(100.0 * zone_no, "rx-a", "AA:BB:CC:DD:EE:FF", -60 - zone_no))
+    header, got, stats = read_recording(path)
+    assert [a.rssi for a in got] == [-60, -61, -62]
+    assert header.store_id == "store-042" and stats.malformed == 0

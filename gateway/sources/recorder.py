@@ -6,22 +6,17 @@ The CLI commands in gateway/cli_record.py are thin shells over these.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
-from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 from bleak.backends.scanner import BaseBleakScanner
 
 from gateway.adverts import Advert
 from gateway.config import ScannerSettings
 from gateway.sources.live import LiveSource
-from gateway.sources.recording import Header
 
 
 def source_description(settings: ScannerSettings) -> str:
@@ -66,42 +61,6 @@ class FilteringSink:
             adv.addr = self.rename(adv.addr)
         self.write(adv)
         self.stats.written += 1
-
-
-class AppendingWriter:
-    """Appends advertisements (or truth lines) to a JSON Lines file; writes `header` first if the file is new.
-
-    Calibration walks are recorded zone by zone, one command each, into the same file.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], header: Header | None = None) -> None:
-        self.path = Path(path)
-        self.header = header
-        self._f: IO[str] | None = None
-        self.count = 0
-
-    def __enter__(self) -> AppendingWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        self._f = self.path.open("a", encoding="utf-8", newline="\n")
-        if new and self.header is not None:
-            self._f.write(json.dumps(self.header.to_json(), separators=(",", ":")) + "\n")
-        return self
-
-    def write(self, adv: Advert) -> None:
-        self.write_json(adv.to_json())
-
-    def write_json(self, line: dict[str, Any]) -> None:
-        assert self._f is not None, "use AppendingWriter as a context manager"
-        self._f.write(json.dumps(line, separators=(",", ":")) + "\n")
-        self.count += 1
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._f is not None:
-            self._f.close()
-            self._f = None
 
 
 async def scan_for(

@@ -283,25 +283,34 @@ def read_recording(path: str | os.PathLike[str], *, strict: bool = False) -> tup
 
 
 class RecordingWriter:
-    """Writes a recording; gzip when the file name ends in .gz. Streams: memory does not grow with length."""
+    """Writes a recording; gzip when the file name ends in .gz. Streams: memory does not grow with length.
 
-    def __init__(self, path: str | os.PathLike[str], header: Header | None = None) -> None:
+    With `append`, an existing recording is continued (a calibration walk is recorded zone by zone, one
+    command each, into one file): the header is written only when the file is new.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], header: Header | None = None, *, append: bool = False) -> None:
         self.path = Path(path)
         self.header = header or Header()
+        self.append = append
         self._f: IO[str] | None = None
         self._raw: IO[bytes] | None = None
         self.count = 0
 
     def __enter__(self) -> RecordingWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        new = not self.append or not self.path.exists() or self.path.stat().st_size == 0
+        mode = "ab" if self.append else "wb"
         if self.path.suffix == ".gz":
             # No name and mtime 0 in the gzip header: the same content gives byte-identical files.
-            self._raw = self.path.open("wb")
+            # Appending adds a gzip member; readers see one stream.
+            self._raw = self.path.open(mode)
             gz = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", mtime=0, compresslevel=6)
             self._f = io.TextIOWrapper(gz, encoding="utf-8", newline="\n")
         else:
-            self._f = self.path.open("w", encoding="utf-8", newline="\n")
-        self._f.write(json.dumps(self.header.to_json(), separators=(",", ":")) + "\n")
+            self._f = self.path.open(mode[0], encoding="utf-8", newline="\n")
+        if new:
+            self._f.write(json.dumps(self.header.to_json(), separators=(",", ":")) + "\n")
         return self
 
     def write(self, adv: Advert) -> None:
