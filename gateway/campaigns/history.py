@@ -6,12 +6,16 @@ buffered and written in batches, because a replayed store day produces thousands
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import sqlite_utils
+
+log = logging.getLogger(__name__)
 
 STAY_BATCH_ROWS = 500  # insert_all batch size; sqlite-utils is ~15x faster batched than row by row
 
@@ -147,6 +151,8 @@ class SqliteHistory:
         self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a process crash
         self.db.execute("PRAGMA secure_delete=ON")  # a revoked customer's rows are overwritten, not left in free pages
         self._stays: list[dict[str, Any]] = []
+        self._held: list[tuple[str, dict[str, Any]]] = []  # trigger/redemption rows a failed write kept
+        self.last_error: str | None = None
         self._create()
 
     def _create(self) -> None:
@@ -170,8 +176,8 @@ class SqliteHistory:
         db.table("stays").create_index(["customer_id"], if_not_exists=True)
 
     def add_trigger(self, rec: TriggerRecord) -> None:
-        with self.db.atomic():
-            self.db.table("triggers").insert(asdict(rec), ignore=True)
+        self._held.append(("triggers", asdict(rec)))
+        self._write_held()
 
     def triggers_of(self, customer_id: str, since: float) -> list[TriggerRecord]:
         rows = self.db.query(
@@ -188,8 +194,24 @@ class SqliteHistory:
         return int(row[0])
 
     def add_redemption(self, rec: RedemptionRecord) -> None:
-        with self.db.atomic():
-            self.db.table("redemptions").insert(asdict(rec), ignore=True)
+        self._held.append(("redemptions", asdict(rec)))
+        self._write_held()
+
+    def _write_held(self) -> None:
+        """Writes held trigger/redemption rows. On a full or read-only disk they stay held (the engine's own
+        ledger still enforces the caps in memory) and go out on a later flush once the disk recovers."""
+        if not self._held:
+            return
+        rows, self._held = self._held, []
+        try:
+            with self.db.atomic():
+                for table, row in rows:
+                    self.db.table(table).insert(row, ignore=True)
+        except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as e:
+            self._held = rows + self._held
+            self._failed(e)
+            return
+        self.last_error = None
 
     def redeemed_campaigns(self, customer_id: str) -> frozenset[str]:
         rows = self.db.execute("select campaign_id from redemptions where customer_id = ?", [customer_id])
@@ -201,14 +223,26 @@ class SqliteHistory:
             self.flush()
 
     def flush(self) -> None:
+        self._write_held()
         if not self._stays:
             return
         rows, self._stays = self._stays, []
-        with self.db.atomic():
-            self.db.table("stays").insert_all(rows, batch_size=STAY_BATCH_ROWS)
+        try:
+            with self.db.atomic():
+                self.db.table("stays").insert_all(rows, batch_size=STAY_BATCH_ROWS)
+        except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as e:
+            self._stays = rows + self._stays
+            self._failed(e)
+
+    def _failed(self, e: BaseException) -> None:
+        message = f"history {self.path}: cannot write ({e}); {len(self._held) + len(self._stays)} rows held in memory"
+        if self.last_error is None:
+            log.error("%s", message)
+        self.last_error = message
 
     def delete_customer(self, customer_id: str) -> None:
         self._stays = [r for r in self._stays if r["customer_id"] != customer_id]
+        self._held = [(t, r) for t, r in self._held if r["customer_id"] != customer_id]
         with self.db.atomic():
             for table in ("triggers", "redemptions", "stays"):
                 self.db.execute(f"delete from {table} where customer_id = ?", [customer_id])

@@ -1,0 +1,49 @@
+"""A full disk stops nothing: history rows wait in memory and are written once space returns."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from gateway.campaigns.history import SqliteHistory, StayRecord, TriggerRecord
+
+
+def fill_up(history: SqliteHistory) -> None:
+    pages = history.db.execute("PRAGMA page_count").fetchone()[0]
+    history.db.execute(f"PRAGMA max_page_count = {pages}")  # the next page the file needs is refused
+
+
+def test_history_holds_rows_while_the_disk_is_full_and_writes_them_after(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    history = SqliteHistory(tmp_path / "history.db")
+    fill_up(history)
+    big = "x" * 3000  # bigger than a page: must need a new one
+    for i in range(5):
+        history.add_trigger(TriggerRecord(f"t{i}{big}", "cust-1", "coffee-10", 100.0 + i, "v1", "2026-11-28"))
+        history.add_stay(StayRecord("cust-1", "v1", "coffee", 50.0, 120.0 + i))
+    history.flush()
+    assert history.last_error is not None and "cannot write" in history.last_error
+    assert history.triggers_of("cust-1", 0.0) == []
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1  # said once, not once per row
+
+    history.db.execute("PRAGMA max_page_count = 1073741823")  # space comes back
+    history.flush()
+    assert history.last_error is None
+    assert len(history.triggers_of("cust-1", 0.0)) == 5
+    assert len(history.export_customer("cust-1")["stays"]) == 5
+    history.close()
+
+
+def test_revocation_reaches_rows_still_held_in_memory(tmp_path: Path) -> None:
+    history = SqliteHistory(tmp_path / "history.db")
+    fill_up(history)
+    history.add_trigger(TriggerRecord("t" * 3000, "cust-1", "coffee-10", 100.0, "v1", "2026-11-28"))
+    history.delete_customer("cust-1")
+    history.db.execute("PRAGMA max_page_count = 1073741823")
+    history.flush()
+    assert history.customer_ids() == set()
+    history.close()
