@@ -108,6 +108,26 @@ def full_replay(scans: Path, config: Path) -> tuple[int, float, int]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def soak(scans: Path, config: Path, samples: int = 10) -> list[tuple[float, float, int]]:
+    """Traced memory through the whole recording: (recording minutes, MB, devices tracked) at even steps."""
+    total = reader_only(scans)
+    pipeline = Pipeline.from_config_dir(config)
+    gc.collect()
+    tracemalloc.start()
+    out: list[tuple[float, float, int]] = []
+    step = max(1, total // samples)
+    t0: float | None = None
+    with RecordingReader(scans) as r:
+        for n, adv in enumerate(r, 1):
+            pipeline.process(adv)
+            if t0 is None:
+                t0 = adv.t
+            if n % step == 0:
+                out.append(((adv.t - t0) / 60, tracemalloc.get_traced_memory()[0] / 1e6, pipeline.tracker.tracked()))
+    tracemalloc.stop()
+    return out
+
+
 def memory_per_device(config: Path, devices: int = 5000) -> tuple[float, float]:
     """tracemalloc bytes per tracked device (zone state + presence + resolver entry), and in total."""
     loaded = load_config_dir(config)
@@ -190,6 +210,10 @@ def main() -> None:
             f"({events:,} events through the outbox to Mosquitto)"
         )
         results["replay_per_s"] = m / replay_s
+    series = soak(args.scans, args.config)
+    print("soak (traced memory of the pipeline through the recording):")
+    print("  " + "  ".join(f"{m:4.0f} min {mb:5.1f} MB {d:4d} dev" for m, mb, d in series[:5]))
+    print("  " + "  ".join(f"{m:4.0f} min {mb:5.1f} MB {d:4d} dev" for m, mb, d in series[5:]))
     per_dev, total = memory_per_device(args.config)
     print(
         f"memory: {per_dev / 1024:.2f} KiB per tracked device; {total / 1e6:.1f} MB for 5,000 devices in view "
