@@ -104,17 +104,29 @@ def bench_tokens(customers: list[Customer]) -> dict[str, float]:
 def bench_irks(customers: list[Customer], rng: random.Random) -> dict[str, float]:
     r = Resolver(customers)
     strangers = [make_rpa(rng.randbytes(16), rng.randbytes(3)) for _ in range(200)]
-    start = time.process_time()
+    # An address is resolved on its second sighting (flood defence): the first one costs a cache entry only.
+    # One new address a second of advertisement time, as in a busy store, stays within the key-trial budget.
+    first_ns = new_ns = 0
     for i, addr in enumerate(strangers):
-        r.match(Advert(T0 + i, "rx", addr, -60))
-    new_ms = (time.process_time() - start) / len(strangers) * 1e3
+        first, second = Advert(T0 + i, "rx", addr, -60), Advert(T0 + i + 0.1, "rx", addr, -60)
+        start = time.process_time_ns()
+        r.match(first)
+        first_ns += time.process_time_ns() - start
+        start = time.process_time_ns()
+        r.match(second)
+        new_ns += time.process_time_ns() - start
+    first_us = first_ns / len(strangers) / 1e3
+    new_ms = new_ns / len(strangers) / 1e6
+    assert r.stats.irk_resolutions == len(strangers)
     cached = Advert(T0 + 300, "rx", strangers[0], -60)
     cached_us = per_call_us(lambda: r.match(cached), 200_000)
     irk0 = bytes.fromhex(customers[-1].identifiers[0].irk)  # type: ignore[union-attr]
     own = Advert(T0 + 301, "rx", make_rpa(irk0, b"\x01\x02\x03"), -60)
+    r.match(own)
     assert r.match(own) == customers[-1].customer_id
     return {
         "irks": len(customers),
+        "irk_first_sighting_us": round(first_us, 3),
         "irk_new_address_ms": round(new_ms, 3),
         "irk_cached_address_us": round(cached_us, 3),
     }
@@ -163,8 +175,11 @@ def stranger_adverts(rng: random.Random, n: int) -> list[Advert]:
 def bench_strangers(customers: list[Customer], rng: random.Random) -> dict[str, float]:
     r = Resolver(customers)
     adverts = stranger_adverts(rng, 2000)
-    for a in adverts:  # warm: token table built, strangers' RPAs in the negative cache
-        assert r.match(a) is None
+    # Warm up as a store would: every address heard twice, spread over time (the key-trial budget refills
+    # with advertisement time), so the strangers' RPAs end in the negative cache.
+    for k, a in enumerate(adverts):
+        again = Advert(T0 + k * 0.5, a.rx, a.addr, a.rssi, a.tx_power, a.name, a.mfr, a.svc_data, a.svc_uuids)
+        assert r.match(again) is None and r.match(again) is None
     baseline = per_call_us(lambda: [a.addr for a in adverts], 200) / len(adverts)
     match = r.match
     per = per_call_us(lambda: [match(a) for a in adverts], 200) / len(adverts)
