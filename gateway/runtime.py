@@ -114,7 +114,10 @@ class Runtime:
             return
         events = self.pipeline.process(adv)
         if events:
+            # One advertisement at a time (live, paced replay): events are rare, so commit and publish now
+            # rather than at the next housekeeping tick; a coupon is worth most at the moment it is earned.
             self._pending.extend(events)
+            self.flush()
 
     def handle_many(self, adverts: Iterable[Advert]) -> None:
         process = self.pipeline.process
