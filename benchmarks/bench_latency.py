@@ -59,7 +59,7 @@ async def measure(day: Path, speed: float) -> list[float]:
                     ready.set()
                     async for m in c.messages:
                         now = time.perf_counter()
-                        p = json.loads(bytes(m.payload))  # type: ignore[arg-type]
+                        p = json.loads(bytes(m.payload))
                         if "trigger_id" in p:
                             arrived.setdefault(p["trigger_id"], now)
                         elif "event" in p:  # presence: its message id is derived from the payload
@@ -106,7 +106,8 @@ def main() -> None:
         return
     p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
     print(
-        f"{len(lat)} triggers and presence events delivered; advertisement -> subscriber: p50 {statistics.median(lat) * 1e3:.1f} ms, "
+        f"{len(lat)} triggers and presence events delivered; advertisement -> subscriber: "
+        f"p50 {statistics.median(lat) * 1e3:.1f} ms, "
         f"p99 {p99 * 1e3:.1f} ms, max {lat[-1] * 1e3:.1f} ms (speed x{args.speed:g})"
     )
 
