@@ -34,6 +34,9 @@ REGISTRY_POLL_S = 1.0  # revocations made by the CLI reach the running daemon wi
 HEALTH_WRITE_S = 2.0
 HEALTH_FILE = "health.json"
 RATE_WINDOW_S = 10.0  # advertisements per second per receiver, averaged over this
+# While the outbox cannot be written (full or read-only disk), events wait in memory up to this many; past
+# it the oldest presence events go first, then the oldest triggers, each drop counted and logged.
+MAX_HELD_EVENTS = 100_000
 
 
 @dataclass
@@ -104,6 +107,7 @@ class Runtime:
         self.scanner_state = "idle"
         self.queued_events = 0
         self.outbox_errors = 0
+        self.events_dropped = 0
         self._pending: list[Event] = []
 
     # -- the hot path ---------------------------------------------------------------------------
@@ -120,6 +124,11 @@ class Runtime:
             self.flush()
 
     def handle_many(self, adverts: Iterable[Advert]) -> None:
+        if self._batcher is not None:
+            for adv in adverts:
+                self.rates.add(adv.rx)
+                self._share(adv)
+            return
         process = self.pipeline.process
         add = self.rates.add
         pending = self._pending
@@ -173,8 +182,11 @@ class Runtime:
         except OutboxError as e:
             # Keep them in memory and try again on the next flush: a full disk must not lose triggers.
             self.outbox_errors += 1
-            log.error("%s; %d events kept in memory, retrying", e, len(items))
-            self._pending = list(events) + self._pending
+            held = list(events) + self._pending
+            if len(held) > MAX_HELD_EVENTS:
+                held = self._shed(held)
+            self._pending = held
+            log.error("%s; %d events kept in memory, retrying", e, len(held))
             return 0
         self.queued_events += added
         if self.metrics.enabled:
@@ -183,6 +195,21 @@ class Runtime:
                     self.metrics.trigger(ev.topic_suffix.removeprefix("triggers/"))
         self.publisher.notify()
         return added
+
+    def _shed(self, held: list[Event]) -> list[Event]:
+        """Bounds memory during a long disk failure: presence events are worth less than coupons."""
+        excess = len(held) - MAX_HELD_EVENTS
+        keep: list[Event] = []
+        for ev in held:
+            if excess > 0 and not ev.topic_suffix.startswith("triggers/"):
+                excess -= 1
+                continue
+            keep.append(ev)
+        if excess > 0:
+            keep = keep[excess:]
+        self.events_dropped += len(held) - len(keep)
+        log.error("outbox unwritable for long: %d events dropped so far (oldest presence first)", self.events_dropped)
+        return keep
 
     # -- consent and redemptions ----------------------------------------------------------------
     async def on_consent(self, msg: dict[str, Any]) -> None:
@@ -261,6 +288,7 @@ class Runtime:
             "tracked_devices": self.pipeline.tracker.tracked(),
             "outbox_depth": self.outbox.depth(),
             "outbox_errors": self.outbox_errors,
+            "events_dropped": self.events_dropped,
             "broker_connected": pub.connected,
             "last_publish_at": pub.last_publish_at,
             "published": pub.published,

@@ -47,3 +47,39 @@ def test_revocation_reaches_rows_still_held_in_memory(tmp_path: Path) -> None:
     history.flush()
     assert history.customer_ids() == set()
     history.close()
+
+
+def test_runtime_holds_events_while_the_outbox_is_full_then_queues_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scanning goes on through a full disk; the triggers wait in memory (bounded) and reach the outbox after."""
+    import shutil
+
+    from gateway import runtime as runtime_mod
+    from gateway.runtime import Runtime
+    from gateway.setup import load_config_dir
+    from gateway.sources.recording import read_recording
+
+    demo = Path(__file__).resolve().parent.parent / "demo"
+    shutil.copytree(demo, tmp_path / "demo")
+    monkeypatch.setenv("PROXIMITY_MQTT__URL", "mqtt://127.0.0.1:9")  # never connected: only the outbox matters
+    rt = Runtime(load_config_dir(tmp_path / "demo" / "config"))
+    pages = rt.outbox.db.execute("PRAGMA page_count").fetchone()[0]
+    rt.outbox.db.execute(f"PRAGMA max_page_count = {pages}")
+    _, adverts, _ = read_recording(tmp_path / "demo" / "scans.jsonl.gz")
+    rt.handle_many(adverts)
+    rt.finish()
+    produced = len(rt._pending)
+    assert produced > 0
+    assert rt.flush() == 0 and rt.outbox_errors == 1 and len(rt._pending) == produced
+    assert rt.pipeline.stats.adverts == len(adverts)  # the pipeline kept going
+
+    monkeypatch.setattr(runtime_mod, "MAX_HELD_EVENTS", 3)
+    rt.flush()
+    triggers = [e for e in rt._pending if e.topic_suffix.startswith("triggers/")]
+    assert len(rt._pending) == 3 and rt.events_dropped == produced - 3
+    assert triggers  # coupons outlive presence events when memory must be shed
+
+    rt.outbox.db.execute("PRAGMA max_page_count = 1073741823")
+    assert rt.flush() == 3 and rt.outbox.depth() == 3
+    rt.close()
