@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,16 @@ from gateway.adverts import Advert
 from gateway.truth import TruthInterval
 from gateway.zones.classify import FloatArray, make_scorer
 from gateway.zones.estimate import OUTSIDE, UNKNOWN, ZoneEstimate
+from gateway.zones.grid import (
+    HOLE_POLICY,
+    Grid,
+    GridScorer,
+    bias_entries,
+    build_grid,
+    fit_radio,
+    radio_entries,
+    step_groups,
+)
 from gateway.zones.model import Params, ZoneModel
 from gateway.zones.pathloss import fit_log_distance
 from gateway.zones.replay import drive
@@ -61,6 +71,15 @@ SWITCH_TIME_GRID_S = (10.0, 30.0, 90.0)
 # mean accuracy 0.631 when CV chose among 0/3/6/10 s, 0.654 with none, flaps about equal. So the fit leaves
 # it off; confirm_s stays in zones.toml for a person who prefers fewer changes to faster ones.
 CONFIRM_GRID_S = (0.0,)
+# The grid method's motion model: how far the posterior spreads per second between steps. Shoppers stand
+# and walk (~1.5 m/s); a slower spread trades reaction time for fewer flaps, and the walk decides.
+WALK_SPEED_GRID_M_S = (0.5, 1.0, 1.5)
+# ...and a small chance per step of having moved anywhere (a model error, a missed reading): the switch time
+# of the fingerprint method made no measurable difference here, so one value.
+GRID_SWITCH_TIME_S = 90.0
+# The grid and the fingerprints err in different places (the grid places people in a zone without a receiver
+# poorly, the fingerprints confuse big neighbouring zones): averaging their zone posteriors can beat both.
+GRID_BLEND_GRID = (0.0, 0.5)
 OFFSET_SIGMA_GRID_DB = (6.0, 3.0, 0.0)  # most robust first: a tie keeps the wider prior
 # Phones differ from the calibration tag by a few dB (antenna, case, tx power); cross-validation replays
 # the held-out folds shifted by these to see it. +-4 dB is the typical spread quoted for same-kind phones.
@@ -297,11 +316,16 @@ def fit(
     kalman_r = max(kalman_r, STD_FLOOR_DB**2)
 
     base = Params(method=method, kalman_r_db2=round(kalman_r, 2))
+    rx_pos = _positions(receivers or {})
+    z_pos = _positions(zone_positions or {})
+    polygons = _polygons(zone_positions or {})
+    geometry = _grid_geometry(classes, heard_rx, rx_pos, polygons, base) if method == "offset_nb" else None
     table: list[dict[str, Any]] = []
     best: tuple[float, Params, Steps, FloatArray, FloatArray, np.ndarray[Any, np.dtype[np.int64]], bool] | None = None
     for smoothing, window, q_grid in smoothing_grid:
         q = q_grid if smoothing == "kalman" else base.kalman_q_db2_per_s
         params = Params(**{**base.__dict__, "smoothing": smoothing, "window_s": window, "kalman_q_db2_per_s": q})
+        grid_params = Params(**params.__dict__)
         steps = compute_steps(rs, heard_rx, params)
         ivs = [index.at(d, float(t)) for d, t in zip(steps.device, steps.t, strict=True)]
         y = np.array([cls_index[iv.zone] if iv is not None else -1 for iv in ivs], dtype=np.int64)
@@ -376,6 +400,41 @@ def fit(
                             }
                         )
                         best = (score, chosen, steps, post, y.astype(np.float64), pred, pooled_choice)
+        if geometry is not None:
+            nb_stats = [
+                fit_stats(
+                    steps.x[labelled & (folds != k)],
+                    steps.heard[labelled & (folds != k)],
+                    y[labelled & (folds != k)],
+                    len(classes),
+                    params.absent_rssi,
+                    pooled_choice,
+                )
+                for k in range(CV_FOLDS)
+            ]
+
+            def nb_lls(
+                sigma: float,
+                st: list[tuple[FloatArray, FloatArray, FloatArray]] = nb_stats,
+                p: Params = params,
+                s: Steps = steps,
+            ) -> list[FloatArray]:
+                """The fingerprint scores per fold with the grid's offset prior (the tracker's blend uses one)."""
+                out = []
+                for k in range(CV_FOLDS):
+                    mean_k, std_k, ph_k = st[k]
+                    pk = Params(**{**p.__dict__, "offset_sigma_db": sigma})
+                    scorer = make_scorer(ZoneModel(zones, heard_rx, classes, mean_k, std_k, ph_k, pk))
+                    xs = s.x + PHONE_SHIFTS_DB[k % len(PHONE_SHIFTS_DB)]
+                    out.append(np.array([scorer.scores(xs[i], s.heard[i]) for i in range(len(s.t))]))
+                return out
+
+            for cand_score, cand_params, post, pred, row in _grid_candidates(
+                geometry, steps, y, folds, ivs, grid_params, (smoothing, window, q), nb_lls
+            ):
+                table.append(row)
+                if best is None or cand_score > best[0]:
+                    best = (cand_score, cand_params, steps, post, y.astype(np.float64), pred, pooled_choice)
     assert best is not None
     _, params, steps, post, yf, pred, pooled_spread = best
     y = yf.astype(np.int64)
@@ -387,11 +446,37 @@ def fit(
     mean, std, ph = fit_stats(
         steps.x[labelled], steps.heard[labelled], y[labelled], len(classes), params.absent_rssi, pooled_spread
     )
-    rx_pos = _positions(receivers or {})
-    z_pos = _positions(zone_positions or {})
     model = ZoneModel(zones, heard_rx, classes, mean, std, ph, params, rx_pos, z_pos)
     pathloss_points: dict[str, tuple[list[float], list[float]]] = {}
-    if rx_pos and z_pos:
+    if geometry is not None:
+        # the grid's curves, fitted with the walk positioned inside its zones, on every labelled step; written
+        # even when the fingerprints won, so a person can switch `params.method` to "grid" by hand
+        ivs_final = [index.at(d, float(t)) for d, t in zip(steps.device, steps.t, strict=True)]
+        radio, cells = fit_radio(
+            geometry.grid,
+            geometry.rx_xy,
+            steps.x[labelled],
+            steps.heard[labelled],
+            y[labelled],
+            step_groups(
+                [d for d, ok in zip(steps.device, labelled, strict=True) if ok],
+                steps.t[labelled],
+                _interval_ids(ivs_final)[labelled],
+            ),
+            len(classes),
+        )
+        params.outside_loss_db = round(radio.outside_loss_db, 2)
+        model.zone_polygons = polygons
+        model.grid_radio = radio_entries(heard_rx, radio)
+        model.grid_bias = bias_entries(classes, heard_rx, radio)
+        xy = geometry.grid.xy[cells]
+        for ri, rx in enumerate(heard_rx):
+            if rx in model.grid_radio:
+                model.pathloss[rx] = (float(radio.rssi_at_1m[ri]), float(radio.exponent[ri]))
+                sel = steps.heard[labelled][:, ri] > 0
+                dists = np.sqrt(((xy[sel] - geometry.rx_xy[ri]) ** 2).sum(axis=1))
+                pathloss_points[rx] = (dists.tolist(), steps.x[labelled][sel, ri].tolist())
+    elif rx_pos and z_pos:
         for ri, rx in enumerate(heard_rx):
             if rx not in rx_pos:
                 continue
@@ -418,6 +503,7 @@ def fit(
         "samples_per_class": {c: int((y == i).sum()) for i, c in enumerate(classes)},
         "cv_accuracy": round(float(correct.mean()), 4),
         "pooled_spread": pooled_spread,
+        "method": params.method,
         "cv_unknown_share": round(float((conf < params.confidence_threshold).mean()), 4),
         "chosen": params.to_toml(),
         "cv_table": table,
@@ -481,6 +567,148 @@ def _positions(d: dict[str, Any]) -> dict[str, tuple[float, float]]:
                 out[name] = (float(pts[:, 0].mean()), float(pts[:, 1].mean()))
         elif isinstance(v, list | tuple) and len(v) == 2:
             out[name] = (float(v[0]), float(v[1]))
+    return out
+
+
+# ---- the grid method -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Geometry:
+    grid: Grid
+    rx_xy: FloatArray
+
+
+def _polygons(d: dict[str, Any]) -> dict[str, list[tuple[float, float]]]:
+    out: dict[str, list[tuple[float, float]]] = {}
+    for name, v in d.items():
+        poly = v.get("polygon") if isinstance(v, dict) else None
+        if isinstance(poly, list) and len(poly) >= 3:
+            try:
+                out[name] = [(float(p[0]), float(p[1])) for p in poly]
+            except (TypeError, ValueError, IndexError):
+                continue
+    return out
+
+
+def _grid_geometry(
+    classes: list[str],
+    receivers: list[str],
+    rx_pos: dict[str, tuple[float, float]],
+    polygons: dict[str, list[tuple[float, float]]],
+    params: Params,
+) -> _Geometry | None:
+    """The floor grid when every zone has a polygon and at least two receivers have positions; else None."""
+    zones = [c for c in classes if c != OUTSIDE]
+    if not all(z in polygons for z in zones) or sum(rx in rx_pos for rx in receivers) < 2:
+        return None
+    outside = classes.index(OUTSIDE) if OUTSIDE in classes else None
+    grid = build_grid(classes, {z: polygons[z] for z in zones}, params.grid_cell_m, outside)
+    if any(not (grid.cls == ci).any() for ci in range(len(classes))):
+        return None  # a zone smaller than a cell: the grid cannot represent it
+    rx_xy = np.array([rx_pos.get(rx, (math.nan, math.nan)) for rx in receivers], dtype=np.float64)
+    return _Geometry(grid, rx_xy)
+
+
+def _interval_ids(ivs: list[TruthInterval | None]) -> np.ndarray[Any, np.dtype[np.int64]]:
+    ids: dict[int, int] = {}
+    return np.array([-1 if iv is None else ids.setdefault(id(iv), len(ids)) for iv in ivs], dtype=np.int64)
+
+
+def _grid_loglik(scorer: GridScorer, x: FloatArray, heard: FloatArray, chunk: int = 256) -> FloatArray:
+    out = np.zeros((len(x), len(scorer.cell_class)))
+    for i in range(0, len(x), chunk):
+        out[i : i + chunk] = scorer.loglik(x[i : i + chunk], heard[i : i + chunk])
+    return out
+
+
+def _grid_forward_all(steps: Steps, scorer: GridScorer, ll: FloatArray, weight: float, switch: float) -> FloatArray:
+    """Zone masses per step from the forward filter over cells, device by device, as the tracker runs it."""
+    out = np.zeros((len(steps.t), scorer.assign.shape[0]))
+    last: dict[str, FloatArray] = {}
+    for i, d in enumerate(steps.device):
+        dt = float(steps.dt[i])
+        prev = None if math.isnan(dt) else last.get(d)
+        p = scorer.forward(prev, ll[i] * weight, dt, switch)
+        last[d] = p
+        out[i] = scorer.class_mass(p)
+    return out
+
+
+def _grid_candidates(
+    geo: _Geometry,
+    steps: Steps,
+    y: np.ndarray[Any, np.dtype[np.int64]],
+    folds: np.ndarray[Any, np.dtype[np.int64]],
+    ivs: list[TruthInterval | None],
+    params: Params,
+    smoothing_grid_entry: tuple[str, float, float],
+    nb_lls: Callable[[float], list[FloatArray]],
+) -> list[tuple[float, Params, FloatArray, np.ndarray[Any, np.dtype[np.int64]], dict[str, Any]]]:
+    """Cross-validated grid models for these steps: the same folds, phone shifts and HMM grid as the fingerprints."""
+    labelled = y >= 0
+    groups = step_groups(steps.device, steps.t, _interval_ids(ivs))
+    n_classes = int(y.max()) + 1
+    radios = []
+    for k in range(CV_FOLDS):
+        train = labelled & (folds != k)
+        radios.append(
+            fit_radio(geo.grid, geo.rx_xy, steps.x[train], steps.heard[train], y[train], groups[train], n_classes)[0]
+        )
+    best_sigma: tuple[float, float, list[tuple[GridScorer, FloatArray]]] | None = None
+    for sigma in OFFSET_SIGMA_GRID_DB:
+        per_fold = []
+        hits = 0
+        for k in range(CV_FOLDS):
+            sc = GridScorer(geo.grid, geo.rx_xy, radios[k], n_classes, sigma, params.walk_speed_m_s, HOLE_POLICY)
+            ll = _grid_loglik(sc, steps.x + PHONE_SHIFTS_DB[k % len(PHONE_SHIFTS_DB)], steps.heard)
+            per_fold.append((sc, ll))
+            sel = labelled & (folds == k)
+            lik = np.exp(ll[sel] - ll[sel].max(axis=1, keepdims=True))
+            hits += int(((lik @ sc.assign.T).argmax(axis=1) == y[sel]).sum())
+        acc = hits / max(int(labelled.sum()), 1)
+        if best_sigma is None or acc > best_sigma[1]:
+            best_sigma = (sigma, acc, per_fold)
+    assert best_sigma is not None
+    sigma, _, per_fold = best_sigma
+    out = []
+    smoothing, window, q = smoothing_grid_entry
+    fingerprint = nb_lls(sigma)
+    for weight in WEIGHT_GRID:
+        nb_post = np.zeros((len(steps.t), n_classes))
+        for k in range(CV_FOLDS):
+            pk = _forward_all(steps, fingerprint[k], weight, GRID_SWITCH_TIME_S, params.step_evidence_cap)
+            nb_post[folds == k] = pk[folds == k]
+        for speed in WALK_SPEED_GRID_M_S:
+            grid_post = np.zeros((len(steps.t), n_classes))
+            for k, (sc, ll) in enumerate(per_fold):
+                sc.set_speed(speed)
+                pk = _grid_forward_all(steps, sc, ll, weight, GRID_SWITCH_TIME_S)
+                grid_post[folds == k] = pk[folds == k]
+            for blend in GRID_BLEND_GRID:
+                post = (1.0 - blend) * grid_post + blend * nb_post
+                pred = _shown(steps, post, 0.0)
+                acc = float((pred[labelled] == y[labelled]).mean())
+                flaps = _flap_rate(steps, pred, y, ivs)
+                settings = {
+                    "method": "grid",
+                    "offset_sigma_db": sigma,
+                    "likelihood_weight": weight,
+                    "switch_time_s": GRID_SWITCH_TIME_S,
+                    "walk_speed_m_s": speed,
+                    "grid_blend": blend,
+                    "confirm_s": 0.0,
+                }
+                chosen = Params(**{**params.__dict__, **settings})
+                row = {
+                    **settings,
+                    "smoothing": smoothing,
+                    "window_s": window,
+                    "kalman_q": q,
+                    "cv_accuracy": round(acc, 4),
+                    "cv_flap_rate_per_min": round(flaps, 3),
+                }
+                out.append((acc - FLAP_PENALTY_PER_MIN * flaps, chosen, post, pred, row))
     return out
 
 

@@ -22,7 +22,7 @@ from gateway.zones.estimate import OUTSIDE
 
 FORMAT_NAME = "proximity-zones"
 FORMAT_VERSION = 1
-METHODS = ("offset_nb", "nb", "centroid", "strongest")
+METHODS = ("offset_nb", "nb", "centroid", "strongest", "grid")
 SMOOTHINGS = ("median", "kalman", "none")
 
 FloatArray = npt.NDArray[np.float64]
@@ -51,6 +51,11 @@ class Params:
     expire_intervals: float = 6.0  # gone after this many of the device's own advertising intervals...
     expire_min_s: float = 15.0  # ...but never sooner than this
     absent_rssi: float = -105.0  # value of an unheard receiver for the centroid/strongest baselines
+    # method "grid" only (gateway/zones/grid.py); ignored otherwise
+    grid_cell_m: float = 1.0  # floor cell size
+    walk_speed_m_s: float = 1.5  # spread of the motion model per second between steps
+    outside_loss_db: float = 0.0  # extra loss of the cells beyond the floor plan (the facade), fitted
+    grid_blend: float = 0.0  # weight of the fingerprint posterior averaged into the grid's zone masses
 
     def to_toml(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -68,6 +73,12 @@ class ZoneModel:
     receiver_positions: dict[str, tuple[float, float]] = field(default_factory=dict)
     zone_positions: dict[str, tuple[float, float]] = field(default_factory=dict)
     pathloss: dict[str, tuple[float, float]] = field(default_factory=dict)  # rx -> (rssi at 1 m, exponent)
+    zone_polygons: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    # method "grid": rx -> (spread of RSSI around the path-loss curve in dB, sensitivity in dBm where half the
+    # steps hear the device, slope of the heard probability's logit per dB)
+    grid_radio: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    # method "grid": class -> rx -> dB the class adds to the path-loss curve (walls, shelving, the facade)
+    grid_bias: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         shape = (len(self.classes), len(self.receivers))
@@ -100,10 +111,19 @@ class ZoneModel:
             if rx in self.pathloss:
                 entry["rssi_at_1m"] = round(self.pathloss[rx][0], 2)
                 entry["exponent"] = round(self.pathloss[rx][1], 3)
+            if rx in self.grid_radio:
+                sigma, sens, slope = self.grid_radio[rx]
+                entry["sigma_db"] = round(sigma, 3)
+                entry["sensitivity_dbm"] = round(sens, 2)
+                entry["heard_slope_per_db"] = round(slope, 4)
             rx_doc[rx] = entry
         doc["receiver"] = rx_doc
         if self.zone_positions:
             doc["zone_position"] = {z: {"x": p[0], "y": p[1]} for z, p in self.zone_positions.items()}
+        if self.zone_polygons:
+            doc["zone_polygon"] = {z: [[x, y] for x, y in poly] for z, poly in self.zone_polygons.items()}
+        if self.grid_bias:
+            doc["grid_bias"] = {c: {rx: round(v, 2) for rx, v in per.items()} for c, per in self.grid_bias.items()}
         fp: dict[str, Any] = {}
         for ci, c in enumerate(self.classes):
             fp[c] = {
@@ -168,6 +188,7 @@ class ZoneModel:
             raise ZonesError("field 'receiver' is not a table")
         positions: dict[str, tuple[float, float]] = {}
         pathloss: dict[str, tuple[float, float]] = {}
+        grid_radio: dict[str, tuple[float, float, float]] = {}
         for rx, entry in rx_doc.items():
             if rx not in receivers:
                 raise ZonesError(f"field 'receiver.{rx}': not listed in 'receivers'")
@@ -181,11 +202,22 @@ class ZoneModel:
                 if not 0.5 <= n <= 8:
                     raise ZonesError(f"field 'receiver.{rx}.exponent' = {n} is not a path-loss exponent (0.5..8)")
                 pathloss[rx] = (a, n)
+            if "sigma_db" in entry or "sensitivity_dbm" in entry or "heard_slope_per_db" in entry:
+                where = f"receiver.{rx}"
+                sigma = _num(entry, "sigma_db", where)
+                slope = _num(entry, "heard_slope_per_db", where)
+                if not (sigma > 0 and slope > 0):
+                    raise ZonesError(f"field '{where}.sigma_db' and '.heard_slope_per_db' must be > 0")
+                grid_radio[rx] = (sigma, _num(entry, "sensitivity_dbm", where), slope)
         zone_pos: dict[str, tuple[float, float]] = {}
         for z, entry in (doc.get("zone_position") or {}).items():
             if not isinstance(entry, dict):
                 raise ZonesError(f"field 'zone_position.{z}' is not a table")
             zone_pos[z] = (_num(entry, "x", f"zone_position.{z}"), _num(entry, "y", f"zone_position.{z}"))
+        polygons = _polygons(doc.get("zone_polygon", {}), zones)
+        grid_bias = _bias(doc.get("grid_bias", {}), classes, receivers)
+        if params.method == "grid" and not (polygons and pathloss and grid_radio):
+            raise ZonesError("field 'params.method' = 'grid' needs 'zone_polygon' and receiver path-loss fits")
         fp = doc.get("fingerprint")
         if not isinstance(fp, dict):
             raise ZonesError("field 'fingerprint' missing or not a table")
@@ -209,7 +241,57 @@ class ZoneModel:
                     raise ZonesError(f"field '{where}.std' must be > 0")
                 if not 0 <= ph[ci, ri] <= 1:
                     raise ZonesError(f"field '{where}.p_heard' must be within 0..1")
-        return cls(zones, receivers, classes, mean, std, ph, params, positions, zone_pos, pathloss)
+        return cls(
+            zones,
+            receivers,
+            classes,
+            mean,
+            std,
+            ph,
+            params,
+            positions,
+            zone_pos,
+            pathloss,
+            polygons,
+            grid_radio,
+            grid_bias,
+        )
+
+
+def _bias(d: Any, classes: list[str], receivers: list[str]) -> dict[str, dict[str, float]]:
+    if not isinstance(d, dict):
+        raise ZonesError("field 'grid_bias' is not a table")
+    out: dict[str, dict[str, float]] = {}
+    for c, per in d.items():
+        if c not in classes:
+            raise ZonesError(f"field 'grid_bias.{c}': not a class")
+        if not isinstance(per, dict):
+            raise ZonesError(f"field 'grid_bias.{c}' is not a table")
+        for rx in per:
+            if rx not in receivers:
+                raise ZonesError(f"field 'grid_bias.{c}.{rx}': not a receiver")
+        out[c] = {rx: _num(per, rx, f"grid_bias.{c}") for rx in per}
+    return out
+
+
+def _polygons(d: Any, zones: list[str]) -> dict[str, list[tuple[float, float]]]:
+    if not isinstance(d, dict):
+        raise ZonesError("field 'zone_polygon' is not a table")
+    out: dict[str, list[tuple[float, float]]] = {}
+    for z, poly in d.items():
+        if z not in zones:
+            raise ZonesError(f"field 'zone_polygon.{z}': not a zone")
+        ok = isinstance(poly, list) and len(poly) >= 3
+        pts: list[tuple[float, float]] = []
+        for p in poly if ok else []:
+            if not (isinstance(p, list) and len(p) == 2 and all(isinstance(v, int | float) for v in p)):
+                ok = False
+                break
+            pts.append((float(p[0]), float(p[1])))
+        if not ok:
+            raise ZonesError(f"field 'zone_polygon.{z}' must be a list of at least 3 [x, y] points")
+        out[z] = pts
+    return out
 
 
 def _str_list(doc: dict[str, Any], key: str) -> list[str]:
@@ -242,6 +324,10 @@ _PARAM_RANGES: dict[str, tuple[float, float]] = {
     "expire_intervals": (1.0, 1000.0),
     "expire_min_s": (0.0, 1e5),
     "absent_rssi": (-200.0, 0.0),
+    "grid_cell_m": (0.1, 20.0),
+    "walk_speed_m_s": (0.01, 20.0),
+    "outside_loss_db": (0.0, 60.0),
+    "grid_blend": (0.0, 1.0),
 }
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from gateway.zones.classify import FloatArray, Scorer, make_scorer
 from gateway.zones.estimate import OUTSIDE, UNKNOWN, ZoneEstimate
 from gateway.zones.filters import RssiFilter, make_filter
+from gateway.zones.grid import GridScorer, scorer_from_model
 from gateway.zones.model import ZoneModel
 
 NEW_PACKET_GAP_S = 0.05  # readings closer than this are the same packet heard by several receivers
@@ -33,6 +34,7 @@ class DeviceState:
         "max_t",
         "post_t",
         "posterior",
+        "posterior_nb",
         "shown",
     )
 
@@ -41,6 +43,7 @@ class DeviceState:
         self.max_t = t
         self.last_class_t = t - step + FIRST_CLASSIFY_DELAY_S
         self.posterior: FloatArray | None = None
+        self.posterior_nb: FloatArray | None = None  # method "grid" with a blend: the fingerprint filter's
         self.post_t = t  # time of the last forward update (steps where nothing was heard do not count)
         self.interval_s = 0.0  # 0 = not learnt yet
         self.estimate = ZoneEstimate(UNKNOWN, 0.0, t)
@@ -54,7 +57,10 @@ class ZoneTracker:
         self.model = model
         p = model.params
         self.params = p
-        self.scorer: Scorer = make_scorer(model, method)
+        m = method or p.method
+        # the grid method keeps a posterior over floor cells; the fingerprint scorer stays for callers of .scorer
+        self.grid: GridScorer | None = scorer_from_model(model) if m == "grid" else None
+        self.scorer: Scorer = make_scorer(model, "offset_nb" if m == "grid" else method)
         self._rx_index = {rx: i for i, rx in enumerate(model.receivers)}
         self._n_rx = len(model.receivers)
         self._classes = model.classes
@@ -66,6 +72,7 @@ class ZoneTracker:
         self._threshold = p.confidence_threshold
         self._confirm = p.confirm_s
         self._cap = p.step_evidence_cap
+        self._blend = p.grid_blend
 
     # ---- public ---------------------------------------------------------------------------------------
 
@@ -132,9 +139,16 @@ class ZoneTracker:
             return
         dt = now - st.post_t
         st.post_t = now
-        ll = self.scorer.scores(x, heard) * self._weight
-        post = forward_step(st.posterior, ll, dt, self._switch, self._cap)
-        st.posterior = post
+        if self.grid is not None:
+            st.posterior = self.grid.forward(st.posterior, self.grid.loglik(x, heard) * self._weight, dt, self._switch)
+            post = self.grid.class_mass(st.posterior)
+            if self._blend > 0:
+                ll = self.scorer.scores(x, heard) * self._weight
+                st.posterior_nb = forward_step(st.posterior_nb, ll, dt, self._switch, self._cap)
+                post = (1.0 - self._blend) * post + self._blend * st.posterior_nb
+        else:
+            ll = self.scorer.scores(x, heard) * self._weight
+            post = st.posterior = forward_step(st.posterior, ll, dt, self._switch, self._cap)
         st.shown, st.cand, st.cand_t = confirm_step(
             st.shown, st.cand, st.cand_t, int(np.argmax(post)), now, self._confirm
         )

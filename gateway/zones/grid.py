@@ -1,0 +1,441 @@
+"""Geometric zone estimation: a likelihood per floor cell from path-loss curves, a walking HMM over cells.
+
+The floor plan (zone polygons) is cut into square cells. Each receiver's log-distance curve gives the RSSI
+expected in each cell; a filtered RSSI vector scores every cell with the phone's constant offset integrated
+out (as the fingerprint method does) plus a heard/not-heard term from each receiver's fitted sensitivity. A
+forward filter over cells moves the posterior with a walking-speed diffusion between steps, and a zone's
+probability is the posterior mass of its cells. Unlike one Gaussian per zone, this describes a 10 x 10 m zone
+by where in it the phone may be, and generalises to spots the calibration walk never stood on.
+
+When the walk has `outside` samples the grid extends beyond the floor plan by OUTSIDE_BAND_M; those cells are
+"outside" and their expected RSSI carries one extra loss (the facade), fitted from the walk.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from gateway.zones.pathloss import MIN_DISTANCE_M, fit_log_distance
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+OUTSIDE_BAND_M = 6.0  # how far beyond the floor plan the grid reaches when "outside" is a class
+HOLE = -1  # a floor cell in no zone polygon (an aisle between zones)
+SIGMA_FLOOR_DB = 3.0  # a fitted spread below this is the walk's luck (same reasoning as the fingerprints)
+P_HEARD_CLIP = 0.02  # one missing receiver never vetoes a cell outright
+LOCALISE_WINDOW_S = 5.0  # while fitting, the walk's position is estimated per window of this length
+FIT_ITERATIONS = 3  # localise the walk, refit the curves, repeat
+DT_QUANTUM_S = 0.25  # motion kernels are cached per multiple of this
+MAX_MOTION_DT_S = 30.0  # beyond this the motion kernel is as good as flat
+MAX_LOSS_DB = 40.0
+
+
+def points_in_polygon(px: FloatArray, py: FloatArray, poly: FloatArray) -> npt.NDArray[np.bool_]:
+    """Ray casting, vectorised over points."""
+    inside = np.zeros(px.shape, dtype=np.bool_)
+    n = len(poly)
+    for i in range(n):
+        x0, y0 = poly[i]
+        x1, y1 = poly[(i + 1) % n]
+        cross = (y0 > py) != (y1 > py)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xi = x0 + (py - y0) * (x1 - x0) / (y1 - y0)
+        inside ^= cross & (px < xi)
+    return inside
+
+
+@dataclass
+class Grid:
+    """Cells of the floor plan (plus the outside band), row-major: index = iy * nx + ix."""
+
+    xs: FloatArray  # (nx,) cell centres
+    ys: FloatArray  # (ny,)
+    cls: IntArray  # (cells,) class index, or HOLE
+    outside: npt.NDArray[np.bool_]  # (cells,) beyond the floor plan
+
+    @property
+    def nx(self) -> int:
+        return len(self.xs)
+
+    @property
+    def ny(self) -> int:
+        return len(self.ys)
+
+    @property
+    def xy(self) -> FloatArray:
+        gx, gy = np.meshgrid(self.xs, self.ys)
+        out: FloatArray = np.column_stack([gx.ravel(), gy.ravel()])
+        return out
+
+
+def build_grid(
+    classes: list[str], polygons: dict[str, list[tuple[float, float]]], cell_m: float, outside_class: int | None
+) -> Grid:
+    pts = np.array([p for z in polygons.values() for p in z], dtype=np.float64)
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    band = OUTSIDE_BAND_M if outside_class is not None else 0.0
+    xs = np.arange(lo[0] - band + cell_m / 2, hi[0] + band, cell_m)
+    ys = np.arange(lo[1] - band + cell_m / 2, hi[1] + band, cell_m)
+    gx, gy = np.meshgrid(xs, ys)
+    px, py = gx.ravel(), gy.ravel()
+    cls = np.full(px.shape, HOLE, dtype=np.int64)
+    for ci in range(len(classes) - 1, -1, -1):  # the first class listed wins where polygons overlap
+        poly = polygons.get(classes[ci])
+        if poly is not None:
+            cls[points_in_polygon(px, py, np.array(poly, dtype=np.float64))] = ci
+    beyond = (px < lo[0]) | (px > hi[0]) | (py < lo[1]) | (py > hi[1])
+    if outside_class is not None:
+        cls[beyond] = outside_class
+    return Grid(xs, ys, cls, beyond)
+
+
+def hole_to_nearest(grid: Grid) -> IntArray:
+    """The class of each cell, hole cells given the class of the nearest zone cell."""
+    cls = grid.cls.copy()
+    holes = np.flatnonzero(cls == HOLE)
+    owned = np.flatnonzero((cls != HOLE) & ~grid.outside)
+    if len(holes) and len(owned):
+        xy = grid.xy
+        d2 = ((xy[holes, None, :] - xy[None, owned, :]) ** 2).sum(axis=2)
+        cls[holes] = cls[owned[np.argmin(d2, axis=1)]]
+    return cls
+
+
+@dataclass
+class RadioMap:
+    """What the grid method fitted per receiver (index = the model's receiver order; nan = not usable)."""
+
+    rssi_at_1m: FloatArray
+    exponent: FloatArray
+    sigma_db: FloatArray
+    heard_a: FloatArray  # p_heard = sigmoid(heard_a + heard_b * expected rssi)
+    heard_b: FloatArray
+    outside_loss_db: float = 0.0
+    # (classes, rx) what a zone adds to the curve on average (walls, shelving, the facade for outside): the
+    # curve gives the shape inside a zone, the walk's mean residual there its level; 0 where not fitted
+    bias: FloatArray | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def expected_rssi(grid: Grid, rx_xy: FloatArray, radio: RadioMap) -> FloatArray:
+    xy = grid.xy
+    d = np.sqrt(((xy[:, None, :] - rx_xy[None, :, :]) ** 2).sum(axis=2))
+    mu: FloatArray = radio.rssi_at_1m[None, :] - 10.0 * radio.exponent[None, :] * np.log10(
+        np.maximum(d, MIN_DISTANCE_M)
+    )
+    mu[grid.outside] -= radio.outside_loss_db
+    if radio.bias is not None:
+        owner = hole_to_nearest(grid)
+        mu += np.where((owner >= 0)[:, None], radio.bias[np.maximum(owner, 0)], 0.0)
+    return mu
+
+
+class GridScorer:
+    """Log-likelihood per cell of one filtered RSSI vector, the walking prediction and the zone masses."""
+
+    def __init__(
+        self,
+        grid: Grid,
+        rx_xy: FloatArray,
+        radio: RadioMap,
+        n_classes: int,
+        offset_sigma_db: float,
+        walk_speed_m_s: float,
+        hole_policy: str = "nearest",
+    ) -> None:
+        self.grid = grid
+        self.usable = np.isfinite(radio.rssi_at_1m)
+        self.mu = expected_rssi(grid, np.nan_to_num(rx_xy), _finite(radio))
+        self.w = np.where(self.usable, 1.0 / np.square(np.nan_to_num(radio.sigma_db, nan=1.0)), 0.0)
+        self.var_b = offset_sigma_db**2
+        # The logistic was fitted on the calibration tag at positions fitted to its own readings. In use, the
+        # RSSI in a cell scatters by sigma around the curve and the phone is offset by up to offset_sigma_db
+        # (and advertises at another rate): averaging the logistic over that spread (the probit
+        # approximation) softens it. Measured: unsoftened, a silent receiver vetoed cells too hard.
+        b = np.nan_to_num(radio.heard_b)
+        spread2 = np.square(np.nan_to_num(radio.sigma_db)) + offset_sigma_db**2
+        soften = 1.0 / np.sqrt(1.0 + math.pi * spread2 * np.square(b) / 8.0)
+        z = (np.nan_to_num(radio.heard_a)[None, :] + b[None, :] * self.mu) * soften[None, :]
+        p = np.clip(1.0 / (1.0 + np.exp(-z)), P_HEARD_CLIP, 1 - P_HEARD_CLIP)
+        self.log_p = np.where(self.usable[None, :], np.log(p), 0.0)
+        self.log_q = np.where(self.usable[None, :], np.log1p(-p), 0.0)
+        cls = hole_to_nearest(grid) if hole_policy == "nearest" else grid.cls
+        self.cell_class = cls
+        n = len(cls)
+        self.assign = np.zeros((n_classes, n))
+        owned = cls >= 0
+        self.assign[cls[owned], np.flatnonzero(owned)] = 1.0
+        self.speed = walk_speed_m_s
+        self._kernels: dict[int, tuple[FloatArray, FloatArray]] = {}
+        self.uniform = np.full(n, 1.0 / n)
+
+    def loglik(self, x: FloatArray, heard: FloatArray) -> FloatArray:
+        """(cells,) for one step, or (steps, cells) for a stack of steps."""
+        h = heard * self.usable
+        hw = h * self.w
+        e = x[..., None, :] - self.mu  # (..., cells, rx)
+        swr2 = (np.square(e) * hw[..., None, :]).sum(axis=-1)
+        if self.var_b > 0:
+            swr = (e * hw[..., None, :]).sum(axis=-1)
+            sw = hw.sum(axis=-1)[..., None]
+            quad = swr2 - swr * swr / (sw + 1.0 / self.var_b)
+        else:
+            quad = swr2
+        out: FloatArray = -0.5 * quad + h @ self.log_p.T + (self.usable - h) @ self.log_q.T
+        return out
+
+    def set_speed(self, walk_speed_m_s: float) -> None:
+        self.speed = walk_speed_m_s
+        self._kernels.clear()
+
+    def _kernel(self, dt: float) -> tuple[FloatArray, FloatArray]:
+        k = round(min(max(dt, 0.0), MAX_MOTION_DT_S) / DT_QUANTUM_S)
+        got = self._kernels.get(k)
+        if got is None:
+            s = max(self.speed * k * DT_QUANTUM_S, 1e-3)
+            got = (_blur_matrix(self.grid.xs, s), _blur_matrix(self.grid.ys, s))
+            self._kernels[k] = got
+        return got
+
+    def forward(self, prior: FloatArray | None, ll: FloatArray, dt: float, switch_time_s: float) -> FloatArray:
+        """One forward step over cells: walk (diffusion), a small chance of relocating anywhere, the evidence."""
+        lik = np.exp(ll - ll.max())
+        if prior is None:
+            post = lik
+        else:
+            kx, ky = self._kernel(dt)
+            moved = (ky @ prior.reshape(self.grid.ny, self.grid.nx) @ kx.T).ravel()
+            stay = math.exp(-max(dt, 0.0) / switch_time_s)
+            post = (stay * moved + (1.0 - stay) * self.uniform) * lik
+        s = float(post.sum())
+        if not s > 0 or not math.isfinite(s):
+            return self.uniform.copy()
+        out: FloatArray = post / s
+        return out
+
+    def class_mass(self, post: FloatArray) -> FloatArray:
+        out: FloatArray = self.assign @ post
+        return out
+
+
+def _finite(radio: RadioMap) -> RadioMap:
+    return RadioMap(
+        np.nan_to_num(radio.rssi_at_1m, nan=-200.0),
+        np.nan_to_num(radio.exponent, nan=2.0),
+        np.nan_to_num(radio.sigma_db, nan=10.0),
+        radio.heard_a,
+        radio.heard_b,
+        radio.outside_loss_db,
+        None if radio.bias is None else np.nan_to_num(radio.bias),
+    )
+
+
+def _blur_matrix(centres: FloatArray, sigma: float) -> FloatArray:
+    """Column j: where mass in cell j goes within one step (a Gaussian, cut at the walls, mass conserved)."""
+    d = centres[:, None] - centres[None, :]
+    k = np.exp(-0.5 * np.square(d / sigma))
+    out: FloatArray = k / k.sum(axis=0, keepdims=True)
+    return out
+
+
+# ---- fitting from the walk ---------------------------------------------------------------------------------
+
+
+def fit_radio(
+    grid: Grid,
+    rx_xy: FloatArray,
+    x: FloatArray,
+    heard: FloatArray,
+    y: IntArray,
+    group: IntArray,
+    n_classes: int,
+    use_bias: bool = True,
+) -> tuple[RadioMap, IntArray]:
+    """Path-loss curves, spreads, sensitivities and the facade loss from labelled steps, by alternating between
+    positioning the walk inside its labelled zone and refitting the curves to those positions.
+
+    The truth says only which zone the walk was in; the first fit uses each zone's centre, later fits the cell
+    of that zone that best explains each `group` of steps (a few seconds standing: one position per group).
+    Returns the radio map and the cell chosen for every step.
+    """
+    m = x.shape[1]
+    xy = grid.xy
+    centre_cell = np.zeros(len(y), dtype=np.int64)
+    class_cells: dict[int, IntArray] = {}
+    for c in np.unique(y):
+        cells = np.flatnonzero(grid.cls == c)
+        class_cells[int(c)] = cells
+        mid = xy[cells].mean(axis=0)
+        centre_cell[y == c] = cells[np.argmin(((xy[cells] - mid) ** 2).sum(axis=1))]
+    cell = centre_cell
+    nan = np.full(m, np.nan)
+    radio = RadioMap(nan.copy(), nan.copy(), nan.copy(), np.zeros(m), np.zeros(m))
+    for it in range(FIT_ITERATIONS + 1):
+        d = np.sqrt(((xy[cell][:, None, :] - rx_xy[None, :, :]) ** 2).sum(axis=2))  # (steps, rx)
+        inside = ~grid.outside[cell]
+        a, n, sig = nan.copy(), nan.copy(), nan.copy()
+        for r in range(m):
+            sel = (heard[:, r] > 0) & inside
+            f = fit_log_distance(d[sel, r], x[sel, r]) if sel.sum() >= 3 else None
+            if f is None:
+                continue
+            a[r], n[r] = f
+            res = x[sel, r] - (f[0] - 10 * f[1] * np.log10(np.maximum(d[sel, r], MIN_DISTANCE_M)))
+            # positions were chosen to fit these very readings: about 2 of the m values per step are spent
+            dof = m / (m - 2) if m > 2 and it > 0 else 1.0
+            sig[r] = max(float(np.sqrt(np.mean(res**2) * dof)), SIGMA_FLOOR_DB)
+        loss = 0.0
+        out_sel = ~inside
+        if out_sel.any():
+            exp_out = a[None, :] - 10 * n[None, :] * np.log10(np.maximum(d, MIN_DISTANCE_M))
+            hh = (heard > 0) & out_sel[:, None] & np.isfinite(exp_out)
+            if hh.any():
+                loss = float(np.clip(np.median((exp_out - x)[hh]), 0.0, MAX_LOSS_DB))
+        radio = RadioMap(a, n, sig, np.zeros(m), np.zeros(m), loss)
+        if use_bias:
+            radio.bias = _zone_bias(grid, rx_xy, radio, x, heard, y, cell, n_classes)
+            radio.outside_loss_db = 0.0  # the outside class's bias is the facade, per receiver
+            mu = expected_rssi(grid, rx_xy, _finite(radio))[cell]
+            dof = m / (m - 2) if m > 2 and it > 0 else 1.0
+            for r in range(m):
+                sel = (heard[:, r] > 0) & np.isfinite(a[r])
+                if sel.sum() >= 3:
+                    res = x[sel, r] - mu[sel, r]
+                    sig[r] = max(float(np.sqrt(np.mean(res**2) * dof)), SIGMA_FLOOR_DB)
+        radio.heard_a, radio.heard_b = _fit_heard(expected_rssi(grid, rx_xy, _finite(radio))[cell], heard)
+        if it == FIT_ITERATIONS:
+            break
+        scorer = GridScorer(grid, rx_xy, radio, n_classes, 0.0, 1.0, "unknown")
+        ll = scorer.loglik(x, heard)
+        cell = _localise(ll, y, group, class_cells)
+    radio.report = {"outside_loss_db": round(radio.outside_loss_db, 2)}
+    return radio, cell
+
+
+BIAS_PSEUDO_STEPS = 10.0  # a zone's mean residual is shrunk towards 0 (the bare curve) with this many steps
+
+
+def _zone_bias(
+    grid: Grid,
+    rx_xy: FloatArray,
+    radio: RadioMap,
+    x: FloatArray,
+    heard: FloatArray,
+    y: IntArray,
+    cell: IntArray,
+    n_classes: int,
+) -> FloatArray:
+    base = RadioMap(radio.rssi_at_1m, radio.exponent, radio.sigma_db, radio.heard_a, radio.heard_b, 0.0)
+    mu = expected_rssi(grid, rx_xy, _finite(base))[cell]
+    bias = np.zeros((n_classes, x.shape[1]))
+    for c in range(n_classes):
+        sel = y == c
+        h = heard[sel] > 0
+        res = np.where(h, x[sel] - mu[sel], 0.0)
+        bias[c] = res.sum(axis=0) / (h.sum(axis=0) + BIAS_PSEUDO_STEPS)
+    bias[:, ~np.isfinite(radio.rssi_at_1m)] = 0.0
+    return bias
+
+
+def _localise(ll: FloatArray, y: IntArray, group: IntArray, class_cells: dict[int, IntArray]) -> IntArray:
+    cell = np.zeros(len(y), dtype=np.int64)
+    for g in np.unique(group):
+        sel = np.flatnonzero(group == g)
+        cells = class_cells[int(y[sel[0]])]
+        total = ll[np.ix_(sel, cells)].sum(axis=0)
+        cell[sel] = cells[int(np.argmax(total))]
+    return cell
+
+
+def _fit_heard(mu: FloatArray, heard: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Per receiver, logistic regression of heard/not heard on the expected RSSI (a soft sensitivity).
+
+    A small ridge keeps it finite when a receiver heard every step; the slope is kept positive (louder is never
+    less likely to be heard)."""
+    m = mu.shape[1]
+    a_out, b_out = np.zeros(m), np.zeros(m)
+    for r in range(m):
+        z = mu[:, r]
+        if not np.isfinite(z).all():
+            continue
+        h = (heard[:, r] > 0).astype(np.float64)
+        zc = z + 90.0  # centred near typical sensitivities: conditions the 2x2 system
+        feats = np.column_stack([np.ones_like(zc), zc])
+        beta = np.array([0.0, 0.2])
+        ridge = np.diag([1e-2, 1.0])
+        for _ in range(25):
+            p = 1.0 / (1.0 + np.exp(-(feats @ beta)))
+            g = feats.T @ (h - p) - ridge @ beta
+            hess = (feats * (p * (1 - p))[:, None]).T @ feats + ridge
+            beta = beta + np.linalg.solve(hess, g)
+        b = max(float(beta[1]), 0.05)
+        a_out[r] = float(beta[0]) + 90.0 * b
+        b_out[r] = b
+    return a_out, b_out
+
+
+def step_groups(device: list[str], t: FloatArray, interval_id: IntArray) -> IntArray:
+    """Consecutive steps of one truth interval, cut every LOCALISE_WINDOW_S: one standing position each."""
+    out = np.zeros(len(t), dtype=np.int64)
+    keys: dict[tuple[str, int, int], int] = {}
+    starts: dict[int, float] = {}
+    for i, (d, ti, iv) in enumerate(zip(device, t.tolist(), interval_id.tolist(), strict=True)):
+        t0 = starts.setdefault(iv, ti)
+        k = (d, iv, int((ti - t0) // LOCALISE_WINDOW_S))
+        out[i] = keys.setdefault(k, len(keys))
+    return out
+
+
+# ---- from and to the zone model ----------------------------------------------------------------------------
+
+HOLE_POLICY = "nearest"
+
+
+def bias_entries(classes: list[str], receivers: list[str], radio: RadioMap) -> dict[str, dict[str, float]]:
+    if radio.bias is None:
+        return {}
+    return {
+        c: {rx: float(radio.bias[ci, ri]) for ri, rx in enumerate(receivers) if np.isfinite(radio.rssi_at_1m[ri])}
+        for ci, c in enumerate(classes)
+    }
+
+
+def radio_entries(receivers: list[str], radio: RadioMap) -> dict[str, tuple[float, float, float]]:
+    """The model's grid_radio entries: (sigma, sensitivity where p_heard = 1/2, logit slope per dB)."""
+    out: dict[str, tuple[float, float, float]] = {}
+    for r, rx in enumerate(receivers):
+        if np.isfinite(radio.rssi_at_1m[r]) and radio.heard_b[r] > 0:
+            b = float(radio.heard_b[r])
+            out[rx] = (float(radio.sigma_db[r]), -float(radio.heard_a[r]) / b, b)
+    return out
+
+
+def scorer_from_model(model: Any) -> GridScorer:
+    """The grid scorer a zones file describes; ValueError when it lacks the geometry."""
+    if not model.zone_polygons or not model.grid_radio:
+        raise ValueError("the grid method needs zone polygons and per-receiver path-loss fits in the zones file")
+    m = len(model.receivers)
+    nan = np.full(m, np.nan)
+    a, n, sig, ha, hb = nan.copy(), nan.copy(), nan.copy(), np.zeros(m), np.zeros(m)
+    rx_xy = np.zeros((m, 2))
+    for r, rx in enumerate(model.receivers):
+        if rx in model.pathloss and rx in model.grid_radio and rx in model.receiver_positions:
+            a[r], n[r] = model.pathloss[rx]
+            sig[r], sens, slope = model.grid_radio[rx]
+            ha[r], hb[r] = -sens * slope, slope
+            rx_xy[r] = model.receiver_positions[rx]
+    p = model.params
+    radio = RadioMap(a, n, sig, ha, hb, p.outside_loss_db)
+    if model.grid_bias:
+        radio.bias = np.array(
+            [[model.grid_bias.get(c, {}).get(rx, 0.0) for rx in model.receivers] for c in model.classes]
+        )
+    outside = model.classes.index("outside") if model.outside_is_class else None
+    grid = build_grid(model.classes, model.zone_polygons, p.grid_cell_m, outside)
+    return GridScorer(grid, rx_xy, radio, len(model.classes), p.offset_sigma_db, p.walk_speed_m_s, HOLE_POLICY)
