@@ -10,7 +10,11 @@ Data sets (each fitted on its own calibration walk, scored on data it was not fi
   recognised with the customers file (gateway.identity.Resolver) and scored per customer;
 - uci: the public UCI BLE RSSI walks, converted by simulator.uci, fitted on the earliest 70 % of walks,
   scored on the later ones.
-Methods: ours = offset-invariant naive Bayes + HMM + hysteresis (the product); nb = same without the offset
+Methods: ours = what `calibrate fit` chooses by cross-validation on the walk (row "ours chose"): the
+fingerprints (offset-invariant naive Bayes + HMM), or the grid when the walk carries zone polygons;
+"fingerprint (offset_nb)" = the fit without polygons; "grid" = the fit restricted to the grid method (path-loss
+curves + per-zone level, walking HMM over 1 m cells, optionally averaged with the fingerprints: "no blend"
+without); "ours, no threshold" = ours with confidence threshold 0; nb = the fingerprints without the offset
 integration; centroid = nearest centroid; strongest = strongest receiver; logdist = log-distance positioning
 (needs receiver and zone positions); "ours, no HMM" = switch time ~0 and no hysteresis; "ours, smoothing=X"
 = fitted with only that smoothing allowed.
@@ -49,7 +53,7 @@ def synth_sets(seeds: list[int]) -> list[DataSet]:
         st = make_store(seed, shadow_db=5.0)
         cal, ct = calibration_walk(st, seed)
         day, dt = store_day(st, seed + 100)
-        out.append((f"synth-{seed}", cal, ct, day, dt, st.header_receivers(), st.zone_centres()))
+        out.append((f"synth-{seed}", cal, ct, day, dt, st.header_receivers(), st.zone_polygons()))
     return out
 
 
@@ -76,7 +80,9 @@ def sim_sets(specs: list[tuple[str | None, int]], work: Path) -> list[DataSet]:
             if cid is not None:
                 day.append(Advert(a.t, a.rx, cid, a.rssi))
         name = Path(store).stem if store else "example"
-        out.append((f"sim-{name}-{seed}", cal, ct, day, read_truth(d / "truth.jsonl"), header.receivers, {}))
+        zones = header.extra.get("zones")
+        zpos = zones if isinstance(zones, dict) else {}
+        out.append((f"sim-{name}-{seed}", cal, ct, day, read_truth(d / "truth.jsonl"), header.receivers, zpos))
     return out
 
 
@@ -100,7 +106,20 @@ def score(ds: DataSet, full: bool) -> dict[str, dict[str, Any]]:
     ours = evaluate(res.model, day, dt)
     ours["fit_s"] = round(fit_s, 1)
     ours["cv"] = res.report["cv_accuracy"]
+    ours["chosen"] = res.model.params.method + (" + blend" if res.model.params.grid_blend > 0 else "")
     rows["ours"] = ours
+    if zpos and any(isinstance(v, dict) and "polygon" in v for v in zpos.values()):
+        centres = {z: {"x": x, "y": y} for z, (x, y) in res.model.zone_positions.items()}
+        fingerprint = fit(cal, ct, rx or None, zone_positions=centres)
+        rows["fingerprint (offset_nb)"] = evaluate(fingerprint.model, day, dt)
+        grid = fit(cal, ct, rx or None, zone_positions=zpos, method="grid")
+        rows["grid"] = evaluate(grid.model, day, dt)
+        unblended = copy.deepcopy(grid.model)
+        unblended.params.grid_blend = 0.0
+        rows["grid, no blend"] = evaluate(unblended, day, dt)
+        zero = copy.deepcopy(res.model)
+        zero.params.confidence_threshold = 0.0
+        rows["ours, no threshold"] = evaluate(zero, day, dt)
     for method in ("nb", "centroid", "strongest", "logdist"):
         try:
             rows[method] = evaluate(res.model, day, dt, method=method)
@@ -120,9 +139,9 @@ def score(ds: DataSet, full: bool) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def tracker_cost(ds: DataSet) -> float:
+def tracker_cost(ds: DataSet, method: str = "offset_nb") -> float:
     _, cal, ct, day, _, rx, zpos = ds
-    model = fit(cal, ct, rx or None, zone_positions=zpos or None).model
+    model = fit(cal, ct, rx or None, zone_positions=zpos or None, method=method).model
     tr = ZoneTracker(model)
     calls = [(a.addr, a.rx, a.rssi, a.t) for a in day]
     t0 = time.perf_counter()
@@ -164,6 +183,12 @@ def main() -> None:
             + "".join(f"{rows['ours']['decision_latency_s']!s:>22s}" for rows in table.values())
         )
         print(f"{'fit seconds':28s}" + "".join(f"{rows['ours']['fit_s']:>22.1f}" for rows in table.values()))
+        print(f"{'ours chose':28s}" + "".join(f"{rows['ours']['chosen']:>22s}" for rows in table.values()))
+        for ds in sets:
+            if ds[0].startswith("sim-example"):
+                for method in ("offset_nb", "grid"):
+                    print(f"tracker cost: {tracker_cost(ds, method):.1f} us per observe() on {ds[0]}, {method}")
+                break
         print(f"tracker cost: {tracker_cost(sets[0]):.1f} us per observe() on {sets[0][0]}")
 
 

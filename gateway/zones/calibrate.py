@@ -315,11 +315,18 @@ def fit(
     kalman_r = float(np.median(variances)) if variances else 25.0
     kalman_r = max(kalman_r, STD_FLOOR_DB**2)
 
-    base = Params(method=method, kalman_r_db2=round(kalman_r, 2))
+    # method "offset_nb" (the default): the fingerprints, or the grid when the walk has the geometry and the grid
+    # cross-validates better; "grid": the grid only (the fingerprints are still fitted: the grid may blend them)
+    only_grid = method == "grid"
+    base = Params(method="offset_nb" if only_grid else method, kalman_r_db2=round(kalman_r, 2))
     rx_pos = _positions(receivers or {})
     z_pos = _positions(zone_positions or {})
     polygons = _polygons(zone_positions or {})
-    geometry = _grid_geometry(classes, heard_rx, rx_pos, polygons, base) if method == "offset_nb" else None
+    geometry = _grid_geometry(classes, heard_rx, rx_pos, polygons, base) if base.method == "offset_nb" else None
+    if only_grid and geometry is None:
+        raise CalibrationError(
+            "method 'grid' needs zone polygons for every zone and positions of at least two receivers"
+        )
     table: list[dict[str, Any]] = []
     best: tuple[float, Params, Steps, FloatArray, FloatArray, np.ndarray[Any, np.dtype[np.int64]], bool] | None = None
     for smoothing, window, q_grid in smoothing_grid:
@@ -348,7 +355,7 @@ def fit(
                 stats.append(
                     fit_stats(steps.x[train], steps.heard[train], y[train], len(classes), params.absent_rssi, pooled)
                 )
-            for sigma in OFFSET_SIGMA_GRID_DB if method == "offset_nb" else (0.0,):
+            for sigma in OFFSET_SIGMA_GRID_DB if base.method == "offset_nb" else (0.0,):
                 params.offset_sigma_db = sigma
                 cand = []
                 hits = 0
@@ -366,7 +373,7 @@ def fit(
         assert best_choice is not None
         params.offset_sigma_db = best_choice[0]
         pooled_choice = best_choice[1]
-        for weight in WEIGHT_GRID if method in ("offset_nb", "nb") else (1.0,):
+        for weight in WEIGHT_GRID if base.method in ("offset_nb", "nb") else (1.0,):
             for switch in SWITCH_TIME_GRID_S:
                 post = np.zeros((len(steps.t), len(classes)))
                 for k in range(CV_FOLDS):
@@ -390,7 +397,7 @@ def fit(
                             "cv_flap_rate_per_min": round(flaps, 3),
                         }
                     )
-                    if best is None or score > best[0]:
+                    if not only_grid and (best is None or score > best[0]):
                         chosen = Params(
                             **{
                                 **params.__dict__,

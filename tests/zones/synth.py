@@ -49,6 +49,14 @@ class Store:
             out[z] = {"x": (x0 + x1) / 2, "y": (y0 + y1) / 2}
         return out
 
+    def zone_polygons(self) -> dict[str, dict[str, list[list[float]]]]:
+        """The recording-header form ("zones" key): what the grid method positions against."""
+        out = {}
+        for i, z in enumerate(self.zones):
+            x0, y0, x1, y1 = self.zone_rect(i)
+            out[z] = {"polygon": [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]}
+        return out
+
     def header_receivers(self) -> dict[str, dict[str, float]]:
         return {rx: {"x": p[0], "y": p[1]} for rx, p in self.receivers.items()}
 

@@ -1,0 +1,143 @@
+"""The geometric (grid) method: fitted from a walk with zone polygons, run by the tracker, kept in zones.toml."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomli_w
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.zones.calibrate import FitResult, evaluate, fit
+from gateway.zones.grid import points_in_polygon
+from gateway.zones.model import ZoneModel, ZonesError
+from gateway.zones.tracker import ZoneTracker
+from tests.zones.synth import Store, calibration_walk, make_store, store_day
+
+
+@pytest.fixture(scope="module")
+def geo_store() -> Store:
+    return make_store(11, shadow_db=4.0)
+
+
+@pytest.fixture(scope="module")
+def geo_fit(geo_store: Store) -> FitResult:
+    adverts, truth = calibration_walk(geo_store, 11)
+    return fit(adverts, truth, geo_store.header_receivers(), zone_positions=geo_store.zone_polygons())
+
+
+def _grid_model(res: FitResult) -> ZoneModel:
+    m = copy.deepcopy(res.model)
+    m.params.method = "grid"
+    return m
+
+
+def _stand(
+    store: Store, x: float, y: float, seconds: float, rng: np.random.Generator, offset: float = 0.0
+) -> list[tuple[str, int, float]]:
+    """A phone standing still: every receiver's reading of each packet (fading only), twice a second."""
+    t = 1_700_500_000.0
+    out: list[tuple[str, int, float]] = []
+    while seconds > 0:
+        for rx in store.receivers:
+            v = store.mean_rssi(rx, x, y) + offset + rng.normal(0, store.fading_db)
+            if v > -95:
+                out.append((rx, round(v), t))
+                t += 0.005
+        t += 0.5
+        seconds -= 0.5
+    return out
+
+
+def test_fit_with_polygons_stores_the_grid_and_cross_validates_it(geo_fit: FitResult) -> None:
+    m = geo_fit.model
+    assert set(m.zone_polygons) == set(m.zones)
+    assert set(m.grid_radio) == set(m.receivers)
+    assert any(row.get("method") == "grid" for row in geo_fit.report["cv_table"])
+    assert m.params.method in ("grid", "offset_nb")
+
+
+def test_standing_device_is_placed_in_its_zone(geo_store: Store, geo_fit: FitResult) -> None:
+    rng = np.random.default_rng(5)
+    tr = ZoneTracker(_grid_model(geo_fit))
+    for i, zone in enumerate(geo_store.zones):
+        x0, y0, x1, y1 = geo_store.zone_rect(i)
+        dev = f"phone-{i}"
+        est = None
+        for rx, v, t in _stand(geo_store, (x0 + x1) / 2, (y0 + y1) / 2, 30.0, rng, offset=3.0):
+            est = tr.observe(dev, rx, v, t)
+        assert est is not None and est.zone == zone, (zone, est)
+
+
+def test_same_estimate_object_until_the_next_classification(geo_store: Store, geo_fit: FitResult) -> None:
+    tr = ZoneTracker(_grid_model(geo_fit))
+    rng = np.random.default_rng(2)
+    readings = _stand(geo_store, 4.0, 3.0, 10.0, rng)
+    ests = [tr.observe("d", rx, v, t) for rx, v, t in readings]
+    for (_, _, t0), (_, _, t1), a, b in zip(readings, readings[1:], ests, ests[1:], strict=False):
+        if t1 - t0 < 0.1:  # readings of one packet: no reclassification in between
+            assert a is b
+    assert len({id(e) for e in ests}) > 5  # but it does reclassify as time passes
+
+
+def test_grid_beats_chance_on_a_day_and_round_trips_through_the_file(
+    tmp_path: Path, geo_store: Store, geo_fit: FitResult
+) -> None:
+    m = _grid_model(geo_fit)
+    day, truth = store_day(geo_store, 111, phones=2)
+    before = evaluate(m, day, truth)
+    assert before["zone_accuracy"] > 0.6  # six zones: chance is 0.17
+    m.save(tmp_path / "zones.toml")
+    loaded = ZoneModel.load(tmp_path / "zones.toml")
+    assert loaded.params.method == "grid"
+    after = evaluate(loaded, day, truth)
+    assert abs(after["zone_accuracy"] - before["zone_accuracy"]) < 0.01  # rounding in the file only
+
+
+def test_old_zones_file_without_grid_keys_still_loads(tmp_path: Path, geo_fit: FitResult) -> None:
+    doc = geo_fit.model.to_toml()
+    for key in ("zone_polygon", "grid_bias"):
+        doc.pop(key, None)
+    for entry in doc["receiver"].values():
+        for key in ("sigma_db", "sensitivity_dbm", "heard_slope_per_db"):
+            entry.pop(key, None)
+    for key in ("grid_cell_m", "walk_speed_m_s", "outside_loss_db", "grid_blend"):
+        doc["params"].pop(key)
+    doc["params"]["method"] = "offset_nb"
+    (tmp_path / "old.toml").write_text(tomli_w.dumps(doc), encoding="utf-8")
+    m = ZoneModel.load(tmp_path / "old.toml")
+    assert m.params.method == "offset_nb" and not m.zone_polygons
+    ZoneTracker(m).observe("d", m.receivers[0], -60, 0.0)
+    doc["params"]["method"] = "grid"
+    (tmp_path / "bad.toml").write_text(tomli_w.dumps(doc), encoding="utf-8")
+    with pytest.raises(ZonesError, match=r"bad\.toml.*grid"):
+        ZoneModel.load(tmp_path / "bad.toml")
+
+
+def test_no_polygons_means_no_grid(store: Store, fitted: FitResult) -> None:
+    assert fitted.model.params.method != "grid"
+    assert not any(row.get("method") == "grid" for row in fitted.report["cv_table"])
+    with pytest.raises(ValueError):
+        ZoneTracker(fitted.model, method="grid")
+
+
+@given(
+    st.floats(0, 10),
+    st.floats(0, 10),
+    st.floats(0.5, 5),
+    st.floats(0.5, 5),
+    st.floats(-2, 17),
+    st.floats(-2, 17),
+)
+def test_point_in_rectangle(x0: float, y0: float, w: float, h: float, px: float, py: float) -> None:
+    poly = np.array([[x0, y0], [x0 + w, y0], [x0 + w, y0 + h], [x0, y0 + h]])
+    inside = bool(points_in_polygon(np.array([px]), np.array([py]), poly)[0])
+    strictly_in = x0 < px < x0 + w and y0 < py < y0 + h
+    strictly_out = px < x0 or px > x0 + w or py < y0 or py > y0 + h
+    if strictly_in:
+        assert inside
+    if strictly_out:
+        assert not inside
