@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.adverts import Advert
+from gateway.identity.resolver import Resolver
+from gateway.setup import customers_from_file
 from gateway.sources.recording import RecordingReader
 from gateway.truth import TruthIndex, TruthInterval, read_truth
 from gateway.zones.estimate import UNKNOWN, ZoneEstimate
@@ -126,8 +128,7 @@ def evaluate_day(
     tracks: dict[str, _DeviceTrack] = {}
     last_seen: dict[str, float] = {}
 
-    def observe(customer_id: str, est: ZoneEstimate) -> None:
-        t = est.t
+    def observe(customer_id: str, est: ZoneEstimate, t: float) -> None:
         true_zone = expected_engine.observe(customer_id, t)
         last_seen[customer_id] = t
         tr = tracks.setdefault(customer_id, _DeviceTrack(since=t, truth_since=t))
@@ -159,7 +160,10 @@ def evaluate_day(
             scores.flaps += 1
         tr.previous, tr.zone, tr.since = tr.zone, est.zone, t
 
-    pipeline.on_estimate = observe
+    # Who sent each advertisement is decided by a resolver of our own, not the pipeline's: an advertisement
+    # the pipeline failed to recognise must count against it (no estimate = wrong), not vanish from the score.
+    people = customers_from_file(cfg.customers_file) if cfg.customers_file is not None else []
+    sender = Resolver(people, token_company_id=cfg.recognition.token_company_id)
     predicted: list[tuple[str, str, float]] = []
     presence_events = 0
     t_first: float | None = None
@@ -168,6 +172,10 @@ def evaluate_day(
         adv: Advert
         for n, adv in enumerate(reader):
             events = pipeline.process(adv)
+            who = sender.match(adv)
+            if who is not None:
+                est = pipeline.tracker.estimate(who)
+                observe(who, est if est is not None else ZoneEstimate(UNKNOWN, 0.0, adv.t), adv.t)
             if events:
                 trig = _triggers(events)
                 predicted.extend(trig)
