@@ -36,7 +36,9 @@ def write_report(model: ZoneModel, report: dict[str, Any], path: str | os.PathLi
                 d = np.linspace(max(min(ds), 0.5), max(ds), 50)
                 ax_fit.plot(d, a - 10 * n * np.log10(d), color=sc.get_facecolor()[0], lw=2)
         ax_fit.set_xscale("log")
-        ax_fit.set_xlabel("distance from zone centre (m)")
+        # with zone polygons the walk is positioned inside its zones (gateway/zones/grid.py); else zone centres
+        where = "the walk's fitted position" if model.zone_polygons else "zone centre"
+        ax_fit.set_xlabel(f"distance from {where} (m); curves without the per-zone level")
         ax_fit.set_ylabel("filtered RSSI (dBm)")
         ax_fit.set_title("Log-distance fit per receiver")
         ax_fit.legend(fontsize=7)
