@@ -165,6 +165,10 @@ class GridScorer:
         p = np.clip(1.0 / (1.0 + np.exp(-z)), P_HEARD_CLIP, 1 - P_HEARD_CLIP)
         self.log_p = np.where(self.usable[None, :], np.log(p), 0.0)
         self.log_q = np.where(self.usable[None, :], np.log1p(-p), 0.0)
+        self.mu_t = np.ascontiguousarray(self.mu.T)
+        self.mu2_t = np.ascontiguousarray(np.square(self.mu).T)
+        self.heard_lin_t = np.ascontiguousarray((self.log_p - self.log_q).T)
+        self.heard_const = self.log_q @ self.usable.astype(np.float64)
         cls = hole_to_nearest(grid) if hole_policy == "nearest" else grid.cls
         self.cell_class = cls
         n = len(cls)
@@ -176,18 +180,20 @@ class GridScorer:
         self.uniform = np.full(n, 1.0 / n)
 
     def loglik(self, x: FloatArray, heard: FloatArray) -> FloatArray:
-        """(cells,) for one step, or (steps, cells) for a stack of steps."""
+        """(cells,) for one step, or (steps, cells) for a stack of steps.
+
+        The squared residuals are expanded into matrix-vector products against precomputed per-cell tables
+        (x^2 - 2 x mu + mu^2): this runs for every classification of every device, so no (cells, rx) temporaries.
+        """
         h = heard * self.usable
         hw = h * self.w
-        e = x[..., None, :] - self.mu  # (..., cells, rx)
-        swr2 = (np.square(e) * hw[..., None, :]).sum(axis=-1)
-        if self.var_b > 0:
-            swr = (e * hw[..., None, :]).sum(axis=-1)
-            sw = hw.sum(axis=-1)[..., None]
-            quad = swr2 - swr * swr / (sw + 1.0 / self.var_b)
-        else:
-            quad = swr2
-        out: FloatArray = -0.5 * quad + h @ self.log_p.T + (self.usable - h) @ self.log_q.T
+        hwx = hw * x
+        sw = hw.sum(axis=-1)[..., None]
+        sx = hwx.sum(axis=-1)[..., None]
+        swr = sx - hw @ self.mu_t
+        swr2 = (hwx * x).sum(axis=-1)[..., None] - 2.0 * (hwx @ self.mu_t) + hw @ self.mu2_t
+        quad = swr2 - swr * swr / (sw + 1.0 / self.var_b) if self.var_b > 0 else swr2
+        out: FloatArray = -0.5 * quad + h @ self.heard_lin_t + self.heard_const
         return out
 
     def set_speed(self, walk_speed_m_s: float) -> None:
