@@ -141,7 +141,10 @@ def score(ds: DataSet, full: bool) -> dict[str, dict[str, Any]]:
 
 def tracker_cost(ds: DataSet, method: str = "offset_nb") -> float:
     _, cal, ct, day, _, rx, zpos = ds
-    model = fit(cal, ct, rx or None, zone_positions=zpos or None, method=method).model
+    if method == "grid":
+        model = fit(cal, ct, rx or None, zone_positions=zpos or None, method="grid").model
+    else:  # without polygons the fit cannot choose the grid: this times the fingerprints themselves
+        model = fit(cal, ct, rx or None).model
     tr = ZoneTracker(model)
     calls = [(a.addr, a.rx, a.rssi, a.t) for a in day]
     t0 = time.perf_counter()
