@@ -329,6 +329,9 @@ def fit(
         )
     table: list[dict[str, Any]] = []
     best: tuple[float, Params, Steps, FloatArray, FloatArray, np.ndarray[Any, np.dtype[np.int64]], bool] | None = None
+    best_grid: tuple[float, Params, Steps, FloatArray, FloatArray, np.ndarray[Any, np.dtype[np.int64]], bool] | None = (
+        None
+    )
     for smoothing, window, q_grid in smoothing_grid:
         q = q_grid if smoothing == "kalman" else base.kalman_q_db2_per_s
         params = Params(**{**base.__dict__, "smoothing": smoothing, "window_s": window, "kalman_q_db2_per_s": q})
@@ -440,8 +443,22 @@ def fit(
                 geometry, steps, y, folds, ivs, grid_params, (smoothing, window, q), nb_lls
             ):
                 table.append(row)
-                if best is None or cand_score > best[0]:
-                    best = (cand_score, cand_params, steps, post, y.astype(np.float64), pred, pooled_choice)
+                if best_grid is None or cand_score > best_grid[0]:
+                    best_grid = (cand_score, cand_params, steps, post, y.astype(np.float64), pred, pooled_choice)
+    grid_margin = None
+    if best_grid is not None:
+        if best is None:
+            best = best_grid
+        else:
+            # One standard error rule: the walk is a handful of truth intervals, so a CV difference smaller than
+            # its own spread over intervals is noise; the established fingerprints keep the benefit of the doubt.
+            # (Measured: choosing the grid on any CV gain lost 2.6 points on average over five simulated days.)
+            diff = _interval_scores(best_grid, index) - _interval_scores(best, index)
+            diff = diff[np.isfinite(diff)]
+            se = float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else math.inf
+            grid_margin = (round(best_grid[0] - best[0], 4), round(se, 4))
+            if best_grid[0] - best[0] > se:
+                best = best_grid
     assert best is not None
     _, params, steps, post, yf, pred, pooled_spread = best
     y = yf.astype(np.int64)
@@ -511,6 +528,7 @@ def fit(
         "cv_accuracy": round(float(correct.mean()), 4),
         "pooled_spread": pooled_spread,
         "method": params.method,
+        "grid_cv_gain_and_se": grid_margin,
         "cv_unknown_share": round(float((conf < params.confidence_threshold).mean()), 4),
         "chosen": params.to_toml(),
         "cv_table": table,
@@ -519,6 +537,25 @@ def fit(
         "pathloss_points": pathloss_points,
     }
     return FitResult(model, report, warnings)
+
+
+def _interval_scores(
+    cand: tuple[float, Params, Steps, FloatArray, FloatArray, np.ndarray[Any, np.dtype[np.int64]], bool],
+    index: _Intervals,
+) -> FloatArray:
+    """Held-out accuracy per truth interval (in the index's order; nan where the interval has no step)."""
+    _, _, steps, _, yf, pred, _ = cand
+    pos = {id(iv): i for i, iv in enumerate(iv for ivs in index.ivs.values() for iv in ivs)}
+    hits = np.zeros(len(pos))
+    n = np.zeros(len(pos))
+    for i, (d, t) in enumerate(zip(steps.device, steps.t, strict=True)):
+        iv = index.at(d, float(t))
+        if iv is not None and yf[i] >= 0:
+            k = pos[id(iv)]
+            n[k] += 1
+            hits[k] += float(pred[i] == int(yf[i]))
+    out: FloatArray = np.where(n > 0, hits / np.maximum(n, 1), np.nan)
+    return out
 
 
 def _flap_rate(
