@@ -58,6 +58,8 @@ def test_fit_with_polygons_stores_the_grid_and_cross_validates_it(geo_fit: FitRe
     assert set(m.grid_radio) == set(m.receivers)
     assert any(row.get("method") == "grid" for row in geo_fit.report["cv_table"])
     assert m.params.method in ("grid", "offset_nb")
+    gain, se = geo_fit.report["grid_cv_gain_and_se"]  # the choice is explained in the report
+    assert (m.params.method == "grid") == (gain > se)
 
 
 def test_standing_device_is_placed_in_its_zone(geo_store: Store, geo_fit: FitResult) -> None:
