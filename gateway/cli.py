@@ -43,7 +43,7 @@ calibrate_app.command("record", help="Record a labelled calibration walk in one 
 )
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # one problem, one line, even in a pipe
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)
 log = logging.getLogger("gateway.cli")
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Configuration directory.")]
