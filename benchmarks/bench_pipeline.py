@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.adverts import Advert
-from gateway.campaigns.history import MemoryHistory
+from gateway.campaigns.history import MemoryHistory, SqliteHistory
 from gateway.identity.models import Customer
 from gateway.pipeline import Pipeline
 from gateway.replay import replay
@@ -111,7 +111,9 @@ def full_replay(scans: Path, config: Path) -> tuple[int, float, int]:
 def soak(scans: Path, config: Path, samples: int = 10) -> list[tuple[float, float, int]]:
     """Traced memory through the whole recording: (recording minutes, MB, devices tracked) at even steps."""
     total = reader_only(scans)
-    pipeline = Pipeline.from_config_dir(config)
+    # The daemon's history is SQLite; an in-memory one would (by design) keep every stay of the day.
+    tmp = Path(tempfile.mkdtemp(prefix="bench-soak-"))
+    pipeline = Pipeline.from_config_dir(config, history=SqliteHistory(tmp / "history.db"))
     gc.collect()
     tracemalloc.start()
     out: list[tuple[float, float, int]] = []
@@ -125,6 +127,7 @@ def soak(scans: Path, config: Path, samples: int = 10) -> list[tuple[float, floa
             if n % step == 0:
                 out.append(((adv.t - t0) / 60, tracemalloc.get_traced_memory()[0] / 1e6, pipeline.tracker.tracked()))
     tracemalloc.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

@@ -135,7 +135,12 @@ class CampaignEngine:
         st = self._customers.get(customer_id)
         if st is None or st.visit is None:
             return []
-        return self._end_visit(customer_id, st, t, fire_exits=True)
+        events = self._end_visit(customer_id, st, t, fire_exits=True)
+        if not st.ledger.triggers:
+            # Nothing in memory that History cannot give back identically (no coupons to resume a visit from,
+            # redemptions are stored): forget it, or a gateway running for months would remember every visitor.
+            del self._customers[customer_id]
+        return events
 
     def on_redemption(self, msg: object) -> None:
         reason = _redemption_problem(msg)
