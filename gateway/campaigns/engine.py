@@ -42,6 +42,7 @@ class _Customer:
 
 
 _Candidate = tuple[Campaign, Episode, float]  # campaign, the episode it is about, dwell_s
+IDLE_SWEEP_EVERY = 256  # departures between sweeps for customers who left with a then-recent coupon
 
 
 class CampaignEngine:
@@ -65,6 +66,7 @@ class CampaignEngine:
         self._tz = store_zone(timezone)
         self._now = now
         self._customers: dict[str, _Customer] = {}
+        self._gone_count = 0
         self._budget: dict[tuple[str, str], int] = {}
         self.stats: Counter[str] = Counter()  # counters only: never identifiers
         self.caps = caps or Caps()
@@ -136,11 +138,19 @@ class CampaignEngine:
         if st is None or st.visit is None:
             return []
         events = self._end_visit(customer_id, st, t, fire_exits=True)
-        if not st.ledger.triggers:
-            # Nothing in memory that History cannot give back identically (no coupons to resume a visit from,
-            # redemptions are stored): forget it, or a gateway running for months would remember every visitor.
+        self._gone_count += 1
+        if self._gone_count % IDLE_SWEEP_EVERY == 0:
+            for cid in [c for c, s in self._customers.items() if s.visit is None and self._reloadable(s, t)]:
+                del self._customers[cid]
+        elif self._reloadable(st, t):
             del self._customers[customer_id]
         return events
+
+    def _reloadable(self, st: _Customer, t: float) -> bool:
+        """True when History would give this customer's state back identically: no coupon recent enough to
+        resume a visit from (redemptions and older coupons are stored). Forgetting such customers keeps a
+        gateway that runs for months from remembering every visitor."""
+        return not st.ledger.triggers or t - st.ledger.triggers[-1].t > self.presence.visit_timeout_s
 
     def on_redemption(self, msg: object) -> None:
         reason = _redemption_problem(msg)
