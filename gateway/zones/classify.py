@@ -10,6 +10,7 @@ the prior still lets one receiver alone say near/far. The others are baselines k
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import numpy as np
 import numpy.typing as npt
@@ -21,15 +22,16 @@ P_HEARD_CLIP = 0.02  # never let one missing/extra receiver veto a class outrigh
 NO_MATCH_SCORE = -8.0  # the strongest-receiver baseline's score for the classes it does not point at
 
 
-class Scorer:
+class Scorer(ABC):
     """Log-scores per class (higher = more likely). Subclasses precompute what they can from the model."""
 
     def __init__(self, model: ZoneModel) -> None:
         self.model = model
         self.n_classes = len(model.classes)
 
-    def scores(self, x: FloatArray, heard: FloatArray) -> FloatArray:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def scores(self, x: FloatArray, heard: FloatArray) -> FloatArray:
+        """Scores of every class for the filtered RSSI `x` and the mask of receivers that heard the device."""
 
 
 class OffsetNaiveBayes(Scorer):
