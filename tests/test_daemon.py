@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -134,9 +135,17 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_daemon_keeps_every_promise(kiosk: Path, tmp_path: Path) -> None:
-    broker = Mosquitto(tmp_path / "broker")
-    broker.start()
+@pytest.fixture
+def collector(mosquitto: Mosquitto) -> Iterator[Collector]:
+    c = Collector(mosquitto.port)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def test_daemon_keeps_every_promise(kiosk: Path, tmp_path: Path, mosquitto: Mosquitto, collector: Collector) -> None:
+    broker = mosquitto  # the fixture stops it whatever happens; the test kills and restarts it on the same port
     config = kiosk / "day" / "config"
     env = {
         **os.environ,
@@ -146,7 +155,6 @@ def test_daemon_keeps_every_promise(kiosk: Path, tmp_path: Path) -> None:
         "RECORDING_SCANNER_FILE": str(kiosk / "walk.jsonl"),
         "RECORDING_SCANNER_SPEED": "1",
     }
-    collector = Collector(broker.port)
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway", "run", "--config", str(config),
          "--scanner-backend", "gateway.sources.scripted_backend:RecordingScanner"],
@@ -197,17 +205,13 @@ def test_daemon_keeps_every_promise(kiosk: Path, tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             _, stderr = proc.communicate()
-    try:
-        assert proc.returncode == 0, stderr
-        assert "Traceback" not in stderr
-        assert "reload refused" in stderr and "campaigns.toml" in stderr
-        time.sleep(0.5)
-        assert collector.of("/gw-1/status")[-1]["state"] == "offline"
-        triggers = collector.of("/triggers/counter-early") + collector.of("/triggers/counter-late")
-        # at-least-once: a redelivery carries the same id, never a new one
-        assert len({p["trigger_id"] for p in triggers}) == 2
-        everything = json.dumps(collector.messages)
-        assert STRANGER_ADDR not in everything and STRANGER_ADDR not in stderr
-    finally:
-        collector.close()
-        broker.stop()
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert "reload refused" in stderr and "campaigns.toml" in stderr
+    time.sleep(0.5)
+    assert collector.of("/gw-1/status")[-1]["state"] == "offline"
+    triggers = collector.of("/triggers/counter-early") + collector.of("/triggers/counter-late")
+    # at-least-once: a redelivery carries the same id, never a new one
+    assert len({p["trigger_id"] for p in triggers}) == 2
+    everything = json.dumps(collector.messages)
+    assert STRANGER_ADDR not in everything and STRANGER_ADDR not in stderr
