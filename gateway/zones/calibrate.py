@@ -155,6 +155,7 @@ class Steps:
     dt: FloatArray  # since the previous forward update of that device; nan = first step (fresh state)
     x: FloatArray  # (n, receivers)
     heard: FloatArray  # (n, receivers)
+    interval: FloatArray  # the device's packet interval as the tracker had learnt it at that step (0 = not yet)
 
 
 class _StepRecorder(ZoneTracker):
@@ -162,7 +163,7 @@ class _StepRecorder(ZoneTracker):
 
     def __init__(self, model: ZoneModel) -> None:
         super().__init__(model, method="centroid")
-        self.rows: list[tuple[str, float, float, FloatArray, FloatArray]] = []
+        self.rows: list[tuple[str, float, float, FloatArray, FloatArray, float]] = []
         self._current = ""
         self._marker = np.zeros(1)
 
@@ -178,7 +179,7 @@ class _StepRecorder(ZoneTracker):
         dt = math.nan if st.posterior is None else now - st.post_t
         st.post_t = now
         st.posterior = self._marker
-        self.rows.append((self._current, now, dt, x, heard))
+        self.rows.append((self._current, now, dt, x, heard, st.interval_s))
 
 
 def _dummy_model(receivers: list[str], params: Params) -> ZoneModel:
@@ -194,7 +195,21 @@ def compute_steps(rs: Sequence[Reading], receivers: list[str], params: Params) -
     h = np.zeros((n, m))
     for i, row in enumerate(rec.rows):
         x[i], h[i] = row[3], row[4]
-    return Steps([r[0] for r in rec.rows], np.array([r[1] for r in rec.rows]), np.array([r[2] for r in rec.rows]), x, h)
+    rows = rec.rows
+    return Steps(
+        [r[0] for r in rows],
+        np.array([r[1] for r in rows]),
+        np.array([r[2] for r in rows]),
+        x,
+        h,
+        np.array([r[5] for r in rows]),
+    )
+
+
+def packet_interval(steps: Steps) -> float:
+    """The walk device's typical packet interval (median over steps once learnt; 0 when it never was)."""
+    learnt = steps.interval[steps.interval > 0]
+    return round(float(np.median(learnt)), 4) if len(learnt) else 0.0
 
 
 # ---- statistics -------------------------------------------------------------------------------------------------
@@ -466,6 +481,7 @@ def fit(
     conf = post[labelled, pred[labelled]]
     correct = pred[labelled] == y[labelled]
     params.confidence_threshold = round(_threshold(conf, correct, len(classes)), 4)
+    params.walk_interval_s = packet_interval(steps)
 
     mean, std, ph = fit_stats(
         steps.x[labelled], steps.heard[labelled], y[labelled], len(classes), params.absent_rssi, pooled_spread

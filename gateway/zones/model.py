@@ -56,6 +56,9 @@ class Params:
     walk_speed_m_s: float = 1.5  # spread of the motion model per second between steps
     outside_loss_db: float = 0.0  # extra loss of the cells beyond the floor plan (the facade), fitted
     grid_blend: float = 0.0  # weight of the fingerprint posterior averaged into the grid's zone masses
+    # The calibration device's packet interval as the tracker saw it (fitted). p_heard was learnt at that rate; a
+    # phone advertising 5x slower is heard by a far receiver within the window far less often. 0 = not adapted.
+    walk_interval_s: float = 0.0
 
     def to_toml(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -328,6 +331,7 @@ _PARAM_RANGES: dict[str, tuple[float, float]] = {
     "walk_speed_m_s": (0.01, 20.0),
     "outside_loss_db": (0.0, 60.0),
     "grid_blend": (0.0, 1.0),
+    "walk_interval_s": (0.0, 60.0),
 }
 
 

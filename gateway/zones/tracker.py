@@ -17,6 +17,7 @@ from gateway.zones.estimate import OUTSIDE, UNKNOWN, ZoneEstimate
 from gateway.zones.filters import RssiFilter, make_filter
 from gateway.zones.grid import GridScorer, scorer_from_model
 from gateway.zones.model import ZoneModel
+from gateway.zones.rates import RATE_AWARE_METHODS, RateScorers
 
 NEW_PACKET_GAP_S = 0.05  # readings closer than this are the same packet heard by several receivers
 INTERVAL_EWMA_ALPHA = 0.2  # how quickly the learnt advertising interval follows a change of the device's rate
@@ -60,7 +61,12 @@ class ZoneTracker:
         m = method or p.method
         # the grid method keeps a posterior over floor cells; the fingerprint scorer stays for callers of .scorer
         self.grid: GridScorer | None = scorer_from_model(model) if m == "grid" else None
-        self.scorer: Scorer = make_scorer(model, "offset_nb" if m == "grid" else method)
+        scorer_method = "offset_nb" if m == "grid" else m
+        # heard probabilities follow each device's own advertising rate when the walk's rate is known (rates.py);
+        # the baselines stay as they are published, so comparisons with them stay honest
+        rate_aware = p.walk_interval_s > 0 and scorer_method in RATE_AWARE_METHODS
+        self._rates = RateScorers(model, scorer_method) if rate_aware else None
+        self.scorer: Scorer = self._rates.for_interval(0.0) if self._rates else make_scorer(model, scorer_method)
         self._rx_index = {rx: i for i, rx in enumerate(model.receivers)}
         self._n_rx = len(model.receivers)
         self._classes = model.classes
@@ -139,15 +145,16 @@ class ZoneTracker:
             return
         dt = now - st.post_t
         st.post_t = now
+        scorer = self.scorer if self._rates is None else self._rates.for_interval(st.interval_s)
         if self.grid is not None:
             st.posterior = self.grid.forward(st.posterior, self.grid.loglik(x, heard) * self._weight, dt, self._switch)
             post = self.grid.class_mass(st.posterior)
             if self._blend > 0:
-                ll = self.scorer.scores(x, heard) * self._weight
+                ll = scorer.scores(x, heard) * self._weight
                 st.posterior_nb = forward_step(st.posterior_nb, ll, dt, self._switch, self._cap)
                 post = (1.0 - self._blend) * post + self._blend * st.posterior_nb
         else:
-            ll = self.scorer.scores(x, heard) * self._weight
+            ll = scorer.scores(x, heard) * self._weight
             post = st.posterior = forward_step(st.posterior, ll, dt, self._switch, self._cap)
         st.shown, st.cand, st.cand_t = confirm_step(
             st.shown, st.cand, st.cand_t, int(np.argmax(post)), now, self._confirm
