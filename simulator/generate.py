@@ -227,7 +227,11 @@ def _write_config(
         zones_path.write_text(tomli_w.dumps({"zones": store.zone_names}), encoding="utf-8")
         return cfg
     header, adverts, _ = read_recording(cal_scans)
-    result = fit(adverts, cal_truth, receivers=header.receivers)
+    # the same inputs `calibrate fit` reads from this walk's header, so the day's zones.toml is what a user gets
+    zones = header.extra.get("zones")
+    result = fit(
+        adverts, cal_truth, receivers=header.receivers, zone_positions=zones if isinstance(zones, dict) else None
+    )
     result.model.save(zones_path)
     notes.extend(getattr(result, "warnings", []) or [])
     return cfg
