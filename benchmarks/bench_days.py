@@ -68,16 +68,18 @@ def main() -> None:
                     f"{d['trigger_recall']:>7.2f} {d['triggers_expected']:>8} {d['flap_rate_per_hour']:>8.1f}",
                     flush=True,
                 )
-                t = totals.setdefault(name, [0, 0, 0, 0, 0])
+                t = totals.setdefault(name, [0, 0, 0, 0, 0, 0])
                 t[0] += d["zone_accuracy"] * d["samples"]
                 t[1] += d["samples"]
                 t[2] += d["triggers_matched"]
                 t[3] += d["triggers_predicted"]
                 t[4] += d["triggers_expected"]
-    for name, (acc, n, matched, predicted, expected) in totals.items():
+                t[5] += d["triggers_to_non_consenting"]
+    for name, (acc, n, matched, predicted, expected, refused) in totals.items():
         print(
             f"{name}: zone accuracy {acc / n:.3f} over {n:.0f} samples; triggers: precision "
-            f"{matched / max(predicted, 1):.2f}, recall {matched / max(expected, 1):.2f} ({expected:.0f} expected)"
+            f"{matched / max(predicted, 1):.2f}, recall {matched / max(expected, 1):.2f} ({expected:.0f} expected); "
+            f"to customers without consent: {refused:.0f}"
         )
 
 
