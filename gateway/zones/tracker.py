@@ -87,15 +87,16 @@ class ZoneTracker:
                 p = self.params
                 f = st.filters[i] = make_filter(p.smoothing, p.window_s, p.kalman_q_db2_per_s, p.kalman_r_db2)
             f.add(t, rssi)
-        if t > st.max_t:
-            gap = t - st.max_t
+        max_t = st.max_t
+        if t > max_t:
+            gap = t - max_t
             if gap > NEW_PACKET_GAP_S:
                 st.interval_s = (
                     gap if st.interval_s == 0 else st.interval_s + INTERVAL_EWMA_ALPHA * (gap - st.interval_s)
                 )
-            st.max_t = t
-        if st.max_t - st.last_class_t >= self._step:
-            self._classify(st, st.max_t)
+            st.max_t = max_t = t
+        if max_t - st.last_class_t >= self._step:
+            self._classify(st, max_t)
         return st.estimate
 
     def forget(self, device: str) -> None:
