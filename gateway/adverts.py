@@ -177,11 +177,13 @@ def is_resolvable_private(addr: str) -> bool:
     """True for a resolvable private address: the two most significant bits of the address are 01."""
     if len(addr) != 17:
         return False
-    try:
-        top = int(addr[0], 16)
+    top = addr[0]
+    if top.isascii():  # the hot path (every stranger's advertisement): no int() and no exception
+        return top in "4567"
+    try:  # int() also reads non-ASCII decimal digits: keep its answer for them
+        return 4 <= int(top, 16) <= 7
     except ValueError:
         return False
-    return 4 <= top <= 7
 
 
 def normalise_address(addr: str) -> str:

@@ -84,6 +84,28 @@ def test_rpa_check_never_raises(addr: str) -> None:
     is_resolvable_private(addr)
 
 
+def _rpa_reference(addr: str) -> bool:
+    # the check as first written: int() on the top nibble
+    if len(addr) != 17:
+        return False
+    try:
+        top = int(addr[0], 16)
+    except ValueError:
+        return False
+    return 4 <= top <= 7
+
+
+@given(
+    st.one_of(
+        st.text(min_size=17, max_size=17), st.text(alphabet="0123456789abcdefABCDEF:٤٥߇", min_size=17, max_size=17)
+    )
+)
+def test_rpa_check_answers_as_the_int_parse_did(addr: str) -> None:
+    assert is_resolvable_private(addr) == _rpa_reference(addr)
+    for c in "0123456789abcdefABCDEFxyz :-٤٥߇":  # every top character, including non-ASCII digits int() reads
+        assert is_resolvable_private(c + addr[1:]) == _rpa_reference(c + addr[1:])
+
+
 def test_rpa_top_bits() -> None:
     assert is_resolvable_private("70:81:94:0D:FB:AA")  # Core spec sample: 0b01...
     assert not is_resolvable_private("C0:11:22:33:44:55")  # static random: 0b11

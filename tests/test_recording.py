@@ -160,3 +160,38 @@ def test_appending_continues_a_recording_with_one_header(tmp_path: Path, name: s
     header, got, stats = read_recording(path)
     assert [a.rssi for a in got] == [-60, -61, -62]
     assert header.store_id == "store-042" and stats.malformed == 0
+
+
+def _read_all(path: Path) -> tuple[list[dict[str, object]], list[object]]:
+    with RecordingReader(path) as reader:
+        adverts = [a.to_json() for a in reader]
+        s = reader.stats
+        return adverts, [s.lines, s.adverts, s.malformed, s.out_of_order, s.truncated, s.problems]
+
+
+def _never_scans(_decoder: object) -> object:
+    def scan(_text: str, _idx: int) -> tuple[object, int]:
+        raise StopIteration
+
+    return scan
+
+
+_odd_line = st.builds(
+    lambda t, pre, post: pre + line(t) + post,
+    st.floats(0, 10),
+    st.sampled_from(["", " ", "\t", "\r", "\x0b", "\u00a0"]),
+    st.sampled_from(["", " ", "\r", "\t ", "x", "}", "{}", "\x0c", "\u2028"]),
+)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(_odd_line, st.text(max_size=30)), max_size=15), st.booleans())
+def test_the_scanner_fast_path_reads_exactly_what_decode_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lines: list[str], gz: bool
+) -> None:
+    path = write(tmp_path / "odd.jsonl", [json.dumps(HEADER), *lines], gz)
+    fast = _read_all(path)
+    with monkeypatch.context() as m:  # every line through json's decode(), as before the fast path
+        m.setattr("gateway.sources.recording.make_scanner", _never_scans)
+        slow = _read_all(path)
+    assert fast == slow

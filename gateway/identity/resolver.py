@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from gateway.adverts import (
+    APPLE_COMPANY_ID,
     DEFAULT_TOKEN_COMPANY_ID,
     Advert,
     eddystone_uid_key_from_svc,
@@ -34,6 +35,8 @@ from gateway.identity.models import (
     TokenIdentifier,
 )
 from gateway.identity.token_table import TokenTable
+
+_APPLE_KEY = str(APPLE_COMPANY_ID)  # iBeacon frames are Apple manufacturer data
 
 
 @dataclass(slots=True)
@@ -58,6 +61,8 @@ class Resolver:
         "_eddystone",
         "_expires",
         "_fingerprints",
+        "_has_irks",
+        "_has_tokens",
         "_ibeacon",
         "_irk",
         "_keys_of",
@@ -86,6 +91,10 @@ class Resolver:
         self._segments: dict[str, frozenset[str]] = {}
         self._fingerprints: dict[str, int] = {}  # hash of the record: re-upserting an unchanged customer is free
         self._stats = ResolverStats()
+        # Whether any customer has token secrets / IRKs: plain flags, as `match` asks for every advertisement
+        # and len() of those tables is a Python-level call.
+        self._has_tokens = False
+        self._has_irks = False
         for c in customers:
             self.upsert(c)
 
@@ -124,6 +133,7 @@ class Resolver:
             self._keys_of[cid] = entries
         self._tokens.set_customer(cid, secrets)
         self._irk.set_customer(cid, irks)
+        self._has_tokens, self._has_irks = bool(self._tokens), bool(self._irk)
         self._segments[cid] = customer.segments
         self._expires[cid] = math.inf if customer.expires_at is None else customer.expires_at
 
@@ -141,6 +151,7 @@ class Resolver:
                 del table[key]
         self._tokens.remove(customer_id)
         self._irk.remove(customer_id)
+        self._has_tokens, self._has_irks = bool(self._tokens), bool(self._irk)
         self._segments.pop(customer_id, None)
         self._expires.pop(customer_id, None)
         self._fingerprints.pop(customer_id, None)
@@ -184,13 +195,14 @@ class Resolver:
                 return cid
         mfr = adv.mfr
         if mfr:
-            if self._tokens:
+            # `in` first: most advertisements carry neither frame, and a miss then costs no function call
+            if self._has_tokens and self._company_key in mfr:
                 tok = token_from_mfr(mfr, self._company_key)
                 if tok is not None:
                     cid = self._tokens.lookup(tok, adv.t)
                     if cid is not None:
                         return cid
-            if self._ibeacon:
+            if self._ibeacon and _APPLE_KEY in mfr:
                 key = ibeacon_key_from_mfr(mfr)
                 if key is not None:
                     cid = self._ibeacon.get(key)
@@ -202,6 +214,6 @@ class Resolver:
                 cid = self._eddystone.get(key)
                 if cid is not None:
                     return cid
-        if self._irk and is_resolvable_private(addr):
+        if self._has_irks and is_resolvable_private(addr):
             return self._irk.resolve(addr, adv.t)
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +19,7 @@ import numpy.typing as npt
 from gateway.zones.model import ZoneModel
 
 FloatArray = npt.NDArray[np.float64]
+Heard = Sequence[tuple[int, float]]  # (receiver index, filtered RSSI) of each receiver that heard the device
 P_HEARD_CLIP = 0.02  # never let one missing/extra receiver veto a class outright
 NO_MATCH_SCORE = -8.0  # the strongest-receiver baseline's score for the classes it does not point at
 
@@ -32,6 +34,17 @@ class Scorer(ABC):
     @abstractmethod
     def scores(self, x: FloatArray, heard: FloatArray) -> FloatArray:
         """Scores of every class for the filtered RSSI `x` and the mask of receivers that heard the device."""
+
+    def scores_heard(self, heard: Heard) -> list[float]:
+        """`scores` in the tracker's per-step form. Scorers with a plain-float version override this."""
+        n_rx = len(self.model.receivers)
+        x = np.zeros(n_rx)
+        mask = np.zeros(n_rx)
+        for i, v in heard:
+            x[i] = v
+            mask[i] = 1.0
+        out: list[float] = self.scores(x, mask).tolist()
+        return out
 
 
 class OffsetNaiveBayes(Scorer):
@@ -49,6 +62,12 @@ class OffsetNaiveBayes(Scorer):
         # the heard-term and the normalising constants are linear in the mask: fold them into one matrix
         self.lin = self.log_p - self.log_q - 0.5 * np.log(2 * math.pi * np.square(model.std))
         self.const = self.log_q.sum(axis=1)
+        # Per class, per receiver (mean, weight, linear term) as Python floats, for scores_heard
+        self._rows = [
+            list(zip(mu, wc, lc, strict=True))
+            for mu, wc, lc in zip(model.mean.tolist(), w.tolist(), self.lin.tolist(), strict=True)
+        ]
+        self._const = self.const.tolist()
 
     def scores(self, x: FloatArray, heard: FloatArray) -> FloatArray:
         xh = x * heard
@@ -62,6 +81,32 @@ class OffsetNaiveBayes(Scorer):
             out = -0.5 * swr2
         result: FloatArray = out + self.lin @ heard + self.const
         return result
+
+    def scores_heard(self, heard: Heard) -> list[float]:
+        """The same formula in plain floats, in residual form. The tracker scores 3-8 receivers against 3-8
+        classes twice a second per device: numpy's per-call overhead (15 calls, ~20 us) outweighed the
+        arithmetic, which takes ~5 us in floats. The residual form also avoids the cancellation of the
+        expanded x^2 - 2 x mu + mu^2 (scores agree with `scores` to ~1e-12)."""
+        var_b = self.var_b
+        inv_var_b = 1.0 / var_b if var_b > 0 else 0.0
+        log1p = math.log1p
+        out: list[float] = []
+        for row, const in zip(self._rows, self._const, strict=True):
+            sw = swr = swr2 = 0.0
+            lin = const
+            for i, x in heard:
+                mu, w, lin_i = row[i]
+                r = x - mu
+                wr = w * r
+                sw += w
+                swr += wr
+                swr2 += wr * r
+                lin += lin_i
+            if var_b > 0:
+                out.append(lin - 0.5 * (swr2 - swr * swr / (sw + inv_var_b)) - 0.5 * log1p(var_b * sw))
+            else:
+                out.append(lin - 0.5 * swr2)
+        return out
 
 
 class NaiveBayes(OffsetNaiveBayes):

@@ -57,7 +57,9 @@ class KalmanFilter:
         if self._p < 0:
             self._x, self._p = rssi, self.r
         else:
-            p = self._p + self.q * max(t - self._t, 0.0)
+            dt = t - self._t
+            # max(dt, 0.0) without a builtin call (add() runs for every recognised reading); NaN stays NaN
+            p = self._p + self.q * (0.0 if dt < 0.0 else dt)
             k = p / (p + self.r)
             self._x += k * (rssi - self._x)
             self._p = (1.0 - k) * p

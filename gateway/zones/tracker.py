@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from gateway.zones.classify import FloatArray, Scorer, make_scorer
+from gateway.zones.classify import FloatArray, Heard, Scorer, make_scorer
 from gateway.zones.estimate import OUTSIDE, UNKNOWN, ZoneEstimate
 from gateway.zones.filters import RssiFilter, make_filter
 from gateway.zones.grid import GridScorer, scorer_from_model
@@ -28,6 +28,7 @@ class DeviceState:
     __slots__ = (
         "cand",
         "cand_t",
+        "class_post",
         "estimate",
         "filters",
         "interval_s",
@@ -35,7 +36,6 @@ class DeviceState:
         "max_t",
         "post_t",
         "posterior",
-        "posterior_nb",
         "shown",
     )
 
@@ -43,8 +43,8 @@ class DeviceState:
         self.filters: dict[int, RssiFilter] = {}
         self.max_t = t
         self.last_class_t = t - step + FIRST_CLASSIFY_DELAY_S
-        self.posterior: FloatArray | None = None
-        self.posterior_nb: FloatArray | None = None  # method "grid" with a blend: the fingerprint filter's
+        self.posterior: FloatArray | None = None  # method "grid": over floor cells
+        self.class_post: list[float] | None = None  # the fingerprint filter's, over classes (unused by a pure grid)
         self.post_t = t  # time of the last forward update (steps where nothing was heard do not count)
         self.interval_s = 0.0  # 0 = not learnt yet
         self.estimate = ZoneEstimate(UNKNOWN, 0.0, t)
@@ -93,15 +93,16 @@ class ZoneTracker:
                 p = self.params
                 f = st.filters[i] = make_filter(p.smoothing, p.window_s, p.kalman_q_db2_per_s, p.kalman_r_db2)
             f.add(t, rssi)
-        if t > st.max_t:
-            gap = t - st.max_t
+        max_t = st.max_t
+        if t > max_t:
+            gap = t - max_t
             if gap > NEW_PACKET_GAP_S:
                 st.interval_s = (
                     gap if st.interval_s == 0 else st.interval_s + INTERVAL_EWMA_ALPHA * (gap - st.interval_s)
                 )
-            st.max_t = t
-        if st.max_t - st.last_class_t >= self._step:
-            self._classify(st, st.max_t)
+            st.max_t = max_t = t
+        if max_t - st.last_class_t >= self._step:
+            self._classify(st, max_t)
         return st.estimate
 
     def forget(self, device: str) -> None:
@@ -138,28 +139,52 @@ class ZoneTracker:
                 heard[i] = 1.0
         return x, heard
 
+    def heard(self, st: DeviceState, now: float) -> list[tuple[int, float]]:
+        """(receiver index, filtered RSSI) of the receivers that hear the device: `features` without arrays."""
+        out: list[tuple[int, float]] = []
+        for i, f in st.filters.items():
+            v = f.value(now)
+            if v is not None:
+                out.append((i, v))
+        return out
+
     def _classify(self, st: DeviceState, now: float) -> None:
         st.last_class_t = now
+        if self.grid is not None:
+            self._classify_grid(st, now)
+            return
+        heard = self.heard(st, now)
+        if not heard:
+            return
+        dt = now - st.post_t
+        st.post_t = now
+        post = st.class_post = self._class_step(st, heard, dt)
+        self._report(st, post, now)
+
+    def _classify_grid(self, st: DeviceState, now: float) -> None:
+        assert self.grid is not None
         x, heard = self.features(st, now)
         if not heard.any():
             return
         dt = now - st.post_t
         st.post_t = now
+        st.posterior = self.grid.forward(st.posterior, self.grid.loglik(x, heard) * self._weight, dt, self._switch)
+        post = self.grid.class_mass(st.posterior)
+        if self._blend > 0:
+            st.class_post = self._class_step(st, self.heard(st, now), dt)
+            post = (1.0 - self._blend) * post + self._blend * np.asarray(st.class_post)
+        self._report(st, post.tolist(), now)
+
+    def _class_step(self, st: DeviceState, heard: Heard, dt: float) -> list[float]:
         scorer = self.scorer if self._rates is None else self._rates.for_interval(st.interval_s)
-        if self.grid is not None:
-            st.posterior = self.grid.forward(st.posterior, self.grid.loglik(x, heard) * self._weight, dt, self._switch)
-            post = self.grid.class_mass(st.posterior)
-            if self._blend > 0:
-                ll = scorer.scores(x, heard) * self._weight
-                st.posterior_nb = forward_step(st.posterior_nb, ll, dt, self._switch, self._cap)
-                post = (1.0 - self._blend) * post + self._blend * st.posterior_nb
-        else:
-            ll = scorer.scores(x, heard) * self._weight
-            post = st.posterior = forward_step(st.posterior, ll, dt, self._switch, self._cap)
-        st.shown, st.cand, st.cand_t = confirm_step(
-            st.shown, st.cand, st.cand_t, int(np.argmax(post)), now, self._confirm
-        )
-        conf = float(post[st.shown])
+        weight = self._weight
+        ll = [s * weight for s in scorer.scores_heard(heard)]
+        return forward_step_floats(st.class_post, ll, dt, self._switch, self._cap)
+
+    def _report(self, st: DeviceState, post: list[float], now: float) -> None:
+        best = post.index(max(post))  # the first of equals, as np.argmax
+        st.shown, st.cand, st.cand_t = confirm_step(st.shown, st.cand, st.cand_t, best, now, self._confirm)
+        conf = post[st.shown]
         zone = self._classes[st.shown] if conf >= self._threshold else UNKNOWN
         st.estimate = ZoneEstimate(zone, conf, now)
 
@@ -202,4 +227,25 @@ def forward_step(
     return result
 
 
-__all__ = ["OUTSIDE", "UNKNOWN", "DeviceState", "ZoneEstimate", "ZoneTracker", "forward_step"]
+def forward_step_floats(
+    prior_post: list[float] | None, ll: list[float], dt: float, switch_time_s: float, cap: float = math.inf
+) -> list[float]:
+    """`forward_step` in plain floats: the tracker's per-step vectors are too short for numpy to pay off."""
+    exp = math.exp
+    top = max(ll)
+    floor = -cap
+    lik = [exp(max(v - top, floor)) for v in ll]
+    n = len(ll)
+    if prior_post is None or n == 1:
+        post = lik
+    else:
+        stay = exp(-max(dt, 0.0) / switch_time_s)
+        move = (1.0 - stay) / n  # a "move" lands anywhere, the current zone included
+        post = [(stay * p + move) * q for p, q in zip(prior_post, lik, strict=True)]
+    s = sum(post)
+    if not s > 0 or not math.isfinite(s):
+        return [1.0 / n] * n
+    return [v / s for v in post]
+
+
+__all__ = ["OUTSIDE", "UNKNOWN", "DeviceState", "ZoneEstimate", "ZoneTracker", "forward_step", "forward_step_floats"]

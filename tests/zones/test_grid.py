@@ -15,6 +15,7 @@ from gateway.zones.calibrate import FitResult, evaluate, fit
 from gateway.zones.grid import points_in_polygon
 from gateway.zones.model import ZoneModel, ZonesError
 from gateway.zones.tracker import ZoneTracker
+from tests.zones.reference import ReferenceTracker
 from tests.zones.synth import Store, calibration_walk, make_store, store_day
 
 
@@ -97,6 +98,21 @@ def test_grid_beats_chance_on_a_day_and_round_trips_through_the_file(
     assert loaded.params.method == "grid"
     after = evaluate(loaded, day, truth)
     assert abs(after["zone_accuracy"] - before["zone_accuracy"]) < 0.01  # rounding in the file only
+
+
+@pytest.mark.parametrize("blend", [0.0, 0.5])
+def test_grid_decisions_equal_the_numpy_reference(geo_store: Store, geo_fit: FitResult, blend: float) -> None:
+    m = _grid_model(geo_fit)
+    m.params.grid_blend = blend
+    day, _ = store_day(geo_store, 112, phones=2)
+    fast, ref = ZoneTracker(m), ReferenceTracker(m)
+    steps = 0
+    for adv in day:
+        a, b = fast.observe(adv.addr, adv.rx, adv.rssi, adv.t), ref.observe(adv.addr, adv.rx, adv.rssi, adv.t)
+        assert (a.zone, a.t) == (b.zone, b.t)
+        assert abs(a.confidence - b.confidence) < 1e-9
+        steps += 1
+    assert steps > 1000
 
 
 def test_old_zones_file_without_grid_keys_still_loads(tmp_path: Path, geo_fit: FitResult) -> None:
