@@ -333,7 +333,11 @@ def fit(
     # method "offset_nb" (the default): the fingerprints, or the grid when the walk has the geometry and the grid
     # cross-validates better; "grid": the grid only (the fingerprints are still fitted: the grid may blend them)
     only_grid = method == "grid"
-    base = Params(method="offset_nb" if only_grid else method, kalman_r_db2=round(kalman_r, 2))
+    # "auto" lets cross-validation pick the grid over the fingerprints (one-standard-error rule below). It is not
+    # the default: where it picked the grid it lost accuracy on every simulated set measured (docs/zones.md,
+    # round 3) and the grid costs 3-4x the CPU per step. The grid is still fitted and written, for `method` by hand.
+    auto = method == "auto"
+    base = Params(method="offset_nb" if only_grid or auto else method, kalman_r_db2=round(kalman_r, 2))
     rx_pos = _positions(receivers or {})
     z_pos = _positions(zone_positions or {})
     polygons = _polygons(zone_positions or {})
@@ -472,7 +476,7 @@ def fit(
             diff = diff[np.isfinite(diff)]
             se = float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else math.inf
             grid_margin = (round(best_grid[0] - best[0], 4), round(se, 4))
-            if best_grid[0] - best[0] > se:
+            if auto and best_grid[0] - best[0] > se:
                 best = best_grid
     assert best is not None
     _, params, steps, post, yf, pred, pooled_spread = best

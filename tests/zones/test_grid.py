@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import numpy as np
@@ -58,9 +59,17 @@ def test_fit_with_polygons_stores_the_grid_and_cross_validates_it(geo_fit: FitRe
     assert set(m.zone_polygons) == set(m.zones)
     assert set(m.grid_radio) == set(m.receivers)
     assert any(row.get("method") == "grid" for row in geo_fit.report["cv_table"])
-    assert m.params.method in ("grid", "offset_nb")
-    gain, se = geo_fit.report["grid_cv_gain_and_se"]  # the choice is explained in the report
-    assert (m.params.method == "grid") == (gain > se)
+    assert m.params.method == "offset_nb"  # the grid is opt-in: fitted and written, not chosen by default
+    gain, se = geo_fit.report["grid_cv_gain_and_se"]  # the comparison is still reported
+    assert math.isfinite(gain) and se > 0
+
+
+def test_auto_takes_the_grid_only_beyond_one_standard_error(geo_store: Store, geo_fit: FitResult) -> None:
+    adverts, truth = calibration_walk(geo_store, 11)
+    auto = fit(adverts, truth, geo_store.header_receivers(), zone_positions=geo_store.zone_polygons(), method="auto")
+    gain, se = auto.report["grid_cv_gain_and_se"]
+    assert (gain, se) == tuple(geo_fit.report["grid_cv_gain_and_se"])  # the same comparison as the default fit
+    assert (auto.model.params.method == "grid") == (gain > se)
 
 
 def test_standing_device_is_placed_in_its_zone(geo_store: Store, geo_fit: FitResult) -> None:
