@@ -175,10 +175,13 @@ class ZoneTracker:
             post = (1.0 - self._blend) * post + self._blend * np.asarray(st.class_post)
         self._report(st, post.tolist(), now)
 
+    def scorer_for(self, st: DeviceState) -> Scorer:
+        """The fingerprint scorer for this device: its heard term at the device's own advertising rate."""
+        return self.scorer if self._rates is None else self._rates.for_interval(st.interval_s)
+
     def _class_step(self, st: DeviceState, heard: Heard, dt: float) -> list[float]:
-        scorer = self.scorer if self._rates is None else self._rates.for_interval(st.interval_s)
         weight = self._weight
-        ll = [s * weight for s in scorer.scores_heard(heard)]
+        ll = [s * weight for s in self.scorer_for(st).scores_heard(heard)]
         return forward_step_floats(st.class_post, ll, dt, self._switch, self._cap)
 
     def _report(self, st: DeviceState, post: list[float], now: float) -> None:

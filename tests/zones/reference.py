@@ -23,7 +23,7 @@ class ReferenceTracker(ZoneTracker):
             return
         dt = now - st.post_t
         st.post_t = now
-        scorer = self.scorer if self._rates is None else self._rates.for_interval(st.interval_s)  # same choice
+        scorer = self.scorer_for(st)
         if self.grid is not None:
             st.posterior = self.grid.forward(st.posterior, self.grid.loglik(x, heard) * self._weight, dt, self._switch)
             post = self.grid.class_mass(st.posterior)
