@@ -80,8 +80,7 @@ def sim_sets(specs: list[tuple[str | None, int]], work: Path) -> list[DataSet]:
             if cid is not None:
                 day.append(Advert(a.t, a.rx, cid, a.rssi))
         name = Path(store).stem if store else "example"
-        zones = header.extra.get("zones")
-        zpos = zones if isinstance(zones, dict) else {}
+        zpos = header.zone_geometry() or {}
         out.append((f"sim-{name}-{seed}", cal, ct, day, read_truth(d / "truth.jsonl"), header.receivers, zpos))
     return out
 

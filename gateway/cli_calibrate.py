@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -60,14 +60,8 @@ def fit_command(
 ) -> None:
     """Fit the zone model from a labelled calibration walk and write the zones file."""
     header, adverts, intervals = _load(scans, truth)
-    zone_positions: Any = header.extra.get("zones")
     try:
-        result = fit(
-            adverts,
-            intervals,
-            header.receivers or None,
-            zone_positions=zone_positions if isinstance(zone_positions, dict) else None,
-        )
+        result = fit(adverts, intervals, header.receivers or None, zone_positions=header.zone_geometry())
     except CalibrationError as e:
         raise _fail(f"{scans}: {e}") from None
     for w in result.warnings:

@@ -228,10 +228,7 @@ def _write_config(
         return cfg
     header, adverts, _ = read_recording(cal_scans)
     # the same inputs `calibrate fit` reads from this walk's header, so the day's zones.toml is what a user gets
-    zones = header.extra.get("zones")
-    result = fit(
-        adverts, cal_truth, receivers=header.receivers, zone_positions=zones if isinstance(zones, dict) else None
-    )
+    result = fit(adverts, cal_truth, receivers=header.receivers, zone_positions=header.zone_geometry())
     result.model.save(zones_path)
     notes.extend(getattr(result, "warnings", []) or [])
     return cfg

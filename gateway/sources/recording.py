@@ -38,6 +38,11 @@ class Header:
     source: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def zone_geometry(self) -> dict[str, Any] | None:
+        """The optional header key `zones` (zone positions or polygons, as `calibrate fit` reads them), if a table."""
+        zones = self.extra.get("zones")
+        return zones if isinstance(zones, dict) else None
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"format": FORMAT_NAME, "version": FORMAT_VERSION}
         if self.store_id is not None:

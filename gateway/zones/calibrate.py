@@ -330,8 +330,9 @@ def fit(
     kalman_r = float(np.median(variances)) if variances else 25.0
     kalman_r = max(kalman_r, STD_FLOOR_DB**2)
 
-    # method "offset_nb" (the default): the fingerprints, or the grid when the walk has the geometry and the grid
-    # cross-validates better; "grid": the grid only (the fingerprints are still fitted: the grid may blend them)
+    # method "offset_nb" (the default): the fingerprints (with geometry the grid is fitted too, for switching by hand);
+    # "auto": the grid when it cross-validates better; "grid": the grid only (the fingerprints are still fitted: the
+    # grid may blend them)
     only_grid = method == "grid"
     # "auto" lets cross-validation pick the grid over the fingerprints (one-standard-error rule below). It is not
     # the default: where it picked the grid it lost accuracy on every simulated set measured (docs/zones.md,
