@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -49,6 +50,12 @@ ScansOpt = Annotated[Path, typer.Option("--scans", help="Scan recording of the l
 TruthOpt = Annotated[Path, typer.Option("--truth", help="Ground truth intervals (JSON Lines).")]
 
 
+class FitMethod(StrEnum):
+    offset_nb = "offset_nb"
+    grid = "grid"
+    auto = "auto"
+
+
 @calibrate_app.command("fit")
 def fit_command(
     scans: ScansOpt,
@@ -57,11 +64,22 @@ def fit_command(
     report: Annotated[
         Path | None, typer.Option("--report", help="PNG report (default: next to the zones file).")
     ] = None,
+    method: Annotated[
+        FitMethod,
+        typer.Option(
+            "--method",
+            help="offset_nb: fingerprints (default); grid: floor-grid positioning (needs zone polygons and "
+            "receiver positions in the recording header); auto: the grid only where it cross-validates clearly "
+            "better. See docs/zones.md.",
+        ),
+    ] = FitMethod.offset_nb,
 ) -> None:
     """Fit the zone model from a labelled calibration walk and write the zones file."""
     header, adverts, intervals = _load(scans, truth)
     try:
-        result = fit(adverts, intervals, header.receivers or None, zone_positions=header.zone_geometry())
+        result = fit(
+            adverts, intervals, header.receivers or None, zone_positions=header.zone_geometry(), method=method.value
+        )
     except CalibrationError as e:
         raise _fail(f"{scans}: {e}") from None
     for w in result.warnings:

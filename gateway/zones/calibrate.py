@@ -38,6 +38,7 @@ from gateway.zones.samples import Reading, readings
 from gateway.zones.tracker import DeviceState, ZoneTracker, confirm_step, forward_step
 
 CV_FOLDS = 3
+FIT_METHODS = ("offset_nb", "grid", "auto")  # what `fit` can be asked for (the baselines are scored, not fitted)
 # A short walk sees each spot for seconds, under one state of the shadowing, with one phone held one way;
 # in use, people, trolleys and the shopper's own body move RSSI by several dB. A zone spread narrower than
 # this is the walk's luck, not the store's: measured on simulated days, 3 dB beat both 1.5 and 6 dB.
@@ -330,13 +331,18 @@ def fit(
     kalman_r = float(np.median(variances)) if variances else 25.0
     kalman_r = max(kalman_r, STD_FLOOR_DB**2)
 
-    # method "offset_nb" (the default): the fingerprints (with geometry the grid is fitted too, for switching by hand);
+    # method "offset_nb" (the default): the fingerprints; with geometry the grid's radio (path-loss curves, levels,
+    # sensitivities) is fitted and written too, with the grid's default settings, for switching `method` by hand;
     # "auto": the grid when it cross-validates better; "grid": the grid only (the fingerprints are still fitted: the
     # grid may blend them)
+    if method not in FIT_METHODS:
+        raise CalibrationError(f"method {method!r}: expected one of {', '.join(FIT_METHODS)}")
     only_grid = method == "grid"
     # "auto" lets cross-validation pick the grid over the fingerprints (one-standard-error rule below). It is not
     # the default: where it picked the grid it lost accuracy on every simulated set measured (docs/zones.md,
-    # round 3) and the grid costs 3-4x the CPU per step. The grid is still fitted and written, for `method` by hand.
+    # round 3) and the grid costs 3-4x the CPU per step. Only "grid" and "auto" cross-validate the grid's
+    # settings: that is 80-85 % of a fit's time on a large floor (27 of 32 s on a 50 x 30 m store), and the
+    # default fit never used the result.
     auto = method == "auto"
     base = Params(method="offset_nb" if only_grid or auto else method, kalman_r_db2=round(kalman_r, 2))
     rx_pos = _positions(receivers or {})
@@ -430,7 +436,7 @@ def fit(
                             }
                         )
                         best = (score, chosen, steps, post, y.astype(np.float64), pred, pooled_choice)
-        if geometry is not None:
+        if geometry is not None and (only_grid or auto):
             nb_stats = [
                 fit_stats(
                     steps.x[labelled & (folds != k)],

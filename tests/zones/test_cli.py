@@ -151,6 +151,17 @@ def test_zone_without_samples_and_truth_outside_the_recording_are_errors(
     assert "cellar" in line
 
 
+def test_grid_method_without_polygons_is_a_one_line_error(walk_files: tuple[Path, Path], tmp_path: Path) -> None:
+    scans, truth = walk_files  # the header has zone centres, not polygons
+    args = ["fit", "--scans", str(scans), "--truth", str(truth), "--out", str(tmp_path / "z.toml")]
+    r = runner.invoke(calibrate_app, [*args, "--method", "grid"])
+    assert r.exit_code == 1
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and str(scans) in lines[0] and "polygons" in lines[0]
+    assert not (tmp_path / "z.toml").exists()
+    assert runner.invoke(calibrate_app, [*args, "--method", "knn"]).exit_code == 2
+
+
 def test_usage_error_exits_2(tmp_path: Path) -> None:
     r = runner.invoke(calibrate_app, ["fit", "--scans", str(tmp_path / "a")])
     assert r.exit_code == 2
