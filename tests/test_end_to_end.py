@@ -150,3 +150,21 @@ async def test_revoked_customer_gets_nothing(demo_copy: Path, mosquitto: Mosquit
 def _mkstate(p: Path) -> Path:
     p.mkdir(parents=True, exist_ok=True)
     return p
+
+
+def test_the_shipped_zones_are_what_calibrate_fit_makes_of_the_shipped_walk(tmp_path: Path) -> None:
+    """The demo's config/zones.toml must come from today's fit: a change to the fit that alters the model
+    must regenerate the demo (its README says how), or the demo would show an older product."""
+    from typer.testing import CliRunner
+
+    from gateway.cli_calibrate import calibrate_app
+
+    out = tmp_path / "zones.toml"
+    args = ["fit", "--scans", str(DEMO / "calibration.jsonl.gz"), "--truth", str(DEMO / "calibration-truth.jsonl")]
+    r = CliRunner().invoke(calibrate_app, [*args, "--out", str(out)])
+    assert r.exit_code == 0, r.output
+
+    def body(p: Path) -> list[str]:
+        return [line for line in p.read_text().splitlines() if not line.startswith("#")]
+
+    assert body(out) == body(DEMO / "config" / "zones.toml")
