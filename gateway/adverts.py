@@ -10,6 +10,7 @@ Every parser takes untrusted radio input: it returns None for anything malformed
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ EDDYSTONE_UID_FRAME_HEX = "00"
 EDDYSTONE_UID_MIN_HEX_LEN = 2 * 18  # frame 1 + tx 1 + namespace 10 + instance 6 (2 reserved bytes optional)
 TOKEN_FRAME_TYPE_HEX = "01"
 TOKEN_PAYLOAD_HEX_LEN = 2 * 9  # frame type 1 + token 8
+ADDRESS_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")  # AA:BB:CC:DD:EE:FF, either case
 DEFAULT_TOKEN_COMPANY_ID = 0xFFFF  # "reserved for testing" in the Bluetooth SIG list; configurable
 
 

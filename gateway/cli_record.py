@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
+import math
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -23,12 +23,15 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from gateway.adverts import Advert
+from gateway.adverts import ADDRESS_RE, Advert
 from gateway.config import DEFAULT_CONFIG_DIR, ConfigError, GatewayConfig, load_gateway_config
+from gateway.delivery.listener import listen_sightings
+from gateway.delivery.topics import Topics
 from gateway.sources.anonymise import Anonymiser
 from gateway.sources.live import LiveSource, check_bluetooth_available, load_backend
 from gateway.sources.recorder import FilteringSink, scan_for, source_description
 from gateway.sources.recording import Header, RecordingWriter
+from gateway.sources.sightings import MAX_BATCH_AGE_S, DecodedBatch
 from gateway.truth import TruthInterval, write_truth
 
 # Tests and integrators replace the radio here: a bleak BaseBleakScanner subclass and its keyword arguments.
@@ -38,8 +41,8 @@ SCANNER_BACKEND_KWARGS: dict[str, Any] = {}
 REGISTRY_FILE = "registry.db"
 CALIBRATION_SCANS = "calibration.jsonl"
 CALIBRATION_TRUTH = "calibration-truth.jsonl"
-ADDRESS_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 LIVE_REFRESH_PER_S = 4
+NODE_LATENCY_S = 0.5  # broker round trip and a node's housekeeping tick, on a store's LAN
 
 # soft_wrap: an error is one line however narrow the terminal (or a pipe, which rich takes as 80 columns)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -236,6 +239,7 @@ def calibrate_record_command(
     truth_path = out_dir / CALIBRATION_TRUTH
     header = Header(store_id=cfg.store_id, source=source_description(cfg.scanner))
     times: dict[str, float] = {}
+    heard_by: dict[str, int] = {}  # receiver -> advertisements of the tag written
 
     def on_started() -> None:
         times["start"] = time.time()  # the truth interval opens when the radio is actually listening
@@ -252,8 +256,34 @@ def calibrate_record_command(
             def write(adv: Advert) -> None:
                 writer.write(adv)
                 view.heard(adv)
+                heard_by[adv.rx] = heard_by.get(adv.rx, 0) + 1
+
+            def from_nodes(batch: DecodedBatch) -> None:
+                start = times.get("start")
+                if start is None:
+                    return  # before the local radio listens there is no interval to label
+                end = times.get("end", math.inf)
+                for adv in batch.adverts:
+                    if adv.addr.upper() == tag and start <= adv.t <= end:
+                        write(adv)
 
             sink.write = write
+            nodes_stop = asyncio.Event()
+            # the primary hears the tag through its receiver nodes too (they forward [calibration] tags)
+            nodes = (
+                asyncio.create_task(
+                    listen_sightings(
+                        cfg.mqtt,
+                        Topics(cfg.mqtt.topic_prefix, cfg.store_id, cfg.gateway_id),
+                        f"{cfg.mqtt.client_id or f'{cfg.store_id}-{cfg.gateway_id}'}-calibrate",
+                        from_nodes,
+                        nodes_stop,
+                        lambda problem: err.print(f"warning: {problem}", markup=False),
+                    )
+                )
+                if cfg.role == "primary"
+                else None
+            )
             source = await scan_for(
                 sink,
                 settings=cfg.scanner,
@@ -265,6 +295,11 @@ def calibrate_record_command(
                 on_started=on_started,
             )
             times["end"] = time.time()
+            if nodes is not None:
+                # a node sends what it heard at most MAX_BATCH_AGE_S later: wait for the walk's last batches
+                await asyncio.sleep(MAX_BATCH_AGE_S + NODE_LATENCY_S)
+                nodes_stop.set()
+                await nodes
             return source
 
     sink = FilteringSink(lambda adv: None, keep=lambda adv: adv.addr.upper() == tag)
@@ -274,7 +309,7 @@ def calibrate_record_command(
         raise _fail(f"{out_dir}: cannot write: {e.strerror or e}") from None
     if "start" not in times:
         raise _fail(f"scanning never started: {source.last_error or 'unknown reason'}; no interval recorded")
-    if sink.stats.written == 0:
+    if not heard_by:
         raise _fail(
             f"the tag {tag} was not heard in {duration:g} s: check its address and battery; no interval recorded"
         )
@@ -283,8 +318,15 @@ def calibrate_record_command(
         write_truth(truth_path, [interval], append=True)
     except OSError as e:
         raise _fail(f"{truth_path}: cannot write: {e.strerror or e}") from None
+    by_rx = ", ".join(f"{rx} {n}" for rx, n in sorted(heard_by.items()))
     err.print(
-        f"zone {zone}: {sink.stats.written} advertisements of {tag} appended to {scans_path}, "
+        f"zone {zone}: {sum(heard_by.values())} advertisements of {tag} ({by_rx}) appended to {scans_path}, "
         f"interval {interval.t_end - interval.t_start:.1f} s appended to {truth_path}",
         markup=False,
     )
+    if cfg.role == "primary" and tag not in cfg.calibration.tags:
+        err.print(
+            f"warning: {tag} is not in gateway.toml's [calibration] tags: receiver nodes forward only the tags "
+            "listed there (in their own gateway.toml)",
+            markup=False,
+        )

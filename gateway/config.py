@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gateway.adverts import DEFAULT_TOKEN_COMPANY_ID
+from gateway.adverts import ADDRESS_RE, DEFAULT_TOKEN_COMPANY_ID
 
 ENV_PREFIX = "PROXIMITY_"
 DEFAULT_CONFIG_DIR = Path("config")
@@ -85,6 +85,22 @@ class RecognitionSettings(_Strict):
     token_company_id: int = Field(default=DEFAULT_TOKEN_COMPANY_ID, ge=0, le=0xFFFF)
 
 
+class CalibrationSettings(_Strict):
+    """Reference tags of the store's own calibration walks (docs/zones.md). A receiver node forwards their
+    advertisements to `calibrate record` on the primary, the way it forwards consenting customers'; list only
+    tags the store owns, never a person's device."""
+
+    tags: list[str] = []
+
+    @field_validator("tags")
+    @classmethod
+    def _check_tags(cls, v: list[str]) -> list[str]:
+        for tag in v:
+            if not ADDRESS_RE.match(tag):
+                raise ValueError(f"{tag!r} is not a Bluetooth address like AA:BB:CC:DD:EE:FF")
+        return [tag.upper() for tag in v]
+
+
 class MetricsSettings(_Strict):
     enabled: bool = False
     host: str = "127.0.0.1"  # loopback unless someone decides otherwise
@@ -104,6 +120,7 @@ class GatewayConfig(_Strict):
     scanner: ScannerSettings = ScannerSettings()
     recognition: RecognitionSettings = RecognitionSettings()
     metrics: MetricsSettings = MetricsSettings()
+    calibration: CalibrationSettings = CalibrationSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -100,6 +100,9 @@ class Runtime:
         )
         # A receiver node shares what it recognises instead of deciding; strangers never leave its memory.
         self._batcher = SightingsBatcher(cfg.gateway_id) if cfg.role == "node" else None
+        # ...and the store's own calibration tags, so a walk recorded on the primary hears every receiver
+        self._calibration_tags = frozenset(cfg.calibration.tags)
+        self.calibration_sent = 0
         self.sightings_in = 0
         self.sightings_rejected = 0
         self.rates = RateMeter()
@@ -142,10 +145,13 @@ class Runtime:
         assert self._batcher is not None
         stats = self.pipeline.stats
         stats.adverts += 1
-        if self.pipeline.resolver.match(adv) is None:
+        if self.pipeline.resolver.match(adv) is not None:
+            stats.recognised += 1
+        elif self._calibration_tags and adv.addr.upper() in self._calibration_tags:
+            self.calibration_sent += 1
+        else:
             stats.dropped += 1
             return
-        stats.recognised += 1
         payload = self._batcher.add(adv)
         if payload is not None:
             self.publisher.publish_sighting(payload)
@@ -277,6 +283,7 @@ class Runtime:
             "role": self.cfg.role,
             "sightings_in": self.sightings_in,
             "sightings_sent": pub.sightings_sent,
+            "calibration_adverts_sent": self.calibration_sent,
             "pid": os.getpid(),
             "updated_at": self.now(),
             "started_at": self.started_at,

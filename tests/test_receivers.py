@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from gateway.adverts import Advert
+from gateway.config import CalibrationSettings
 from gateway.runtime import Runtime
 from gateway.setup import LoadedConfig, load_config_dir
+from gateway.sources.sightings import decode_batch
 from simulator.localbroker import Mosquitto
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config"
@@ -95,3 +97,24 @@ async def test_garbage_on_the_sightings_topic_is_counted_not_fatal(config: Path,
     assert primary.sightings_rejected == 2
     assert primary.pipeline.stats.adverts == 0
     primary.close()
+
+
+async def test_a_node_forwards_the_stores_calibration_tags_and_nothing_else_of_strangers(
+    config: Path, tmp_path: Path
+) -> None:
+    tag = "D4:00:00:00:00:07"
+    loaded = loaded_as(config, tmp_path / "node", "rx-coffee", "node")
+    loaded.gateway = loaded.gateway.model_copy(update={"calibration": CalibrationSettings(tags=[tag.lower()])})
+    node = Runtime(loaded)
+    got: list[bytes] = []
+    node.publisher.publish_sighting = lambda payload: got.append(payload) or True  # type: ignore[method-assign]
+    for i in range(3):
+        node.handle(Advert(1000.0 + i, "rx-coffee", tag, -70))
+        node.handle(Advert(1000.0 + i, "rx-coffee", STRANGER_ADDR, -50))
+    node.handle(Advert(1010.0, "rx-coffee", tag, -70))  # older than MAX_BATCH_AGE_S after the batch began: sent
+    sent = [a for p in got for a in decode_batch(p, "rx-coffee").adverts]
+    assert [a.addr for a in sent] == [tag] * 4
+    assert node.calibration_sent == 4 and node.pipeline.stats.dropped == 3
+    assert node.pipeline.stats.recognised == 0  # a tag is not a customer
+    assert node.health()["calibration_adverts_sent"] == 4
+    node.close()

@@ -47,6 +47,16 @@ OUTBOX_RETRY_S = 1.0  # after an outbox read/delete error, e.g. a briefly locked
 DRAIN_POLL_S = 0.2  # drain() also notices messages put or deleted by others
 
 
+def tls_context(s: MqttSettings) -> ssl.SSLContext | None:
+    """The TLS context for an mqtts:// broker (CA, optional client certificate); None for plain mqtt://."""
+    if not s.tls:
+        return None
+    ctx = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
+    if s.cert_file is not None:
+        ctx.load_cert_chain(str(s.cert_file), str(s.key_file) if s.key_file else None)
+    return ctx
+
+
 def backoff_s(attempt: int, cap_s: float, rng: random.Random) -> float:
     """Exponential backoff with 'equal jitter': half fixed, half random, so a fleet does not reconnect in step."""
     base = min(cap_s, BACKOFF_FIRST_S * (2.0 ** min(attempt, 30)))
@@ -250,15 +260,6 @@ class Publisher:
     def _status_payload(self, state: str, since: float) -> bytes:
         return json.dumps({"state": state, "version": self._version, "since": since}).encode()
 
-    def _tls_context(self) -> ssl.SSLContext | None:
-        s = self._settings
-        if not s.tls:
-            return None
-        ctx = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
-        if s.cert_file is not None:
-            ctx.load_cert_chain(str(s.cert_file), str(s.key_file) if s.key_file else None)
-        return ctx
-
     def _client(self, since: float) -> aiomqtt.Client:
         s = self._settings
         # The will says since when this gateway was last known online; the broker sends it if we vanish.
@@ -273,7 +274,7 @@ class Publisher:
             clean_session=False,
             keepalive=s.keepalive_s,
             timeout=CONNECT_TIMEOUT_S,
-            tls_context=self._tls_context(),
+            tls_context=tls_context(self._settings),
             max_inflight_messages=self._max_in_flight,
         )
         # aiomqtt warns above 10 pending calls; our window is deliberate, so warn only beyond it.

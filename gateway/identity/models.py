@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 import uuid as uuid_mod
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gateway.adverts import ibeacon_key
+from gateway.adverts import ADDRESS_RE, ibeacon_key
 from gateway.identity.irk import IRK_LEN_BYTES
 from gateway.identity.tokens import SECRET_MAX_BYTES, SECRET_MIN_BYTES
 
 CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
 DEFAULT_PURPOSE = "marketing"
-_ADDRESS_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 IDENTIFIER_KINDS = ("token", "irk", "ibeacon", "eddystone_uid", "address")
 
 
@@ -145,7 +143,7 @@ class AddressIdentifier(_Frozen):
     @field_validator("address", mode="before")
     @classmethod
     def _check_address(cls, v: object) -> str:
-        if not isinstance(v, str) or not _ADDRESS_RE.match(v.strip()):
+        if not isinstance(v, str) or not ADDRESS_RE.match(v.strip()):
             raise ValueError("must look like AA:BB:CC:DD:EE:FF")
         return v.strip().upper()
 

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import threading
+import time
 from pathlib import Path
 
+import aiomqtt
 import pytest
 import typer
 from bleak.exc import BleakDBusError
 from typer.testing import CliRunner
 
 from gateway import cli_record
-from gateway.adverts import encode_ibeacon
+from gateway.adverts import Advert, encode_ibeacon
 from gateway.cli_record import calibrate_record_command, record_command
+from gateway.config import ConfigError, load_gateway_config
+from gateway.delivery.topics import Topics
 from gateway.identity.registry import Registry
 from gateway.sources.bleak_convert import advertisement_data
 from gateway.sources.recording import read_recording
 from gateway.sources.scripted_backend import Emission, Script, ScriptedScanner
+from gateway.sources.sightings import encode_batch
 from gateway.truth import read_truth
+from simulator.localbroker import Mosquitto, free_port
 
 CUSTOMER_UUID = "f7826da6-4fa2-4e98-8024-bc5b71e0893e"
 STRANGER_UUID = "11111111-2222-3333-4444-555555555555"
@@ -256,3 +264,95 @@ def test_record_keeps_only_consenting_customers_unless_told_otherwise(
     assert code == 1
     assert "customers import" in stderr
     assert not out.exists()
+
+
+class FakeNode:
+    """A receiver node on the store's broker: publishes sightings batches of the tag (and of a customer, which a
+    calibration walk must not keep) in a thread, stamped with the wall clock as a live node's would be."""
+
+    def __init__(self, url: str, rx: str = "rx-node") -> None:
+        self.url, self.rx = url, rx
+        self.stop = threading.Event()
+        self.sent = 0
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    async def _run(self) -> None:
+        host, port = self.url.removeprefix("mqtt://").split(":")
+        topic = Topics("proximity", "store-042", self.rx).sightings(self.rx)
+        async with aiomqtt.Client(host, int(port), identifier=f"fake-{self.rx}") as client:
+            while not self.stop.is_set():
+                now = time.time()
+                lines = []
+                for addr, rssi in ((TAG, -71), (CUSTOMER_ADDR, -66)):
+                    line = Advert(now, self.rx, addr, rssi).to_json()
+                    lines.append(line)
+                await client.publish(topic, encode_batch(self.rx, lines), qos=0)
+                self.sent += 1
+                await asyncio.sleep(0.05)
+
+    def __enter__(self) -> FakeNode:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+def primary_config(tmp_path: Path, url: str, tags: str) -> Path:
+    d = tmp_path / "primary"
+    d.mkdir()
+    (d / "gateway.toml").write_text(
+        'store_id = "store-042"\ngateway_id = "gw-1"\nstate_dir = "state"\nrole = "primary"\n'
+        f'[mqtt]\nurl = "{url}"\n[calibration]\ntags = {tags}\n'
+    )
+    return d
+
+
+def test_on_the_primary_the_walk_hears_the_tag_through_the_receiver_nodes(
+    app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mosquitto: Mosquitto
+) -> None:
+    config_dir = primary_config(tmp_path, mosquitto.url, f'["{TAG.lower()}"]')
+    out_dir = tmp_path / "cal"
+    use_script(monkeypatch, traffic())
+    with FakeNode(mosquitto.url) as node:
+        code, stderr = invoke(
+            app,
+            "calibrate", "record", "--zone", "coffee", "--duration", "1.5", "--tag", TAG,
+            "--out", str(out_dir), "--config", str(config_dir),
+        )  # fmt: skip
+    assert code == 0, stderr
+    assert node.sent > 10
+    _, adverts, _ = read_recording(out_dir / "calibration.jsonl")
+    by_rx = {rx: [a for a in adverts if a.rx == rx] for rx in {a.rx for a in adverts}}
+    assert set(by_rx) == {"gw-1", "rx-node"}  # the local radio and the node
+    assert {a.addr for a in adverts} == {TAG}  # the node's customer advertisement is not part of the walk
+    assert all(a.rssi == -71 for a in by_rx["rx-node"])
+    (iv,) = read_truth(out_dir / "calibration-truth.jsonl")
+    assert all(iv.t_start <= a.t <= iv.t_end for a in adverts)  # node batches from outside the walk are left out
+    assert "rx-node" in stderr and "warning" not in stderr
+
+
+def test_on_the_primary_a_broker_that_is_down_leaves_the_local_walk(
+    app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_dir = primary_config(tmp_path, f"mqtt://127.0.0.1:{free_port()}", "[]")
+    out_dir = tmp_path / "cal"
+    use_script(monkeypatch, traffic())
+    code, stderr = invoke(
+        app,
+        "calibrate", "record", "--zone", "coffee", "--duration", SHORT_S, "--tag", TAG,
+        "--out", str(out_dir), "--config", str(config_dir),
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert {a.rx for a in read_recording(out_dir / "calibration.jsonl")[1]} == {"gw-1"}
+    warnings = [line for line in stderr.splitlines() if line.startswith("warning:")]
+    assert any("other receivers are not heard" in w for w in warnings)
+    assert any("[calibration] tags" in w for w in warnings)  # the tag is not listed for the nodes to forward
+
+
+def test_calibration_tags_must_be_addresses(tmp_path: Path) -> None:
+    d = primary_config(tmp_path, "mqtt://127.0.0.1:1", '["D4:00:00:00:00:07", "tag-7"]')
+    with pytest.raises(ConfigError) as e:
+        load_gateway_config(d)
+    assert any("calibration.tags" in p and "tag-7" in p for p in e.value.problems)
