@@ -50,6 +50,27 @@ ScansOpt = Annotated[Path, typer.Option("--scans", help="Scan recording of the l
 TruthOpt = Annotated[Path, typer.Option("--truth", help="Ground truth intervals (JSON Lines).")]
 
 
+CustomersOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--customers",
+        help="Customers file, when the truth names customers (a walk with the store app, or a store day); "
+        "default: customers.jsonl next to the scans, if the truth's devices are not addresses.",
+    ),
+]
+
+
+def _as_truth_devices(
+    scans: Path, adverts: list[Advert], intervals: list[TruthInterval], customers: Path | None
+) -> list[Advert]:
+    """The adverts, under the names the truth uses: addresses and iBeacon ids as they are, customer ids
+    through the customers file (recognised as the gateway would)."""
+    if customers is None and not any(True for _ in readings(adverts, intervals)):
+        beside = scans.parent / "customers.jsonl"
+        customers = beside if beside.is_file() else None
+    return adverts if customers is None else _recognise(adverts, customers)
+
+
 class FitMethod(StrEnum):
     offset_nb = "offset_nb"
     grid = "grid"
@@ -73,9 +94,11 @@ def fit_command(
             "better. See docs/zones.md.",
         ),
     ] = FitMethod.offset_nb,
+    customers: CustomersOpt = None,
 ) -> None:
     """Fit the zone model from a labelled calibration walk and write the zones file."""
     header, adverts, intervals = _load(scans, truth)
+    adverts = _as_truth_devices(scans, adverts, intervals, customers)
     try:
         result = fit(
             adverts, intervals, header.receivers or None, zone_positions=header.zone_geometry(), method=method.value
@@ -129,14 +152,7 @@ def evaluate_command(
     truth: TruthOpt,
     zones: Annotated[Path, typer.Option("--zones", help="Zones file (zones.toml) to score.")],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
-    customers: Annotated[
-        Path | None,
-        typer.Option(
-            "--customers",
-            help="Customers file, when the truth names customers (a store day); "
-            "default: customers.jsonl next to the scans, if the truth's devices are not addresses.",
-        ),
-    ] = None,
+    customers: CustomersOpt = None,
 ) -> None:
     """Score a zones file against labelled scans."""
     try:
@@ -148,11 +164,7 @@ def evaluate_command(
         check_time_span(adverts, intervals)
     except CalibrationError as e:
         raise _fail(f"{scans}: {e}") from None
-    if customers is None and not any(True for _ in readings(adverts, intervals)):
-        beside = scans.parent / "customers.jsonl"
-        customers = beside if beside.is_file() else None
-    if customers is not None:
-        adverts = _recognise(adverts, customers)
+    adverts = _as_truth_devices(scans, adverts, intervals, customers)
     result = evaluate(model, adverts, intervals)
     if result["samples"] == 0:
         raise _fail(f"{scans}: no advertisement of a truth device falls inside a truth interval")

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gateway.adverts import Advert
+from gateway.adverts import Advert, encode_token_frame
 from gateway.cli_calibrate import calibrate_app
+from gateway.identity.tokens import token_for, window_of
 from gateway.sources.recording import Header, RecordingWriter
 from gateway.truth import TruthInterval, write_truth
 from gateway.zones.model import ZoneModel
@@ -165,6 +166,46 @@ def test_grid_method_without_polygons_is_a_one_line_error(walk_files: tuple[Path
 def test_usage_error_exits_2(tmp_path: Path) -> None:
     r = runner.invoke(calibrate_app, ["fit", "--scans", str(tmp_path / "a")])
     assert r.exit_code == 2
+
+
+def test_a_walk_with_the_store_app_is_fitted_through_the_customers_file(
+    walk_data: tuple[list[Advert], list[TruthInterval]], zones_file: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Staff may walk with a phone running the store app instead of a tag: its address changes and its
+    rotating token names it, so the truth names a customer and the fit recognises the walk as the gateway would."""
+    adverts, truth = walk_data
+    secret = bytes(range(16))
+    phone = []
+    for i, a in enumerate(adverts):
+        addr = f"5A:00:00:00:{(i // 300) % 256:02X}:01"  # a new random address every 300 advertisements
+        mfr = encode_token_frame(token_for(secret, window_of(a.t)))
+        phone.append(Advert(a.t, a.rx, addr, a.rssi, mfr=mfr))
+    scans = _write(tmp_path / "walk.jsonl.gz", phone)
+    staff_truth = [TruthInterval("staff-phone", iv.zone, iv.t_start, iv.t_end) for iv in truth]
+    write_truth(tmp_path / "walk-truth.jsonl", staff_truth)
+    (tmp_path / "customers.jsonl").write_text(
+        json.dumps(
+            {
+                "customer_id": "staff-phone",
+                "consent": True,
+                "segments": [],
+                "identifiers": [{"kind": "token", "secret": secret.hex()}],
+            }
+        )
+        + "\n"
+    )
+    out = tmp_path / "zones.toml"
+    args = ["fit", "--scans", str(scans), "--truth", str(tmp_path / "walk-truth.jsonl"), "--out", str(out)]
+    r = runner.invoke(calibrate_app, args)  # customers.jsonl beside the scans is found without --customers
+    assert r.exit_code == 0, r.output
+    by_phone = ZoneModel.load(out)
+    by_tag = ZoneModel.load(zones_file[0])
+    assert by_phone.classes == by_tag.classes
+    assert abs(by_phone.mean - by_tag.mean).max() < 1e-9  # the same readings, recognised through the token
+
+    (tmp_path / "customers.jsonl").unlink()
+    r = runner.invoke(calibrate_app, args)
+    assert r.exit_code == 1 and "no advertisement of any truth device" in r.output
 
 
 def test_store_day_truth_by_customer_is_scored_through_the_customers_file(
