@@ -54,8 +54,9 @@ CustomersOpt = Annotated[
     Path | None,
     typer.Option(
         "--customers",
-        help="Customers file, when the truth names customers (a walk with the store app, or a store day); "
-        "default: customers.jsonl next to the scans, if the truth's devices are not addresses.",
+        help="Customers file or the gateway's registry.db, when the truth names customers (a walk with the "
+        "store app, or a store day); default: customers.jsonl next to the scans, if the truth's devices are not "
+        "addresses.",
     ),
 ]
 
@@ -129,15 +130,37 @@ def fit_command(
         _err.print(f"warning: {png}: report not written: {e}", markup=False)
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
 def _recognise(adverts: list[Advert], customers: Path) -> list[Advert]:
-    """Store-day truth names customers: recognise their adverts as the gateway would, keep only those."""
+    """Store-day truth names customers: recognise their adverts as the gateway would, keep only those.
+    `customers` is a customers file (SPEC section 6) or the gateway's consent registry (registry.db)."""
     from gateway.identity.importer import read_customers_file
+    from gateway.identity.models import Customer
+    from gateway.identity.registry import Registry, RegistryError
     from gateway.identity.resolver import Resolver
 
-    parsed = read_customers_file(customers)
-    if not parsed.records:
-        raise _fail(parsed.problems[0] if parsed.problems else f"{customers}: no customers")
-    resolver = Resolver([c for c in parsed.customers if c.consent])
+    people: list[Customer]
+    try:
+        with customers.open("rb") as f:
+            is_registry = f.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+    except OSError as e:
+        raise _fail(f"{customers}: cannot read: {e.strerror or e}") from None
+    if is_registry:
+        try:
+            with Registry(customers) as registry:
+                people = registry.consenting()
+        except RegistryError as e:
+            raise _fail(str(e)) from None
+        if not people:
+            raise _fail(f"{customers}: no consenting customers in the registry")
+    else:
+        parsed = read_customers_file(customers)
+        if not parsed.records:
+            raise _fail(parsed.problems[0] if parsed.problems else f"{customers}: no customers")
+        people = [c for c in parsed.customers if c.consent]
+    resolver = Resolver(people)
     out = []
     for a in adverts:
         cid = resolver.match(a)

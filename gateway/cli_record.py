@@ -115,6 +115,25 @@ def _only_known_filter(cfg: GatewayConfig) -> Callable[[Advert], bool]:
     return lambda adv: resolver.match(adv) is not None
 
 
+def _customer_filter(cfg: GatewayConfig, customer_id: str) -> Callable[[Advert], bool]:
+    """Keeps the advertisements of one consenting customer's devices (a store-app phone on a calibration walk)."""
+    from gateway.identity.registry import Registry, RegistryError
+    from gateway.identity.resolver import Resolver
+
+    path = cfg.state_dir / REGISTRY_FILE
+    if not path.is_file():
+        raise _fail(f"{path}: no consent registry (import the phone's customer record first)")
+    try:
+        with Registry(path) as registry:
+            person = registry.get(customer_id)
+    except RegistryError as e:
+        raise _fail(str(e)) from None
+    if person is None or not person.consent:
+        raise _fail(f"--customer {customer_id!r}: no consenting customer of that id in {path}")
+    resolver = Resolver([person], cfg.recognition.token_company_id)
+    return lambda adv: resolver.match(adv) == customer_id
+
+
 def record_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Scan recording to write (.jsonl or .jsonl.gz).")],
     duration: Annotated[
@@ -221,18 +240,27 @@ def calibrate_record_command(
     duration: Annotated[float, typer.Option(help="Seconds to record in this zone.", min=0.001)],
     out_dir: Annotated[Path, typer.Option("--out", help="Directory of the calibration files.")] = Path("calibration"),
     tag: Annotated[str, typer.Option(help="Address of the reference tag you carry, AA:BB:CC:DD:EE:FF.")] = "",
+    customer: Annotated[
+        str,
+        typer.Option(
+            help="Instead of --tag: the customer id of a phone running the store app that you carry (in the "
+            "consent registry, with consent); its rotating address is recognised as the gateway would."
+        ),
+    ] = "",
     config: ConfigOpt = DEFAULT_CONFIG_DIR,
     scanner_backend: BackendOpt = None,
 ) -> None:
     """Records the tag's advertisements in one zone and appends the labelled interval to the truth file."""
-    if not tag:
-        raise _fail("--tag is required: the address of the reference tag you carry", 2)
-    if not ADDRESS_RE.match(tag):
+    if bool(tag) == bool(customer):
+        raise _fail("give --tag (the address of the reference tag you carry) or --customer (a store-app phone)", 2)
+    if tag and not ADDRESS_RE.match(tag):
         raise _fail(f"--tag {tag!r}: expected a Bluetooth address like AA:BB:CC:DD:EE:FF", 2)
     if not zone.strip():
         raise _fail("--zone: empty zone name", 2)
     tag = tag.upper()
     cfg = _load(config)
+    is_walker = (lambda adv: adv.addr.upper() == tag) if tag else _customer_filter(cfg, customer)
+    walker = tag or customer  # the truth's device: the tag's address, or the customer id
     backend, backend_kwargs = _radio(cfg, scanner_backend)
     view = _CalibrationView(zone, duration)
     scans_path = out_dir / CALIBRATION_SCANS
@@ -264,7 +292,7 @@ def calibrate_record_command(
                     return  # before the local radio listens there is no interval to label
                 end = times.get("end", math.inf)
                 for adv in batch.adverts:
-                    if adv.addr.upper() == tag and start <= adv.t <= end:
+                    if start <= adv.t <= end and is_walker(adv):
                         write(adv)
 
             sink.write = write
@@ -302,7 +330,7 @@ def calibrate_record_command(
                 await nodes
             return source
 
-    sink = FilteringSink(lambda adv: None, keep=lambda adv: adv.addr.upper() == tag)
+    sink = FilteringSink(lambda adv: None, keep=is_walker)
     try:
         source = asyncio.run(main())
     except OSError as e:
@@ -310,21 +338,24 @@ def calibrate_record_command(
     if "start" not in times:
         raise _fail(f"scanning never started: {source.last_error or 'unknown reason'}; no interval recorded")
     if not heard_by:
-        raise _fail(
-            f"the tag {tag} was not heard in {duration:g} s: check its address and battery; no interval recorded"
+        what, check = (
+            (f"the tag {tag}", "its address and battery")
+            if tag
+            else (f"the phone of customer {customer}", "that the store app is open and advertising")
         )
-    interval = TruthInterval(tag, zone, times["start"], times["end"])
+        raise _fail(f"{what} was not heard in {duration:g} s: check {check}; no interval recorded")
+    interval = TruthInterval(walker, zone, times["start"], times["end"])
     try:
         write_truth(truth_path, [interval], append=True)
     except OSError as e:
         raise _fail(f"{truth_path}: cannot write: {e.strerror or e}") from None
     by_rx = ", ".join(f"{rx} {n}" for rx, n in sorted(heard_by.items()))
     err.print(
-        f"zone {zone}: {sum(heard_by.values())} advertisements of {tag} ({by_rx}) appended to {scans_path}, "
+        f"zone {zone}: {sum(heard_by.values())} advertisements of {walker} ({by_rx}) appended to {scans_path}, "
         f"interval {interval.t_end - interval.t_start:.1f} s appended to {truth_path}",
         markup=False,
     )
-    if cfg.role == "primary" and tag not in cfg.calibration.tags:
+    if cfg.role == "primary" and tag and tag not in cfg.calibration.tags:
         err.print(
             f"warning: {tag} is not in gateway.toml's [calibration] tags: receiver nodes forward only the tags "
             "listed there (in their own gateway.toml)",

@@ -356,3 +356,34 @@ def test_calibration_tags_must_be_addresses(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         load_gateway_config(d)
     assert any("calibration.tags" in p and "tag-7" in p for p in e.value.problems)
+
+
+def test_a_walk_with_a_store_app_phone_is_labelled_with_the_customer_id(
+    app: typer.Typer, config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    people = tmp_path / "staff.jsonl"
+    people.write_text(
+        json.dumps(
+            {
+                "customer_id": "staff-1",
+                "consent": True,
+                "identifiers": [{"kind": "ibeacon", "uuid": CUSTOMER_UUID, "major": 1, "minor": 7}],
+            }
+        )
+        + "\n"
+    )
+    with Registry(config_dir / "state" / "registry.db") as registry:
+        assert registry.import_file(people).ok
+    use_script(monkeypatch, traffic())
+    out_dir = tmp_path / "cal"
+    args = ["calibrate", "record", "--zone", "coffee", "--duration", SHORT_S, "--out", str(out_dir)]
+    code, stderr = invoke(app, *args, "--customer", "staff-1", "--config", str(config_dir))
+    assert code == 0, stderr
+    _, adverts, _ = read_recording(out_dir / "calibration.jsonl")
+    assert adverts and {a.addr for a in adverts} == {CUSTOMER_ADDR}  # the phone only, as heard
+    assert [iv.device for iv in read_truth(out_dir / "calibration-truth.jsonl")] == ["staff-1"]
+
+    code, stderr = invoke(app, *args, "--customer", "nobody", "--config", str(config_dir))
+    assert code == 1 and len(stderr.strip().splitlines()) == 1 and "'nobody'" in stderr
+    code, stderr = invoke(app, *args, "--customer", "staff-1", "--tag", TAG, "--config", str(config_dir))
+    assert code == 2 and "--customer" in stderr

@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from gateway.adverts import Advert, encode_token_frame
 from gateway.cli_calibrate import calibrate_app
+from gateway.identity.registry import Registry
 from gateway.identity.tokens import token_for, window_of
 from gateway.sources.recording import Header, RecordingWriter
 from gateway.truth import TruthInterval, write_truth
@@ -203,9 +204,15 @@ def test_a_walk_with_the_store_app_is_fitted_through_the_customers_file(
     assert by_phone.classes == by_tag.classes
     assert abs(by_phone.mean - by_tag.mean).max() < 1e-9  # the same readings, recognised through the token
 
+    # on a gateway the phone is in the consent registry: the fit reads it there too
+    with Registry(tmp_path / "state" / "registry.db") as registry:
+        assert registry.import_file(tmp_path / "customers.jsonl").ok
     (tmp_path / "customers.jsonl").unlink()
     r = runner.invoke(calibrate_app, args)
     assert r.exit_code == 1 and "no advertisement of any truth device" in r.output
+    r = runner.invoke(calibrate_app, [*args, "--customers", str(tmp_path / "state" / "registry.db")])
+    assert r.exit_code == 0, r.output
+    assert abs(ZoneModel.load(out).mean - by_tag.mean).max() < 1e-9
 
 
 def test_store_day_truth_by_customer_is_scored_through_the_customers_file(
