@@ -135,13 +135,15 @@ def _fold(iv: TruthInterval, t: float) -> int:
 
 
 def check_time_span(adverts: Sequence[Advert], truth: Sequence[TruthInterval]) -> None:
-    """Every truth interval must overlap the recording's time span: otherwise they belong to another recording."""
+    """Every zone's truth interval must overlap the recording's time span: otherwise they belong to another
+    recording. `outside` is exempt: the street may be out of every receiver's range, so a walk that ends
+    outside can end its recording before its last interval."""
     if not adverts:
         raise CalibrationError("the recording holds no advertisement")
     lo = min(a.t for a in adverts)
     hi = max(a.t for a in adverts)
     for iv in truth:
-        if iv.t_end < lo or iv.t_start > hi:
+        if iv.zone != OUTSIDE and (iv.t_end < lo or iv.t_start > hi):
             raise CalibrationError(
                 f"truth interval {iv.zone!r} {iv.t_start:.1f}..{iv.t_end:.1f} lies outside the recording's "
                 f"time span {lo:.1f}..{hi:.1f}"
@@ -313,6 +315,14 @@ def fit(
     if not rs:
         raise CalibrationError("no advertisement of any truth device in the scans (check addresses/identities)")
     warnings: list[str] = []
+    street = [iv for iv in truth if iv.zone == OUTSIDE]
+    if street and not any(iv.t_start <= r.t <= iv.t_end and iv.device == r.device for r in rs for iv in street):
+        # not heard on the street at all: no "outside" fingerprint to learn; a shopper who leaves goes quiet
+        warnings.append(
+            "the walk's 'outside' intervals hold no advertisement of the device (no receiver reaches the street): "
+            "the model has no 'outside' class, and a shopper who leaves is noticed by going quiet"
+        )
+        truth = [iv for iv in truth if iv.zone != OUTSIDE]
     heard_rx = sorted({r.rx for r in rs})
     for rx in receivers or {}:
         if rx not in heard_rx:

@@ -82,6 +82,20 @@ def test_truth_outside_the_recording_is_an_error(walk_data: tuple[list[Advert], 
         fit(adverts, [*truth, late])
 
 
+def test_a_street_no_receiver_hears_drops_the_outside_class_with_a_warning(
+    walk_data: tuple[list[Advert], list[TruthInterval]], fitted: FitResult
+) -> None:
+    """A walk that ends on a pavement out of every receiver's range: its 'outside' interval holds nothing and
+    lies after the recording's last advertisement. That is a fact about the store, not a broken file."""
+    adverts, truth = walk_data
+    end = truth[-1].t_end
+    street = TruthInterval(truth[0].device, OUTSIDE, end + 5.0, end + 60.0)
+    res = fit(adverts, [*truth, street])
+    assert OUTSIDE not in res.model.classes
+    assert res.model.classes == fitted.model.classes
+    assert any("'outside'" in w and "going quiet" in w for w in res.warnings)
+
+
 def test_other_devices_are_ignored(walk_data: tuple[list[Advert], list[TruthInterval]], fitted: FitResult) -> None:
     adverts, truth = walk_data
     noise = [Advert(a.t, a.rx, "DE:AD:BE:EF:00:01", -40) for a in adverts[::3]]
