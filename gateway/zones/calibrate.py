@@ -32,6 +32,7 @@ from gateway.zones.grid import (
     step_groups,
 )
 from gateway.zones.model import Params, ZoneModel
+from gateway.zones.pairing import EstimatePairing
 from gateway.zones.pathloss import fit_log_distance
 from gateway.zones.replay import drive
 from gateway.zones.samples import Reading, readings
@@ -783,17 +784,26 @@ def _grid_candidates(
 def evaluate(
     model: ZoneModel, adverts: Iterable[Advert], truth: list[TruthInterval], *, method: str | None = None
 ) -> dict[str, Any]:
-    """Scores the tracker's causal estimates, one per labelled advertisement, as the live pipeline makes them."""
+    """Scores the tracker's estimates as the live pipeline makes them, one per labelled advertisement: the
+    estimate describing the advertisement's time (pairing.py; with the forward filter alone, the estimate
+    right after that advertisement)."""
     index = _Intervals(truth)
     tracker = ZoneTracker(model, method=method)
     rows: list[tuple[Reading, TruthInterval, ZoneEstimate]] = []
 
+    def paired(device: str, t: float, item: tuple[Reading, TruthInterval], est: ZoneEstimate) -> None:
+        rows.append((item[0], item[1], est))
+
+    pairing: EstimatePairing[tuple[Reading, TruthInterval]] = EstimatePairing(paired)
+
     def record(r: Reading, est: ZoneEstimate) -> None:
+        pairing.estimate(r.device, est)
         iv = index.at(r.device, r.t)
         if iv is not None:
-            rows.append((r, iv, est))
+            pairing.sample(r.device, r.t, (r, iv))
 
     drive(tracker, readings(adverts, truth), record)
+    pairing.flush()
     n = len(rows)
     correct = sum(1 for _, iv, est in rows if est.zone == iv.zone)
     labels = sorted({iv.zone for _, iv, _ in rows} | set(model.classes))
