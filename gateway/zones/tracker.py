@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from operator import mul
 
 import numpy as np
 
@@ -317,21 +318,25 @@ def smooth_floats(forward_post: list[float], later: Sequence[LagStep]) -> list[f
     divided by sum(lb) (its scale does not matter) so that a long window cannot underflow.
     """
     n = len(forward_post)
+    isfinite = math.isfinite
     beta: list[float] | None = None
     for _, lik, stay, _ in reversed(later):
-        lb = lik if beta is None else [q * b for q, b in zip(lik, beta, strict=True)]
-        s = sum(lb)
-        if not s > 0 or not math.isfinite(s):
+        # sum(lb) first (map/sum run in C), then the new beta in one pass with lb folded in
+        s = sum(lik) if beta is None else sum(map(mul, lik, beta))
+        if not s > 0 or not isfinite(s):
             beta = None  # no usable evidence in this step: as if the window ended here
             continue
         k = stay / s
         move = (1.0 - stay) / n
-        beta = [k * v + move for v in lb]
+        if beta is None:
+            beta = [k * q + move for q in lik]
+        else:
+            beta = [k * q * b + move for q, b in zip(lik, beta, strict=True)]
     if beta is None:
         return forward_post
-    post = [a * b for a, b in zip(forward_post, beta, strict=True)]
+    post = list(map(mul, forward_post, beta))
     s = sum(post)
-    if not s > 0 or not math.isfinite(s):
+    if not s > 0 or not isfinite(s):
         return forward_post
     return [v / s for v in post]
 
