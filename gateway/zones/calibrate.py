@@ -84,8 +84,8 @@ GRID_BLEND_GRID = (0.0, 0.5)
 # The fixed lag of the tracker's smoother (tracker.py), written by the fit as a product default, not chosen
 # by cross-validation: the walk stands in each zone for 45 s or more, so any lag scores better on it and CV
 # would always take the largest offered. The price of a lag is that every decision comes that much later: 3 s
-# next to dwell rules of 30 s and more. Measured on four simulated days (docs/zones.md): +0.8 to +1.9 points
-# of zone accuracy at 3 s, a little more at 5 s.
+# next to dwell rules of 30 s and more. Measured on four simulated days (docs/zones.md, round 4): +0.8 to +2.1
+# points of zone accuracy at 3 s, 5 s within 0.2 points of that.
 FIT_SMOOTHING_LAG_S = 3.0
 OFFSET_SIGMA_GRID_DB = (6.0, 3.0, 0.0)  # most robust first: a tie keeps the wider prior
 # Phones differ from the calibration tag by a few dB (antenna, case, tx power); cross-validation replays
