@@ -1,9 +1,11 @@
 """`proximity-sim evaluate`: the real pipeline over a recording, scored against the ground truth.
 
 Zone accuracy: over labelled samples (an advertisement of a recognised customer inside one of their truth
-intervals), the share whose estimate after processing that advertisement equals the true zone ("unknown"
-counts as wrong). Flaps: an estimated zone left again within FLAP_WINDOW_S (ignoring "unknown") while the
-truth stayed put. Decision latency: from the start of a true zone stay to the first estimate of that zone.
+intervals), the share whose estimate equals the true zone ("unknown" counts as wrong). A sample's estimate is
+the one describing its time: the latest with `est.t` <= the advertisement's time (gateway/zones/pairing.py;
+with the forward filter alone, the estimate right after processing that advertisement). Flaps: an estimated
+zone left again within FLAP_WINDOW_S (ignoring "unknown") while the truth stayed put. Decision latency: from
+the start of a true zone stay to the first estimate of that zone.
 Triggers: the campaign engine is also run over the truth itself (simulator.expected: the true zone,
 confidence 1, at each of the customer's advertisement times, "unknown" where the truth has no zone);
 predicted and expected triggers are matched per (customer, campaign) in time order when they lie within
@@ -27,6 +29,7 @@ from gateway.setup import customers_from_file
 from gateway.sources.recording import RecordingReader
 from gateway.truth import TruthIndex, TruthInterval, read_truth
 from gateway.zones.estimate import UNKNOWN, ZoneEstimate
+from gateway.zones.pairing import EstimatePairing
 from simulator.expected import ExpectedTriggers
 
 TRIGGER_TOLERANCE_S = 120.0  # a trigger may come later than the truth's by the decision latency plus smoothing
@@ -128,9 +131,7 @@ def evaluate_day(
     tracks: dict[str, _DeviceTrack] = {}
     last_seen: dict[str, float] = {}
 
-    def observe(customer_id: str, est: ZoneEstimate, t: float) -> None:
-        true_zone = expected_engine.observe(customer_id, t)
-        last_seen[customer_id] = t
+    def observe(customer_id: str, t: float, true_zone: str | None, est: ZoneEstimate) -> None:
         tr = tracks.setdefault(customer_id, _DeviceTrack(since=t, truth_since=t))
         if true_zone is not None:
             scores.samples += 1
@@ -164,6 +165,10 @@ def evaluate_day(
     # the pipeline failed to recognise must count against it (no estimate = wrong), not vanish from the score.
     people = customers_from_file(cfg.customers_file) if cfg.customers_file is not None else []
     sender = Resolver(people, token_company_id=cfg.recognition.token_company_id)
+    # Each sample is scored against the estimate describing its time, which with the tracker's fixed-lag
+    # smoother arrives a few seconds after the advertisement (gateway/zones/pairing.py). The expected
+    # triggers still see every advertisement as it comes.
+    pairing: EstimatePairing[str | None] = EstimatePairing(observe)
     predicted: list[tuple[str, str, float]] = []
     presence_events = 0
     t_first: float | None = None
@@ -175,7 +180,12 @@ def evaluate_day(
             who = sender.match(adv)
             if who is not None:
                 est = pipeline.tracker.estimate(who)
-                observe(who, est if est is not None else ZoneEstimate(UNKNOWN, 0.0, adv.t), adv.t)
+                if est is None:
+                    pairing.end(who)  # not tracked (the pipeline did not recognise it): no estimate describes it
+                else:
+                    pairing.estimate(who, est)
+                last_seen[who] = adv.t
+                pairing.sample(who, adv.t, expected_engine.observe(who, adv.t))
             if events:
                 trig = _triggers(events)
                 predicted.extend(trig)
@@ -186,6 +196,7 @@ def evaluate_day(
             if progress is not None and n % 20000 == 0:
                 progress(adv.t)
         stats = reader.stats
+    pairing.flush()
     final = pipeline.finish(t_last)
     predicted.extend(_triggers(final))
     expected = _triggers(expected_engine.finish())
@@ -225,4 +236,7 @@ def evaluate_day(
         "skipped_lines": stats.skipped,
         "customers_seen": len(last_seen),
         "triggers_to_non_consenting": sum(c in refused for c, _, _ in predicted),
+        # estimates (and the triggers decided on them) describe a time this much before they are made: the
+        # latencies and delays above are in described time, a decision is available this much later
+        "smoothing_lag_s": pipeline.tracker.params.smoothing_lag_s,
     }

@@ -59,6 +59,10 @@ class Params:
     # The calibration device's packet interval as the tracker saw it (fitted). p_heard was learnt at that rate; a
     # phone advertising 5x slower is heard by a far receiver within the window far less often. 0 = not adapted.
     walk_interval_s: float = 0.0
+    # Fixed-lag smoothing: the estimate for a step is reported this many seconds of advert time later, from the
+    # forward posterior combined with the evidence of the steps since (tracker.py). 0 = the causal forward filter.
+    # The fingerprint method only; "grid" ignores it.
+    smoothing_lag_s: float = 0.0
 
     def to_toml(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -332,6 +336,7 @@ _PARAM_RANGES: dict[str, tuple[float, float]] = {
     "outside_loss_db": (0.0, 60.0),
     "grid_blend": (0.0, 1.0),
     "walk_interval_s": (0.0, 60.0),
+    "smoothing_lag_s": (0.0, 10.0),
 }
 
 

@@ -4,11 +4,22 @@ observe() is the hot path (every reading of every recognised device): it files t
 receiver's filter and returns the cached estimate; only every `classify_step_s` of advert time does it
 rebuild the RSSI vector, score the classes and advance the forward filter. The transition prior (stay with
 probability exp(-dt / switch_time_s)) is what stops flapping: one noisy step cannot outvote a history.
+
+With `smoothing_lag_s` = L > 0 (fingerprint methods; the grid ignores it) the reported estimate is a fixed-lag
+smoother's: each device keeps its last few steps (time, tempered and capped likelihoods, stay factor, forward
+posterior), and each new step at time T reports the newest buffered step j with t_j <= T - L, its forward
+posterior weighed by a backward pass over the steps after it, as `ZoneEstimate(zone, confidence, t_j)`. The
+estimate describes t_j, not T: consumers must use `est.t` (the campaign engine does; the evaluations pair
+samples with the estimate describing their time, pairing.py). `class_post` stays the causal forward posterior.
+A device that expires (or is forgotten) drops its unreported last L seconds: it has left by then, and its
+last reported estimate stands.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from operator import mul
 
 import numpy as np
 
@@ -23,6 +34,10 @@ NEW_PACKET_GAP_S = 0.05  # readings closer than this are the same packet heard b
 INTERVAL_EWMA_ALPHA = 0.2  # how quickly the learnt advertising interval follows a change of the device's rate
 FIRST_CLASSIFY_DELAY_S = 0.25  # let the other receivers' readings of the first packet arrive before deciding
 
+# One buffered step of the fixed-lag smoother: (time, likelihood per class after tempering and capping, stay
+# factor of the transition into this step, forward posterior at this step)
+LagStep = tuple[float, list[float], float, list[float]]
+
 
 class DeviceState:
     __slots__ = (
@@ -32,6 +47,7 @@ class DeviceState:
         "estimate",
         "filters",
         "interval_s",
+        "lag_steps",
         "last_class_t",
         "max_t",
         "post_t",
@@ -51,6 +67,8 @@ class DeviceState:
         self.shown = -1  # index of the class currently reported (-1: none yet)
         self.cand = -1  # a class that has led the posterior since cand_t but is not confirmed yet
         self.cand_t = t
+        # smoothing_lag_s > 0: the steps not reported yet, oldest first (LagStep); None until the first one
+        self.lag_steps: list[LagStep] | None = None
 
 
 class ZoneTracker:
@@ -79,6 +97,7 @@ class ZoneTracker:
         self._confirm = p.confirm_s
         self._cap = p.step_evidence_cap
         self._blend = p.grid_blend
+        self._lag = 0.0 if self.grid is not None else p.smoothing_lag_s  # the grid method ignores the lag
 
     # ---- public ---------------------------------------------------------------------------------------
 
@@ -158,8 +177,34 @@ class ZoneTracker:
             return
         dt = now - st.post_t
         st.post_t = now
+        if self._lag > 0:
+            self._lag_step(st, heard, dt, now)
+            return
         post = st.class_post = self._class_step(st, heard, dt)
         self._report(st, post, now)
+
+    def _lag_step(self, st: DeviceState, heard: Heard, dt: float, now: float) -> None:
+        """The forward step, buffered; then the estimate of the newest step at least `smoothing_lag_s` old."""
+        weight = self._weight
+        lik = likelihoods_floats([s * weight for s in self.scorer_for(st).scores_heard(heard)], self._cap)
+        stay = stay_factor(dt, self._switch)
+        post = st.class_post = forward_lik_floats(st.class_post, lik, stay)
+        buf = st.lag_steps
+        if buf is None:
+            buf = st.lag_steps = []
+        buf.append((now, lik, stay, post))
+        limit = now - self._lag
+        j = -1
+        for step in buf:
+            if step[0] > limit:
+                break
+            j += 1
+        if j < 0:
+            return
+        smoothed = smooth_floats(buf[j][3], buf[j + 1 :])
+        t_j = buf[j][0]
+        del buf[: j + 1]  # reported: the next target is newer
+        self._report(st, smoothed, t_j)
 
     def _classify_grid(self, st: DeviceState, now: float) -> None:
         assert self.grid is not None
@@ -234,15 +279,29 @@ def forward_step_floats(
     prior_post: list[float] | None, ll: list[float], dt: float, switch_time_s: float, cap: float = math.inf
 ) -> list[float]:
     """`forward_step` in plain floats: the tracker's per-step vectors are too short for numpy to pay off."""
+    return forward_lik_floats(prior_post, likelihoods_floats(ll, cap), stay_factor(dt, switch_time_s))
+
+
+def likelihoods_floats(ll: list[float], cap: float) -> list[float]:
+    """Per-class likelihoods of one step from its (tempered) log-scores, scaled to 1 at the best class, the
+    evidence against any class capped at `cap` nats."""
     exp = math.exp
     top = max(ll)
     floor = -cap
-    lik = [exp(max(v - top, floor)) for v in ll]
-    n = len(ll)
+    return [exp(max(v - top, floor)) for v in ll]
+
+
+def stay_factor(dt: float, switch_time_s: float) -> float:
+    """The transition prior's chance of staying put over `dt` seconds (a "move" lands on any class)."""
+    return math.exp(-max(dt, 0.0) / switch_time_s)
+
+
+def forward_lik_floats(prior_post: list[float] | None, lik: list[float], stay: float) -> list[float]:
+    """The forward update from the previous posterior (None: fresh state) and this step's likelihoods."""
+    n = len(lik)
     if prior_post is None or n == 1:
         post = lik
     else:
-        stay = exp(-max(dt, 0.0) / switch_time_s)
         move = (1.0 - stay) / n  # a "move" lands anywhere, the current zone included
         post = [(stay * p + move) * q for p, q in zip(prior_post, lik, strict=True)]
     s = sum(post)
@@ -251,4 +310,46 @@ def forward_step_floats(
     return [v / s for v in post]
 
 
-__all__ = ["OUTSIDE", "UNKNOWN", "DeviceState", "ZoneEstimate", "ZoneTracker", "forward_step", "forward_step_floats"]
+def smooth_floats(forward_post: list[float], later: Sequence[LagStep]) -> list[float]:
+    """A step's smoothed posterior: its forward posterior times the backward message of the `later` steps.
+
+    The transition is "stay with probability `stay`, else land uniformly on any class", so one backward step
+    costs O(classes): with lb = lik * beta, beta_prev = stay * lb + (1 - stay) / n * sum(lb). Each beta is
+    divided by sum(lb) (its scale does not matter) so that a long window cannot underflow.
+    """
+    n = len(forward_post)
+    isfinite = math.isfinite
+    beta: list[float] | None = None
+    for _, lik, stay, _ in reversed(later):
+        # sum(lb) first (map/sum run in C), then the new beta in one pass with lb folded in
+        s = sum(lik) if beta is None else sum(map(mul, lik, beta))
+        if not s > 0 or not isfinite(s):
+            beta = None  # no usable evidence in this step: as if the window ended here
+            continue
+        k = stay / s
+        move = (1.0 - stay) / n
+        if beta is None:
+            beta = [k * q + move for q in lik]
+        else:
+            beta = [k * q * b + move for q, b in zip(lik, beta, strict=True)]
+    if beta is None:
+        return forward_post
+    post = list(map(mul, forward_post, beta))
+    s = sum(post)
+    if not s > 0 or not isfinite(s):
+        return forward_post
+    return [v / s for v in post]
+
+
+__all__ = [
+    "OUTSIDE",
+    "UNKNOWN",
+    "DeviceState",
+    "LagStep",
+    "ZoneEstimate",
+    "ZoneTracker",
+    "forward_lik_floats",
+    "forward_step",
+    "forward_step_floats",
+    "smooth_floats",
+]

@@ -1,7 +1,12 @@
 """The tracker's classification step as it was before the plain-float path (numpy throughout): the reference
-that tests hold the fast path to. Same filters, schedule and hysteresis; only the arithmetic differs."""
+that tests hold the fast path to. Same filters, schedule and hysteresis; only the arithmetic differs.
+
+With `smoothing_lag_s` > 0 (the fingerprint methods) it smooths with explicit transition matrices and a
+backward pass over the window since the last reported step; with 0 it is the forward filter as it was."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -15,6 +20,7 @@ class ReferenceTracker(ZoneTracker):
     def __init__(self, model: ZoneModel, *, method: str | None = None) -> None:
         super().__init__(model, method=method)
         self._class_post: dict[DeviceState, FloatArray] = {}  # keyed by the state object: a new visit starts afresh
+        self._window: dict[DeviceState, list[tuple[float, FloatArray, float, FloatArray]]] = {}
 
     def _classify(self, st: DeviceState, now: float) -> None:
         st.last_class_t = now
@@ -34,9 +40,41 @@ class ReferenceTracker(ZoneTracker):
         else:
             ll = scorer.scores(x, heard) * self._weight
             post = self._class_post[st] = forward_step(self._class_post.get(st), ll, dt, self._switch, self._cap)
+            if self.params.smoothing_lag_s > 0:
+                window = self._window.setdefault(st, [])
+                window.append((now, ll, dt, post))
+                j = max((k for k, w in enumerate(window) if w[0] <= now - self.params.smoothing_lag_s), default=-1)
+                if j < 0:
+                    return
+                post = smoothed_at(window, j, self._switch, self._cap)
+                now = window[j][0]
+                del window[: j + 1]
         st.shown, st.cand, st.cand_t = confirm_step(
             st.shown, st.cand, st.cand_t, int(np.argmax(post)), now, self._confirm
         )
         conf = float(post[st.shown])
         zone = self._classes[st.shown] if conf >= self._threshold else UNKNOWN
         st.estimate = ZoneEstimate(zone, conf, now)
+
+
+def transition(dt: float, switch_time_s: float, n: int) -> FloatArray:
+    """The HMM's transition matrix over `dt`: stay, or move to any class (itself included) uniformly."""
+    stay = math.exp(-max(dt, 0.0) / switch_time_s)
+    out: FloatArray = stay * np.eye(n) + (1.0 - stay) / n * np.ones((n, n))
+    return out
+
+
+def smoothed_at(
+    window: list[tuple[float, FloatArray, float, FloatArray]], j: int, switch: float, cap: float
+) -> FloatArray:
+    """Step j's forward posterior times the backward message of the steps after it in the window
+    (time, tempered log-likelihood, dt, forward posterior), with matrices."""
+    n = len(window[j][3])
+    beta = np.ones(n)
+    for _, ll, dt, _ in reversed(window[j + 1 :]):
+        lik = np.exp(np.maximum(ll - ll.max(), -cap))
+        beta = transition(dt, switch, n) @ (lik * beta)
+        beta = beta / beta.sum()
+    post = window[j][3] * beta
+    out: FloatArray = post / post.sum()
+    return out

@@ -129,6 +129,17 @@ def test_grid_beats_chance_on_a_day_and_round_trips_through_the_file(
     assert abs(after["zone_accuracy"] - before["zone_accuracy"]) < 0.01  # rounding in the file only
 
 
+def test_grid_ignores_the_smoothing_lag(geo_store: Store, geo_fit: FitResult) -> None:
+    m = _grid_model(geo_fit)
+    assert m.params.smoothing_lag_s > 0  # written by the fit, for the fingerprints
+    tr = ZoneTracker(m)
+    readings = _stand(geo_store, 4.0, 3.0, 10.0, np.random.default_rng(4))
+    ests = [(t, tr.observe("d", rx, v, t)) for rx, v, t in readings]
+    later = [(t, e) for t, e in ests if t > readings[0][2] + 1.0]
+    assert all(t - e.t < m.params.classify_step_s + 0.1 for t, e in later)  # each describes its own step
+    assert any(e.zone != "unknown" for _, e in later)
+
+
 @pytest.mark.parametrize("blend", [0.0, 0.5])
 def test_grid_decisions_equal_the_numpy_reference(geo_store: Store, geo_fit: FitResult, blend: float) -> None:
     m = _grid_model(geo_fit)
