@@ -134,6 +134,26 @@ class _Intervals:
         return None
 
 
+OVERLAP_TOLERANCE_S = 1.0  # a walker's intervals may touch; more than this is two zones at once
+
+
+def overlap_warning(truth: Sequence[TruthInterval]) -> str | None:
+    """Intervals of one device that overlap in time (a labelling mistake in a walk): named, for a warning."""
+    found = []
+    for device, ivs in _Intervals(truth).ivs.items():
+        for a, b in itertools.pairwise(ivs):
+            if b.t_start < a.t_end - OVERLAP_TOLERANCE_S and a.zone != b.zone:
+                found.append((device, a, b))
+    if not found:
+        return None
+    device, a, b = found[0]
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return (
+        f"truth intervals of {device} overlap: {a.zone!r} {a.t_start:.1f}..{a.t_end:.1f} and {b.zone!r} "
+        f"{b.t_start:.1f}..{b.t_end:.1f}{more}; readings in an overlap are labelled with the later one"
+    )
+
+
 def _fold(iv: TruthInterval, t: float) -> int:
     span = iv.t_end - iv.t_start
     if span <= 0:
@@ -322,6 +342,8 @@ def fit(
     if not rs:
         raise CalibrationError("no advertisement of any truth device in the scans (check addresses/identities)")
     warnings: list[str] = []
+    if (overlap := overlap_warning(truth)) is not None:
+        warnings.append(overlap)
     street = [iv for iv in truth if iv.zone == OUTSIDE]
     if street and not any(iv.t_start <= r.t <= iv.t_end and iv.device == r.device for r in rs for iv in street):
         # not heard on the street at all: no "outside" fingerprint to learn; a shopper who leaves goes quiet

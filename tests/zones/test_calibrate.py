@@ -96,6 +96,18 @@ def test_a_street_no_receiver_hears_drops_the_outside_class_with_a_warning(
     assert any("'outside'" in w and "going quiet" in w for w in res.warnings)
 
 
+def test_overlapping_truth_intervals_are_named_in_a_warning(
+    walk_data: tuple[list[Advert], list[TruthInterval]], fitted: FitResult
+) -> None:
+    adverts, truth = walk_data
+    assert not any("overlap" in w for w in fitted.warnings)  # a walk's intervals touch; that is not an overlap
+    a, b = truth[0], truth[1]
+    wrong = TruthInterval(a.device, b.zone, a.t_start + 2.0, a.t_end - 2.0)  # two zones at once
+    res = fit(adverts, [*truth, wrong])
+    (warning,) = [w for w in res.warnings if "overlap" in w]
+    assert a.device in warning and repr(a.zone) in warning and repr(b.zone) in warning
+
+
 def test_other_devices_are_ignored(walk_data: tuple[list[Advert], list[TruthInterval]], fitted: FitResult) -> None:
     adverts, truth = walk_data
     noise = [Advert(a.t, a.rx, "DE:AD:BE:EF:00:01", -40) for a in adverts[::3]]
