@@ -188,6 +188,9 @@ def evaluate_command(
     except CalibrationError as e:
         raise _fail(f"{scans}: {e}") from None
     adverts = _as_truth_devices(scans, adverts, intervals, customers)
+    if unknown := sorted({iv.zone for iv in intervals} - set(model.classes)):
+        names = ", ".join(repr(z) for z in unknown)
+        _err.print(f"warning: {truth}: zones not in {zones}: {names}; their samples count as wrong", markup=False)
     result = evaluate(model, adverts, intervals)
     if result["samples"] == 0:
         raise _fail(f"{scans}: no advertisement of a truth device falls inside a truth interval")

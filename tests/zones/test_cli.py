@@ -254,3 +254,23 @@ def test_store_day_truth_by_customer_is_scored_through_the_customers_file(
     )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["samples"] > 100
+    assert "warning" not in r.stderr
+
+    renamed = [
+        TruthInterval(ids[iv.device], "cellar" if iv.zone == "zone-a" else iv.zone, iv.t_start, iv.t_end)
+        for iv in truth
+    ]
+    write_truth(tmp_path / "renamed.jsonl", renamed)
+    args = [
+        "evaluate",
+        "--scans",
+        str(scans),
+        "--truth",
+        str(tmp_path / "renamed.jsonl"),
+        "--zones",
+        str(zones_file[0]),
+    ]
+    r = runner.invoke(calibrate_app, [*args, "--json"])
+    assert r.exit_code == 0
+    assert "'cellar'" in r.stderr and "count as wrong" in r.stderr  # said once, on stderr; stdout stays JSON
+    json.loads(r.stdout)
