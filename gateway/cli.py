@@ -38,9 +38,9 @@ app.add_typer(calibrate_app, name="calibrate", help="Zone calibration: record a 
 app.add_typer(customers_app, name="customers", help="The consent registry.")
 app.add_typer(campaigns_app, name="campaigns", help="Campaign rules.")
 app.command("record", help="Record live advertisements to a scan recording.")(record_command)
-calibrate_app.command("record", help="Record a labelled calibration walk in one zone with a reference tag.")(
-    calibrate_record_command
-)
+calibrate_app.command(
+    "record", help="Record a labelled calibration walk in one zone, carrying a reference tag or a store-app phone."
+)(calibrate_record_command)
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # one problem, one line, even in a pipe
 out = Console(highlight=False, soft_wrap=True)
