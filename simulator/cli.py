@@ -9,6 +9,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -72,6 +73,11 @@ def _message(e: BaseException) -> str:
     return text.splitlines()[0] if "\n" not in text else "; ".join(text.splitlines())
 
 
+class WalkDevice(StrEnum):
+    tag = "tag"
+    phone = "phone"
+
+
 @app.command()
 def generate(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the day into (created if needed).")],
@@ -83,13 +89,28 @@ def generate(
         int | None, typer.Option("--strangers", min=0, help="Strangers' devices; default 4 per shopper.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    walk_device: Annotated[
+        WalkDevice,
+        typer.Option(
+            "--walk-device",
+            help="What the calibration walk carries: a tag in the hand (default) or a phone on the body, as "
+            "shoppers carry theirs (docs/install-raspberry-pi.md recommends the phone).",
+        ),
+    ] = WalkDevice.tag,
 ) -> None:
     """Synthesise a store day: scans, truth, customers, calibration walk and config/."""
     from simulator.generate import generate_day
 
     try:
         res = generate_day(
-            out_dir, store, shoppers=shoppers, duration_s=duration, seed=seed, strangers=strangers, progress=not quiet
+            out_dir,
+            store,
+            shoppers=shoppers,
+            duration_s=duration,
+            seed=seed,
+            strangers=strangers,
+            progress=not quiet,
+            walk_device=walk_device.value,
         )
     except _expected_errors() as e:
         if _debug:

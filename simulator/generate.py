@@ -36,6 +36,9 @@ DAY_START_EPOCH = 1772438400.0  # 2026-03-02 08:00 UTC: a fixed clock, so files 
 CALIBRATION_LEAD_S = 2 * 3600.0  # the calibration walk happens before opening
 TRUTH_STEP_S = 0.25  # truth boundaries are exact to this
 CALIBRATION_TAG_INTERVAL_S = 0.2
+# What the staff member carries on the walk: (body factor, packet interval). A tag held in the hand shadows
+# half as much as a phone on the body; a phone running the store app in the foreground advertises often.
+WALK_DEVICES = {"tag": (0.5, CALIBRATION_TAG_INTERVAL_S), "phone": (1.0, 0.3)}
 DEFAULT_STRANGERS_PER_SHOPPER = 4
 PLOTTED_TRACKS = 5
 
@@ -267,16 +270,19 @@ def _write_plot(path: Path, store: Store, tracks: list[Track], notes: list[str])
     return path
 
 
-def calibration_device(store: Store, rng: np.random.Generator, t0: float, radio: RadioParams) -> Device:
+def calibration_device(
+    store: Store, rng: np.random.Generator, t0: float, radio: RadioParams, walk_device: str = "tag"
+) -> Device:
+    body, interval = WALK_DEVICES[walk_device]
     track = calibration_track(store, t0, rng)
     key = rng.bytes(16)
     frames = Frames(key, "static", None, 0.0, company_payload(89, "0201", 4, name="CAL-TAG"))
     dev = Device(
-        "reference-tag",
+        "reference-tag" if walk_device == "tag" else "reference-phone",
         track,
-        CALIBRATION_TAG_INTERVAL_S,
+        interval,
         rng.normal(0.0, radio.device_offset_sigma_db),
-        0.5,
+        body,
         frames,
         t_on=track.t_start,
         t_off=track.t_end,
@@ -296,9 +302,12 @@ def generate_day(
     radio: RadioParams = DEFAULT_RADIO,
     plot: bool = True,
     fit_zones: bool = True,
+    walk_device: str = "tag",
 ) -> GenerateResult:
     if shoppers < 0 or duration_s <= 0 or (strangers is not None and strangers < 0):
         raise ValueError("shoppers and strangers must be >= 0 and duration positive")
+    if walk_device not in WALK_DEVICES:
+        raise ValueError(f"walk device {walk_device!r}: expected one of {', '.join(WALK_DEVICES)}")
     st = store if isinstance(store, Store) else load_store(store)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -322,7 +331,7 @@ def generate_day(
 
     # calibration first: the walk is before opening and its files feed the zone fit
     cal_rng = np.random.default_rng(cal_ss)
-    tag = calibration_device(st, cal_rng, t0 - CALIBRATION_LEAD_S, radio)
+    tag = calibration_device(st, cal_rng, t0 - CALIBRATION_LEAD_S, radio, walk_device)
     # the zone polygons let `calibrate fit` position the walk on the floor plan (header key "zones")
     zones_header = {"zones": {z.name: {"polygon": [[float(x), float(y)] for x, y in z.polygon]} for z in st.zone}}
     cal_sim = simulate_to_file(

@@ -158,3 +158,33 @@ def test_a_one_room_shop_with_one_receiver_still_makes_a_day(tmp_path: Path) -> 
     assert {iv.zone for iv in truth} <= {"shop", "outside"}
     _, adverts, _ = read_recording(res.scans)
     assert {a.rx for a in adverts} == {"r1"}
+
+
+def test_a_phone_walk_is_quieter_and_sparser_than_a_tag_walk_on_the_same_route(tmp_path: Path) -> None:
+    """`--walk-device phone`: the same route and unit, carried on the body (more body loss) and advertising
+    less often than the tag, so the walk is what a shopper's phone would give."""
+
+    def packets(device: str) -> list[list[int]]:
+        day = generate_day(
+            tmp_path / device, shoppers=0, duration_s=60, seed=4, progress=False, plot=False, fit_zones=False,
+            walk_device=device,
+        )  # fmt: skip
+        _, adverts, _ = read_recording(day.calibration)
+        out: list[list[int]] = []
+        last_t = -1.0
+        for a in sorted(adverts, key=lambda a: a.t):
+            if out and a.t - last_t < 0.05:  # the receivers' readings of one packet
+                out[-1].append(a.rssi)
+            else:
+                out.append([a.rssi])
+            last_t = a.t
+        return out
+
+    tag, phone = packets("tag"), packets("phone")
+    assert 0.5 * len(tag) < len(phone) < 0.8 * len(tag)  # one packet per 0.3 s against 0.2 s
+    per_packet = [sum(map(len, p)) / len(p) for p in (tag, phone)]
+    assert per_packet[1] < per_packet[0]  # the body hides the phone from more receivers
+    strongest = [sum(max(x) for x in p) / len(p) for p in (tag, phone)]
+    assert strongest[1] < strongest[0] - 1.0  # and its best reading is weaker
+    with pytest.raises(ValueError, match="walk device 'drone'"):
+        generate_day(tmp_path / "x", shoppers=0, duration_s=60, walk_device="drone", progress=False)
