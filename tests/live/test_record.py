@@ -318,7 +318,7 @@ def test_on_the_primary_the_walk_hears_the_tag_through_the_receiver_nodes(
     with FakeNode(mosquitto.url) as node:
         code, stderr = invoke(
             app,
-            "calibrate", "record", "--zone", "coffee", "--duration", "1.5", "--tag", TAG,
+            "calibrate", "record", "--zone", "coffee", "--duration", "2.5", "--tag", TAG,
             "--out", str(out_dir), "--config", str(config_dir),
         )  # fmt: skip
     assert code == 0, stderr
