@@ -185,8 +185,7 @@ class ZoneTracker:
 
     def _lag_step(self, st: DeviceState, heard: Heard, dt: float, now: float) -> None:
         """The forward step, buffered; then the estimate of the newest step at least `smoothing_lag_s` old."""
-        weight = self._weight
-        lik = likelihoods_floats([s * weight for s in self.scorer_for(st).scores_heard(heard)], self._cap)
+        lik = likelihoods_floats(self._tempered_scores(st, heard), self._cap)
         stay = stay_factor(dt, self._switch)
         post = st.class_post = forward_lik_floats(st.class_post, lik, stay)
         buf = st.lag_steps
@@ -224,10 +223,13 @@ class ZoneTracker:
         """The fingerprint scorer for this device: its heard term at the device's own advertising rate."""
         return self.scorer if self._rates is None else self._rates.for_interval(st.interval_s)
 
-    def _class_step(self, st: DeviceState, heard: Heard, dt: float) -> list[float]:
+    def _tempered_scores(self, st: DeviceState, heard: Heard) -> list[float]:
+        """This step's per-class log-scores at the device's own advertising rate, tempered by the weight."""
         weight = self._weight
-        ll = [s * weight for s in self.scorer_for(st).scores_heard(heard)]
-        return forward_step_floats(st.class_post, ll, dt, self._switch, self._cap)
+        return [s * weight for s in self.scorer_for(st).scores_heard(heard)]
+
+    def _class_step(self, st: DeviceState, heard: Heard, dt: float) -> list[float]:
+        return forward_step_floats(st.class_post, self._tempered_scores(st, heard), dt, self._switch, self._cap)
 
     def _report(self, st: DeviceState, post: list[float], now: float) -> None:
         best = post.index(max(post))  # the first of equals, as np.argmax
