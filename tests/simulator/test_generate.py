@@ -12,7 +12,8 @@ import pytest
 
 from gateway.sources.recording import read_recording
 from gateway.truth import TruthIndex, read_truth
-from simulator.generate import DAY_START_EPOCH, GenerateResult, generate_day
+from simulator.cli import WalkDevice
+from simulator.generate import DAY_START_EPOCH, WALK_DEVICES, GenerateResult, generate_day
 from simulator.store import load_store
 
 FILES = (
@@ -186,5 +187,6 @@ def test_a_phone_walk_is_quieter_and_sparser_than_a_tag_walk_on_the_same_route(t
     assert per_packet[1] < per_packet[0]  # the body hides the phone from more receivers
     strongest = [sum(max(x) for x in p) / len(p) for p in (tag, phone)]
     assert strongest[1] < strongest[0] - 1.0  # and its best reading is weaker
+    assert [d.value for d in WalkDevice] == list(WALK_DEVICES)  # the CLI offers exactly these
     with pytest.raises(ValueError, match="walk device 'drone'"):
         generate_day(tmp_path / "x", shoppers=0, duration_s=60, walk_device="drone", progress=False)

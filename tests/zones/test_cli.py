@@ -7,11 +7,12 @@ import pytest
 from typer.testing import CliRunner
 
 from gateway.adverts import Advert, encode_token_frame
-from gateway.cli_calibrate import calibrate_app
+from gateway.cli_calibrate import FitMethod, calibrate_app
 from gateway.identity.registry import Registry
 from gateway.identity.tokens import token_for, window_of
 from gateway.sources.recording import Header, RecordingWriter
 from gateway.truth import TruthInterval, write_truth
+from gateway.zones.calibrate import FIT_METHODS
 from gateway.zones.model import ZoneModel
 from tests.zones.synth import Store, store_day
 
@@ -162,6 +163,10 @@ def test_grid_method_without_polygons_is_a_one_line_error(walk_files: tuple[Path
     assert len(lines) == 1 and str(scans) in lines[0] and "polygons" in lines[0]
     assert not (tmp_path / "z.toml").exists()
     assert runner.invoke(calibrate_app, [*args, "--method", "knn"]).exit_code == 2
+
+
+def test_the_cli_offers_exactly_the_fit_methods_the_library_takes() -> None:
+    assert [m.value for m in FitMethod] == list(FIT_METHODS)
 
 
 def test_usage_error_exits_2(tmp_path: Path) -> None:
