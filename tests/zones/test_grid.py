@@ -12,6 +12,7 @@ import tomli_w
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway.zones import grid as grid_module
 from gateway.zones.calibrate import CalibrationError, FitResult, evaluate, fit
 from gateway.zones.grid import points_in_polygon
 from gateway.zones.model import ZoneModel, ZonesError
@@ -68,6 +69,21 @@ def test_default_fit_writes_the_grid_without_cross_validating_it(geo_fit: FitRes
 def auto_fit(geo_store: Store) -> FitResult:
     adverts, truth = calibration_walk(geo_store, 11)
     return fit(adverts, truth, geo_store.header_receivers(), zone_positions=geo_store.zone_polygons(), method="auto")
+
+
+def test_walk_positions_do_not_depend_on_how_the_walk_is_chunked(
+    geo_store: Store, geo_fit: FitResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fit scores the walk against every cell a chunk of steps at a time (memory on big stores). A chunk of
+    # 7 steps splits most 5 s standing groups across chunks: their positions, and so the curves, must not move.
+    monkeypatch.setattr(grid_module, "LOCALISE_CHUNK", 7)
+    adverts, truth = calibration_walk(geo_store, 11)
+    small = fit(adverts, truth, geo_store.header_receivers(), zone_positions=geo_store.zone_polygons()).model
+    ref = geo_fit.model
+    for rx in ref.receivers:
+        assert small.grid_radio[rx] == pytest.approx(ref.grid_radio[rx], abs=1e-9)
+    for cls, row in ref.grid_bias.items():
+        assert small.grid_bias[cls] == pytest.approx(row, abs=1e-9)
 
 
 def test_auto_takes_the_grid_only_beyond_one_standard_error(auto_fit: FitResult) -> None:
