@@ -16,13 +16,14 @@ import tempfile
 from pathlib import Path
 
 STORE_DIR = Path(__file__).resolve().parent.parent / "simulator/stores"
-# example and small-kiosk were used while developing the zone model; corner-shop and hypermarket were added
-# later as layouts no choice was tuned on (read their rows as the held-out ones)
+# example and small-kiosk were used while developing the zone model; corner-shop, hypermarket and department-store
+# were added later as layouts no choice was tuned on (read their rows as the held-out ones)
 STORES = {
     "example": None,
     "small-kiosk": STORE_DIR / "small-kiosk.toml",
     "corner-shop": STORE_DIR / "corner-shop.toml",
     "hypermarket": STORE_DIR / "hypermarket.toml",
+    "department-store": STORE_DIR / "department-store.toml",
 }
 KEYS = ("zone_accuracy", "samples", "trigger_precision", "trigger_recall", "triggers_expected", "flap_rate_per_hour")
 
@@ -39,7 +40,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=1800.0)
     args = ap.parse_args()
     print(
-        f"{'store':12} {'seed':>4} {'zone acc':>9} {'samples':>8} {'precision':>9} {'recall':>7} {'expected':>8} "
+        f"{'store':16} {'seed':>4} {'zone acc':>9} {'samples':>8} {'precision':>9} {'recall':>7} {'expected':>8} "
         f"{'flaps/h':>8}"
     )
     totals: dict[str, list[float]] = {}
@@ -74,7 +75,7 @@ def main() -> None:
                     )
                 )
                 print(
-                    f"{name:12} {seed:>4} {d['zone_accuracy']:>9.3f} {d['samples']:>8} {d['trigger_precision']:>9.2f} "
+                    f"{name:16} {seed:>4} {d['zone_accuracy']:>9.3f} {d['samples']:>8} {d['trigger_precision']:>9.2f} "
                     f"{d['trigger_recall']:>7.2f} {d['triggers_expected']:>8} {d['flap_rate_per_hour']:>8.1f}",
                     flush=True,
                 )
