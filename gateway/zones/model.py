@@ -63,6 +63,12 @@ class Params:
     # forward posterior combined with the evidence of the steps since (tracker.py). 0 = the causal forward filter.
     # The fingerprint method only; "grid" ignores it.
     smoothing_lag_s: float = 0.0
+    # Standing devices (tracker.py): a step whose filtered RSSI moved less than `still_motion_db` (mean absolute
+    # dB from each receiver's 5 s running mean) weighs its evidence by `still_evidence_weight` more and stretches
+    # the switch time by `still_switch_factor`. 0 = off. The fingerprint method only; "grid" ignores it.
+    still_motion_db: float = 0.0
+    still_evidence_weight: float = 0.25
+    still_switch_factor: float = 5.0
 
     def to_toml(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -337,6 +343,9 @@ _PARAM_RANGES: dict[str, tuple[float, float]] = {
     "grid_blend": (0.0, 1.0),
     "walk_interval_s": (0.0, 60.0),
     "smoothing_lag_s": (0.0, 10.0),
+    "still_motion_db": (0.0, 20.0),
+    "still_evidence_weight": (0.01, 1.0),
+    "still_switch_factor": (1.0, 100.0),
 }
 
 

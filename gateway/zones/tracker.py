@@ -13,6 +13,15 @@ estimate describes t_j, not T: consumers must use `est.t` (the campaign engine d
 samples with the estimate describing their time, pairing.py). `class_post` stays the causal forward posterior.
 A device that expires (or is forgotten) drops its unreported last L seconds: it has left by then, and its
 last reported estimate stands.
+
+With `still_motion_db` > 0 (fingerprint methods) a device whose filtered RSSI vector is still counts as
+standing for that step: its evidence is tempered further (`still_evidence_weight`) and its switch time
+lengthened (`still_switch_factor`). A standing phone keeps the same shadowing and body loss for tens of
+seconds, so its consecutive steps repeat one draw of the noise rather than adding new evidence, and a person
+who stands is not about to change zone; a walking one decorrelates within metres and keeps the full weight.
+"Still" is the mean absolute gap between each hearing receiver's filtered RSSI and its running mean over
+MOTION_TAU_S, below `still_motion_db`: a slow advertiser's filter moves in jumps and reads as moving, so
+the rule falls back to the plain filter where it cannot tell (docs/zones.md, round 6).
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from gateway.zones.rates import RATE_AWARE_METHODS, RateScorers
 NEW_PACKET_GAP_S = 0.05  # readings closer than this are the same packet heard by several receivers
 INTERVAL_EWMA_ALPHA = 0.2  # how quickly the learnt advertising interval follows a change of the device's rate
 FIRST_CLASSIFY_DELAY_S = 0.25  # let the other receivers' readings of the first packet arrive before deciding
+MOTION_TAU_S = 5.0  # running mean the "still" test compares each receiver's filtered RSSI with
 
 # One buffered step of the fixed-lag smoother: (time, likelihood per class after tempering and capping, stay
 # factor of the transition into this step, forward posterior at this step)
@@ -50,6 +60,7 @@ class DeviceState:
         "lag_steps",
         "last_class_t",
         "max_t",
+        "motion_mean",
         "post_t",
         "posterior",
         "shown",
@@ -69,6 +80,8 @@ class DeviceState:
         self.cand_t = t
         # smoothing_lag_s > 0: the steps not reported yet, oldest first (LagStep); None until the first one
         self.lag_steps: list[LagStep] | None = None
+        # still_motion_db > 0: per receiver heard, the running mean of its filtered RSSI (MOTION_TAU_S)
+        self.motion_mean: dict[int, float] | None = None
 
 
 class ZoneTracker:
@@ -98,6 +111,9 @@ class ZoneTracker:
         self._cap = p.step_evidence_cap
         self._blend = p.grid_blend
         self._lag = 0.0 if self.grid is not None else p.smoothing_lag_s  # the grid method ignores the lag
+        self._still_db = 0.0 if self.grid is not None else p.still_motion_db  # so does the standing rule
+        self._still_weight = p.still_evidence_weight
+        self._still_switch = p.still_switch_factor
 
     # ---- public ---------------------------------------------------------------------------------------
 
@@ -177,16 +193,36 @@ class ZoneTracker:
             return
         dt = now - st.post_t
         st.post_t = now
+        still = self._still_db > 0 and self.is_still(st, heard, dt)
         if self._lag > 0:
-            self._lag_step(st, heard, dt, now)
+            self._lag_step(st, heard, dt, now, still)
             return
-        post = st.class_post = self._class_step(st, heard, dt)
+        post = st.class_post = self._class_step(st, heard, dt, still)
         self._report(st, post, now)
 
-    def _lag_step(self, st: DeviceState, heard: Heard, dt: float, now: float) -> None:
+    def is_still(self, st: DeviceState, heard: Heard, dt: float) -> bool:
+        """Whether the device's RSSI vector is standing still this step; advances its running means."""
+        means = st.motion_mean
+        if means is None:
+            st.motion_mean = dict(heard)
+            return False
+        a = 1.0 - math.exp(-max(dt, 0.0) / MOTION_TAU_S)
+        gap = 0.0
+        n = 0
+        for i, v in heard:
+            m = means.get(i)
+            if m is None:  # a receiver that starts hearing it: no history to compare with yet
+                means[i] = v
+                continue
+            gap += abs(v - m)
+            n += 1
+            means[i] = m + a * (v - m)
+        return n > 0 and gap < self._still_db * n
+
+    def _lag_step(self, st: DeviceState, heard: Heard, dt: float, now: float, still: bool) -> None:
         """The forward step, buffered; then the estimate of the newest step at least `smoothing_lag_s` old."""
-        lik = likelihoods_floats(self._tempered_scores(st, heard), self._cap)
-        stay = stay_factor(dt, self._switch)
+        lik = likelihoods_floats(self._tempered_scores(st, heard, still), self._cap)
+        stay = stay_factor(dt, self._switch * self._still_switch if still else self._switch)
         post = st.class_post = forward_lik_floats(st.class_post, lik, stay)
         buf = st.lag_steps
         if buf is None:
@@ -223,13 +259,15 @@ class ZoneTracker:
         """The fingerprint scorer for this device: its heard term at the device's own advertising rate."""
         return self.scorer if self._rates is None else self._rates.for_interval(st.interval_s)
 
-    def _tempered_scores(self, st: DeviceState, heard: Heard) -> list[float]:
-        """This step's per-class log-scores at the device's own advertising rate, tempered by the weight."""
-        weight = self._weight
+    def _tempered_scores(self, st: DeviceState, heard: Heard, still: bool = False) -> list[float]:
+        """This step's per-class log-scores at the device's own advertising rate, tempered by the weight (and
+        further while the device stands still)."""
+        weight = self._weight * self._still_weight if still else self._weight
         return [s * weight for s in self.scorer_for(st).scores_heard(heard)]
 
-    def _class_step(self, st: DeviceState, heard: Heard, dt: float) -> list[float]:
-        return forward_step_floats(st.class_post, self._tempered_scores(st, heard), dt, self._switch, self._cap)
+    def _class_step(self, st: DeviceState, heard: Heard, dt: float, still: bool = False) -> list[float]:
+        switch = self._switch * self._still_switch if still else self._switch
+        return forward_step_floats(st.class_post, self._tempered_scores(st, heard, still), dt, switch, self._cap)
 
     def _report(self, st: DeviceState, post: list[float], now: float) -> None:
         best = post.index(max(post))  # the first of equals, as np.argmax

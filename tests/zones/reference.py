@@ -2,7 +2,9 @@
 that tests hold the fast path to. Same filters, schedule and hysteresis; only the arithmetic differs.
 
 With `smoothing_lag_s` > 0 (the fingerprint methods) it smooths with explicit transition matrices and a
-backward pass over the window since the last reported step; with 0 it is the forward filter as it was."""
+backward pass over the window since the last reported step; with 0 it is the forward filter as it was.
+With `still_motion_db` > 0 it applies the standing rule's weight and switch time to the steps the tracker's own
+`is_still` marks (the test of stillness is shared; what it does to the arithmetic is redone here)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ class ReferenceTracker(ZoneTracker):
     def __init__(self, model: ZoneModel, *, method: str | None = None) -> None:
         super().__init__(model, method=method)
         self._class_post: dict[DeviceState, FloatArray] = {}  # keyed by the state object: a new visit starts afresh
-        self._window: dict[DeviceState, list[tuple[float, FloatArray, float, FloatArray]]] = {}
+        self._window: dict[DeviceState, list[tuple[float, FloatArray, float, float, FloatArray]]] = {}
 
     def _classify(self, st: DeviceState, now: float) -> None:
         st.last_class_t = now
@@ -38,15 +40,19 @@ class ReferenceTracker(ZoneTracker):
                 nb = self._class_post[st] = forward_step(self._class_post.get(st), ll, dt, self._switch, self._cap)
                 post = (1.0 - self._blend) * post + self._blend * nb
         else:
-            ll = scorer.scores(x, heard) * self._weight
-            post = self._class_post[st] = forward_step(self._class_post.get(st), ll, dt, self._switch, self._cap)
-            if self.params.smoothing_lag_s > 0:
+            p = self.params
+            still = p.still_motion_db > 0 and self.is_still(st, self.heard(st, now), dt)
+            weight = self._weight * p.still_evidence_weight if still else self._weight
+            switch = self._switch * p.still_switch_factor if still else self._switch
+            ll = scorer.scores(x, heard) * weight
+            post = self._class_post[st] = forward_step(self._class_post.get(st), ll, dt, switch, self._cap)
+            if p.smoothing_lag_s > 0:
                 window = self._window.setdefault(st, [])
-                window.append((now, ll, dt, post))
-                j = max((k for k, w in enumerate(window) if w[0] <= now - self.params.smoothing_lag_s), default=-1)
+                window.append((now, ll, dt, switch, post))
+                j = max((k for k, w in enumerate(window) if w[0] <= now - p.smoothing_lag_s), default=-1)
                 if j < 0:
                     return
-                post = smoothed_at(window, j, self._switch, self._cap)
+                post = smoothed_at(window, j, self._cap)
                 now = window[j][0]
                 del window[: j + 1]
         st.shown, st.cand, st.cand_t = confirm_step(
@@ -64,17 +70,15 @@ def transition(dt: float, switch_time_s: float, n: int) -> FloatArray:
     return out
 
 
-def smoothed_at(
-    window: list[tuple[float, FloatArray, float, FloatArray]], j: int, switch: float, cap: float
-) -> FloatArray:
+def smoothed_at(window: list[tuple[float, FloatArray, float, float, FloatArray]], j: int, cap: float) -> FloatArray:
     """Step j's forward posterior times the backward message of the steps after it in the window
-    (time, tempered log-likelihood, dt, forward posterior), with matrices."""
-    n = len(window[j][3])
+    (time, tempered log-likelihood, dt, switch time into the step, forward posterior), with matrices."""
+    n = len(window[j][4])
     beta = np.ones(n)
-    for _, ll, dt, _ in reversed(window[j + 1 :]):
+    for _, ll, dt, switch, _ in reversed(window[j + 1 :]):
         lik = np.exp(np.maximum(ll - ll.max(), -cap))
         beta = transition(dt, switch, n) @ (lik * beta)
         beta = beta / beta.sum()
-    post = window[j][3] * beta
+    post = window[j][4] * beta
     out: FloatArray = post / post.sum()
     return out

@@ -156,6 +156,18 @@ def test_grid_ignores_the_smoothing_lag(geo_store: Store, geo_fit: FitResult) ->
     assert any(e.zone != "unknown" for _, e in later)
 
 
+def test_grid_ignores_the_standing_rule(geo_store: Store, geo_fit: FitResult) -> None:
+    m = _grid_model(geo_fit)
+    assert m.params.still_motion_db > 0  # written by the fit, for the fingerprints
+    off = copy.deepcopy(m)
+    off.params.still_motion_db = 0.0
+    readings = _stand(geo_store, 4.0, 3.0, 20.0, np.random.default_rng(4))
+    with_rule, without = ZoneTracker(m), ZoneTracker(off)
+    assert [with_rule.observe("d", rx, v, t) for rx, v, t in readings] == [
+        without.observe("d", rx, v, t) for rx, v, t in readings
+    ]
+
+
 @pytest.mark.parametrize("blend", [0.0, 0.5])
 def test_grid_decisions_equal_the_numpy_reference(geo_store: Store, geo_fit: FitResult, blend: float) -> None:
     m = _grid_model(geo_fit)
