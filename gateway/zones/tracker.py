@@ -21,7 +21,7 @@ seconds, so its consecutive steps repeat one draw of the noise rather than addin
 who stands is not about to change zone; a walking one decorrelates within metres and keeps the full weight.
 "Still" is the mean absolute gap between each hearing receiver's filtered RSSI and its running mean over
 MOTION_TAU_S, below `still_motion_db`: a slow advertiser's filter moves in jumps and reads as moving, so
-the rule falls back to the plain filter where it cannot tell (docs/zones.md, round 6).
+the rule falls back to the plain filter where it cannot tell (docs/zones.md, "Standing devices").
 """
 
 from __future__ import annotations
