@@ -180,25 +180,25 @@ def main() -> None:
             print(f"{ds[0]}: done", file=sys.stderr)
         methods = list(dict.fromkeys(m for rows in table.values() for m in rows))
         print("zone accuracy (unknown counts as wrong) / flaps per minute")
-        print(f"{'method':28s}" + "".join(f"{n:>22s}" for n in table))
+        print(f"{'method':28s}" + "".join(f"{n:>24s}" for n in table))
         for m in methods:
             cells = []
             for rows in table.values():
                 r = rows.get(m)
                 cells.append(f"{r['zone_accuracy']:.3f} / {r['flap_rate_per_min']:.2f}" if r else "-")
-            print(f"{m:28s}" + "".join(f"{c:>22s}" for c in cells))
-        print(f"{'samples':28s}" + "".join(f"{rows['ours']['samples']:>22d}" for rows in table.values()))
-        print(f"{'cross-validated (walk)':28s}" + "".join(f"{rows['ours']['cv']:>22.3f}" for rows in table.values()))
+            print(f"{m:28s}" + "".join(f"{c:>24s}" for c in cells))
+        print(f"{'samples':28s}" + "".join(f"{rows['ours']['samples']:>24d}" for rows in table.values()))
+        print(f"{'cross-validated (walk)':28s}" + "".join(f"{rows['ours']['cv']:>24.3f}" for rows in table.values()))
         print(
             f"{'unknown share (ours)':28s}"
-            + "".join(f"{rows['ours']['unknown_share']:>22.3f}" for rows in table.values())
+            + "".join(f"{rows['ours']['unknown_share']:>24.3f}" for rows in table.values())
         )
         print(
             f"{'latency s (ours)':28s}"
-            + "".join(f"{rows['ours']['decision_latency_s']!s:>22s}" for rows in table.values())
+            + "".join(f"{rows['ours']['decision_latency_s']!s:>24s}" for rows in table.values())
         )
-        print(f"{'fit seconds':28s}" + "".join(f"{rows['ours']['fit_s']:>22.1f}" for rows in table.values()))
-        print(f"{'ours chose':28s}" + "".join(f"{rows['ours']['chosen']:>22s}" for rows in table.values()))
+        print(f"{'fit seconds':28s}" + "".join(f"{rows['ours']['fit_s']:>24.1f}" for rows in table.values()))
+        print(f"{'ours chose':28s}" + "".join(f"{rows['ours']['chosen']:>24s}" for rows in table.values()))
         for ds in sets:
             if ds[0].startswith("sim-example"):
                 for method in ("offset_nb", "grid"):
