@@ -11,24 +11,16 @@ import pytest
 import tomli_w
 
 from gateway.zones.calibrate import FIT_STILL_MOTION_DB, FitResult
-from gateway.zones.model import Params, ZoneModel, ZonesError
+from gateway.zones.model import ZoneModel, ZonesError
 from gateway.zones.tracker import DeviceState, ZoneTracker
+from tests.zones.test_lag import _two_zone as lag_two_zone
 from tests.zones.test_lag import _walk_front_to_back
 
 
 def _two_zone(**params: Any) -> ZoneModel:
-    """Front is louder at rx-a, back at rx-b, by 10 dB: close enough for lasting shadowing to confuse them."""
-    mean = np.array([[-65.0, -75.0], [-75.0, -65.0]])
+    """test_lag's two zones, decided as calibrate fit writes them (Kalman filter, 3 s lag)."""
     base: dict[str, Any] = {"smoothing": "kalman", "switch_time_s": 30.0, "smoothing_lag_s": 3.0}
-    return ZoneModel(
-        ["front", "back"],
-        ["rx-a", "rx-b"],
-        ["front", "back"],
-        mean,
-        np.full((2, 2), 4.0),
-        np.full((2, 2), 0.95),
-        Params(**(base | params)),
-    )
+    return lag_two_zone(**(base | params))
 
 
 def test_stillness_is_judged_against_each_receivers_running_mean() -> None:
