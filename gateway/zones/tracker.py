@@ -222,7 +222,7 @@ class ZoneTracker:
     def _lag_step(self, st: DeviceState, heard: Heard, dt: float, now: float, still: bool) -> None:
         """The forward step, buffered; then the estimate of the newest step at least `smoothing_lag_s` old."""
         lik = likelihoods_floats(self._tempered_scores(st, heard, still), self._cap)
-        stay = stay_factor(dt, self._switch * self._still_switch if still else self._switch)
+        stay = stay_factor(dt, self._switch_time(still))
         post = st.class_post = forward_lik_floats(st.class_post, lik, stay)
         buf = st.lag_steps
         if buf is None:
@@ -265,9 +265,13 @@ class ZoneTracker:
         weight = self._weight * self._still_weight if still else self._weight
         return [s * weight for s in self.scorer_for(st).scores_heard(heard)]
 
+    def _switch_time(self, still: bool) -> float:
+        """The HMM's switch time for this step: longer while the device stands still."""
+        return self._switch * self._still_switch if still else self._switch
+
     def _class_step(self, st: DeviceState, heard: Heard, dt: float, still: bool = False) -> list[float]:
-        switch = self._switch * self._still_switch if still else self._switch
-        return forward_step_floats(st.class_post, self._tempered_scores(st, heard, still), dt, switch, self._cap)
+        scores = self._tempered_scores(st, heard, still)
+        return forward_step_floats(st.class_post, scores, dt, self._switch_time(still), self._cap)
 
     def _report(self, st: DeviceState, post: list[float], now: float) -> None:
         best = post.index(max(post))  # the first of equals, as np.argmax
