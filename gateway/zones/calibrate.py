@@ -94,9 +94,9 @@ GRID_BLEND_GRID = (0.0, 0.5)
 FIT_SMOOTHING_LAG_S = 3.0
 # The standing rule (tracker.py, `still_motion_db`), also a written product default rather than a CV choice:
 # the walk stands in every zone, so on the walk stickier always looks better, while its price, a later move
-# for someone who was standing, only shows on a day. Measured on twelve simulated days and on standing phones
-# (docs/zones.md, round 6): flaps per hour -29 %, standing flaps under 0.5 per minute on 9 of 10 store-days,
-# zone accuracy -0.2 points on average (thresholds 0.9-1.6 dB measured within 0.1 points of each other).
+# for someone who was standing, only shows on a day. Measured (docs/zones.md, round 6): standing phones' flaps
+# under 0.5 per minute on 18 of 20 store-seeds; whole days (bench_days) flaps per hour -20 to -50 % and zone
+# accuracy -0.7 to +1.2 points; thresholds 0.9-1.6 dB within 0.1 points of each other on twelve days.
 FIT_STILL_MOTION_DB = 1.2
 OFFSET_SIGMA_GRID_DB = (6.0, 3.0, 0.0)  # most robust first: a tie keeps the wider prior
 # Phones differ from the calibration tag by a few dB (antenna, case, tx power); cross-validation replays
