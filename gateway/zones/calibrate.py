@@ -98,6 +98,11 @@ FIT_SMOOTHING_LAG_S = 3.0
 # under 0.5 per minute on 18 of 20 store-seeds; whole days (bench_days) flaps per hour -20 to -50 % and zone
 # accuracy -0.7 to +1.2 points; thresholds 0.9-1.6 dB within 0.1 points of each other on twelve days.
 FIT_STILL_MOTION_DB = 1.2
+# Each device's offset belief (tracker.py, `offset_learning_rate`): the rate at which a step's residuals move
+# it, a written product default too. The walk has one device, whose offset is the fingerprints' zero by
+# construction, so it cannot tell what learning another phone's is worth. 0.1: consecutive 0.5 s steps share
+# most of their filtered readings, so about one step in ten is new evidence. Measured (docs/zones.md, round 7).
+FIT_OFFSET_LEARNING_RATE = 0.1
 OFFSET_SIGMA_GRID_DB = (6.0, 3.0, 0.0)  # most robust first: a tie keeps the wider prior
 # Phones differ from the calibration tag by a few dB (antenna, case, tx power); cross-validation replays
 # the held-out folds shifted by these to see it. +-4 dB is the typical spread quoted for same-kind phones.
@@ -544,6 +549,7 @@ def fit(
     params.walk_interval_s = packet_interval(steps)
     params.smoothing_lag_s = FIT_SMOOTHING_LAG_S
     params.still_motion_db = FIT_STILL_MOTION_DB
+    params.offset_learning_rate = FIT_OFFSET_LEARNING_RATE
 
     mean, std, ph = fit_stats(
         steps.x[labelled], steps.heard[labelled], y[labelled], len(classes), params.absent_rssi, pooled_spread

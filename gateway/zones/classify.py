@@ -108,6 +108,29 @@ class OffsetNaiveBayes(Scorer):
                 out.append(lin - 0.5 * swr2)
         return out
 
+    def scores_offset(self, heard: Heard, mu: float, var: float) -> tuple[list[float], list[tuple[float, float]]]:
+        """`scores_heard` for a device whose offset is believed to be N(mu, var) rather than the prior N(0, var_b),
+        and per class (sum w, sum w r) of the residuals net of mu: what the tracker updates that belief from.
+        (`var` > 0: the tracker floors it.)"""
+        inv_var = 1.0 / var
+        log1p = math.log1p
+        out: list[float] = []
+        stats: list[tuple[float, float]] = []
+        for row, const in zip(self._rows, self._const, strict=True):
+            sw = swr = swr2 = 0.0
+            lin = const
+            for i, x in heard:
+                m, w, lin_i = row[i]
+                r = x - m - mu
+                wr = w * r
+                sw += w
+                swr += wr
+                swr2 += wr * r
+                lin += lin_i
+            out.append(lin - 0.5 * (swr2 - swr * swr / (sw + inv_var)) - 0.5 * log1p(var * sw))
+            stats.append((sw, swr))
+        return out, stats
+
 
 class NaiveBayes(OffsetNaiveBayes):
     """The same model believing every phone is exactly as loud as the calibration phone."""

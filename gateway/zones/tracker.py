@@ -22,6 +22,16 @@ who stands is not about to change zone; a walking one decorrelates within metres
 "Still" is the mean absolute gap between each hearing receiver's filtered RSSI and its running mean over
 MOTION_TAU_S, below `still_motion_db`: a slow advertiser's filter moves in jumps and reads as moving, so
 the rule falls back to the plain filter where it cannot tell (docs/zones.md, "Standing devices").
+
+With `offset_learning_rate` > 0 (method offset_nb with an offset prior) each device carries its own belief
+about its constant offset, N(mu, var), starting at the prior N(0, offset_sigma_db^2). A phone's offset (its
+radio, its case, how it is carried) stays for the whole visit, but integrating it afresh at every step throws
+that away: the overall level of the readings then says nothing, and a quiet phone by the door reads like one
+outside, behind the facade. After each step heard by two receivers or more (where the shape of the vector
+says where the device is), the belief is updated by that step's residuals under each class, weighed by the
+class's forward posterior and by the rate (consecutive steps share readings), and kept at a variance of at least
+OFFSET_VAR_FLOOR_DB2 (body loss moves with the carrier's heading); one receiver alone cannot tell a quiet phone
+from a far one, so its steps use the belief without changing it (docs/zones.md, "Each phone's offset").
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from operator import mul
 
 import numpy as np
 
-from gateway.zones.classify import FloatArray, Heard, Scorer, make_scorer
+from gateway.zones.classify import FloatArray, Heard, OffsetNaiveBayes, Scorer, make_scorer
 from gateway.zones.estimate import OUTSIDE, UNKNOWN, ZoneEstimate
 from gateway.zones.filters import RssiFilter, make_filter
 from gateway.zones.grid import GridScorer, scorer_from_model
@@ -43,6 +53,8 @@ NEW_PACKET_GAP_S = 0.05  # readings closer than this are the same packet heard b
 INTERVAL_EWMA_ALPHA = 0.2  # how quickly the learnt advertising interval follows a change of the device's rate
 FIRST_CLASSIFY_DELAY_S = 0.25  # let the other receivers' readings of the first packet arrive before deciding
 MOTION_TAU_S = 5.0  # running mean the "still" test compares each receiver's filtered RSSI with
+OFFSET_VAR_FLOOR_DB2 = 1.0  # a device's offset belief never gets surer than +-1 dB
+OFFSET_MIN_RECEIVERS = 2  # steps heard by fewer receivers do not update that belief
 
 # One buffered step of the fixed-lag smoother: (time, likelihood per class after tempering and capping, stay
 # factor of the transition into this step, forward posterior at this step)
@@ -61,6 +73,7 @@ class DeviceState:
         "last_class_t",
         "max_t",
         "motion_mean",
+        "offset",
         "post_t",
         "posterior",
         "shown",
@@ -82,6 +95,8 @@ class DeviceState:
         self.lag_steps: list[LagStep] | None = None
         # still_motion_db > 0: per receiver heard, the running mean of its filtered RSSI (MOTION_TAU_S)
         self.motion_mean: dict[int, float] | None = None
+        # offset_learning_rate > 0: (mean, variance) of the belief about this device's offset in dB
+        self.offset: tuple[float, float] | None = None
 
 
 class ZoneTracker:
@@ -114,6 +129,9 @@ class ZoneTracker:
         self._still_db = 0.0 if self.grid is not None else p.still_motion_db  # so does the standing rule
         self._still_weight = p.still_evidence_weight
         self._still_switch = p.still_switch_factor
+        learns = self.grid is None and scorer_method == "offset_nb" and p.offset_sigma_db > 0
+        self._learn = p.offset_learning_rate if learns else 0.0
+        self._offset_prior = (0.0, p.offset_sigma_db**2)
 
     # ---- public ---------------------------------------------------------------------------------------
 
@@ -221,9 +239,7 @@ class ZoneTracker:
 
     def _lag_step(self, st: DeviceState, heard: Heard, dt: float, now: float, still: bool) -> None:
         """The forward step, buffered; then the estimate of the newest step at least `smoothing_lag_s` old."""
-        lik = likelihoods_floats(self._tempered_scores(st, heard, still), self._cap)
-        stay = stay_factor(dt, self._switch_time(still))
-        post = st.class_post = forward_lik_floats(st.class_post, lik, stay)
+        post, lik, stay = self._forward(st, heard, dt, still)
         buf = st.lag_steps
         if buf is None:
             buf = st.lag_steps = []
@@ -259,19 +275,59 @@ class ZoneTracker:
         """The fingerprint scorer for this device: its heard term at the device's own advertising rate."""
         return self.scorer if self._rates is None else self._rates.for_interval(st.interval_s)
 
-    def _tempered_scores(self, st: DeviceState, heard: Heard, still: bool = False) -> list[float]:
-        """This step's per-class log-scores at the device's own advertising rate, tempered by the weight (and
-        further while the device stands still)."""
+    def _scores(self, st: DeviceState, heard: Heard) -> tuple[list[float], list[tuple[float, float]] | None]:
+        """This step's per-class log-scores at the device's own advertising rate; with offset learning, under the
+        device's own offset belief, with the per-class residual sums to update it from (None when this step
+        does not update it)."""
+        scorer = self.scorer_for(st)
+        if self._learn > 0:
+            assert isinstance(scorer, OffsetNaiveBayes)
+            mu, var = st.offset or self._offset_prior
+            scores, stats = scorer.scores_offset(heard, mu, var)
+            return scores, stats if len(heard) >= OFFSET_MIN_RECEIVERS else None
+        return scorer.scores_heard(heard), None
+
+    def _forward(self, st: DeviceState, heard: Heard, dt: float, still: bool) -> tuple[list[float], list[float], float]:
+        """One forward step of the class filter (and of the device's offset belief): the new posterior, this
+        step's likelihoods (tempered by the weight, further while the device stands still, and capped) and the
+        stay factor of the transition into it."""
+        scores, stats = self._scores(st, heard)
         weight = self._weight * self._still_weight if still else self._weight
-        return [s * weight for s in self.scorer_for(st).scores_heard(heard)]
+        lik = likelihoods_floats([s * weight for s in scores], self._cap)
+        stay = stay_factor(dt, self._switch_time(still))
+        prior = st.class_post
+        post = st.class_post = forward_lik_floats(prior, lik, stay)
+        if stats is not None:
+            self._learn_offset(st, stats, offset_class_weights(prior, scores, stay))
+        return post, lik, stay
+
+    def _learn_offset(self, st: DeviceState, stats: list[tuple[float, float]], weights: list[float]) -> None:
+        """Update the device's offset belief from one step: per class, the Gaussian update by that class's
+        residuals (their weight scaled by the learning rate), mixed by `weights` and moment-matched."""
+        mu, var = st.offset or self._offset_prior
+        k = self._learn
+        inv_var = 1.0 / var
+        means: list[float] = []
+        precisions: list[float] = []
+        new_mu = 0.0
+        for p, (sw, swr) in zip(weights, stats, strict=True):
+            prec = inv_var + k * sw
+            m = mu + k * swr / prec
+            means.append(m)
+            precisions.append(prec)
+            new_mu += p * m
+        new_var = 0.0
+        for p, m, prec in zip(weights, means, precisions, strict=True):
+            d = m - new_mu
+            new_var += p * (1.0 / prec + d * d)
+        st.offset = (new_mu, max(new_var, OFFSET_VAR_FLOOR_DB2))
 
     def _switch_time(self, still: bool) -> float:
         """The HMM's switch time for this step: longer while the device stands still."""
         return self._switch * self._still_switch if still else self._switch
 
     def _class_step(self, st: DeviceState, heard: Heard, dt: float, still: bool = False) -> list[float]:
-        scores = self._tempered_scores(st, heard, still)
-        return forward_step_floats(st.class_post, scores, dt, self._switch_time(still), self._cap)
+        return self._forward(st, heard, dt, still)[0]
 
     def _report(self, st: DeviceState, post: list[float], now: float) -> None:
         best = post.index(max(post))  # the first of equals, as np.argmax
@@ -352,6 +408,25 @@ def forward_lik_floats(prior_post: list[float] | None, lik: list[float], stay: f
     if not s > 0 or not math.isfinite(s):
         return [1.0 / n] * n
     return [v / s for v in post]
+
+
+def offset_class_weights(prior_post: list[float] | None, scores: list[float], stay: float) -> list[float]:
+    """Which class a step's readings came from, for updating the device's offset belief: the transition's
+    prediction from the previous posterior times each class's marginal likelihood under the current belief.
+    The scores are the untempered ones: tempering and the cap are the class filter's guard against
+    correlated steps; the offset update has its own (the learning rate)."""
+    exp = math.exp
+    top = max(scores)
+    n = len(scores)
+    if prior_post is None:
+        w = [exp(v - top) for v in scores]
+    else:
+        move = (1.0 - stay) / n
+        w = [(stay * p + move) * exp(v - top) for p, v in zip(prior_post, scores, strict=True)]
+    s = sum(w)
+    if not s > 0 or not math.isfinite(s):
+        return [1.0 / n] * n
+    return [v / s for v in w]
 
 
 def smooth_floats(forward_post: list[float], later: Sequence[LagStep]) -> list[float]:

@@ -4,7 +4,8 @@ that tests hold the fast path to. Same filters, schedule and hysteresis; only th
 With `smoothing_lag_s` > 0 (the fingerprint methods) it smooths with explicit transition matrices and a
 backward pass over the window since the last reported step; with 0 it is the forward filter as it was.
 With `still_motion_db` > 0 it applies the standing rule's weight and switch time to the steps the tracker's own
-`is_still` marks (the test of stillness is shared; what it does to the arithmetic is redone here)."""
+`is_still` marks (the test of stillness is shared; what it does to the arithmetic is redone here). With
+`offset_learning_rate` > 0 it keeps each device's offset belief itself and scores with it in numpy."""
 
 from __future__ import annotations
 
@@ -12,10 +13,17 @@ import math
 
 import numpy as np
 
-from gateway.zones.classify import FloatArray
+from gateway.zones.classify import FloatArray, OffsetNaiveBayes
 from gateway.zones.estimate import UNKNOWN, ZoneEstimate
 from gateway.zones.model import ZoneModel
-from gateway.zones.tracker import DeviceState, ZoneTracker, confirm_step, forward_step
+from gateway.zones.tracker import (
+    OFFSET_MIN_RECEIVERS,
+    OFFSET_VAR_FLOOR_DB2,
+    DeviceState,
+    ZoneTracker,
+    confirm_step,
+    forward_step,
+)
 
 
 class ReferenceTracker(ZoneTracker):
@@ -23,6 +31,7 @@ class ReferenceTracker(ZoneTracker):
         super().__init__(model, method=method)
         self._class_post: dict[DeviceState, FloatArray] = {}  # keyed by the state object: a new visit starts afresh
         self._window: dict[DeviceState, list[tuple[float, FloatArray, float, float, FloatArray]]] = {}
+        self._offset: dict[DeviceState, tuple[float, float]] = {}
 
     def _classify(self, st: DeviceState, now: float) -> None:
         st.last_class_t = now
@@ -44,8 +53,24 @@ class ReferenceTracker(ZoneTracker):
             still = p.still_motion_db > 0 and self.is_still(st, self.heard(st, now), dt)
             weight = self._weight * p.still_evidence_weight if still else self._weight
             switch = self._switch * p.still_switch_factor if still else self._switch
-            ll = scorer.scores(x, heard) * weight
-            post = self._class_post[st] = forward_step(self._class_post.get(st), ll, dt, switch, self._cap)
+            learns = p.offset_learning_rate > 0 and isinstance(scorer, OffsetNaiveBayes) and p.offset_sigma_db > 0
+            prior = self._class_post.get(st)
+            if learns:
+                mu, var = self._offset.get(st, (0.0, p.offset_sigma_db**2))
+                raw, sw, swr = offset_scores(scorer, x, heard, mu, var)
+            else:
+                raw = scorer.scores(x, heard)
+            ll = raw * weight
+            post = self._class_post[st] = forward_step(prior, ll, dt, switch, self._cap)
+            if learns and heard.sum() >= OFFSET_MIN_RECEIVERS:
+                n = len(raw)
+                pred = np.full(n, 1.0 / n) if prior is None else transition(dt, switch, n).T @ prior
+                w = pred * np.exp(raw - raw.max())
+                w = w / w.sum()
+                prec = 1.0 / var + p.offset_learning_rate * sw
+                m = mu + p.offset_learning_rate * swr / prec
+                new_mu = float(w @ m)
+                self._offset[st] = (new_mu, max(float(w @ (1.0 / prec + (m - new_mu) ** 2)), OFFSET_VAR_FLOOR_DB2))
             if p.smoothing_lag_s > 0:
                 window = self._window.setdefault(st, [])
                 window.append((now, ll, dt, switch, post))
@@ -82,3 +107,18 @@ def smoothed_at(window: list[tuple[float, FloatArray, float, float, FloatArray]]
     post = window[j][4] * beta
     out: FloatArray = post / post.sum()
     return out
+
+
+def offset_scores(
+    scorer: OffsetNaiveBayes, x: FloatArray, heard: FloatArray, mu: float, var: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The offset-integrated scores for an offset believed N(mu, var), in numpy over all classes at once, and per
+    class the sums (w, w r) of the residuals net of mu."""
+    model = scorer.model
+    w = 1.0 / np.square(model.std) * heard
+    r = (x - mu - model.mean) * heard
+    sw = w.sum(axis=1)
+    swr = (w * r).sum(axis=1)
+    quad = (w * r * r).sum(axis=1) - swr * swr / (sw + 1.0 / var)
+    out: FloatArray = -0.5 * quad - 0.5 * np.log1p(var * sw) + scorer.lin @ heard + scorer.const
+    return out, sw, swr

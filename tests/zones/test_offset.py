@@ -1,0 +1,204 @@
+"""Each device's own offset (`offset_learning_rate`): a phone that reads quieter than the calibration device is
+placed by the level of its readings once its offset is learnt, the belief only moves on steps that can tell,
+and the zones.toml key. Whole simulated days against the numpy reference:
+tests/simulator/test_decisions_unchanged.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tomli_w
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.zones.calibrate import FIT_OFFSET_LEARNING_RATE, FitResult
+from gateway.zones.classify import OffsetNaiveBayes
+from gateway.zones.estimate import ZoneEstimate
+from gateway.zones.model import Params, ZoneModel, ZonesError
+from gateway.zones.tracker import OFFSET_VAR_FLOOR_DB2, ZoneTracker, offset_class_weights
+
+# "outside" is "door" 10 dB quieter on every receiver (the facade): only the level tells them apart. "aisle" has
+# a shape of its own, so a phone standing there shows how loud it is.
+MEANS = {"aisle": (-58.0, -74.0, -80.0), "door": (-70.0, -60.0, -72.0), "outside": (-80.0, -70.0, -82.0)}
+RECEIVERS = ["rx-a", "rx-b", "rx-c"]
+
+
+def _model(**params: Any) -> ZoneModel:
+    base: dict[str, Any] = {
+        "smoothing": "kalman",
+        "switch_time_s": 30.0,
+        "smoothing_lag_s": 3.0,
+        "offset_sigma_db": 6.0,
+        "offset_learning_rate": FIT_OFFSET_LEARNING_RATE,
+    }
+    classes = list(MEANS)
+    return ZoneModel(
+        ["aisle", "door"],
+        RECEIVERS,
+        classes,
+        np.array([MEANS[c] for c in classes]),
+        np.full((3, 3), 4.0),
+        np.full((3, 3), 0.95),
+        Params(**(base | params)),
+    )
+
+
+def _visit(
+    tr: ZoneTracker,
+    rng: np.random.Generator,
+    offset_db: float,
+    stays: list[tuple[str, float]],
+    rx: int = 3,
+    t0: float = 0.0,
+) -> list[tuple[str, ZoneEstimate]]:
+    """A phone `offset_db` louder than the walk's device stands in each zone of `stays` in turn from `t0`, a packet
+    every 0.5 s heard by the first `rx` receivers (4 dB noise); the estimates with the true zone of their time."""
+    out = []
+    t = t0
+    for zone, seconds in stays:
+        for _ in range(int(seconds / 0.5)):
+            for i in range(rx):
+                rssi = round(float(MEANS[zone][i] + offset_db + rng.normal(0, 4)))
+                est = tr.observe("phone", RECEIVERS[i], rssi, t + 0.01 * i)
+            out.append((zone, est))
+            t += 0.5
+    return out
+
+
+def _door_share(ests: list[tuple[str, ZoneEstimate]]) -> float:
+    # the last 40 s of the door stay: the estimates then describe the door (the lag is 3 s)
+    tail = [e for zone, e in ests if zone == "door"][-80:]
+    return sum(e.zone == "door" for e in tail) / len(tail)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_quiet_phone_whose_offset_was_learnt_is_placed_by_the_door_not_outside(seed: int) -> None:
+    stays = [("aisle", 60.0), ("door", 60.0)]
+    learnt = _visit(ZoneTracker(_model()), np.random.default_rng(seed), -9.0, stays)
+    plain = _visit(ZoneTracker(_model(offset_learning_rate=0.0)), np.random.default_rng(seed), -9.0, stays)
+    assert _door_share(learnt) >= 0.9
+    assert _door_share(plain) <= 0.5  # without it, 9 dB quieter by the door reads as outside
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_phone_as_loud_as_the_walks_device_is_placed_as_before(seed: int) -> None:
+    stays = [("aisle", 40.0), ("door", 40.0), ("outside", 40.0)]
+    for rate in (0.0, FIT_OFFSET_LEARNING_RATE):
+        ests = _visit(ZoneTracker(_model(offset_learning_rate=rate)), np.random.default_rng(seed), 0.0, stays)
+        for zone in MEANS:
+            tail = [e for z, e in ests if z == zone][-60:]
+            assert sum(e.zone == zone for e in tail) / len(tail) >= 0.9
+
+
+@pytest.mark.parametrize("offset_db", [-9.0, -4.0, 5.0])
+def test_the_belief_converges_on_the_phones_offset(offset_db: float) -> None:
+    tr = ZoneTracker(_model())
+    _visit(tr, np.random.default_rng(7), offset_db, [("aisle", 60.0)])
+    st = tr._devices["phone"]
+    assert st.offset is not None
+    mu, var = st.offset
+    assert abs(mu - offset_db) < 2.5
+    assert OFFSET_VAR_FLOOR_DB2 <= var < 6.0**2 / 4  # surer than the prior, never surer than the floor
+
+
+def test_steps_heard_by_one_receiver_use_the_belief_without_moving_it() -> None:
+    tr = ZoneTracker(_model())
+    _visit(tr, np.random.default_rng(3), -9.0, [("aisle", 30.0)], rx=1)
+    assert tr._devices["phone"].offset is None  # one receiver cannot tell a quiet phone from a far one
+    _visit(tr, np.random.default_rng(3), -9.0, [("aisle", 30.0)], t0=30.0)
+    assert tr._devices["phone"].offset is not None
+    # the other receivers' readings count as heard for window_s (5 s) after their last packet
+    _visit(tr, np.random.default_rng(4), -9.0, [("door", 6.0)], rx=1, t0=60.0)
+    learnt = tr._devices["phone"].offset
+    _visit(tr, np.random.default_rng(5), -9.0, [("door", 20.0)], rx=1, t0=66.0)
+    assert tr._devices["phone"].offset == learnt
+
+
+def test_a_new_visit_starts_from_the_prior() -> None:
+    tr = ZoneTracker(_model())
+    _visit(tr, np.random.default_rng(3), -9.0, [("aisle", 30.0)])
+    assert tr._devices["phone"].offset is not None
+    tr.expire(1e6)
+    assert tr.tracked() == 0
+    tr.observe("phone", "rx-a", -60, 1e6)
+    assert tr._devices["phone"].offset is None
+
+
+@pytest.mark.parametrize("params", [{"offset_learning_rate": 0.0}, {"offset_sigma_db": 0.0}, {"method": "nb"}])
+def test_without_a_rate_or_an_offset_prior_decisions_are_as_before(params: dict[str, Any]) -> None:
+    """Rate 0, no offset prior (nothing to learn: the phone is taken as loud as the walk's) or a baseline scorer:
+    the tracker decides step for step as it did before offset learning existed."""
+    stays = [("aisle", 30.0), ("door", 30.0), ("outside", 30.0)]
+    with_key = _visit(ZoneTracker(_model(**params)), np.random.default_rng(5), -6.0, stays)
+    plain = _model(**(params | {"offset_learning_rate": 0.0}))
+    never = _visit(ZoneTracker(plain), np.random.default_rng(5), -6.0, stays)
+    assert [e for _, e in with_key] == [e for _, e in never]
+
+
+# ---- the scorer and the weights: properties --------------------------------------------------------------------
+
+readings = st.lists(
+    st.tuples(st.integers(0, 2), st.floats(-100.0, -40.0)), min_size=1, max_size=3, unique_by=lambda r: r[0]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(heard=readings, mu=st.floats(-15.0, 15.0), sd=st.floats(1.0, 10.0))
+def test_scoring_under_a_belief_is_scoring_the_shifted_readings(
+    heard: list[tuple[int, float]], mu: float, sd: float
+) -> None:
+    model = _model(offset_sigma_db=sd)
+    scorer = OffsetNaiveBayes(model)
+    scores, stats = scorer.scores_offset(heard, mu, sd * sd)
+    shifted = scorer.scores_heard([(i, x - mu) for i, x in heard])
+    assert np.allclose(scores, shifted, atol=1e-9)
+    w = 1.0 / 16.0
+    for (sw, swr), means in zip(stats, MEANS.values(), strict=True):
+        assert sw == pytest.approx(w * len(heard))
+        assert swr == pytest.approx(sum(w * (x - mu - means[i]) for i, x in heard))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    prior=st.one_of(st.none(), st.lists(st.floats(0.0, 1.0), min_size=3, max_size=3).filter(lambda p: sum(p) > 0)),
+    scores=st.lists(st.floats(-500.0, 0.0), min_size=3, max_size=3),
+    stay=st.floats(0.0, 1.0),
+)
+def test_class_weights_are_a_distribution_led_by_prior_times_likelihood(
+    prior: list[float] | None, scores: list[float], stay: float
+) -> None:
+    w = offset_class_weights(prior, scores, stay)
+    assert all(v >= 0 for v in w) and sum(w) == pytest.approx(1.0)
+    p = np.full(3, 1 / 3) if prior is None else stay * np.asarray(prior) + (1 - stay) / 3
+    expected = p * np.exp(np.asarray(scores) - max(scores))
+    if expected.sum() > 1e-300:
+        assert np.allclose(w, expected / expected.sum(), atol=1e-9)
+
+
+# ---- zones.toml ------------------------------------------------------------------------------------------------
+
+
+def test_the_rate_round_trips_and_older_files_load_without_it(fitted: FitResult, tmp_path: Path) -> None:
+    assert fitted.model.params.offset_learning_rate == FIT_OFFSET_LEARNING_RATE  # the fit writes the default
+    path = tmp_path / "zones.toml"
+    fitted.model.save(path)
+    assert ZoneModel.load(path).params == fitted.model.params
+    doc = fitted.model.to_toml()
+    del doc["params"]["offset_learning_rate"]  # a file written before offset learning existed
+    path.write_text(tomli_w.dumps(doc))
+    assert ZoneModel.load(path).params.offset_learning_rate == 0.0  # off: decided as before
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, "fast"])
+def test_a_bad_rate_is_a_one_line_error_naming_the_field(fitted: FitResult, tmp_path: Path, value: object) -> None:
+    doc = fitted.model.to_toml()
+    doc["params"]["offset_learning_rate"] = value
+    path = tmp_path / "zones.toml"
+    path.write_text(tomli_w.dumps(doc))
+    with pytest.raises(ZonesError) as e:
+        ZoneModel.load(path)
+    msg = str(e.value)
+    assert "\n" not in msg and "zones.toml" in msg and "'params.offset_learning_rate'" in msg
