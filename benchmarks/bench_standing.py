@@ -6,7 +6,8 @@ For each shipped store and seed: `simulator.standing` fits the store's calibrati
 does it, then stands phones at `--spots` points spread over every zone for `--minutes` (each with its own
 interval, offset and facing, on a body like a shopper's phone). `calibrate evaluate`'s scoring then counts, per
 phone, the changes of the estimated zone once it first reached its true zone, and how often it was right.
-`--still-motion-db X` replaces the fitted standing rule's threshold (0 = the rule off), for before/after figures.
+`--still-motion-db X` replaces the fitted standing rule's threshold (0 = the rule off) and `--offset-learning-rate X`
+the rate of each phone's offset belief (0 = off), for before/after figures. Per store, the mean over the seeds.
 
 A walking shopper's flaps are in bench_zones / bench_days; this isolates the case the issue names.
 """
@@ -27,11 +28,19 @@ STORES = Path(__file__).resolve().parent.parent / "simulator" / "stores"
 
 
 def standing_phones(
-    store_path: Path, seed: int, spots: int, minutes: float, work: Path, still_motion_db: float | None = None
+    store_path: Path,
+    seed: int,
+    spots: int,
+    minutes: float,
+    work: Path,
+    still_motion_db: float | None = None,
+    offset_learning_rate: float | None = None,
 ) -> dict[str, float]:
     day = standing_day(store_path, seed, spots, minutes, work)
     if still_motion_db is not None:
         day.model.params.still_motion_db = still_motion_db
+    if offset_learning_rate is not None:
+        day.model.params.offset_learning_rate = offset_learning_rate
     # the tracker meets each phone from its first advertisement; only the standing part after the warm-up is scored
     result = evaluate(day.model, day.adverts, day.truth)
     return {
@@ -48,17 +57,27 @@ def main() -> None:
     ap.add_argument("--spots", type=int, default=4, help="standing phones per zone")
     ap.add_argument("--minutes", type=float, default=5.0)
     ap.add_argument("--still-motion-db", type=float, default=None, help="override the fitted value (0 = off)")
+    ap.add_argument("--offset-learning-rate", type=float, default=None, help="override the fitted value (0 = off)")
     args = ap.parse_args()
-    print(f"{'store':14} {'seed':>4} {'phones':>6} {'accuracy':>8} {'unknown':>7} {'flaps/min':>9}")
+    print(f"{'store':16} {'seed':>4} {'phones':>6} {'accuracy':>8} {'unknown':>7} {'flaps/min':>9}")
+    means: list[str] = []
     for path in sorted(STORES.glob("*.toml")):
+        rows = []
         for seed in args.seeds:
             with tempfile.TemporaryDirectory(prefix="bench-standing-") as tmp:
-                r = standing_phones(path, seed, args.spots, args.minutes, Path(tmp), args.still_motion_db)
+                r = standing_phones(
+                    path, seed, args.spots, args.minutes, Path(tmp), args.still_motion_db, args.offset_learning_rate
+                )
+            rows.append(r)
             print(
-                f"{path.stem:14} {seed:>4} {r['phones']:>6} {r['accuracy']:>8.3f} {r['unknown']:>7.3f} "
+                f"{path.stem:16} {seed:>4} {r['phones']:>6} {r['accuracy']:>8.3f} {r['unknown']:>7.3f} "
                 f"{r['flaps_per_min']:>9.2f}",
                 flush=True,
             )
+        acc = sum(r["accuracy"] for r in rows) / len(rows)
+        flaps = sum(r["flaps_per_min"] for r in rows) / len(rows)
+        means.append(f"{path.stem:16} {'mean':>4} {'':>6} {acc:>8.3f} {'':>7} {flaps:>9.2f}")
+    print("\n".join(means))
 
 
 if __name__ == "__main__":
