@@ -108,14 +108,15 @@ class OffsetNaiveBayes(Scorer):
                 out.append(lin - 0.5 * swr2)
         return out
 
-    def scores_offset(self, heard: Heard, mu: float, var: float) -> tuple[list[float], list[tuple[float, float]]]:
+    def scores_offset(self, heard: Heard, mu: float, var: float) -> tuple[list[float], list[float], list[float]]:
         """`scores_heard` for a device whose offset is believed to be N(mu, var) rather than the prior N(0, var_b),
-        and per class (sum w, sum w r) of the residuals net of mu: what the tracker updates that belief from.
+        and per class sum w and sum w r over the residuals net of mu: what the tracker updates that belief from.
         (`var` > 0: the tracker floors it.)"""
         inv_var = 1.0 / var
         log1p = math.log1p
         out: list[float] = []
-        stats: list[tuple[float, float]] = []
+        sws: list[float] = []
+        swrs: list[float] = []
         for row, const in zip(self._rows, self._const, strict=True):
             sw = swr = swr2 = 0.0
             lin = const
@@ -128,8 +129,9 @@ class OffsetNaiveBayes(Scorer):
                 swr2 += wr * r
                 lin += lin_i
             out.append(lin - 0.5 * (swr2 - swr * swr / (sw + inv_var)) - 0.5 * log1p(var * sw))
-            stats.append((sw, swr))
-        return out, stats
+            sws.append(sw)
+            swrs.append(swr)
+        return out, sws, swrs
 
 
 class NaiveBayes(OffsetNaiveBayes):

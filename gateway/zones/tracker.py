@@ -275,52 +275,27 @@ class ZoneTracker:
         """The fingerprint scorer for this device: its heard term at the device's own advertising rate."""
         return self.scorer if self._rates is None else self._rates.for_interval(st.interval_s)
 
-    def _scores(self, st: DeviceState, heard: Heard) -> tuple[list[float], list[tuple[float, float]] | None]:
-        """This step's per-class log-scores at the device's own advertising rate; with offset learning, under the
-        device's own offset belief, with the per-class residual sums to update it from (None when this step
-        does not update it)."""
-        scorer = self.scorer_for(st)
-        if self._learn > 0:
-            assert isinstance(scorer, OffsetNaiveBayes)
-            mu, var = st.offset or self._offset_prior
-            scores, stats = scorer.scores_offset(heard, mu, var)
-            return scores, stats if len(heard) >= OFFSET_MIN_RECEIVERS else None
-        return scorer.scores_heard(heard), None
-
     def _forward(self, st: DeviceState, heard: Heard, dt: float, still: bool) -> tuple[list[float], list[float], float]:
         """One forward step of the class filter (and of the device's offset belief): the new posterior, this
         step's likelihoods (tempered by the weight, further while the device stands still, and capped) and the
-        stay factor of the transition into it."""
-        scores, stats = self._scores(st, heard)
+        stay factor of the transition into it. Scores are at the device's own advertising rate and, with offset
+        learning, under its own offset belief."""
+        scorer = self.scorer_for(st)
+        learn = self._learn
+        if learn > 0:
+            assert isinstance(scorer, OffsetNaiveBayes)
+            mu, var = st.offset or self._offset_prior
+            scores, sws, swrs = scorer.scores_offset(heard, mu, var)
+        else:
+            scores = scorer.scores_heard(heard)
         weight = self._weight * self._still_weight if still else self._weight
-        lik = likelihoods_floats([s * weight for s in scores], self._cap)
+        lik = likelihoods_floats(scores, self._cap, weight)
         stay = stay_factor(dt, self._switch_time(still))
         prior = st.class_post
         post = st.class_post = forward_lik_floats(prior, lik, stay)
-        if stats is not None:
-            self._learn_offset(st, stats, offset_class_weights(prior, scores, stay))
+        if learn > 0 and len(heard) >= OFFSET_MIN_RECEIVERS:
+            st.offset = updated_offset(mu, var, learn, sws, swrs, prior, scores, stay)
         return post, lik, stay
-
-    def _learn_offset(self, st: DeviceState, stats: list[tuple[float, float]], weights: list[float]) -> None:
-        """Update the device's offset belief from one step: per class, the Gaussian update by that class's
-        residuals (their weight scaled by the learning rate), mixed by `weights` and moment-matched."""
-        mu, var = st.offset or self._offset_prior
-        k = self._learn
-        inv_var = 1.0 / var
-        means: list[float] = []
-        precisions: list[float] = []
-        new_mu = 0.0
-        for p, (sw, swr) in zip(weights, stats, strict=True):
-            prec = inv_var + k * sw
-            m = mu + k * swr / prec
-            means.append(m)
-            precisions.append(prec)
-            new_mu += p * m
-        new_var = 0.0
-        for p, m, prec in zip(weights, means, precisions, strict=True):
-            d = m - new_mu
-            new_var += p * (1.0 / prec + d * d)
-        st.offset = (new_mu, max(new_var, OFFSET_VAR_FLOOR_DB2))
 
     def _switch_time(self, still: bool) -> float:
         """The HMM's switch time for this step: longer while the device stands still."""
@@ -382,13 +357,15 @@ def forward_step_floats(
     return forward_lik_floats(prior_post, likelihoods_floats(ll, cap), stay_factor(dt, switch_time_s))
 
 
-def likelihoods_floats(ll: list[float], cap: float) -> list[float]:
-    """Per-class likelihoods of one step from its (tempered) log-scores, scaled to 1 at the best class, the
-    evidence against any class capped at `cap` nats."""
+def likelihoods_floats(ll: list[float], cap: float, weight: float = 1.0) -> list[float]:
+    """Per-class likelihoods of one step from its log-scores tempered by `weight` (> 0), scaled to 1 at the best
+    class, the evidence against any class capped at `cap` nats."""
     exp = math.exp
     top = max(ll)
     floor = -cap
-    return [exp(max(v - top, floor)) for v in ll]
+    if weight == 1.0:
+        return [exp(max(v - top, floor)) for v in ll]
+    return [exp(max((v - top) * weight, floor)) for v in ll]
 
 
 def stay_factor(dt: float, switch_time_s: float) -> float:
@@ -410,23 +387,39 @@ def forward_lik_floats(prior_post: list[float] | None, lik: list[float], stay: f
     return [v / s for v in post]
 
 
-def offset_class_weights(prior_post: list[float] | None, scores: list[float], stay: float) -> list[float]:
-    """Which class a step's readings came from, for updating the device's offset belief: the transition's
-    prediction from the previous posterior times each class's marginal likelihood under the current belief.
-    The scores are the untempered ones: tempering and the cap are the class filter's guard against
-    correlated steps; the offset update has its own (the learning rate)."""
+def updated_offset(
+    mu: float,
+    var: float,
+    rate: float,
+    sws: list[float],
+    swrs: list[float],
+    prior_post: list[float] | None,
+    scores: list[float],
+    stay: float,
+) -> tuple[float, float]:
+    """A device's offset belief N(mu, var) after one step. Per class c, the Gaussian update by that class's
+    residuals with their weight scaled by `rate`: precision 1/var + rate sws[c], mean mu + rate swrs[c] / that
+    precision. The per-class results are mixed by how likely the step came from each class, the transition's
+    prediction from the previous posterior times the class's marginal likelihood under the belief (the untempered
+    scores: tempering and the cap are the class filter's guard against correlated steps, the rate is this
+    update's), and moment-matched to one Gaussian, its variance floored at OFFSET_VAR_FLOOR_DB2. One pass."""
     exp = math.exp
     top = max(scores)
-    n = len(scores)
-    if prior_post is None:
-        w = [exp(v - top) for v in scores]
-    else:
-        move = (1.0 - stay) / n
-        w = [(stay * p + move) * exp(v - top) for p, v in zip(prior_post, scores, strict=True)]
-    s = sum(w)
-    if not s > 0 or not math.isfinite(s):
-        return [1.0 / n] * n
-    return [v / s for v in w]
+    inv_var = 1.0 / var
+    move = (1.0 - stay) / len(scores)
+    total = first = second = 0.0
+    prior = prior_post or [1.0] * len(scores)  # a fresh state: every class alike
+    for p, s, sw, swr in zip(prior, scores, sws, swrs, strict=True):
+        e = (stay * p + move) * exp(s - top)
+        prec = inv_var + rate * sw
+        m = mu + rate * swr / prec
+        total += e
+        first += e * m
+        second += e * (1.0 / prec + m * m)
+    if not total > 0 or not math.isfinite(total):
+        return mu, var
+    new_mu = first / total
+    return new_mu, max(second / total - new_mu * new_mu, OFFSET_VAR_FLOOR_DB2)
 
 
 def smooth_floats(forward_post: list[float], later: Sequence[LagStep]) -> list[float]:
@@ -471,4 +464,5 @@ __all__ = [
     "forward_step",
     "forward_step_floats",
     "smooth_floats",
+    "updated_offset",
 ]

@@ -18,7 +18,7 @@ from gateway.zones.calibrate import FIT_OFFSET_LEARNING_RATE, FitResult
 from gateway.zones.classify import OffsetNaiveBayes
 from gateway.zones.estimate import ZoneEstimate
 from gateway.zones.model import Params, ZoneModel, ZonesError
-from gateway.zones.tracker import OFFSET_VAR_FLOOR_DB2, ZoneTracker, offset_class_weights
+from gateway.zones.tracker import OFFSET_VAR_FLOOR_DB2, ZoneTracker, updated_offset
 
 # "outside" is "door" 10 dB quieter on every receiver (the facade): only the level tells them apart. "aisle" has
 # a shape of its own, so a phone standing there shows how loud it is.
@@ -152,30 +152,49 @@ def test_scoring_under_a_belief_is_scoring_the_shifted_readings(
 ) -> None:
     model = _model(offset_sigma_db=sd)
     scorer = OffsetNaiveBayes(model)
-    scores, stats = scorer.scores_offset(heard, mu, sd * sd)
+    scores, sws, swrs = scorer.scores_offset(heard, mu, sd * sd)
     shifted = scorer.scores_heard([(i, x - mu) for i, x in heard])
     assert np.allclose(scores, shifted, atol=1e-9)
     w = 1.0 / 16.0
-    for (sw, swr), means in zip(stats, MEANS.values(), strict=True):
+    for sw, swr, means in zip(sws, swrs, MEANS.values(), strict=True):
         assert sw == pytest.approx(w * len(heard))
         assert swr == pytest.approx(sum(w * (x - mu - means[i]) for i, x in heard))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     prior=st.one_of(st.none(), st.lists(st.floats(0.0, 1.0), min_size=3, max_size=3).filter(lambda p: sum(p) > 0)),
     scores=st.lists(st.floats(-500.0, 0.0), min_size=3, max_size=3),
     stay=st.floats(0.0, 1.0),
+    mu=st.floats(-20.0, 20.0),
+    var=st.floats(OFFSET_VAR_FLOOR_DB2, 100.0),
+    sws=st.lists(st.floats(0.0, 2.0), min_size=3, max_size=3),
+    swrs=st.lists(st.floats(-20.0, 20.0), min_size=3, max_size=3),
 )
-def test_class_weights_are_a_distribution_led_by_prior_times_likelihood(
-    prior: list[float] | None, scores: list[float], stay: float
+def test_the_belief_update_is_the_moment_matched_mixture_of_per_class_updates(
+    prior: list[float] | None,
+    scores: list[float],
+    stay: float,
+    mu: float,
+    var: float,
+    sws: list[float],
+    swrs: list[float],
 ) -> None:
-    w = offset_class_weights(prior, scores, stay)
-    assert all(v >= 0 for v in w) and sum(w) == pytest.approx(1.0)
-    p = np.full(3, 1 / 3) if prior is None else stay * np.asarray(prior) + (1 - stay) / 3
-    expected = p * np.exp(np.asarray(scores) - max(scores))
-    if expected.sum() > 1e-300:
-        assert np.allclose(w, expected / expected.sum(), atol=1e-9)
+    rate = 0.1
+    new_mu, new_var = updated_offset(mu, var, rate, sws, swrs, prior, scores, stay)
+    # the textbook two-pass version: class weights, per-class Gaussian updates, mixture mean and variance
+    pred = np.full(3, 1 / 3) if prior is None else stay * np.asarray(prior) + (1 - stay) / 3
+    w = pred * np.exp(np.asarray(scores) - max(scores))
+    if not w.sum() > 1e-300:
+        return
+    w = w / w.sum()
+    prec = 1 / var + rate * np.asarray(sws)
+    m = mu + rate * np.asarray(swrs) / prec
+    mix_mu = float(w @ m)
+    mix_var = float(w @ (1 / prec + (m - mix_mu) ** 2))
+    assert new_mu == pytest.approx(mix_mu, abs=1e-9)
+    assert new_var == pytest.approx(max(mix_var, OFFSET_VAR_FLOOR_DB2), abs=1e-7)
+    assert min(m) - 1e-9 <= new_mu <= max(m) + 1e-9  # a mixture's mean lies among its parts'
 
 
 # ---- zones.toml ------------------------------------------------------------------------------------------------
