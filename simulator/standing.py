@@ -34,6 +34,7 @@ class StandingDay:
     adverts: list[Advert]  # the standing phones' advertisements as the receivers reported them
     truth: list[TruthInterval]  # each phone in its zone, from the end of its warm-up
     phones: int
+    offsets: dict[str, float]  # each phone's true constant offset in dB (its radio, before body loss), by address
 
 
 def standing_phones(store_path: Path, seed: int, spots: int, minutes: float, work: Path) -> StandingDay:
@@ -44,6 +45,7 @@ def standing_phones(store_path: Path, seed: int, spots: int, minutes: float, wor
     t1 = T0 + WARM_UP_S + 60.0 * minutes
     devices: list[Device] = []
     truth: list[TruthInterval] = []
+    offsets: dict[str, float] = {}
     for zone in store.zone:
         for x, y in spread_points(zone, spots, rng):
             key = rng.bytes(16)
@@ -56,7 +58,8 @@ def standing_phones(store_path: Path, seed: int, spots: int, minutes: float, wor
             offset = float(rng.normal(0.0, DEFAULT_RADIO.device_offset_sigma_db))
             devices.append(Device("standing-phone", track, interval, offset, 1.0, frames, t_on=T0, t_off=t1))
             truth.append(TruthInterval(addr, zone.name, T0 + WARM_UP_S, t1))
+            offsets[addr] = offset
     scans = work / "standing.jsonl.gz"
     simulate_to_file(scans, store, devices, T0, t1, rng, DEFAULT_RADIO, "standing phones")
     _, adverts, _ = read_recording(scans)
-    return StandingDay(model, adverts, truth, len(devices))
+    return StandingDay(model, adverts, truth, len(devices), offsets)
