@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from gateway.zones.calibrate import FIT_OFFSET_LEARNING_RATE, FitResult
 from gateway.zones.classify import OffsetNaiveBayes
 from gateway.zones.estimate import ZoneEstimate
-from gateway.zones.model import Params, ZoneModel, ZonesError
+from gateway.zones.model import Params, ZoneModel
 from gateway.zones.tracker import OFFSET_VAR_FLOOR_DB2, ZoneTracker, updated_offset
+from tests.zones.bad_params import assert_one_line_error
 
 # "outside" is "door" 10 dB quieter on every receiver (the facade): only the level tells them apart. "aisle" has
 # a shape of its own, so a phone standing there shows how loud it is.
@@ -213,11 +214,4 @@ def test_the_rate_round_trips_and_older_files_load_without_it(fitted: FitResult,
 
 @pytest.mark.parametrize("value", [-0.1, 1.5, "fast"])
 def test_a_bad_rate_is_a_one_line_error_naming_the_field(fitted: FitResult, tmp_path: Path, value: object) -> None:
-    doc = fitted.model.to_toml()
-    doc["params"]["offset_learning_rate"] = value
-    path = tmp_path / "zones.toml"
-    path.write_text(tomli_w.dumps(doc))
-    with pytest.raises(ZonesError) as e:
-        ZoneModel.load(path)
-    msg = str(e.value)
-    assert "\n" not in msg and "zones.toml" in msg and "'params.offset_learning_rate'" in msg
+    assert_one_line_error(fitted.model, tmp_path, "offset_learning_rate", value)

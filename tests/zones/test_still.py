@@ -11,8 +11,9 @@ import pytest
 import tomli_w
 
 from gateway.zones.calibrate import FIT_STILL_MOTION_DB, FitResult
-from gateway.zones.model import ZoneModel, ZonesError
+from gateway.zones.model import ZoneModel
 from gateway.zones.tracker import DeviceState, ZoneTracker
+from tests.zones.bad_params import assert_one_line_error
 from tests.zones.test_lag import _two_zone as lag_two_zone
 from tests.zones.test_lag import _walk_front_to_back
 
@@ -77,11 +78,4 @@ def test_the_rule_round_trips_and_older_files_load_without_it(fitted: FitResult,
 def test_a_bad_rule_value_is_a_one_line_error_naming_the_field(
     fitted: FitResult, tmp_path: Path, key: str, value: object
 ) -> None:
-    doc = fitted.model.to_toml()
-    doc["params"][key] = value
-    path = tmp_path / "zones.toml"
-    path.write_text(tomli_w.dumps(doc))
-    with pytest.raises(ZonesError) as e:
-        ZoneModel.load(path)
-    msg = str(e.value)
-    assert "\n" not in msg and "zones.toml" in msg and f"'params.{key}'" in msg
+    assert_one_line_error(fitted.model, tmp_path, key, value)
