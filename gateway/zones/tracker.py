@@ -28,10 +28,11 @@ about its constant offset, N(mu, var), starting at the prior N(0, offset_sigma_d
 radio, its case, how it is carried) stays for the whole visit, but integrating it afresh at every step throws
 that away: the overall level of the readings then says nothing, and a quiet phone by the door reads like one
 outside, behind the facade. After each step heard by two receivers or more (where the shape of the vector
-says where the device is), the belief is updated by that step's residuals under each class, weighed by the
-class's forward posterior and by the rate (consecutive steps share readings), and kept at a variance of at least
-OFFSET_VAR_FLOOR_DB2 (body loss moves with the carrier's heading); one receiver alone cannot tell a quiet phone
-from a far one, so its steps use the belief without changing it (docs/zones.md, "Each phone's offset").
+says where the device is), the belief is updated by that step's residuals under each class, weighed by how
+likely the step came from that class (`updated_offset`) and by the rate (consecutive steps share readings), and
+kept at a variance of at least OFFSET_VAR_FLOOR_DB2 (body loss moves with the carrier's heading); one receiver
+alone cannot tell a quiet phone from a far one, so its steps use the belief without changing it (docs/zones.md,
+"Each phone's offset").
 """
 
 from __future__ import annotations
