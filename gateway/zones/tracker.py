@@ -351,21 +351,12 @@ def forward_step(
     return result
 
 
-def forward_step_floats(
-    prior_post: list[float] | None, ll: list[float], dt: float, switch_time_s: float, cap: float = math.inf
-) -> list[float]:
-    """`forward_step` in plain floats: the tracker's per-step vectors are too short for numpy to pay off."""
-    return forward_lik_floats(prior_post, likelihoods_floats(ll, cap), stay_factor(dt, switch_time_s))
-
-
 def likelihoods_floats(ll: list[float], cap: float, weight: float = 1.0) -> list[float]:
     """Per-class likelihoods of one step from its log-scores tempered by `weight` (> 0), scaled to 1 at the best
     class, the evidence against any class capped at `cap` nats."""
     exp = math.exp
     top = max(ll)
     floor = -cap
-    if weight == 1.0:
-        return [exp(max(v - top, floor)) for v in ll]
     return [exp(max((v - top) * weight, floor)) for v in ll]
 
 
@@ -463,7 +454,6 @@ __all__ = [
     "ZoneTracker",
     "forward_lik_floats",
     "forward_step",
-    "forward_step_floats",
     "smooth_floats",
     "updated_offset",
 ]

@@ -53,7 +53,9 @@ class ReferenceTracker(ZoneTracker):
             still = p.still_motion_db > 0 and self.is_still(st, self.heard(st, now), dt)
             weight = self._weight * p.still_evidence_weight if still else self._weight
             switch = self._switch * p.still_switch_factor if still else self._switch
-            learns = p.offset_learning_rate > 0 and isinstance(scorer, OffsetNaiveBayes) and p.offset_sigma_db > 0
+            learns = (
+                self._learn > 0
+            )  # where the belief applies is the tracker's configuration; its arithmetic is redone
             prior = self._class_post.get(st)
             if learns:
                 mu, var = self._offset.get(st, (0.0, p.offset_sigma_db**2))

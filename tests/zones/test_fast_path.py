@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from gateway.zones.classify import NearestCentroid, OffsetNaiveBayes
 from gateway.zones.model import Params, ZoneModel
-from gateway.zones.tracker import forward_step, forward_step_floats
+from gateway.zones.tracker import forward_lik_floats, forward_step, likelihoods_floats, stay_factor
 
 TOL = 1e-9  # the float path sums residuals, the numpy one expands them: they differ by rounding only
 
@@ -63,6 +63,13 @@ def test_scorers_without_a_float_path_go_through_numpy(case: tuple[ZoneModel, np
     assert scorer.scores_heard(_pairs(x, heard)) == scorer.scores(x, heard).tolist()
 
 
+def _float_step(
+    prior: list[float] | None, ll: list[float], dt: float, switch: float, cap: float = math.inf
+) -> list[float]:
+    """The tracker's forward step in plain floats, composed as ZoneTracker._forward composes it."""
+    return forward_lik_floats(prior, likelihoods_floats(ll, cap), stay_factor(dt, switch))
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(st.floats(-200, 50), min_size=1, max_size=8),
@@ -77,7 +84,7 @@ def test_float_forward_step_equals_the_numpy_one(
 ) -> None:
     prior = None if fresh else np.random.default_rng(seed).dirichlet(np.ones(len(ll)))
     ref = forward_step(prior, np.array(ll), dt, switch, cap)
-    fast = forward_step_floats(None if prior is None else prior.tolist(), ll, dt, switch, cap)
+    fast = _float_step(None if prior is None else prior.tolist(), ll, dt, switch, cap)
     assert math.isclose(sum(fast), 1.0, rel_tol=1e-12)
     assert np.allclose(fast, ref, rtol=1e-12, atol=1e-15)
 
@@ -86,4 +93,4 @@ def test_float_forward_step_falls_back_to_uniform_like_the_numpy_one() -> None:
     for ll in ([math.nan, 0.0, 1.0], [0.0, math.inf, 1.0], [-math.inf] * 3):
         with np.errstate(invalid="ignore"):
             ref = forward_step(np.full(3, 1 / 3), np.array(ll), 0.5, 30.0)
-        assert forward_step_floats([1 / 3] * 3, ll, 0.5, 30.0) == ref.tolist()
+        assert _float_step([1 / 3] * 3, ll, 0.5, 30.0) == ref.tolist()
