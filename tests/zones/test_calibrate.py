@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from gateway.adverts import Advert, encode_ibeacon
 from gateway.truth import TruthInterval
-from gateway.zones.calibrate import CalibrationError, FitResult, evaluate, fit
+from gateway.zones.calibrate import (
+    PHONE_SHIFTS_DB,
+    CalibrationError,
+    FitResult,
+    evaluate,
+    fit,
+)
 from gateway.zones.estimate import OUTSIDE
 from tests.zones.synth import Store, store_day, walk
 
@@ -41,6 +48,12 @@ def test_a_loud_phone_is_placed_as_well_as_the_calibration_phone(fitted: FitResu
         adverts, truth = walk(store, 5, offset_db=offset, stops=6)
         acc[offset] = evaluate(fitted.model, adverts, truth)["zone_accuracy"]
     assert acc[8.0] > acc[0.0] - 0.08
+
+
+def test_the_fit_writes_the_offset_prior_of_the_phones_it_replays(fitted: FitResult) -> None:
+    # the walk's one device cannot measure how phones differ: the prior is the spread cross-validation assumes
+    assert fitted.model.params.offset_sigma_db == pytest.approx(float(np.std(PHONE_SHIFTS_DB)), abs=0.01)
+    assert 3.0 <= fitted.model.params.offset_sigma_db <= 4.0
 
 
 def test_outside_is_a_class_when_the_walk_has_outside_samples(store: Store) -> None:
