@@ -19,10 +19,15 @@ STORES = Path(__file__).resolve().parents[2] / "simulator" / "stores"
 
 @cache
 def _standing(store: str, tmp: Path) -> dict[tuple[bool, bool], tuple[float, float]]:
-    """(rule on, offset learning on) -> (flaps per minute, accuracy), means over two seeds of two phones per zone."""
+    """(rule on, offset learning on) -> (flaps per minute, accuracy), means over four seeds of four phones per zone.
+
+    As many phones as `bench_standing.py` stands: with two seeds of two phones per zone, the kiosk's accuracy with
+    and without the belief swung by -11 to +7 points from seed to seed (session 6), too coarse for a one-point
+    claim."""
     out = dict.fromkeys([(a, b) for a in (False, True) for b in (False, True)], (0.0, 0.0))
-    for seed in (1, 2):
-        day = standing_phones(STORES / f"{store}.toml", seed, 2, 4.0, tmp / str(seed))
+    seeds = (1, 2, 3, 4)
+    for seed in seeds:
+        day = standing_phones(STORES / f"{store}.toml", seed, 4, 4.0, tmp / str(seed))
         assert day.model.params.still_motion_db == FIT_STILL_MOTION_DB
         assert day.model.params.offset_learning_rate == FIT_OFFSET_LEARNING_RATE
         for rule, learn in out:
@@ -31,7 +36,8 @@ def _standing(store: str, tmp: Path) -> dict[tuple[bool, bool], tuple[float, flo
             model.params.offset_learning_rate = FIT_OFFSET_LEARNING_RATE if learn else 0.0
             result = evaluate(model, day.adverts, day.truth)
             flaps, acc = out[rule, learn]
-            out[rule, learn] = (flaps + result["flap_rate_per_min"] / 2, acc + result["zone_accuracy"] / 2)
+            n = len(seeds)
+            out[rule, learn] = (flaps + result["flap_rate_per_min"] / n, acc + result["zone_accuracy"] / n)
     return out
 
 
@@ -44,7 +50,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_standing_phones_change_zone_less_often_with_the_rule(store: str, work: Path) -> None:
     r = _standing(store, work / store)
     (off, acc_off), (on, acc_on) = r[False, False], r[True, False]  # the rule alone
-    assert off > 0.5  # without the rule these phones do flap: the comparison is not vacuous
+    assert off > 0.4  # without the rule these phones do flap (example: 0.48 per minute): the comparison is not vacuous
     assert on < 0.75 * off
     assert acc_on > acc_off - 0.01
 
