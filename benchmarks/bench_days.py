@@ -44,6 +44,9 @@ def main() -> None:
         f"{'flaps/h':>8}"
     )
     totals: dict[str, list[float]] = {}
+    # one day's accuracy moves by several points with the walk's cross-validated choices (docs/zones.md, round 8):
+    # the spread over seeds says how far a store's mean can be read
+    per_seed: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-days-") as tmp:
         for name in args.stores:
             store = STORES[name]
@@ -79,6 +82,7 @@ def main() -> None:
                     f"{d['trigger_recall']:>7.2f} {d['triggers_expected']:>8} {d['flap_rate_per_hour']:>8.1f}",
                     flush=True,
                 )
+                per_seed.setdefault(name, []).append(d["zone_accuracy"])
                 t = totals.setdefault(name, [0, 0, 0, 0, 0, 0])
                 t[0] += d["zone_accuracy"] * d["samples"]
                 t[1] += d["samples"]
@@ -88,7 +92,8 @@ def main() -> None:
                 t[5] += d["triggers_to_non_consenting"]
     for name, (acc, n, matched, predicted, expected, refused) in totals.items():
         print(
-            f"{name}: zone accuracy {acc / n:.3f} over {n:.0f} samples; triggers: precision "
+            f"{name}: zone accuracy {acc / n:.3f} over {n:.0f} samples (days {min(per_seed[name]):.3f}-"
+            f"{max(per_seed[name]):.3f}); triggers: precision "
             f"{matched / max(predicted, 1):.2f}, recall {matched / max(expected, 1):.2f} ({expected:.0f} expected); "
             f"to customers without consent: {refused:.0f}"
         )
