@@ -411,7 +411,11 @@ def fit(
     # settings: that is about three quarters of a fit's time on a large floor (a 50 x 30 m store's walk:
     # 10.6 s of CPU with it, 2.7 s without), and the default fit never used the result.
     auto = method == "auto"
-    base = Params(method="offset_nb" if only_grid or auto else method, kalman_r_db2=round(kalman_r, 2))
+    base = Params(
+        method="offset_nb" if only_grid or auto else method,
+        kalman_r_db2=round(kalman_r, 2),
+        offset_sigma_db=FIT_OFFSET_SIGMA_DB,
+    )
     rx_pos = _positions(receivers or {})
     z_pos = _positions(zone_positions or {})
     polygons = _polygons(zone_positions or {})
@@ -439,7 +443,6 @@ def fit(
         labelled = y >= 0
         # Whether zones get spreads of their own: each held-out fold is replayed as if by another phone (shifted by
         # PHONE_SHIFTS_DB), and what places those best is kept (a tie keeps per-zone spreads).
-        params.offset_sigma_db = FIT_OFFSET_SIGMA_DB if base.method == "offset_nb" else 0.0
         lls: list[FloatArray] = []
         best_choice: tuple[bool, float] | None = None
         for pooled in (False, True):
