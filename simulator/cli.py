@@ -97,6 +97,14 @@ def generate(
             "shoppers carry theirs (docs/install-raspberry-pi.md recommends the phone).",
         ),
     ] = WalkDevice.tag,
+    walk_seconds: Annotated[
+        float,
+        typer.Option(
+            "--walk-seconds-per-zone",
+            min=1,
+            help="How long the calibration walk stands in each zone, spread over more points when longer.",
+        ),
+    ] = 45.0,
 ) -> None:
     """Synthesise a store day: scans, truth, customers, calibration walk and config/."""
     from simulator.generate import generate_day
@@ -111,6 +119,7 @@ def generate(
             strangers=strangers,
             progress=not quiet,
             walk_device=walk_device.value,
+            walk_seconds_per_zone=walk_seconds,
         )
     except _expected_errors() as e:
         if _debug:

@@ -27,7 +27,7 @@ from gateway.truth import OUTSIDE, TruthInterval, write_truth
 from simulator import __version__
 from simulator.devices import Device, Frames, company_payload
 from simulator.engine import SLICE_S, RadioSimulation
-from simulator.movement import Track, calibration_track
+from simulator.movement import CALIBRATION_PER_ZONE_S, Track, calibration_track
 from simulator.population import Customer, Population, build_population, segment_for_zone
 from simulator.radio import DEFAULT_RADIO, RadioParams
 from simulator.store import Store, load_store
@@ -271,10 +271,15 @@ def _write_plot(path: Path, store: Store, tracks: list[Track], notes: list[str])
 
 
 def calibration_device(
-    store: Store, rng: np.random.Generator, t0: float, radio: RadioParams, walk_device: str = "tag"
+    store: Store,
+    rng: np.random.Generator,
+    t0: float,
+    radio: RadioParams,
+    walk_device: str = "tag",
+    per_zone_s: float = CALIBRATION_PER_ZONE_S,
 ) -> Device:
     body, interval = WALK_DEVICES[walk_device]
-    track = calibration_track(store, t0, rng)
+    track = calibration_track(store, t0, rng, per_zone_s)
     key = rng.bytes(16)
     frames = Frames(key, "static", None, 0.0, company_payload(89, "0201", 4, name="CAL-TAG"))
     dev = Device(
@@ -303,11 +308,14 @@ def generate_day(
     plot: bool = True,
     fit_zones: bool = True,
     walk_device: str = "tag",
+    walk_seconds_per_zone: float = CALIBRATION_PER_ZONE_S,
 ) -> GenerateResult:
     if shoppers < 0 or duration_s <= 0 or (strangers is not None and strangers < 0):
         raise ValueError("shoppers and strangers must be >= 0 and duration positive")
     if walk_device not in WALK_DEVICES:
         raise ValueError(f"walk device {walk_device!r}: expected one of {', '.join(WALK_DEVICES)}")
+    if walk_seconds_per_zone <= 0:
+        raise ValueError("walk seconds per zone must be positive")
     st = store if isinstance(store, Store) else load_store(store)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -331,7 +339,7 @@ def generate_day(
 
     # calibration first: the walk is before opening and its files feed the zone fit
     cal_rng = np.random.default_rng(cal_ss)
-    tag = calibration_device(st, cal_rng, t0 - CALIBRATION_LEAD_S, radio, walk_device)
+    tag = calibration_device(st, cal_rng, t0 - CALIBRATION_LEAD_S, radio, walk_device, walk_seconds_per_zone)
     # the zone polygons let `calibrate fit` position the walk on the floor plan (header key "zones")
     zones_header = {"zones": {z.name: {"polygon": [[float(x), float(y)] for x, y in z.polygon]} for z in st.zone}}
     cal_sim = simulate_to_file(

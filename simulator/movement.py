@@ -258,19 +258,26 @@ def fixed_track(x: float, y: float, t_start: float, t_end: float) -> Track:
     return b.build()
 
 
-def calibration_track(store: Store, t0: float, rng: np.random.Generator, per_zone_s: float = 45.0) -> Track:
+CALIBRATION_PER_ZONE_S = 45.0  # what one walk through the zones takes when nobody asks for longer
+
+
+def calibration_track(
+    store: Store, t0: float, rng: np.random.Generator, per_zone_s: float = CALIBRATION_PER_ZONE_S
+) -> Track:
     """A staff member with a reference tag: zone after zone, standing at points spread over each zone
-    (turning between them, so both facings are in the data), then outside near the door."""
+    (turning between them, so both facings are in the data), then outside near the door. A longer walk
+    stands at more points (one more set per 45 s), not longer at the same ones: what it buys is coverage."""
     speed = 1.0
     ex, ey = store.inward_point(1.0)
     b = TrackBuilder(t0, ex, ey, walls=walls_of(store), floor=(store.width, store.height))
+    sets = max(1, round(per_zone_s / CALIBRATION_PER_ZONE_S))
     for zone in store.zone:
-        n_points = 3 if zone.area_m2 < 80 else 4
+        n_points = (3 if zone.area_m2 < 80 else 4) * sets
         for px, py in spread_points(zone, n_points, rng):
             b.aisle_walk_to(px, py, speed, rng)
             b.stand(per_zone_s / n_points, rng.uniform(-math.pi, math.pi))
     b.aisle_walk_to(*store.inward_point(1.0), speed, rng)
-    for _ in range(3):
+    for _ in range(3 * sets):
         b.walk_to(*outside_point(store, rng, (1.5, 6.0), 5.0), speed)
-        b.stand(per_zone_s / 3, rng.uniform(-math.pi, math.pi))
+        b.stand(per_zone_s / (3 * sets), rng.uniform(-math.pi, math.pi))
     return b.build()

@@ -190,3 +190,31 @@ def test_a_phone_walk_is_quieter_and_sparser_than_a_tag_walk_on_the_same_route(t
     assert [d.value for d in WalkDevice] == list(WALK_DEVICES)  # the CLI offers exactly these
     with pytest.raises(ValueError, match="walk device 'drone'"):
         generate_day(tmp_path / "x", shoppers=0, duration_s=60, walk_device="drone", progress=False)
+
+
+def test_a_longer_walk_covers_each_zone_at_more_points(tmp_path: Path) -> None:
+    """`--walk-seconds-per-zone`: the walk stands in each zone about that long, at more spots spread over it
+    (what a longer walk buys is coverage of the zone, not more of the same readings)."""
+
+    def walk(seconds: float) -> tuple[dict[str, float], int]:
+        day = generate_day(
+            tmp_path / str(seconds), shoppers=0, duration_s=60, seed=4, progress=False, plot=False,
+            fit_zones=False, walk_seconds_per_zone=seconds,
+        )  # fmt: skip
+        truth = read_truth(day.calibration_truth)
+        per_zone: Counter[str] = Counter()
+        for iv in truth:
+            per_zone[iv.zone] += iv.t_end - iv.t_start
+        _, adverts, _ = read_recording(day.calibration)
+        return dict(per_zone), len(adverts)
+
+    short, n_short = walk(45.0)
+    long, n_long = walk(180.0)
+    assert set(short) == set(long)
+    inside = [z for z in short if z != "outside"]
+    for z in inside:
+        assert 40 <= short[z] <= 120, (z, short[z])  # 45 s standing plus the walk between spots
+        assert long[z] >= 3 * short[z], (z, short[z], long[z])
+    assert n_long > 2.5 * n_short  # the recording grows with it (the walk between zones does not)
+    with pytest.raises(ValueError, match="walk seconds per zone"):
+        generate_day(tmp_path / "x", shoppers=0, duration_s=60, walk_seconds_per_zone=0, progress=False)
