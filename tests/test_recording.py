@@ -11,7 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.adverts import Advert, encode_ibeacon
-from gateway.sources.recording import Header, RecordingError, RecordingReader, RecordingWriter, read_recording
+from gateway.sources.recording import (
+    MAX_REPORTED_PROBLEMS,
+    Header,
+    RecordingError,
+    RecordingReader,
+    RecordingWriter,
+    read_recording,
+)
 
 HEADER = {"format": "proximity-scans", "version": 1, "store_id": "store-042", "source": "test"}
 
@@ -118,6 +125,41 @@ def test_clock_going_backwards_for_a_receiver_is_skipped_and_counted(tmp_path: P
         got = [(a.rx, a.t) for a in reader]
     assert got == [("rx-a", 10.0), ("rx-b", 5.0), ("rx-a", 11.0)]  # other receivers have their own clocks
     assert reader.stats.out_of_order == 1
+
+
+@pytest.mark.parametrize("bad_t", [1e308, float("inf"), float("nan"), -5.0])
+def test_a_time_no_clock_reads_is_one_bad_line_not_the_end_of_its_receiver(tmp_path: Path, bad_t: float) -> None:
+    """Taken as a time, 1e308 would make every later line of rx-a 'go backwards' and be skipped."""
+    later = [line(float(t)) for t in range(3, 40)]
+    path = write(tmp_path / "s.jsonl", [json.dumps(HEADER), line(1.0), line(bad_t), *later])
+    seen: list[str] = []
+    with RecordingReader(path, on_problem=seen.append) as reader:
+        got = [a.t for a in reader]
+    assert got == [1.0, *range(3, 40)]
+    assert reader.stats.malformed == 1 and reader.stats.out_of_order == 0
+    assert len(seen) == 1 and seen[0].startswith(f"{path}:3: field 't'")
+
+
+def test_a_flood_of_skipped_lines_ends_with_one_line_of_totals(tmp_path: Path) -> None:
+    """Only the first problems are listed; the user still learns how much was skipped, and the likely cause."""
+    shuffled = [line(float(t)) for t in range(100, 0, -1)]  # sorted the wrong way round
+    path = write(tmp_path / "s.jsonl", [json.dumps(HEADER), *shuffled, "garbage"])
+    seen: list[str] = []
+    with RecordingReader(path, on_problem=seen.append) as reader:
+        got = list(reader)
+    assert len(got) == 1
+    assert len(seen) == MAX_REPORTED_PROBLEMS + 1
+    assert seen[-1] == (
+        f"{path}: 100 of 102 lines skipped (1 malformed; 99 out of order: is the file sorted by t for each "
+        f"receiver?); the first {MAX_REPORTED_PROBLEMS} are listed above"
+    )
+
+
+def test_a_few_skipped_lines_need_no_totals(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.jsonl", [json.dumps(HEADER), line(2.0), line(1.0), "garbage"])
+    with RecordingReader(path) as reader:
+        list(reader)
+    assert len(reader.stats.problems) == 2
 
 
 def test_missing_header_is_reported_but_the_data_is_read(tmp_path: Path) -> None:

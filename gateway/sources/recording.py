@@ -25,6 +25,9 @@ FORMAT_VERSION = 1
 MAX_REPORTED_PROBLEMS = 20  # beyond this a flood of bad lines is only counted, so logs stay readable
 RSSI_MIN_DBM = -127  # BlueZ reports -127 for "no RSSI"
 RSSI_MAX_DBM = 20
+# A t outside 1970..2100 is not a clock reading (1e308, Infinity, NaN, a negative number): taken as a time it
+# would make every later line of its receiver "go backwards" and be skipped. Rejecting it costs one line.
+T_MAX_S = 4_102_444_800.0  # 2100-01-01
 
 
 class RecordingError(Exception):
@@ -98,6 +101,8 @@ def advert_from_json(obj: Any) -> Advert | str:
     t = obj.get("t")
     if type(t) is not float and type(t) is not int:
         return "field 't' missing or not a number"
+    if not 0.0 <= t <= T_MAX_S:  # also false for NaN
+        return f"field 't' is {t}, not a time between 1970 and 2100 (seconds since the Unix epoch)"
     rx = obj.get("rx")
     if type(rx) is not str or not rx:
         return "field 'rx' missing or not a string"
@@ -275,6 +280,25 @@ class RecordingReader:
             self._problem(line_no + 1, f"recording ends early ({e.__class__.__name__}); kept what came before")
         finally:
             stats.lines = line_no
+        self._summarise()
+
+    def _summarise(self) -> None:
+        """After a flood of bad lines, one line with the totals: the listed ones stop at MAX_REPORTED_PROBLEMS."""
+        stats = self.stats
+        if stats.skipped <= MAX_REPORTED_PROBLEMS:
+            return
+        why = []
+        if stats.malformed:
+            why.append(f"{stats.malformed} malformed")
+        if stats.out_of_order:
+            why.append(f"{stats.out_of_order} out of order: is the file sorted by t for each receiver?")
+        msg = (
+            f"{self.path}: {stats.skipped} of {stats.lines} lines skipped ({'; '.join(why)}); "
+            f"the first {MAX_REPORTED_PROBLEMS} are listed above"
+        )
+        self.stats.problems.append(msg)
+        if self.on_problem is not None:
+            self.on_problem(msg)
 
     def _advert(self, line_no: int, raw: bytes) -> Advert | None:
         try:
