@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 OUTSIDE = "outside"
+RESERVED_ZONE = "unknown"  # gateway.zones.estimate.UNKNOWN: an estimate's answer, never a place
 
 
 class TruthError(Exception):
@@ -32,14 +34,18 @@ def read_truth(path: str | os.PathLike[str]) -> list[TruthInterval]:
     p = Path(path)
     out: list[TruthInterval] = []
     try:
-        lines = p.read_text(encoding="utf-8").splitlines()
+        lines = p.read_bytes().splitlines()
     except FileNotFoundError:
         raise TruthError(f"{p}: no such truth file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise TruthError(f"{p}: cannot read: {e}") from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
+    except OSError as e:
+        raise TruthError(f"{p}: cannot read: {e.strerror or e}") from None
+    for n, raw in enumerate(lines, 1):
+        if not raw.strip():
             continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise TruthError(f"{p}:{n}: not UTF-8 text") from None
         try:
             obj = json.loads(line)
         except ValueError:
@@ -49,8 +55,13 @@ def read_truth(path: str | os.PathLike[str]) -> list[TruthInterval]:
         for key in ("device", "zone"):
             if not isinstance(obj.get(key), str) or not obj[key]:
                 raise TruthError(f"{p}:{n}: field '{key}' missing or not a string")
+        if obj["zone"] == RESERVED_ZONE:
+            raise TruthError(
+                f"{p}:{n}: zone {RESERVED_ZONE!r} is what the gateway reports when it is not sure; a truth interval "
+                "names the zone the device was in (or 'outside')"
+            )
         for key in ("t_start", "t_end"):
-            if type(obj.get(key)) not in (int, float):
+            if type(obj.get(key)) not in (int, float) or not math.isfinite(obj[key]):
                 raise TruthError(f"{p}:{n}: field '{key}' missing or not a number")
         if obj["t_end"] < obj["t_start"]:
             raise TruthError(f"{p}:{n}: t_end is before t_start")
