@@ -22,6 +22,9 @@ Point = tuple[float, float]
 FloatArray = npt.NDArray[np.float64]
 
 
+FLOOR_CHECK_STEP_M = 0.25  # the grid on which every zone must own some floor
+
+
 class StoreError(Exception):
     """A store file cannot be used; the message names file and field."""
 
@@ -117,6 +120,16 @@ class Store(_Strict):
             value = getattr(self, key)
             if value is not None and value not in names:
                 raise ValueError(f"{key} {value!r} is not a zone")
+        # a zone nobody can stand in gets no truth, no calibration walk and no fingerprint
+        step = FLOOR_CHECK_STEP_M
+        gx, gy = np.meshgrid(np.arange(step / 2, self.width, step), np.arange(step / 2, self.height, step))
+        owned = set(np.unique(self.zone_of(gx.ravel(), gy.ravel())).tolist())
+        for i, z in enumerate(self.zone):
+            if i not in owned:
+                raise ValueError(
+                    f"zone {z.name!r} has no floor of its own: its polygon has no area, or it lies under zones "
+                    "listed before it (where polygons overlap, the first zone listed wins)"
+                )
         return self
 
     @property

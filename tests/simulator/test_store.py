@@ -66,6 +66,21 @@ def test_reserved_zone_names_are_refused(tmp_path: Path) -> None:
         load_store(p)
 
 
+@pytest.mark.parametrize(
+    "polygon",
+    [
+        "[[0, 0], [2, 0], [2, 2], [0, 2]]",  # under the kiosk's first zone, which is listed before it
+        "[[1, 1], [3, 1], [1, 1]]",  # no area
+    ],
+)
+def test_a_zone_with_no_floor_of_its_own_is_refused(tmp_path: Path, polygon: str) -> None:
+    """It could never be walked or stood in: the walk would skip it and its zones file would not load."""
+    p = tmp_path / "s.toml"
+    p.write_text((STORES / "small-kiosk.toml").read_text() + f'\n[[zone]]\nname = "nook"\npolygon = {polygon}\n')
+    with pytest.raises(StoreError, match="zone 'nook' has no floor of its own"):
+        load_store(p)
+
+
 @settings(max_examples=200, deadline=None)
 @given(x=st.floats(-5, 35), y=st.floats(-5, 25))
 def test_zone_of_agrees_with_the_rectangles_of_the_example_store(x: float, y: float) -> None:
