@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.adverts import Advert
-from gateway.sources.recording import Header, RecordingError, RecordingReader
+from gateway.sources.recording import Header, ReadStats, RecordingError, RecordingReader
 from gateway.truth import TruthError, TruthInterval, read_truth
 from gateway.zones.calibrate import CalibrationError, check_time_span, evaluate, fit
 from gateway.zones.model import ZoneModel, ZonesError
@@ -28,7 +29,7 @@ def _fail(msg: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _load(scans: Path, truth: Path) -> tuple[Header, list[Advert], list[TruthInterval]]:
+def _load(scans: Path, truth: Path) -> tuple[Header, list[Advert], list[TruthInterval], ReadStats]:
     try:
         with RecordingReader(scans) as reader:
             adverts = list(reader)
@@ -43,7 +44,7 @@ def _load(scans: Path, truth: Path) -> tuple[Header, list[Advert], list[TruthInt
         raise _fail(str(e)) from None
     if not intervals:
         raise _fail(f"{truth}: no truth intervals")
-    return header, adverts, intervals
+    return header, adverts, intervals, reader.stats
 
 
 ScansOpt = Annotated[Path, typer.Option("--scans", help="Scan recording of the labelled walk (.jsonl or .jsonl.gz).")]
@@ -98,14 +99,14 @@ def fit_command(
     customers: CustomersOpt = None,
 ) -> None:
     """Fit the zone model from a labelled calibration walk and write the zones file."""
-    header, adverts, intervals = _load(scans, truth)
+    header, adverts, intervals, _ = _load(scans, truth)
     adverts = _as_truth_devices(scans, adverts, intervals, customers)
     try:
         result = fit(
             adverts, intervals, header.receivers or None, zone_positions=header.zone_geometry(), method=method.value
         )
     except CalibrationError as e:
-        raise _fail(f"{scans}: {e}") from None
+        raise _fail(f"{truth if e.about == 'truth' else scans}: {e}") from None
     for w in result.warnings:
         _err.print(f"warning: {w}", markup=False)
     try:
@@ -169,6 +170,13 @@ def _recognise(adverts: list[Advert], customers: Path) -> list[Advert]:
     return out
 
 
+def _within_recording(adverts: list[Advert], intervals: list[TruthInterval]) -> tuple[list[TruthInterval], int]:
+    """The intervals that start before the recording's last advertisement, and how many do not."""
+    end = max((a.t for a in adverts), default=-math.inf)
+    kept = [iv for iv in intervals if iv.t_start <= end]
+    return kept, len(intervals) - len(kept)
+
+
 @calibrate_app.command("evaluate")
 def evaluate_command(
     scans: ScansOpt,
@@ -182,16 +190,38 @@ def evaluate_command(
         model = ZoneModel.load(zones)
     except ZonesError as e:
         raise _fail(str(e)) from None
-    _, adverts, intervals = _load(scans, truth)
+    _, adverts, intervals, stats = _load(scans, truth)
+    if stats.truncated:
+        # a recording cut short (a full disk, a crash) is still worth scoring up to where it ends
+        intervals, dropped = _within_recording(adverts, intervals)
+        if dropped:
+            _err.print(
+                f"warning: {truth}: {dropped} truth intervals start after the truncated recording ends; "
+                "they are not scored",
+                markup=False,
+            )
     try:
         check_time_span(adverts, intervals)
     except CalibrationError as e:
         raise _fail(f"{scans}: {e}") from None
     adverts = _as_truth_devices(scans, adverts, intervals, customers)
+    heard = {a.rx for a in adverts}
+    if silent := [rx for rx in model.receivers if rx not in heard]:
+        _err.print(
+            f"warning: {scans}: receivers of {zones} that never hear a truth device here: {', '.join(silent)} "
+            "(renamed, moved or switched off?)",
+            markup=False,
+        )
+    if foreign := sorted(heard - set(model.receivers)):
+        _err.print(
+            f"warning: {scans}: receivers not in {zones}: {', '.join(foreign)}; their readings are ignored",
+            markup=False,
+        )
     if unknown := sorted({iv.zone for iv in intervals} - set(model.classes)):
         names = ", ".join(repr(z) for z in unknown)
         _err.print(f"warning: {truth}: zones not in {zones}: {names}; their samples count as wrong", markup=False)
     result = evaluate(model, adverts, intervals)
+    result["skipped_lines"] = stats.skipped
     if result["samples"] == 0:
         raise _fail(f"{scans}: no advertisement of a truth device falls inside a truth interval")
     if as_json:
@@ -201,6 +231,7 @@ def evaluate_command(
         f"zone accuracy {result['zone_accuracy']:.3f} over {result['samples']} samples; "
         f"unknown {result['unknown_share']:.3f}; flaps {result['flap_rate_per_min']:.2f}/min; "
         f"decision latency {result['decision_latency_s']} s"
+        + (f"; {stats.skipped} lines of the recording skipped" if stats.skipped else "")
     )
     table = Table("zone", "precision", "recall", "samples")
     for z, m in result["per_zone"].items():

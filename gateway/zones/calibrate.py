@@ -123,7 +123,12 @@ _Candidate = tuple[float, Params, "Steps", FloatArray, FloatArray, np.ndarray[An
 
 
 class CalibrationError(Exception):
-    """The walk cannot produce a model (or cannot be scored); the message says what is missing."""
+    """The walk cannot produce a model (or cannot be scored); the message says what is missing, and `about`
+    which input is at fault ("scans" or "truth"), so a command can name the file."""
+
+    def __init__(self, message: str, *, about: str = "scans") -> None:
+        super().__init__(message)
+        self.about = about
 
 
 @dataclass
@@ -359,7 +364,7 @@ def fit(
     smoothing_grid: Sequence[tuple[str, float, float]] = SMOOTHING_GRID,
 ) -> FitResult:
     if not truth:
-        raise CalibrationError("the truth file has no intervals")
+        raise CalibrationError("the truth file has no intervals", about="truth")
     all_adverts = list(adverts)
     check_time_span(all_adverts, truth)
     rs = list(readings(all_adverts, truth))
@@ -382,11 +387,13 @@ def fit(
             warnings.append(f"receiver {rx!r} never heard the calibration device; it is left out of the model")
     zones = sorted({iv.zone for iv in truth if iv.zone != OUTSIDE})
     if not zones:
-        raise CalibrationError("the truth file names no zone (only 'outside')")
+        raise CalibrationError("the truth file names no zone (only 'outside')", about="truth")
     has_outside = any(iv.zone == OUTSIDE for iv in truth)
     classes = zones + ([OUTSIDE] if has_outside else [])
     cls_index = {c: i for i, c in enumerate(classes)}
     index = _Intervals(truth)
+    warnings.extend(_zone_name_warnings(zones, zone_positions))
+    warnings.extend(_zone_amount_checks(classes, rs, index))
 
     # a robust measurement-noise estimate for the Kalman filter: spread of raw readings inside one interval
     by_key: dict[tuple[int, str], list[float]] = {}
@@ -416,13 +423,19 @@ def fit(
         kalman_r_db2=round(kalman_r, 2),
         offset_sigma_db=FIT_OFFSET_SIGMA_DB,
     )
-    rx_pos = _positions(receivers or {})
-    z_pos = _positions(zone_positions or {})
-    polygons = _polygons(zone_positions or {})
+    rx_pos = _positions(receivers or {}, "receivers", warnings)
+    z_pos = _positions(zone_positions or {}, "zones", warnings)
+    # only the walked zones: a polygon of a zone the model does not know would make the file unloadable
+    polygons = {z: poly for z, poly in _polygons(zone_positions or {}, warnings).items() if z in cls_index}
+    if rx_pos and (unplaced := [rx for rx in heard_rx if rx not in rx_pos]):
+        warnings.append(
+            f"receivers heard on the walk without a position in the recording's header: {', '.join(unplaced)}; "
+            "the floor grid needs every receiver's position and is left out"
+        )
     geometry = _grid_geometry(classes, heard_rx, rx_pos, polygons, base) if base.method == "offset_nb" else None
     if only_grid and geometry is None:
         raise CalibrationError(
-            "method 'grid' needs zone polygons for every zone and positions of at least two receivers"
+            "method 'grid' needs zone polygons for every zone and the position of every receiver heard"
         )
     table: list[dict[str, Any]] = []
     best: _Candidate | None = None
@@ -439,7 +452,11 @@ def fit(
         )
         for c in classes:
             if not (y == cls_index[c]).any():
-                raise CalibrationError(f"no labelled samples for zone {c!r}: the device was not heard while there")
+                raise CalibrationError(
+                    f"zone {c!r} has no labelled step: its readings are too few or too brief to fit; walk it for "
+                    f"about a minute",
+                    about="truth",
+                )
         labelled = y >= 0
         # Whether zones get spreads of their own: each held-out fold is replayed as if by another phone (shifted by
         # PHONE_SHIFTS_DB), and what places those best is kept (a tie keeps per-zone spreads).
@@ -692,17 +709,84 @@ def _threshold(conf: FloatArray, correct: np.ndarray[Any, np.dtype[np.bool_]], n
     return min(max(thr, floor), MAX_THRESHOLD)
 
 
-def _positions(d: dict[str, Any]) -> dict[str, tuple[float, float]]:
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _positions(d: dict[str, Any], key: str, warnings: list[str]) -> dict[str, tuple[float, float]]:
+    """Positions from the recording header's `receivers` or `zones` (x/y, or a polygon's mean vertex); an entry
+    that is there but unreadable is named in a warning and left out."""
     out: dict[str, tuple[float, float]] = {}
     for name, v in d.items():
-        if isinstance(v, dict):
-            if isinstance(v.get("x"), int | float) and isinstance(v.get("y"), int | float):
+        if isinstance(v, dict) and ("x" in v or "y" in v):
+            if _number(v.get("x")) and _number(v.get("y")):
                 out[name] = (float(v["x"]), float(v["y"]))
-            elif isinstance(v.get("polygon"), list) and v["polygon"]:
-                pts = np.array(v["polygon"], dtype=np.float64)
-                out[name] = (float(pts[:, 0].mean()), float(pts[:, 1].mean()))
-        elif isinstance(v, list | tuple) and len(v) == 2:
+            else:
+                warnings.append(f"recording header: {key}.{name}: x and y must be numbers (metres); left out")
+        elif isinstance(v, dict) and isinstance(v.get("polygon"), list):
+            pts = _polygon_points(v["polygon"])
+            if pts is not None:
+                out[name] = (sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts))
+        elif isinstance(v, list | tuple) and len(v) == 2 and _number(v[0]) and _number(v[1]):
             out[name] = (float(v[0]), float(v[1]))
+    return out
+
+
+def _polygon_points(poly: Any) -> list[tuple[float, float]] | None:
+    """At least three [x, y] vertices of finite numbers, or None."""
+    if not isinstance(poly, list) or len(poly) < 3:
+        return None
+    pts = []
+    for p in poly:
+        if not (isinstance(p, list | tuple) and len(p) == 2 and _number(p[0]) and _number(p[1])):
+            return None
+        pts.append((float(p[0]), float(p[1])))
+    return pts
+
+
+def _zone_name_warnings(zones: list[str], zone_positions: dict[str, Any] | None) -> list[str]:
+    """The truth's zones against the recording header's: a misspelt label, or a zone the walk left out."""
+    listed = set(zone_positions or {}) - {OUTSIDE}
+    if not listed:
+        return []
+    out = []
+    if unlisted := sorted(set(zones) - listed):
+        out.append(
+            f"truth zones not among the recording header's zones: {', '.join(unlisted)}; check the spelling "
+            "(they are fitted as zones of their own)"
+        )
+    if unwalked := sorted(listed - set(zones)):
+        out.append(
+            f"zones in the recording header that the walk never labels: {', '.join(unwalked)}; they are not in "
+            "the model (a shopper there is placed in a zone that was walked): walk them and fit again"
+        )
+    return out
+
+
+MIN_ZONE_WALK_S = 10.0  # a fingerprint from fewer seconds than this is a guess: one standing spot, one facing
+
+
+def _zone_amount_checks(classes: list[str], rs: Sequence[Reading], index: _Intervals) -> list[str]:
+    """Every class must have been heard; one heard only briefly gets a warning (its fingerprint is thin)."""
+    heard_s: dict[str, set[int]] = {c: set() for c in classes}
+    for r in rs:
+        iv = index.at(r.device, r.t)
+        if iv is not None and iv.zone in heard_s:
+            heard_s[iv.zone].add(int(r.t))  # distinct seconds with a reading
+    out = []
+    for c in classes:
+        n = len(heard_s[c])
+        if n == 0:
+            raise CalibrationError(
+                f"no labelled samples for zone {c!r}: the device was not heard while there", about="truth"
+            )
+        if n < MIN_ZONE_WALK_S:
+            out.append(
+                f"zone {c!r} was heard in only {n} s of the walk: its fingerprint rests on few readings; walk it "
+                "for about a minute"
+            )
+    if len(classes) == 1:
+        out.append(f"the walk labels one zone only ({classes[0]!r}): every estimate will be that zone")
     return out
 
 
@@ -715,15 +799,19 @@ class _Geometry:
     rx_xy: FloatArray
 
 
-def _polygons(d: dict[str, Any]) -> dict[str, list[tuple[float, float]]]:
+def _polygons(d: dict[str, Any], warnings: list[str]) -> dict[str, list[tuple[float, float]]]:
     out: dict[str, list[tuple[float, float]]] = {}
     for name, v in d.items():
-        poly = v.get("polygon") if isinstance(v, dict) else None
-        if isinstance(poly, list) and len(poly) >= 3:
-            try:
-                out[name] = [(float(p[0]), float(p[1])) for p in poly]
-            except (TypeError, ValueError, IndexError):
-                continue
+        if not isinstance(v, dict) or "polygon" not in v:
+            continue
+        pts = _polygon_points(v["polygon"])
+        if pts is None:
+            warnings.append(
+                f"recording header: zones.{name}.polygon: expected at least three [x, y] points; without it the "
+                "floor grid is left out"
+            )
+        else:
+            out[name] = pts
     return out
 
 
@@ -736,7 +824,7 @@ def _grid_geometry(
 ) -> _Geometry | None:
     """The floor grid when every zone has a polygon and at least two receivers have positions; else None."""
     zones = [c for c in classes if c != OUTSIDE]
-    if not all(z in polygons for z in zones) or sum(rx in rx_pos for rx in receivers) < 2:
+    if not all(z in polygons for z in zones) or len(receivers) < 2 or not all(rx in rx_pos for rx in receivers):
         return None
     outside = classes.index(OUTSIDE) if OUTSIDE in classes else None
     grid = build_grid(classes, {z: polygons[z] for z in zones}, params.grid_cell_m, outside)

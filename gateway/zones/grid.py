@@ -392,7 +392,8 @@ def _fit_heard(mu: FloatArray, heard: FloatArray) -> tuple[FloatArray, FloatArra
         beta = np.array([0.0, 0.2])
         ridge = np.diag([1e-2, 1.0])
         for _ in range(25):
-            p = 1.0 / (1.0 + np.exp(-(feats @ beta)))
+            with np.errstate(over="ignore"):  # exp(+large) -> inf -> p = 0: the limit, not an error
+                p = 1.0 / (1.0 + np.exp(-(feats @ beta)))
             g = feats.T @ (h - p) - ridge @ beta
             hess = (feats * (p * (1 - p))[:, None]).T @ feats + ridge
             beta = beta + np.linalg.solve(hess, g)

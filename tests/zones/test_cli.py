@@ -279,3 +279,126 @@ def test_store_day_truth_by_customer_is_scored_through_the_customers_file(
     assert r.exit_code == 0
     assert "'cellar'" in r.stderr and "count as wrong" in r.stderr  # said once, on stderr; stdout stays JSON
     json.loads(r.stdout)
+
+
+# ---- a walk that does not match its header, and other inputs staff produce by mistake ----------------------------
+
+
+def _fit(scans: Path, truth: Path, out: Path, *extra: str) -> object:
+    return runner.invoke(
+        calibrate_app, ["fit", "--scans", str(scans), "--truth", str(truth), "--out", str(out), *extra]
+    )
+
+
+@pytest.fixture(scope="module")
+def polygon_walk(
+    tmp_path_factory: pytest.TempPathFactory, walk_data: tuple[list[Advert], list[TruthInterval]], store: Store
+) -> tuple[list[Advert], list[TruthInterval], dict[str, object]]:
+    """The walk with what `proximity-sim generate` writes in its header: receiver positions and zone polygons."""
+    adverts, truth = walk_data
+    return adverts, truth, {"receivers": store.header_receivers(), "zones": store.zone_polygons()}
+
+
+def test_a_walk_that_skips_a_zone_of_its_header_writes_a_file_that_loads(
+    polygon_walk: tuple[list[Advert], list[TruthInterval], dict[str, object]], tmp_path: Path
+) -> None:
+    adverts, truth, header = polygon_walk
+    scans = _write(tmp_path / "walk.jsonl", adverts, Header("s", header["receivers"], None, {"zones": header["zones"]}))  # type: ignore[arg-type]
+    write_truth(tmp_path / "t.jsonl", [iv for iv in truth if iv.zone != "zone-f"])
+    r = _fit(scans, tmp_path / "t.jsonl", tmp_path / "z.toml")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    assert "never labels: zone-f" in r.output  # type: ignore[attr-defined]
+    model = ZoneModel.load(tmp_path / "z.toml")  # the polygon of the unwalked zone is not written
+    assert "zone-f" not in model.zones and set(model.zone_polygons) == set(model.zones)
+    ev = runner.invoke(
+        calibrate_app,
+        ["evaluate", "--scans", str(scans), "--truth", str(tmp_path / "t.jsonl"), "--zones", str(tmp_path / "z.toml")],
+    )
+    assert ev.exit_code == 0, ev.output
+
+
+def test_receivers_without_a_usable_position_leave_out_the_grid_not_the_fit(
+    polygon_walk: tuple[list[Advert], list[TruthInterval], dict[str, object]], tmp_path: Path
+) -> None:
+    """A node added after the header was written, or a position typed wrong: named, and the fingerprints
+    (which need no positions) are fitted as usual."""
+    adverts, truth, header = polygon_walk
+    receivers = dict(header["receivers"])  # type: ignore[call-overload]
+    del receivers["rx-0"]
+    receivers["rx-1"] = {"x": "abc", "y": None}
+    scans = _write(tmp_path / "walk.jsonl", adverts, Header("s", receivers, None, {"zones": header["zones"]}))
+    write_truth(tmp_path / "t.jsonl", truth)
+    r = _fit(scans, tmp_path / "t.jsonl", tmp_path / "z.toml")
+    out = r.output  # type: ignore[attr-defined]
+    assert r.exit_code == 0, out
+    assert "receivers.rx-1: x and y must be numbers" in out
+    assert "without a position in the recording's header: rx-0, rx-1" in out
+    assert ZoneModel.load(tmp_path / "z.toml").zone_polygons == {}
+    line = _one_error_line(_fit(scans, tmp_path / "t.jsonl", tmp_path / "g.toml", "--method", "grid"))
+    assert "position of every receiver heard" in line
+
+
+def test_truth_labels_are_checked_against_the_header(
+    polygon_walk: tuple[list[Advert], list[TruthInterval], dict[str, object]], tmp_path: Path
+) -> None:
+    adverts, truth, header = polygon_walk
+    scans = _write(tmp_path / "walk.jsonl", adverts, Header("s", header["receivers"], None, {"zones": header["zones"]}))  # type: ignore[arg-type]
+    reserved = [truth[0], TruthInterval(truth[1].device, "unknown", truth[1].t_start, truth[1].t_end), *truth[2:]]
+    write_truth(tmp_path / "reserved.jsonl", reserved)
+    line = _one_error_line(_fit(scans, tmp_path / "reserved.jsonl", tmp_path / "z.toml"))
+    assert "reserved.jsonl:2: zone 'unknown'" in line
+    typo = [
+        TruthInterval(iv.device, "zone-A" if iv.zone == "zone-a" else iv.zone, iv.t_start, iv.t_end) for iv in truth
+    ]
+    write_truth(tmp_path / "typo.jsonl", typo)
+    r = _fit(scans, tmp_path / "typo.jsonl", tmp_path / "z.toml")
+    assert r.exit_code == 0
+    assert "not among the recording header's zones: zone-A" in r.output  # type: ignore[attr-defined]
+
+
+def test_a_zone_walked_for_a_moment_is_warned_about(
+    walk_files: tuple[Path, Path], walk_data: tuple[list[Advert], list[TruthInterval]], tmp_path: Path
+) -> None:
+    scans, _ = walk_files
+    _, truth = walk_data
+    first_b = next(i for i, iv in enumerate(truth) if iv.zone == "zone-b")
+    brief = [iv for i, iv in enumerate(truth) if iv.zone != "zone-b" or i == first_b]
+    b = brief[brief.index(truth[first_b])]
+    brief[brief.index(b)] = TruthInterval(b.device, b.zone, b.t_start, b.t_start + 4.0)
+    write_truth(tmp_path / "brief.jsonl", brief)
+    r = _fit(scans, tmp_path / "brief.jsonl", tmp_path / "z.toml")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    assert "zone 'zone-b' was heard in only" in r.output and "walk it for about a minute" in r.output  # type: ignore[attr-defined]
+
+
+def test_evaluate_names_receivers_that_do_not_match_the_model(
+    walk_data: tuple[list[Advert], list[TruthInterval]], zones_file: tuple[Path, str], tmp_path: Path
+) -> None:
+    adverts, truth = walk_data
+    renamed = [Advert(a.t, "RX-2" if a.rx == "rx-2" else a.rx, a.addr, a.rssi) for a in adverts]
+    scans = _write(tmp_path / "walk.jsonl", renamed)
+    write_truth(tmp_path / "t.jsonl", truth)
+    r = runner.invoke(
+        calibrate_app,
+        ["evaluate", "--scans", str(scans), "--truth", str(tmp_path / "t.jsonl"), "--zones", str(zones_file[0])],
+    )
+    assert r.exit_code == 0, r.output
+    assert "never hear a truth device here: rx-2" in r.output
+    assert "receivers not in" in r.output and "RX-2; their readings are ignored" in r.output
+
+
+def test_evaluate_scores_a_truncated_recording_up_to_where_it_ends(
+    walk_data: tuple[list[Advert], list[TruthInterval]], zones_file: tuple[Path, str], tmp_path: Path
+) -> None:
+    """A recording cut short (a full disk, a crash) is scored as far as it goes; the truth beyond is named."""
+    adverts, truth = walk_data
+    whole = _write(tmp_path / "walk.jsonl.gz", adverts)
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    write_truth(tmp_path / "t.jsonl", truth)
+    args = ["evaluate", "--scans", str(cut), "--truth", str(tmp_path / "t.jsonl"), "--zones", str(zones_file[0])]
+    r = runner.invoke(calibrate_app, [*args, "--json"])
+    assert r.exit_code == 0, r.output
+    assert "ends early" in r.output and "start after the truncated recording ends; they are not scored" in r.output
+    scored = json.loads(r.stdout.strip().splitlines()[-1])
+    assert 0 < scored["samples"] < len(adverts) and scored["skipped_lines"] == 0
