@@ -105,6 +105,14 @@ def generate(
             help="How long the calibration walk stands in each zone, spread over more points when longer.",
         ),
     ] = 45.0,
+    walk_spot_sets: Annotated[
+        int | None,
+        typer.Option(
+            "--walk-spot-sets",
+            min=1,
+            help="How many sets of 3-4 standing points the walk spreads over each zone; default: one per 45 s.",
+        ),
+    ] = None,
 ) -> None:
     """Synthesise a store day: scans, truth, customers, calibration walk and config/."""
     from simulator.generate import generate_day
@@ -120,6 +128,7 @@ def generate(
             progress=not quiet,
             walk_device=walk_device.value,
             walk_seconds_per_zone=walk_seconds,
+            walk_spot_sets=walk_spot_sets,
         )
     except _expected_errors() as e:
         if _debug:

@@ -277,9 +277,10 @@ def calibration_device(
     radio: RadioParams,
     walk_device: str = "tag",
     per_zone_s: float = CALIBRATION_PER_ZONE_S,
+    spot_sets: int | None = None,
 ) -> Device:
     body, interval = WALK_DEVICES[walk_device]
-    track = calibration_track(store, t0, rng, per_zone_s)
+    track = calibration_track(store, t0, rng, per_zone_s, spot_sets)
     key = rng.bytes(16)
     frames = Frames(key, "static", None, 0.0, company_payload(89, "0201", 4, name="CAL-TAG"))
     dev = Device(
@@ -309,6 +310,7 @@ def generate_day(
     fit_zones: bool = True,
     walk_device: str = "tag",
     walk_seconds_per_zone: float = CALIBRATION_PER_ZONE_S,
+    walk_spot_sets: int | None = None,
 ) -> GenerateResult:
     if shoppers < 0 or duration_s <= 0 or (strangers is not None and strangers < 0):
         raise ValueError("shoppers and strangers must be >= 0 and duration positive")
@@ -316,6 +318,8 @@ def generate_day(
         raise ValueError(f"walk device {walk_device!r}: expected one of {', '.join(WALK_DEVICES)}")
     if walk_seconds_per_zone <= 0:
         raise ValueError("walk seconds per zone must be positive")
+    if walk_spot_sets is not None and walk_spot_sets < 1:
+        raise ValueError("walk spot sets must be at least 1")
     st = store if isinstance(store, Store) else load_store(store)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -339,7 +343,9 @@ def generate_day(
 
     # calibration first: the walk is before opening and its files feed the zone fit
     cal_rng = np.random.default_rng(cal_ss)
-    tag = calibration_device(st, cal_rng, t0 - CALIBRATION_LEAD_S, radio, walk_device, walk_seconds_per_zone)
+    tag = calibration_device(
+        st, cal_rng, t0 - CALIBRATION_LEAD_S, radio, walk_device, walk_seconds_per_zone, walk_spot_sets
+    )
     # the zone polygons let `calibrate fit` position the walk on the floor plan (header key "zones")
     zones_header = {"zones": {z.name: {"polygon": [[float(x), float(y)] for x, y in z.polygon]} for z in st.zone}}
     cal_sim = simulate_to_file(

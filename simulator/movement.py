@@ -262,15 +262,21 @@ CALIBRATION_PER_ZONE_S = 45.0  # what one walk through the zones takes when nobo
 
 
 def calibration_track(
-    store: Store, t0: float, rng: np.random.Generator, per_zone_s: float = CALIBRATION_PER_ZONE_S
+    store: Store,
+    t0: float,
+    rng: np.random.Generator,
+    per_zone_s: float = CALIBRATION_PER_ZONE_S,
+    spot_sets: int | None = None,
 ) -> Track:
     """A staff member with a reference tag: zone after zone, standing at points spread over each zone
-    (turning between them, so both facings are in the data), then outside near the door. A longer walk
-    stands at more points (one more set per 45 s), not longer at the same ones: what it buys is coverage."""
+    (turning between them, so both facings are in the data), then outside near the door. The points come in
+    sets of 3-4 per zone; by default a longer walk stands at one more set per 45 s rather than longer at the
+    same points, and `spot_sets` sets the number of sets whatever the length (docs/zones.md, round 9: the
+    number of points is what a walk's accuracy follows, not its length)."""
     speed = 1.0
     ex, ey = store.inward_point(1.0)
     b = TrackBuilder(t0, ex, ey, walls=walls_of(store), floor=(store.width, store.height))
-    sets = max(1, round(per_zone_s / CALIBRATION_PER_ZONE_S))
+    sets = spot_sets if spot_sets is not None else max(1, round(per_zone_s / CALIBRATION_PER_ZONE_S))
     for zone in store.zone:
         n_points = (3 if zone.area_m2 < 80 else 4) * sets
         for px, py in spread_points(zone, n_points, rng):

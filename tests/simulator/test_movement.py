@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.movement import _crosses, route, shopper_track, walls_of
+from simulator.movement import _crosses, calibration_track, route, shopper_track, walls_of
 from simulator.store import load_store
 
 STORE = load_store()
@@ -43,3 +43,28 @@ def test_shoppers_walk_at_walking_speed_and_enter_through_the_door(seed: int) ->
     crossing = np.flatnonzero((zone[:-1] == -1) & (zone[1:] != -1))
     for i in crossing:  # stepping in happens at the door, not through a wall
         assert abs(x[i + 1] - STORE.entrance[0]) < 2.0 and y[i + 1] < 2.0
+
+
+def _stands(seconds: float, sets: int | None) -> dict[str, list[float]]:
+    """Per zone, how long the walk stood at each point (a stand: two keyframes at the same place)."""
+    track = calibration_track(STORE, 0.0, np.random.default_rng(3), seconds, sets)
+    zone_of = STORE.zone_of(track.x, track.y)
+    out: dict[str, list[float]] = {}
+    for i in range(1, len(track.t)):
+        if track.x[i] == track.x[i - 1] and track.y[i] == track.y[i - 1] and zone_of[i] >= 0:
+            out.setdefault(STORE.zone[int(zone_of[i])].name, []).append(float(track.t[i] - track.t[i - 1]))
+    return out
+
+
+def test_a_calibration_walk_spreads_its_time_over_as_many_points_as_asked() -> None:
+    """The walk's accuracy follows how many points it stands at, not how long (docs/zones.md, round 9):
+    `spot_sets` sets the points, and the time per zone stays what was asked."""
+    default, more_points, longer_same_points = _stands(45, None), _stands(45, 4), _stands(180, 1)
+    assert set(default) == set(more_points) == set(longer_same_points) == set(STORE.zone_names)
+    for zone in STORE.zone_names:
+        n = len(default[zone])
+        assert n in (3, 4)
+        assert len(more_points[zone]) == 4 * n and len(longer_same_points[zone]) == n
+        assert abs(sum(default[zone]) - 45) < 1e-6 and abs(sum(more_points[zone]) - 45) < 1e-6
+        assert abs(sum(longer_same_points[zone]) - 180) < 1e-6
+    assert _stands(180, None) == _stands(180, 4)  # by default a longer walk adds points
