@@ -42,6 +42,19 @@ REGISTRY_FILE = "registry.db"
 CALIBRATION_SCANS = "calibration.jsonl"
 CALIBRATION_TRUTH = "calibration-truth.jsonl"
 LIVE_REFRESH_PER_S = 4
+# How often the walk's readout asks the walker to move on. What made simulated walks good was how many spots
+# they covered, not how long they lasted (docs/zones.md, round 9: four times the spots in the same time scored
+# as well as a four times longer walk); a few seconds per spot is what those walks stood.
+SPOT_S = 5.0
+
+
+def spot_cue(elapsed_s: float) -> str:
+    """The line under the progress bar: which spot this is and when to move on."""
+    spot = int(elapsed_s // SPOT_S) + 1
+    left = math.ceil(SPOT_S - elapsed_s % SPOT_S)
+    return f"spot {spot}: move two or three metres to a new spot in {left} s; cover the whole zone, edges included"
+
+
 NODE_LATENCY_S = 0.5  # broker round trip and a node's housekeeping tick, on a store's LAN
 
 # soft_wrap: an error is one line however narrow the terminal (or a pipe, which rich takes as 80 columns)
@@ -224,15 +237,18 @@ class _CalibrationView:
             self.started_mono = time.monotonic()
 
     def __rich__(self) -> Group:
+        cue = "waiting for the radio to start"
         if self.started_mono is not None:
-            self.progress.update(self.task, completed=time.monotonic() - self.started_mono)
+            elapsed = time.monotonic() - self.started_mono
+            self.progress.update(self.task, completed=elapsed)
+            cue = spot_cue(elapsed)
         table = Table("receiver", "adverts", "last RSSI", "mean RSSI", box=None)
         for name, r in sorted(self.rx.items()):
             mean = f"{r.total / r.count:.1f}" if r.count else "-"
             table.add_row(name, str(r.count), f"{r.last} dBm" if r.last is not None else "-", mean)
         if not self.rx:
             table.add_row("(tag not heard yet)", "", "", "")
-        return Group(self.progress, table)
+        return Group(self.progress, cue, table)
 
 
 def calibrate_record_command(

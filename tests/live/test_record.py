@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from gateway import cli_record
 from gateway.adverts import Advert, encode_ibeacon
-from gateway.cli_record import calibrate_record_command, record_command
+from gateway.cli_record import SPOT_S, calibrate_record_command, record_command, spot_cue
 from gateway.config import ConfigError, load_gateway_config
 from gateway.delivery.topics import Topics
 from gateway.identity.registry import Registry
@@ -218,6 +218,7 @@ def test_calibration_walk_appends_scans_and_labelled_intervals(
         )  # fmt: skip
         assert code == 0, stderr
         assert f"zone {zone}:" in stderr
+        assert "spot 1: move two or three metres to a new spot" in stderr  # the walker is told to keep moving
     lines = (out_dir / "calibration.jsonl").read_text().splitlines()
     assert sum('"format":"proximity-scans"' in line for line in lines) == 1  # one header, then appends
     _, adverts, stats = read_recording(out_dir / "calibration.jsonl")
@@ -387,3 +388,10 @@ def test_a_walk_with_a_store_app_phone_is_labelled_with_the_customer_id(
     assert code == 1 and len(stderr.strip().splitlines()) == 1 and "'nobody'" in stderr
     code, stderr = invoke(app, *args, "--customer", "staff-1", "--tag", TAG, "--config", str(config_dir))
     assert code == 2 and "--customer" in stderr
+
+
+def test_the_walk_readout_asks_for_a_new_spot_every_few_seconds() -> None:
+    assert spot_cue(0.0).startswith(f"spot 1: move two or three metres to a new spot in {SPOT_S:.0f} s")
+    assert spot_cue(SPOT_S - 0.2).startswith("spot 1: move two or three metres to a new spot in 1 s")
+    assert spot_cue(SPOT_S).startswith("spot 2:")
+    assert spot_cue(10 * SPOT_S + 1).startswith("spot 11:")
