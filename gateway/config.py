@@ -55,9 +55,11 @@ class MqttSettings(_Strict):
         if not parts.hostname:
             raise ValueError("has no host")
         try:
-            _ = parts.port
+            port = parts.port
         except ValueError:
             raise ValueError("has an invalid port") from None
+        if port == 0:  # "no port" to urllib: the default would be used, i.e. some other broker on 1883/8883
+            raise ValueError("has an invalid port (0)")
         return v
 
     @property
