@@ -140,6 +140,16 @@ def test_a_time_no_clock_reads_is_one_bad_line_not_the_end_of_its_receiver(tmp_p
     assert len(seen) == 1 and seen[0].startswith(f"{path}:3: field 't'")
 
 
+def test_a_line_nested_past_the_parsers_limit_is_one_bad_line(tmp_path: Path) -> None:
+    """SPEC: nothing but a malformed line's own loss stops a replay; a RecursionError used to end it."""
+    deep = "[" * 100_000 + "]" * 100_000
+    path = write(tmp_path / "s.jsonl", [json.dumps(HEADER), line(1.0), deep, line(2.0)])
+    with RecordingReader(path) as reader:
+        got = [a.t for a in reader]
+    assert got == [1.0, 2.0]
+    assert reader.stats.problems == [f"{path}:3: not valid JSON"]
+
+
 def test_a_flood_of_skipped_lines_ends_with_one_line_of_totals(tmp_path: Path) -> None:
     """Only the first problems are listed; the user still learns how much was skipped, and the likely cause."""
     shuffled = [line(float(t)) for t in range(100, 0, -1)]  # sorted the wrong way round

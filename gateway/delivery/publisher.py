@@ -368,7 +368,7 @@ class Publisher:
     async def _dispatch(self, name: str, callback: Callback | None, payload: Any) -> None:
         try:
             data = json.loads(payload) if isinstance(payload, bytes | bytearray | str) else None
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # RecursionError: "[[[[...]]]]" nested past the parser's stack
             data = None
         if not isinstance(data, dict):
             self.inbound_bad += 1

@@ -197,7 +197,7 @@ class RecordingReader:
             return
         try:
             obj = json.loads(first)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):
             self.stats.malformed += 1
             self._problem(1, "header is not valid JSON")
             return
@@ -255,7 +255,7 @@ class RecordingReader:
                         end = -1
                     if end != len(text) and (end < 0 or text[end:] != "\n"):
                         obj = decode(text)
-                except ValueError:  # UnicodeDecodeError is a ValueError too
+                except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; "[[[..." nests too deep
                     if not raw.strip():
                         continue
                     stats.malformed += 1
@@ -303,7 +303,7 @@ class RecordingReader:
     def _advert(self, line_no: int, raw: bytes) -> Advert | None:
         try:
             obj = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             self.stats.malformed += 1
             self._problem(line_no, "not valid JSON")
             return None

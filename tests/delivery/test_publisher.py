@@ -151,7 +151,8 @@ async def test_inbound_consent_and_redemptions_reach_callbacks_and_garbage_is_co
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.2)  # subscribed right after connect
         async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
-            for garbage in (b"\xff\xfe", b"not json", b"[1, 2]", b""):
+            deep = b"[" * 100_000 + b"]" * 100_000  # past the JSON parser's recursion limit
+            for garbage in (b"\xff\xfe", b"not json", b"[1, 2]", b"", deep):
                 await client.publish("proximity/s1/consent", garbage, qos=1)
             await client.publish("proximity/s1/consent", json.dumps({"boom": True}), qos=1)
             await client.publish("proximity/s1/consent", json.dumps({"customer_id": "c9", "consent": False}), qos=1)
@@ -164,7 +165,7 @@ async def test_inbound_consent_and_redemptions_reach_callbacks_and_garbage_is_co
             await asyncio.sleep(0.02)
         assert consents == [{"customer_id": "c9", "consent": False}]
         assert redemptions == [red]
-        assert pub.inbound_bad == 4 and pub.callback_errors == 1
+        assert pub.inbound_bad == 5 and pub.callback_errors == 1
         assert pub.connected  # nothing above dropped the connection
 
 
