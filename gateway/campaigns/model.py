@@ -128,7 +128,8 @@ def _field_problems(prefix: str, err: ValidationError) -> list[str]:
 
 def campaign_lines(text: str) -> list[int]:
     """Line numbers of the `[[campaign]]` headers, so a problem can point at the table in an editor."""
-    return [n for n, line in enumerate(text.splitlines(), 1) if line.strip().replace(" ", "") == "[[campaign]]"]
+    # TOML ends a line at "\n" (or "\r\n"); splitlines() would also cut at U+2028 inside a string
+    return [n for n, line in enumerate(text.split("\n"), 1) if line.strip().replace(" ", "") == "[[campaign]]"]
 
 
 def _label(path: Path, index: int, raw: Any, lines: list[int]) -> str:

@@ -165,12 +165,13 @@ def csv_row_to_record(row: dict[str, str]) -> dict[str, Any]:
 
 
 def _iter_jsonl(text: str) -> Iterator[tuple[int, object | RecordError]]:
-    for n, line in enumerate(text.splitlines(), start=1):
+    # JSON Lines ends a line at "\n" only: splitlines() would also cut at U+2028 or U+0085 inside a string
+    for n, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
             yield n, json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             yield n, RecordError(["(record): invalid JSON"])
 
 

@@ -179,9 +179,13 @@ def parse_timestamp(v: object) -> float | None:
     if isinstance(v, str):
         s = v.strip()
         try:
-            return float(s)
+            f = float(s)
         except ValueError:
             pass
+        else:  # "inf", "nan" and "1e999" are floats to Python, not times
+            if not math.isfinite(f):
+                raise ValueError("must be a finite number")
+            return f
         try:
             if len(s) == 10:
                 d = date.fromisoformat(s)

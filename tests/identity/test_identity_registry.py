@@ -3,6 +3,7 @@ detection across processes, file modes, and that keys never reach logs or export
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import stat
@@ -102,6 +103,25 @@ def test_bad_rows_are_reported_and_good_rows_still_imported(reg: Registry, tmp_p
         f"{path}: line 2: identifiers[0].namespace: must be 10 bytes (20 hex digits), got 1 bytes",
         f"{path}: line 3: identifiers[0]: already registered to another customer",
     ]
+
+
+@pytest.mark.parametrize("when", ["inf", "-inf", "NaN", "1e999"])
+def test_a_time_that_is_not_finite_is_a_bad_row(reg: Registry, tmp_path: Path, when: str) -> None:
+    """ "inf" as expires_at was stored, and every later read of the registry failed."""
+    path = write_jsonl(tmp_path / "c.jsonl", [record("c1"), {**record("c2"), "expires_at": when}])
+    report = reg.import_file(path)
+    assert [c.customer_id for c in reg.consenting()] == ["c1"]
+    assert report.problems == [f"{path}: line 2: expires_at: must be a finite number"]
+
+
+def test_a_line_separator_inside_a_string_does_not_split_the_row(reg: Registry, tmp_path: Path) -> None:
+    """JSON Lines ends rows at newlines only; U+2028 and U+0085 are ordinary characters inside a string."""
+    rows = [record("c1"), {**record("c2"), "purpose": "coupons\u2028and\x85offers"}, {"customer_id": "c3"}]
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    report = reg.import_file(path)
+    assert [c.customer_id for c in reg.consenting()] == ["c1", "c2"]
+    assert len(report.problems) == 1 and report.problems[0].startswith(f"{path}: line 3: ")
 
 
 def test_revoke_deletes_identifiers_and_keeps_a_tombstone(reg: Registry, clock: Clock) -> None:
