@@ -150,6 +150,31 @@ def test_a_line_nested_past_the_parsers_limit_is_one_bad_line(tmp_path: Path) ->
     assert reader.stats.problems == [f"{path}:3: not valid JSON"]
 
 
+def test_a_plausible_but_wrong_time_costs_its_own_line_not_the_rest_of_its_receiver(tmp_path: Path) -> None:
+    """t = 4e9 (the year 2096) is a time, but the receiver's next line goes back before it: the jump was the bad
+    reading. Before, every later line of rx-a was skipped as going backwards."""
+    lines = [line(float(t)) for t in range(1, 50)]
+    lines.insert(10, line(4.0e9))
+    lines.insert(20, line(5.0, rx="rx-b"))  # another receiver's clock is its own
+    path = write(tmp_path / "s.jsonl", [json.dumps(HEADER), *lines])
+    with RecordingReader(path) as reader:
+        got = [(a.rx, a.t) for a in reader]
+    assert [t for rx, t in got if rx == "rx-a"] == [float(t) for t in range(1, 50)]
+    assert ("rx-b", 5.0) in got
+    assert reader.stats.out_of_order == 1
+    assert reader.stats.problems[0].startswith(f"{path}:12: t jumps")
+
+
+def test_a_real_gap_in_a_receiver_and_a_jump_at_the_end_are_kept(tmp_path: Path) -> None:
+    """A receiver that was off for an hour: its next line confirms the jump, and nothing is lost or reordered."""
+    times = [1.0, 2.0, 3.0, 3603.0, 3604.0, 9000.0]
+    path = write(tmp_path / "s.jsonl", [json.dumps(HEADER), *(line(t) for t in times)])
+    with RecordingReader(path) as reader:
+        got = [a.t for a in reader]
+    assert got == times
+    assert reader.stats.skipped == 0 and reader.stats.adverts == len(times)
+
+
 def test_a_flood_of_skipped_lines_ends_with_one_line_of_totals(tmp_path: Path) -> None:
     """Only the first problems are listed; the user still learns how much was skipped, and the likely cause."""
     shuffled = [line(float(t)) for t in range(100, 0, -1)]  # sorted the wrong way round

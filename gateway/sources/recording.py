@@ -28,6 +28,10 @@ RSSI_MAX_DBM = 20
 # A t outside 1970..2100 is not a clock reading (1e308, Infinity, NaN, a negative number): taken as a time it
 # would make every later line of its receiver "go backwards" and be skipped. Rejecting it costs one line.
 T_MAX_S = 4_102_444_800.0  # 2100-01-01
+# A receiver's line more than this ahead of its previous one is held until the receiver's next line: if that one
+# goes back before it, the jump was a bad clock reading and is dropped (one line), not every line after it. A real
+# gap (a receiver off for a while) costs nothing: its next line confirms it.
+JUMP_S = 600.0
 
 
 class RecordingError(Exception):
@@ -241,6 +245,7 @@ class RecordingReader:
         # the scanner decode() itself runs; typeshed types its duck-typed context as a scanner
         decode, scan = decoder.decode, make_scanner(decoder)  # type: ignore[arg-type]
         last_t: dict[str, float] = {}
+        held: dict[str, tuple[int, Advert]] = {}  # receiver -> a line that jumped far ahead, and its number
         try:
             for raw in stream:
                 line_no += 1
@@ -268,9 +273,26 @@ class RecordingReader:
                     continue
                 rx, t = parsed.rx, parsed.t
                 prev = last_t.get(rx)
+                if held and rx in held:
+                    # the receiver's next line decides whether its held jump was real or one bad clock reading
+                    held_no, jumped = held.pop(rx)
+                    if t >= jumped.t:
+                        last_t[rx] = prev = jumped.t
+                        stats.adverts += 1
+                        yield jumped
+                    else:
+                        stats.out_of_order += 1
+                        self._problem(
+                            held_no,
+                            f"t jumps {jumped.t - (prev or 0.0):.0f} s ahead of receiver {rx!r}'s next line and "
+                            "back again; skipped",
+                        )
                 if prev is not None and t < prev:
                     stats.out_of_order += 1
                     self._problem(line_no, f"t goes backwards for receiver {rx!r} ({t} < {prev}); skipped")
+                    continue
+                if prev is not None and t - prev > JUMP_S:
+                    held[rx] = (line_no, parsed)
                     continue
                 last_t[rx] = t
                 stats.adverts += 1
@@ -280,6 +302,9 @@ class RecordingReader:
             self._problem(line_no + 1, f"recording ends early ({e.__class__.__name__}); kept what came before")
         finally:
             stats.lines = line_no
+        for _, jumped in held.values():  # nothing came after them to contradict them
+            stats.adverts += 1
+            yield jumped
         self._summarise()
 
     def _summarise(self) -> None:
