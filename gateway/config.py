@@ -46,6 +46,15 @@ class MqttSettings(_Strict):
     topic_prefix: str = "proximity"
     reconnect_max_s: float = Field(default=30.0, gt=0)
 
+    @field_validator("topic_prefix")
+    @classmethod
+    def _check_prefix(cls, v: str) -> str:
+        # several levels are fine ("acme/proximity"); a wildcard or an empty level would subscribe to, or publish
+        # into, topics that are not this store's
+        if not v or "+" in v or "#" in v or "" in v.split("/"):
+            raise ValueError("must be one or more non-empty topic levels without '+' or '#'")
+        return v
+
     @field_validator("url")
     @classmethod
     def _check_url(cls, v: str) -> str:
@@ -174,22 +183,31 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: file not found"]) from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError([f"{path}: invalid TOML: {e}"]) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError([f"{path}: not UTF-8 text (byte {e.start})"]) from None
     except OSError as e:
         raise ConfigError([f"{path}: cannot read: {e.strerror}"]) from None
 
 
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    """PROXIMITY_MQTT__PASSWORD=x -> {"mqtt": {"password": "x"}}."""
+def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
+    """PROXIMITY_MQTT__PASSWORD=x -> {"mqtt": {"password": "x"}}, and which variable set each path (so a problem
+    with it names the variable, not gateway.toml)."""
     out: dict[str, Any] = {}
-    for key, value in environ.items():
+    origin: dict[tuple[str, ...], str] = {}
+    for key, value in sorted(environ.items()):
         if not key.startswith(ENV_PREFIX):
             continue
         path = key[len(ENV_PREFIX) :].lower().split("__")
         node = out
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
+        for i, part in enumerate(path[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                other = origin.get(tuple(path[: i + 1]), "?")
+                raise ConfigError([f"environment: {key} and {other} both set {'.'.join(path[: i + 1])}"])
+            node = child
         node[path[-1]] = value
-    return out
+        origin[tuple(path)] = key
+    return out, origin
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -205,10 +223,31 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 def load_gateway_config(config_dir: Path, environ: Mapping[str, str] | None = None) -> GatewayConfig:
     path = config_dir / "gateway.toml"
     data = read_toml(path)
-    overrides = _env_overrides(os.environ if environ is None else environ)
+    overrides, origin = _env_overrides(os.environ if environ is None else environ)
     data = _merge(data, overrides)
     try:
         cfg = GatewayConfig.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(path, e)) from None
-    return cfg.resolve_paths(config_dir)
+        problems = format_validation_error(path, e)
+        for i, err in enumerate(e.errors()):
+            loc = tuple(str(p) for p in err["loc"])
+            var = next((v for k, v in origin.items() if loc[: len(k)] == k), None)
+            if var is not None:  # the value came from the environment, not the file
+                problems[i] = f"environment {var}: " + problems[i].split(": ", 1)[1]
+        raise ConfigError(problems) from None
+    resolved = cfg.resolve_paths(config_dir)
+    if problems := _path_problems(path, resolved):
+        raise ConfigError(problems)
+    return resolved
+
+
+def _path_problems(path: Path, cfg: GatewayConfig) -> list[str]:
+    """Paths the daemon would only trip over once running: a state_dir that is a file, a missing TLS file."""
+    out = []
+    if cfg.state_dir.exists() and not cfg.state_dir.is_dir():
+        out.append(f"{path}: state_dir: {cfg.state_dir} exists and is not a directory")
+    for key in ("ca_file", "cert_file", "key_file"):
+        p = getattr(cfg.mqtt, key)
+        if p is not None and not p.is_file():
+            out.append(f"{path}: mqtt.{key}: no such file: {p}")
+    return out

@@ -103,3 +103,44 @@ def test_environment_overrides_the_file_and_paths_are_relative_to_the_config_dir
     with pytest.raises(ConfigError) as e:
         load_gateway_config(config, environ={"PROXIMITY_MQTT__KEEPALIVE_S": "forever"})
     assert "mqtt.keepalive_s" in e.value.problems[0]
+    assert e.value.problems[0].startswith("environment PROXIMITY_MQTT__KEEPALIVE_S: mqtt.keepalive_s:")
+
+
+def test_a_problem_from_the_environment_names_the_variable_not_the_file(config: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_gateway_config(config, environ={"PROXIMITY_DEBUG": "1"})
+    assert e.value.problems == ["environment PROXIMITY_DEBUG: debug: unknown key (misspelt?)"]
+    with pytest.raises(ConfigError) as e:
+        load_gateway_config(config, environ={"PROXIMITY_MQTT": "x", "PROXIMITY_MQTT__URL": "mqtt://127.0.0.1:1884"})
+    assert e.value.problems == ["environment: PROXIMITY_MQTT__URL and PROXIMITY_MQTT both set mqtt"]
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ('topic_prefix = "a/+/#"', "mqtt.topic_prefix"),
+        ('topic_prefix = ""', "mqtt.topic_prefix"),
+        ('topic_prefix = "acme//proximity"', "mqtt.topic_prefix"),
+        ('ca_file = "missing-ca.pem"', "mqtt.ca_file"),
+    ],
+)
+def test_what_the_daemon_would_trip_over_is_found_by_the_check(config: Path, line: str, field: str) -> None:
+    """config check used to pass these; the daemon then failed at start, or queued everything for ever."""
+    gw = config / "gateway.toml"
+    text = gw.read_text().replace('topic_prefix = "proximity"', "#")  # the example sets it; set it once
+    gw.write_text(text.replace('url = "mqtt://127.0.0.1:1883"', f'url = "mqtt://127.0.0.1:1883"\n{line}'))
+    code, _, err = check(config)
+    assert code == 1, err
+    assert f"gateway.toml: {field}: " in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_state_dir_that_is_a_file_is_found_by_the_check(config: Path) -> None:
+    (config / "state").write_text("not a directory")
+    code, _, err = check(config)
+    assert code == 1 and "gateway.toml: state_dir: " in err and "is not a directory" in err
+
+
+def test_a_config_file_that_is_not_utf8_is_named(config: Path) -> None:
+    (config / "gateway.toml").write_bytes(b'store_id = "caf\xe9"\n')
+    code, _, err = check(config)
+    assert code == 1 and err.strip() == f"error: {config / 'gateway.toml'}: not UTF-8 text (byte 15)"
