@@ -111,6 +111,8 @@ def replay(
         result = asyncio.run(do_replay(loaded, scans, speed=speed, strict=strict, drain_timeout_s=drain_timeout))
     except RecordingError as e:
         raise fail(str(e)) from None
+    for w in result.warnings:
+        err.print(f"warning: {w}", markup=False)
     err.print(
         f"replayed {result.adverts} advertisements ({result.recognised} recognised) in {result.elapsed_s:.2f} s "
         f"({result.adverts_per_s:,.0f}/s); {result.events} events queued; "

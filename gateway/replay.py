@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gateway.adverts import Advert
 from gateway.runtime import Runtime
-from gateway.setup import LoadedConfig
+from gateway.setup import ZONES_FILE, LoadedConfig, input_warnings
 from gateway.sources.recording import RecordingReader
 
 log = logging.getLogger("gateway.replay")
@@ -34,6 +34,7 @@ class ReplayResult:
     still_queued: int = 0
     elapsed_s: float = 0.0
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def adverts_per_s(self) -> float:
@@ -70,6 +71,12 @@ async def replay(
             result.skipped_lines = reader.stats.skipped
             result.truncated = reader.stats.truncated
             result.problems = list(reader.stats.problems)
+            result.warnings = input_warnings(
+                reader.header,
+                loaded.gateway.store_id,
+                runtime.pipeline.tracker.unknown_rx,
+                loaded.config_dir / ZONES_FILE,
+            )
         runtime.finish()
         runtime.flush()
         result.elapsed_s = time.perf_counter() - started

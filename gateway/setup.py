@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from gateway.campaigns.model import Campaign, Caps
     from gateway.identity.models import Customer
     from gateway.pipeline import Pipeline
+    from gateway.sources.recording import Header
     from gateway.zones.model import ZoneModel
 
 GATEWAY_FILE = "gateway.toml"
@@ -117,3 +118,18 @@ def customers_from_file(path: Path) -> list[Customer]:
 
     report = read_customers_file(path)
     return [c for c in report.customers if c.consent]
+
+
+def input_warnings(header: Header, store_id: str, unknown_rx: dict[str, int], zones_file: Path) -> list[str]:
+    """What makes a replay decide on less than it seems to: another store's recording, or receivers the zone
+    model does not know (their readings of recognised customers are ignored)."""
+    out = []
+    if header.store_id is not None and header.store_id != store_id:
+        out.append(f"the recording is from store {header.store_id!r}; the config is store {store_id!r}")
+    if unknown_rx:
+        named = ", ".join(f"{rx} ({n} readings)" for rx, n in sorted(unknown_rx.items()))
+        out.append(
+            f"receivers not in {zones_file}: {named}; their readings are ignored (a renamed or new receiver needs "
+            "the zones refitted)"
+        )
+    return out

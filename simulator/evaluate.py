@@ -27,7 +27,7 @@ from gateway.adverts import Advert
 from gateway.identity.resolver import Resolver
 from gateway.setup import customers_from_file
 from gateway.sources.recording import RecordingReader
-from gateway.truth import TruthIndex, TruthInterval, read_truth
+from gateway.truth import OUTSIDE, TruthIndex, TruthInterval, read_truth
 from gateway.zones.estimate import UNKNOWN, ZoneEstimate
 from gateway.zones.pairing import EstimatePairing
 from simulator.expected import ExpectedTriggers
@@ -119,7 +119,7 @@ def evaluate_day(
     progress: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
     """Runs the pipeline over `scans` with the recording's clock and returns the scores (SPEC section 2 keys)."""
-    from gateway.setup import build_pipeline, load_config_dir
+    from gateway.setup import build_pipeline, input_warnings, load_config_dir
 
     intervals: list[TruthInterval] = read_truth(truth)
     index = TruthIndex(intervals)
@@ -197,6 +197,16 @@ def evaluate_day(
                 progress(adv.t)
         stats = reader.stats
     pairing.flush()
+    if on_problem is not None:
+        for w in input_warnings(reader.header, cfg.store_id, pipeline.tracker.unknown_rx, config_dir / "zones.toml"):
+            on_problem(w)
+        if pipeline.stats.recognised == 0:
+            on_problem(
+                "no advertisement was recognised as a customer's (is customers_file set in gateway.toml?): "
+                "zone accuracy is 0 and the trigger scores say nothing"
+            )
+        if unknown := sorted({iv.zone for iv in intervals} - set(loaded.zones.classes) - {OUTSIDE}):
+            on_problem(f"{truth}: zones not in {config_dir / 'zones.toml'}: {', '.join(unknown)}; scored as wrong")
     final = pipeline.finish(t_last)
     predicted.extend(_triggers(final))
     expected = _triggers(expected_engine.finish())

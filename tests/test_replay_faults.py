@@ -109,3 +109,27 @@ def test_missing_recording_and_bad_usage(day: Path, tmp_path: Path, mosquitto: M
     assert missing.returncode == 1 and missing.stderr.strip() == f"error: {tmp_path / 'nope.jsonl'}: no such recording"
     both = replay(day, day / "scans.jsonl.gz", mosquitto.url, tmp_path / "s", "--fast", "--speed", "2")
     assert both.returncode == 2
+
+
+def test_another_stores_recording_and_an_unknown_receiver_are_named(
+    day: Path, tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """A renamed node's readings were ignored without a word (a sim day scored 0.000); so was a recording from
+    another store. Both still replay, with one warning each."""
+    lines = gzip.decompress((day / "scans.jsonl.gz").read_bytes()).decode().splitlines()[:20000]
+    header = json.loads(lines[0])
+    rx = sorted({json.loads(x)["rx"] for x in lines[1:200]})[0]
+    lines[0] = json.dumps({**header, "store_id": "store-999"})
+    renamed = [
+        x.replace(f'"rx": "{rx}"', '"rx": "rx-renamed"').replace(f'"rx":"{rx}"', '"rx":"rx-renamed"') for x in lines
+    ]
+    assert any("rx-renamed" in x for x in renamed)
+    scans = tmp_path / "other.jsonl"
+    scans.write_text("\n".join(renamed) + "\n")
+    result = replay(day, scans, mosquitto.url, tmp_path / "state")
+    assert result.returncode == 0, result.stderr
+    warnings = [x for x in result.stderr.splitlines() if x.startswith("warning: ")]
+    assert "warning: the recording is from store 'store-999'; the config is store 'store-042'" in warnings
+    assert any(
+        w.startswith(f"warning: receivers not in {day / 'config' / 'zones.toml'}: rx-renamed (") for w in warnings
+    )

@@ -115,6 +115,9 @@ class ZoneTracker:
         self._rates = RateScorers(model, scorer_method) if rate_aware else None
         self.scorer: Scorer = self._rates.for_interval(0.0) if self._rates else make_scorer(model, scorer_method)
         self._rx_index = {rx: i for i, rx in enumerate(model.receivers)}
+        # readings from receivers the model does not know (a renamed or new node): ignored, but counted so that a
+        # replay or the daemon can say so instead of quietly deciding on fewer receivers
+        self.unknown_rx: dict[str, int] = {}
         self._n_rx = len(model.receivers)
         self._classes = model.classes
         self._n_classes = len(model.classes)
@@ -147,6 +150,8 @@ class ZoneTracker:
                 p = self.params
                 f = st.filters[i] = make_filter(p.smoothing, p.window_s, p.kalman_q_db2_per_s, p.kalman_r_db2)
             f.add(t, rssi)
+        else:
+            self.unknown_rx[rx] = self.unknown_rx.get(rx, 0) + 1
         max_t = st.max_t
         if t > max_t:
             gap = t - max_t

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from hypothesis import given
@@ -86,3 +87,24 @@ def test_expected_triggers_follow_the_truth_and_never_reach_non_consenting_custo
     # with everybody's truth moved outside, nothing is implied
     outside = [TruthInterval(iv.device, "outside", iv.t_start, iv.t_end) for iv in truth]
     assert expected_triggers(loaded, customers, outside, adverts) == []
+
+
+def test_scores_that_mean_nothing_come_with_a_warning(small_day: GenerateResult, tmp_path: Path) -> None:
+    """Without customers_file nobody is recognised: accuracy 0 and trigger scores of 1.0 (nothing expected,
+    nothing sent) used to come out without a word. A truth zone the zones file lacks is named too."""
+    config = tmp_path / "config"
+    shutil.copytree(small_day.config_dir, config)
+    gw = config / "gateway.toml"
+    gw.write_text("\n".join(x for x in gw.read_text().splitlines() if not x.startswith("customers_file")) + "\n")
+    intervals = read_truth(small_day.truth)
+    truth = tmp_path / "truth.jsonl"
+    first = intervals[0]
+    write_truth(truth, [TruthInterval(first.device, "narnia", first.t_start, first.t_end), *intervals[1:]])
+    problems: list[str] = []
+    scores = evaluate_day(small_day.scans, truth, config, on_problem=problems.append)
+    assert scores["recognised"] == 0
+    assert any(p.startswith("no advertisement was recognised as a customer's") for p in problems), problems
+    assert f"{truth}: zones not in {config / 'zones.toml'}: narnia; scored as wrong" in problems
+    quiet: list[str] = []
+    evaluate_day(small_day.scans, small_day.truth, small_day.config_dir, on_problem=quiet.append)
+    assert quiet == []  # a day that matches its config draws no warning
