@@ -59,7 +59,8 @@ async def replay(
     runtime = Runtime(loaded)
     stop = asyncio.Event()
     publisher_task = asyncio.create_task(runtime.publisher.run(), name="publisher")
-    house_task = asyncio.create_task(runtime.housekeeping(stop), name="housekeeping")
+    # a replay names unknown receivers once, with their counts, at the end (input_warnings)
+    house_task = asyncio.create_task(runtime.housekeeping(stop, report_receivers=False), name="housekeeping")
     result = ReplayResult()
     started = time.perf_counter()
     try:

@@ -87,6 +87,7 @@ class Runtime:
         purge_revoked(self.history, self.outbox, {c.customer_id for c in consenting})
         self.pipeline: Pipeline = build_pipeline(loaded, customers=consenting, history=self.history, now=now)
         self._registry_version = self.registry.version()
+        self._reported_rx: set[str] = set()
         self.publisher = Publisher(
             cfg.mqtt,
             self.outbox,
@@ -310,7 +311,14 @@ class Runtime:
         tmp.write_text(json.dumps(self.health(), indent=1))
         os.replace(tmp, path)  # atomic: `status` never reads half a file
 
-    async def housekeeping(self, stop: asyncio.Event) -> None:
+    def report_unknown_receivers(self) -> None:
+        """Once per receiver: readings from a receiver the zone model does not know are ignored (a node added or
+        renamed since the calibration), which the store's IT team should hear about."""
+        for rx in self.pipeline.tracker.unknown_rx.keys() - self._reported_rx:
+            self._reported_rx.add(rx)
+            log.warning("receiver %r is not in zones.toml: its readings are ignored until the zones are refitted", rx)
+
+    async def housekeeping(self, stop: asyncio.Event, *, report_receivers: bool = True) -> None:
         """Every second: registry changes, events to the outbox, health file."""
         last_health = 0.0
         while not stop.is_set():
@@ -318,6 +326,8 @@ class Runtime:
                 self.publisher.publish_sighting(payload)  # a quiet second still sends what it has
             self.flush()
             self.poll_registry()
+            if report_receivers:
+                self.report_unknown_receivers()
             now = self.now()
             if now - last_health >= HEALTH_WRITE_S:
                 self.write_health()

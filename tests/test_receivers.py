@@ -118,3 +118,23 @@ async def test_a_node_forwards_the_stores_calibration_tags_and_nothing_else_of_s
     assert node.pipeline.stats.recognised == 0  # a tag is not a customer
     assert node.health()["calibration_adverts_sent"] == 4
     node.close()
+
+
+async def test_a_receiver_the_zone_model_does_not_know_is_logged_once(
+    config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A node added or renamed since the calibration: its readings are ignored, and the IT team is told once."""
+    primary = Runtime(loaded_as(config, tmp_path / "primary", "gw-1", "primary"))
+    try:
+        assert "rx-new-node" not in primary.pipeline.tracker.model.receivers
+        for i in range(20):
+            primary.handle(Advert(1000.0 + i, "rx-new-node", CUSTOMER_ADDR, -60))
+        with caplog.at_level("WARNING", logger="gateway.runtime"):
+            primary.report_unknown_receivers()
+            primary.report_unknown_receivers()
+        named = [r.getMessage() for r in caplog.records if "rx-new-node" in r.getMessage()]
+        assert named == [
+            "receiver 'rx-new-node' is not in zones.toml: its readings are ignored until the zones are refitted"
+        ]
+    finally:
+        primary.close()
