@@ -159,7 +159,10 @@ def status(
         raise fail(f"{path}: no health file: the gateway has not run with this config") from None
     except (OSError, ValueError) as e:
         raise fail(f"{path}: unreadable health file ({e})") from None
-    age = time.time() - float(health.get("updated_at", 0))
+    updated = health.get("updated_at") if isinstance(health, dict) else None
+    if not isinstance(updated, int | float) or isinstance(updated, bool):
+        raise fail(f"{path}: not a health file written by the gateway (no numeric 'updated_at')")
+    age = time.time() - float(updated)
     health["age_s"] = round(age, 1)
     health["running"] = age < 10
     if as_json:

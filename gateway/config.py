@@ -31,7 +31,7 @@ class ConfigError(Exception):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # inf passes gt=0; it is no duration
 
 
 class MqttSettings(_Strict):

@@ -144,3 +144,21 @@ def test_a_config_file_that_is_not_utf8_is_named(config: Path) -> None:
     (config / "gateway.toml").write_bytes(b'store_id = "caf\xe9"\n')
     code, _, err = check(config)
     assert code == 1 and err.strip() == f"error: {config / 'gateway.toml'}: not UTF-8 text (byte 15)"
+
+
+@pytest.mark.parametrize("content", ["[1]", '{"updated_at": "x"}', "{}", "not json"])
+def test_status_on_a_health_file_it_did_not_write_is_one_line(config: Path, content: str) -> None:
+    state = config / "state"
+    state.mkdir()
+    (state / "health.json").write_text(content)
+    result = CliRunner().invoke(app, ["status", "--config", str(config)])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {state / 'health.json'}: "), lines
+
+
+def test_an_infinite_duration_is_refused(config: Path) -> None:
+    gw = config / "gateway.toml"
+    gw.write_text(gw.read_text().replace("reconnect_max_s = 30.0", "reconnect_max_s = inf"))
+    code, _, err = check(config)
+    assert code == 1 and "gateway.toml: mqtt.reconnect_max_s: " in err

@@ -29,7 +29,7 @@ class CampaignsError(Exception):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # "inf" is no duration
 
 
 class Campaign(_Strict):
