@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
 
-from gateway.campaigns.history import SqliteHistory, StayRecord, TriggerRecord
+from gateway.campaigns.history import HistoryError, SqliteHistory, StayRecord, TriggerRecord
 
 
 def fill_up(history: SqliteHistory) -> None:
@@ -83,3 +84,11 @@ def test_runtime_holds_events_while_the_outbox_is_full_then_queues_them(
     rt.outbox.db.execute("PRAGMA max_page_count = 1073741823")
     assert rt.flush() == 3 and rt.outbox.depth() == 3
     rt.close()
+
+
+def test_a_history_file_that_is_not_a_database_is_named(tmp_path: Path) -> None:
+    """The store's IT team needs the file to move aside, not 'DatabaseError: file is not a database'."""
+    path = tmp_path / "history.db"
+    path.write_bytes(b"this was never a database" * 100)
+    with pytest.raises(HistoryError, match=f"^{re.escape(str(path))}: not a usable history database: "):
+        SqliteHistory(path)

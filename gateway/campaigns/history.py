@@ -47,6 +47,10 @@ class RedemptionRecord:
     at: float
 
 
+class HistoryError(Exception):
+    """The history database cannot be opened; the message names the file."""
+
+
 class History(Protocol):
     def add_trigger(self, rec: TriggerRecord) -> None: ...
     def triggers_of(self, customer_id: str, since: float) -> list[TriggerRecord]: ...
@@ -146,14 +150,19 @@ class SqliteHistory:
     def __init__(self, db_path: str | os.PathLike[str]) -> None:
         self.path = Path(db_path)
         _create_private(self.path)
-        self.db = sqlite_utils.Database(self.path)
-        self.db.enable_wal()
-        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a process crash
-        self.db.execute("PRAGMA secure_delete=ON")  # a revoked customer's rows are overwritten, not left in free pages
         self._stays: list[dict[str, Any]] = []
         self._held: list[tuple[str, dict[str, Any]]] = []  # trigger/redemption rows a failed write kept
         self.last_error: str | None = None
-        self._create()
+        try:
+            self.db = sqlite_utils.Database(self.path)
+            self.db.enable_wal()
+            self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a process crash
+            # a revoked customer's rows are overwritten, not left in free pages
+            self.db.execute("PRAGMA secure_delete=ON")
+            self._create()
+        except sqlite3.DatabaseError as e:
+            # the path, so the store's IT team knows which file to move aside (the caps it held start afresh)
+            raise HistoryError(f"{self.path}: not a usable history database: {e}") from None
 
     def _create(self) -> None:
         db = self.db
