@@ -235,11 +235,26 @@ def parse_customers_text(text: str, path: Path) -> CustomersFile:
 def read_customers_file(path: Path) -> CustomersFile:
     """Parses a customers file; unreadable files give one problem and no records."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except FileNotFoundError:
         return CustomersFile(problems=[f"{path}: file not found"])
-    except UnicodeDecodeError:
-        return CustomersFile(problems=[f"{path}: not UTF-8 text"])
     except OSError as e:
         return CustomersFile(problems=[f"{path}: cannot read: {e.strerror}"])
-    return parse_customers_text(text, path)
+    try:
+        return parse_customers_text(data.decode("utf-8-sig"), path)
+    except UnicodeDecodeError:
+        pass
+    # Some rows are not UTF-8 (a spreadsheet saved as Latin-1): those rows are named and rejected, the rest is
+    # read. A rejected row's line stays in place, empty, so every other line keeps its number.
+    lines, bad = [], []
+    for n, raw in enumerate(data.removeprefix(b"\xef\xbb\xbf").split(b"\n"), start=1):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            lines.append("")
+            bad.append(n)
+    out = parse_customers_text("\n".join(lines), path)
+    out.problems[:0] = [f"{path}: line {n}: not UTF-8 text (save the file as UTF-8)" for n in bad]
+    out.rows += len(bad)
+    out.rejected += len(bad)
+    return out

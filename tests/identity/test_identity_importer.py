@@ -103,7 +103,7 @@ def test_unreadable_files(tmp_path: Path) -> None:
     assert read_customers_file(tmp_path / "missing.jsonl").problems == [f"{tmp_path / 'missing.jsonl'}: file not found"]
     bad = tmp_path / "bin.jsonl"
     bad.write_bytes(b"\xff\xfe\x00")
-    assert read_customers_file(bad).problems == [f"{bad}: not UTF-8 text"]
+    assert read_customers_file(bad).problems == [f"{bad}: line 1: not UTF-8 text (save the file as UTF-8)"]
 
 
 def test_format_is_sniffed_when_the_suffix_says_nothing(tmp_path: Path) -> None:

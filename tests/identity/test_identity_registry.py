@@ -258,3 +258,15 @@ def test_unusable_location_is_a_one_line_error(tmp_path: Path) -> None:
     blocker.write_text("a file where the state directory should be")
     with pytest.raises(RegistryError, match=r"^.*state/registry\.db: cannot open: "):
         Registry(blocker / "registry.db")
+
+
+def test_a_row_that_is_not_utf8_is_named_and_the_others_are_imported(reg: Registry, tmp_path: Path) -> None:
+    """A spreadsheet saved as Latin-1: the whole file used to be refused, good rows included."""
+    good = [json.dumps(record(c)).encode() for c in ("c1", "c3")]
+    latin1 = json.dumps({**record("c2"), "purpose": "caf\u00e9"}, ensure_ascii=False).encode("latin-1")
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(b"\n".join([good[0], latin1, good[1]]) + b"\n")
+    report = reg.import_file(path)
+    assert [c.customer_id for c in reg.consenting()] == ["c1", "c3"]
+    assert report.rejected == 1
+    assert report.problems == [f"{path}: line 2: not UTF-8 text (save the file as UTF-8)"]
