@@ -175,6 +175,12 @@ def _iter_jsonl(text: str) -> Iterator[tuple[int, object | RecordError]]:
             yield n, RecordError(["(record): invalid JSON"])
 
 
+def _swallowed_rows(cell: str) -> bool:
+    """A cell whose later lines hold commas: whole rows read into it by a quote that was never closed (a quoted
+    cell may span lines on purpose, as a purpose text does; it does not carry further rows)."""
+    return any("," in part for part in cell.split("\n")[1:])
+
+
 def _iter_csv(text: str, path: Path, out: CustomersFile) -> Iterator[tuple[int, object | RecordError]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = reader.fieldnames or []
@@ -189,6 +195,17 @@ def _iter_csv(text: str, path: Path, out: CustomersFile) -> Iterator[tuple[int, 
     start = 2
     for row in reader:
         line, start = start, reader.line_num + 1
+        if reader.line_num > line and any(_swallowed_rows(v) for v in row.values() if isinstance(v, str)):
+            # a quote opened and not closed reads the following lines into one cell: say which lines went
+            yield (
+                line,
+                RecordError(
+                    [
+                        f"(row): a quote opened here is not closed, so lines {line}-{reader.line_num} were read as one row"
+                    ]
+                ),
+            )
+            continue
         if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
             continue
         if None in row:  # more cells than header columns

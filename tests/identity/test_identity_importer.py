@@ -112,3 +112,14 @@ def test_format_is_sniffed_when_the_suffix_says_nothing(tmp_path: Path) -> None:
     c = tmp_path / "customers.dat"
     c.write_text(f"customer_id,consent,segments,token\nc1,true,coffee,{SECRET_HEX}\n")
     assert read_customers_file(j).customers == read_customers_file(c).customers
+
+
+def test_an_unclosed_quote_names_the_lines_it_swallowed(tmp_path: Path) -> None:
+    """Rows after the quote used to vanish unmentioned; a quoted cell that spans lines on purpose stays fine."""
+    bad = tmp_path / "c.csv"
+    bad.write_text('customer_id,consent\nc-1,true\n"c-2,true\nc-3,true\nc-4,true\n')
+    parsed = read_customers_file(bad)
+    assert [c.customer_id for c in parsed.customers] == ["c-1"]
+    assert parsed.problems == [
+        f"{bad}: line 3: (row): a quote opened here is not closed, so lines 3-5 were read as one row"
+    ]
