@@ -60,13 +60,9 @@ def _clock(t: float) -> str:
 
 
 async def run_demo(demo_dir: Path, speed: float | None, console: Console) -> tuple[ReplayResult, Received]:
-    work = Path(tempfile.mkdtemp(prefix="proximity-demo-"))
+    work = Path(tempfile.mkdtemp(prefix="proximity-demo-"))  # the broker and the state; the config is read in place
     try:
-        config = work / "config"
-        shutil.copytree(demo_dir / "config", config)
-        for name in ("customers.jsonl",):
-            if (demo_dir / name).exists():
-                shutil.copy(demo_dir / name, work / name)
+        config = demo_dir / "config"  # so that a problem names the user's file, not a deleted copy
         with Mosquitto(work / "broker") as broker:
             os.environ["PROXIMITY_MQTT__URL"] = broker.url  # the shipped config's broker is replaced, not edited
             os.environ["PROXIMITY_STATE_DIR"] = str(work / "state")

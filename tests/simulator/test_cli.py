@@ -99,6 +99,12 @@ def test_demo_replays_a_generated_day_into_a_private_broker(small_day: GenerateR
     result = runner.invoke(app, ["demo", "--dir", str(day)])
     assert result.exit_code == 0, result.output
     assert "triggers" in result.stdout and "still queued" in result.stdout
+    assert not (day / "config" / "state").exists()  # the user's directory is read, never written
+    campaigns = day / "config" / "campaigns.toml"
+    campaigns.write_text(campaigns.read_text() + '\n[[campaign]]\nid = "typo"\nzone = "cofee"\n')
+    broken = runner.invoke(app, ["demo", "--dir", str(day)])
+    assert broken.exit_code == 1
+    assert broken.stderr.startswith(f"error: {campaigns}:")  # the user's file, not a temporary copy
 
 
 def test_demo_without_a_recording_says_how_to_make_one(tmp_path: Path) -> None:
