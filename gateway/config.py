@@ -69,6 +69,8 @@ class MqttSettings(_Strict):
             raise ValueError("has an invalid port") from None
         if port == 0:  # "no port" to urllib: the default would be used, i.e. some other broker on 1883/8883
             raise ValueError("has an invalid port (0)")
+        if parts.path.strip("/") or parts.query or parts.fragment:
+            raise ValueError("is a broker address (mqtt[s]://host[:port]); a path or query would be ignored")
         return v
 
     @property

@@ -83,7 +83,9 @@ def generate(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the day into (created if needed).")],
     store: Annotated[Path | None, typer.Option("--store", help="Store TOML; default: the built-in example.")] = None,
     shoppers: Annotated[int, typer.Option("--shoppers", min=0, help="Customers visiting during the day.")] = 40,
-    duration: Annotated[float, typer.Option("--duration", min=1, help="Length of the day in seconds.")] = 3600.0,
+    duration: Annotated[
+        float, typer.Option("--duration", min=1, max=7 * 86400, help="Length of the day in seconds (up to a week).")
+    ] = 3600.0,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Same seed, same files.")] = 0,
     strangers: Annotated[
         int | None, typer.Option("--strangers", min=0, help="Strangers' devices; default 4 per shopper.")

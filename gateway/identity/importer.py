@@ -201,7 +201,8 @@ def _iter_csv(text: str, path: Path, out: CustomersFile) -> Iterator[tuple[int, 
                 line,
                 RecordError(
                     [
-                        f"(row): a quote opened here is not closed, so lines {line}-{reader.line_num} were read as one row"
+                        f"(row): a quote opened here is not closed, so lines {line}-{reader.line_num} were read as "
+                        "one row"
                     ]
                 ),
             )
