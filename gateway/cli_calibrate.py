@@ -14,7 +14,7 @@ from rich.table import Table
 
 from gateway.adverts import Advert
 from gateway.sources.recording import Header, ReadStats, RecordingError, RecordingReader
-from gateway.truth import TruthError, TruthInterval, read_truth
+from gateway.truth import OUTSIDE, TruthError, TruthInterval, read_truth
 from gateway.zones.calibrate import CalibrationError, check_time_span, evaluate, fit
 from gateway.zones.model import ZoneModel, ZonesError
 from gateway.zones.samples import readings
@@ -171,10 +171,12 @@ def _recognise(adverts: list[Advert], customers: Path) -> list[Advert]:
 
 
 def _within_recording(adverts: list[Advert], intervals: list[TruthInterval]) -> tuple[list[TruthInterval], int]:
-    """The intervals that start before the recording's last advertisement, and how many do not."""
-    end = max((a.t for a in adverts), default=-math.inf)
-    kept = [iv for iv in intervals if iv.t_start <= end]
-    return kept, len(intervals) - len(kept)
+    """The intervals that overlap the recording's time span, and how many zone intervals do not."""
+    lo = min((a.t for a in adverts), default=math.inf)
+    hi = max((a.t for a in adverts), default=-math.inf)
+    kept = [iv for iv in intervals if iv.t_end >= lo and iv.t_start <= hi]
+    dropped = sum(1 for iv in intervals if iv.zone != OUTSIDE and not (iv.t_end >= lo and iv.t_start <= hi))
+    return kept, dropped
 
 
 @calibrate_app.command("evaluate")
@@ -191,19 +193,19 @@ def evaluate_command(
     except ZonesError as e:
         raise _fail(str(e)) from None
     _, adverts, intervals, stats = _load(scans, truth)
-    if stats.truncated:
-        # a recording cut short (a full disk, a crash) is still worth scoring up to where it ends
-        intervals, dropped = _within_recording(adverts, intervals)
-        if dropped:
-            _err.print(
-                f"warning: {truth}: {dropped} truth intervals start after the truncated recording ends; "
-                "they are not scored",
-                markup=False,
-            )
-    try:
-        check_time_span(adverts, intervals)
-    except CalibrationError as e:
-        raise _fail(f"{scans}: {e}") from None
+    # Scoring what overlaps is worth more than refusing the lot: a recording cut short (a full disk, a crash), or
+    # a truth whose last stays begin after the last advertisement. A truth with nothing in the recording's span
+    # belongs to another recording: that stays an error.
+    kept, dropped = _within_recording(adverts, intervals)
+    if not any(iv.zone != OUTSIDE for iv in kept):
+        try:
+            check_time_span(adverts, intervals)
+        except CalibrationError as e:
+            raise _fail(f"{scans}: {e}") from None
+    if dropped:
+        where = "start after the truncated recording ends" if stats.truncated else "lie outside the recording"
+        _err.print(f"warning: {truth}: {dropped} truth intervals {where}; they are not scored", markup=False)
+    intervals = kept
     adverts = _as_truth_devices(scans, adverts, intervals, customers)
     heard = {a.rx for a in adverts}
     if silent := [rx for rx in model.receivers if rx not in heard]:

@@ -402,3 +402,23 @@ def test_evaluate_scores_a_truncated_recording_up_to_where_it_ends(
     assert "ends early" in r.output and "start after the truncated recording ends; they are not scored" in r.output
     scored = json.loads(r.stdout.strip().splitlines()[-1])
     assert 0 < scored["samples"] < len(adverts) and scored["skipped_lines"] == 0
+
+
+def test_evaluate_scores_what_overlaps_and_refuses_a_truth_of_another_recording(
+    walk_data: tuple[list[Advert], list[TruthInterval]], zones_file: tuple[Path, str], tmp_path: Path
+) -> None:
+    """A stay that begins after the last advertisement (the recording stopped a moment early) used to make
+    evaluate refuse the whole day; a truth with nothing in the recording's span is still an error."""
+    adverts, truth = walk_data
+    scans = _write(tmp_path / "walk.jsonl", adverts)
+    end = max(a.t for a in adverts)
+    late = TruthInterval(truth[0].device, truth[0].zone, end + 1.0, end + 5.0)
+    write_truth(tmp_path / "t.jsonl", [*truth, late])
+    args = ["evaluate", "--scans", str(scans), "--zones", str(zones_file[0]), "--json"]
+    r = runner.invoke(calibrate_app, [*args, "--truth", str(tmp_path / "t.jsonl")])
+    assert r.exit_code == 0, r.output
+    assert "1 truth intervals lie outside the recording; they are not scored" in r.output
+    assert json.loads(r.stdout.strip().splitlines()[-1])["samples"] > 0
+    write_truth(tmp_path / "other.jsonl", [late])
+    line = _one_error_line(runner.invoke(calibrate_app, [*args, "--truth", str(tmp_path / "other.jsonl")]))
+    assert "outside the recording's time span" in line
