@@ -62,6 +62,24 @@ class RateMeter:
         self._prev_at = now
 
 
+@dataclass(frozen=True)
+class RevocationNotice:
+    """A revocation made with this gateway's CLI, passed on to the store's other receivers on the consent topic."""
+
+    revoked: str
+    at: float
+    # Not the revoked customer's id: the revocation purge (and a restart's) must not delete the notice itself.
+    customer_id: str = ""
+    topic_suffix: str = "consent"
+
+    @property
+    def message_id(self) -> str:
+        return f"revocation-{self.revoked}-{self.at:.3f}"
+
+    def payload(self) -> dict[str, Any]:
+        return {"customer_id": self.revoked, "consent": False}
+
+
 class Runtime:
     def __init__(
         self, loaded: LoadedConfig, *, now: Callable[[], float] = time.time, metrics: Metrics | None = None
@@ -261,8 +279,15 @@ class Runtime:
             log.warning("registry not readable this time, retrying: %s", e)
             return
         self._registry_version = version
+        notices: list[Event] = []
         for customer in changed:
             self._apply_customer_change(customer.customer_id, customer)
+            if not customer.consent and self.cfg.role in ("primary", "node"):
+                notices.append(RevocationNotice(customer.customer_id, customer.revoked_at or self.now()))
+        if notices:
+            # The store's other receivers hear consent only on the consent topic: without this, a customer
+            # revoked on this gateway's CLI would still be forwarded by a node (SPEC 6: within seconds).
+            self.enqueue(notices)
 
     def reload_campaigns(self) -> None:
         campaigns, caps, warnings = load_campaigns_file(

@@ -11,6 +11,7 @@ import pytest
 
 from gateway.adverts import Advert
 from gateway.config import CalibrationSettings
+from gateway.identity.registry import Registry
 from gateway.runtime import Runtime
 from gateway.setup import LoadedConfig, load_config_dir
 from gateway.sources.sightings import decode_batch
@@ -137,4 +138,35 @@ async def test_a_receiver_the_zone_model_does_not_know_is_logged_once(
             "receiver 'rx-new-node' is not in zones.toml: its readings are ignored until the zones are refitted"
         ]
     finally:
+        primary.close()
+
+
+async def test_a_revocation_on_the_primarys_cli_reaches_the_nodes(config: Path, tmp_path: Path) -> None:
+    """SPEC 6: a revocation takes effect within seconds. Nodes hear consent only on the consent topic, so a
+    customer revoked with the primary's CLI used to stay in the node's sightings until the node restarted."""
+    node = Runtime(loaded_as(config, tmp_path / "node", "rx-coffee", "node"))
+    primary = Runtime(loaded_as(config, tmp_path / "primary", "gw-1", "primary"))
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(rt.publisher.run()) for rt in (node, primary)]
+    tasks += [asyncio.create_task(rt.housekeeping(stop)) for rt in (node, primary)]
+    try:
+        await wait_until(lambda: node.publisher.connected and primary.publisher.connected)
+        await asyncio.sleep(0.2)
+        node.handle(Advert(1000.0, "rx-coffee", CUSTOMER_ADDR, -60))
+        assert node.pipeline.stats.recognised == 1
+        with Registry(primary.registry.path) as cli:  # what `customers revoke cust-1` does, in another process
+            assert cli.revoke("cust-1")
+        await wait_until(lambda: node.registry.get("cust-1") is not None and not node.registry.get("cust-1").consent)
+        await asyncio.sleep(0.2)
+        node.handle(Advert(1001.0, "rx-coffee", CUSTOMER_ADDR, -60))
+        assert node.pipeline.stats.recognised == 1 and node.pipeline.stats.dropped == 1
+        assert primary.registry.get("cust-1") is not None and not primary.registry.get("cust-1").consent
+    finally:
+        stop.set()
+        for rt in (node, primary):
+            await rt.publisher.stop()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        node.close()
         primary.close()
