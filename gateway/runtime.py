@@ -251,6 +251,19 @@ class Runtime:
         self._apply_customer_change(change.customer_id, change.customer)
 
     async def on_redemption(self, msg: dict[str, Any]) -> None:
+        # Only a consenting customer's redemption is kept: nothing is stored about anyone else (SPEC 6), and
+        # anyone who can publish could otherwise grow history.db with made-up ids.
+        customer_id = msg.get("customer_id")
+        if isinstance(customer_id, str):
+            try:
+                known = self.registry.get(customer_id)
+            except RegistryError as e:
+                log.error("redemption not recorded, the registry is not readable: %s", e)
+                return
+            if known is None or not known.consent:
+                self.pipeline.engine.stats["redemptions_ignored"] += 1
+                log.warning("ignored redemption message: not a consenting customer of this store")
+                return
         self.pipeline.engine.on_redemption(msg)
 
     def _apply_customer_change(self, customer_id: str, customer: Any | None) -> None:

@@ -170,3 +170,23 @@ async def test_a_revocation_on_the_primarys_cli_reaches_the_nodes(config: Path, 
         await asyncio.gather(*tasks, return_exceptions=True)
         node.close()
         primary.close()
+
+
+async def test_only_a_consenting_customers_redemption_is_stored(config: Path, tmp_path: Path) -> None:
+    """SPEC 6: nothing is kept about people who did not consent; anyone who can publish could otherwise grow
+    the history with made-up ids."""
+    rt = Runtime(loaded_as(config, tmp_path / "gw", "gw-1", "standalone"))
+    try:
+        for customer_id in ("cust-1", "nobody-we-know"):
+            await rt.on_redemption({"trigger_id": f"t-{customer_id}", "customer_id": customer_id,
+                                    "campaign_id": "coffee", "at": 1000.0})  # fmt: skip
+        rt.flush()
+        assert rt.history.customer_ids() == {"cust-1"}
+        assert rt.pipeline.engine.stats["redemptions_ignored"] == 1
+        rt.registry.revoke("cust-1")
+        rt.poll_registry()
+        await rt.on_redemption({"trigger_id": "t-2", "customer_id": "cust-1", "campaign_id": "coffee", "at": 1001.0})
+        rt.flush()
+        assert rt.history.customer_ids() == set()  # the revocation erased it, and nothing new came in
+    finally:
+        rt.close()
