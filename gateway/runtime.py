@@ -62,6 +62,11 @@ class RateMeter:
         self._prev_at = now
 
 
+# How far ahead of this gateway's clock another receiver's sightings may be: batching (a few seconds), the
+# broker's latency and NTP's error, with room to spare. The install guide asks for NTP on every receiver.
+SIGHTING_MAX_AHEAD_S = 60.0
+
+
 @dataclass(frozen=True)
 class RevocationNotice:
     """A revocation made with this gateway's CLI, passed on to the store's other receivers on the consent topic."""
@@ -183,9 +188,24 @@ class Runtime:
             self.sightings_rejected += 1
             log.warning("sightings from %s ignored: %s", receiver, e)
             return
-        self.sightings_in += len(batch.adverts)
+        adverts = batch.adverts
+        limit = self.now() + SIGHTING_MAX_AHEAD_S
+        if any(a.t > limit for a in adverts):
+            # One advertisement from the future moves that customer's clock ahead, and every real one after it
+            # is then old news: a node with a wrong clock (or anyone who can publish) would hide customers.
+            ahead = [a for a in adverts if a.t > limit]
+            adverts = [a for a in adverts if a.t <= limit]
+            self.sightings_rejected += len(ahead)
+            log.warning(
+                "sightings from %s are up to %.0f s ahead of this gateway's clock: %d ignored (is NTP running there?)",
+                receiver,
+                max(a.t for a in ahead) - self.now(),
+                len(ahead),
+                extra={"log_key": f"sightings-ahead-{receiver}"},
+            )
+        self.sightings_in += len(adverts)
         self.sightings_rejected += batch.rejected
-        self.handle_many(batch.adverts)
+        self.handle_many(adverts)
 
     def finish(self) -> None:
         """End of the advertisement stream: everyone still tracked leaves."""
@@ -321,6 +341,7 @@ class Runtime:
             "gateway_id": self.cfg.gateway_id,
             "role": self.cfg.role,
             "sightings_in": self.sightings_in,
+            "sightings_rejected": self.sightings_rejected,
             "sightings_sent": pub.sightings_sent,
             "calibration_adverts_sent": self.calibration_sent,
             "pid": os.getpid(),

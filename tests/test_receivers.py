@@ -14,7 +14,7 @@ from gateway.config import CalibrationSettings
 from gateway.identity.registry import Registry
 from gateway.runtime import Runtime
 from gateway.setup import LoadedConfig, load_config_dir
-from gateway.sources.sightings import decode_batch
+from gateway.sources.sightings import decode_batch, encode_batch
 from simulator.localbroker import Mosquitto
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config"
@@ -190,3 +190,27 @@ async def test_only_a_consenting_customers_redemption_is_stored(config: Path, tm
         assert rt.history.customer_ids() == set()  # the revocation erased it, and nothing new came in
     finally:
         rt.close()
+
+
+def batch_of(adv: Advert) -> bytes:
+    return encode_batch(adv.rx, [{**adv.to_json(), "rx": adv.rx}])
+
+
+async def test_sightings_from_the_future_are_ignored_and_named(
+    config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One sighting stamped a day ahead used to hide that customer from the primary for the rest of the visit."""
+    clock = [100_000.0]
+    primary = Runtime(loaded_as(config, tmp_path / "primary", "gw-1", "primary"), now=lambda: clock[0])
+    try:
+        future = Advert(clock[0] + 86_400, "rx-coffee", CUSTOMER_ADDR, -60)
+        with caplog.at_level("WARNING", logger="gateway.runtime"):
+            primary.on_sightings("rx-coffee", batch_of(future))
+        assert primary.pipeline.stats.adverts == 0 and primary.sightings_rejected == 1
+        assert any("sightings from rx-coffee are up to 86400 s ahead" in r.getMessage() for r in caplog.records)
+        for i in range(5):  # the customer's real sightings still count
+            primary.on_sightings("rx-coffee", batch_of(Advert(clock[0] + i, "rx-coffee", CUSTOMER_ADDR, -60)))
+        assert primary.pipeline.stats.recognised == 5
+        assert primary.health()["sightings_rejected"] == 1
+    finally:
+        primary.close()
