@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from gateway import __version__
 from gateway.adverts import Advert
@@ -85,6 +87,34 @@ class RevocationNotice:
         return {"customer_id": self.revoked, "consent": False}
 
 
+LOCK_FILE = "gateway.lock"
+
+
+class StateInUseError(Exception):
+    """Another gateway process works on the same state directory."""
+
+
+def _lock_state_dir(state_dir: Path) -> IO[str]:
+    """One process per state directory: two would share the outbox and the broker's client id, knock each other
+    off the broker, and send presence events twice. The lock goes with the process, however it ends."""
+    f = os.fdopen(os.open(state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600), "r+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        holder = f.read().strip() or "?"
+        f.close()
+        raise StateInUseError(
+            f"{state_dir}: another proximity-gateway process (pid {holder}) is using this state directory; "
+            "stop it first"
+        ) from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
+
+
 class Runtime:
     def __init__(
         self, loaded: LoadedConfig, *, now: Callable[[], float] = time.time, metrics: Metrics | None = None
@@ -97,6 +127,7 @@ class Runtime:
         state_dir = cfg.state_dir
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.state_dir = state_dir
+        self._lock = _lock_state_dir(state_dir)
         self.registry = Registry(state_dir / "registry.db")
         self.import_problems: list[str] = []
         if cfg.customers_file is not None:
@@ -398,3 +429,4 @@ class Runtime:
         self.history.close()
         self.outbox.close()
         self.registry.close()
+        self._lock.close()  # releases the lock

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -214,3 +217,26 @@ async def test_sightings_from_the_future_are_ignored_and_named(
         assert primary.health()["sightings_rejected"] == 1
     finally:
         primary.close()
+
+
+def test_two_processes_cannot_share_a_state_directory(config: Path, tmp_path: Path) -> None:
+    """Two daemons (or a replay next to a running daemon) on one config knocked each other off the broker
+    and sent presence events twice."""
+    first = Runtime(loaded_as(config, tmp_path / "state", "gw-1", "standalone"))
+    try:
+        script = (
+            "import sys; from pathlib import Path; from tests.test_receivers import loaded_as\n"
+            "from gateway.runtime import Runtime, StateInUseError\n"
+            f"try: Runtime(loaded_as(Path({str(config)!r}), Path({str(tmp_path / 'state')!r}), 'gw-1', 'standalone'))\n"
+            "except StateInUseError as e: print(e); sys.exit(3)\n"
+        )
+        other = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+        assert other.returncode == 3, other.stderr
+        assert other.stdout.strip() == (
+            f"{tmp_path / 'state'}: another proximity-gateway process (pid {os.getpid()}) is using this state "
+            "directory; stop it first"
+        )
+    finally:
+        first.close()
+    again = Runtime(loaded_as(config, tmp_path / "state", "gw-1", "standalone"))  # released on close
+    again.close()
