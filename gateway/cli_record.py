@@ -30,7 +30,7 @@ from gateway.delivery.topics import Topics
 from gateway.sources.anonymise import Anonymiser
 from gateway.sources.live import LiveSource, check_bluetooth_available, load_backend
 from gateway.sources.recorder import FilteringSink, scan_for, source_description
-from gateway.sources.recording import Header, RecordingWriter
+from gateway.sources.recording import Header, RecordingError, RecordingWriter
 from gateway.sources.sightings import MAX_BATCH_AGE_S, DecodedBatch
 from gateway.truth import TruthInterval, write_truth
 
@@ -301,6 +301,8 @@ def calibrate_record_command(
                 writer.write(adv)
                 view.heard(adv)
                 heard_by[adv.rx] = heard_by.get(adv.rx, 0) + 1
+                times["first"] = min(times.get("first", adv.t), adv.t)
+                times["last"] = max(times.get("last", adv.t), adv.t)
 
             def from_nodes(batch: DecodedBatch) -> None:
                 start = times.get("start")
@@ -349,6 +351,8 @@ def calibrate_record_command(
     sink = FilteringSink(lambda adv: None, keep=is_walker)
     try:
         source = asyncio.run(main())
+    except RecordingError as e:
+        raise _fail(str(e)) from None
     except OSError as e:
         raise _fail(f"{out_dir}: cannot write: {e.strerror or e}") from None
     if "start" not in times:
@@ -360,7 +364,17 @@ def calibrate_record_command(
             else (f"the phone of customer {customer}", "that the store app is open and advertising")
         )
         raise _fail(f"{what} was not heard in {duration:g} s: check {check}; no interval recorded")
-    interval = TruthInterval(walker, zone, times["start"], times["end"])
+    # the interval covers every advertisement it labels: the radio's first one can carry a time a fraction of a
+    # millisecond before the moment it reported that it was listening
+    interval = TruthInterval(
+        walker, zone, min(times["start"], times["first"]), max(times["end"], times.get("last", times["end"]))
+    )
+    walked = times["end"] - times["start"]
+    if walked < duration - 1.0:
+        err.print(
+            f"note: the walk was stopped after {walked:.0f} s of {duration:g} s; the interval covers what was walked",
+            markup=False,
+        )
     try:
         write_truth(truth_path, [interval], append=True)
     except OSError as e:

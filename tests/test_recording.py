@@ -239,6 +239,33 @@ def test_appending_continues_a_recording_with_one_header(tmp_path: Path, name: s
     assert header.store_id == "store-042" and stats.malformed == 0
 
 
+def test_appending_after_a_torn_last_line_starts_a_new_line(tmp_path: Path) -> None:
+    """A run killed mid-line left half a line; the next zone's first advertisement used to be glued onto it."""
+    path = tmp_path / "cal.jsonl"
+    with RecordingWriter(path, Header("store-042"), append=True) as w:
+        w.write(Advert(1.0, "rx-a", "AA:BB:CC:DD:EE:FF", -60))
+    path.write_bytes(path.read_bytes() + b'{"t":2.0,"rx":"rx-')
+    with RecordingWriter(path, Header("store-042"), append=True) as w:
+        w.write(Advert(3.0, "rx-a", "AA:BB:CC:DD:EE:FF", -61))
+    _, got, stats = read_recording(path)
+    assert [a.t for a in got] == [1.0, 3.0] and stats.malformed == 1  # only the torn line is lost
+
+
+def test_appending_refuses_another_stores_recording_and_a_disguised_gzip(tmp_path: Path) -> None:
+    path = tmp_path / "cal.jsonl"
+    with RecordingWriter(path, Header("store-042"), append=True) as w:
+        w.write(Advert(1.0, "rx-a", "AA:BB:CC:DD:EE:FF", -60))
+    before = path.read_bytes()
+    with pytest.raises(RecordingError, match="a recording of store 'store-042'; this is store 'store-999'"):
+        RecordingWriter(path, Header("store-999"), append=True).__enter__()
+    disguised = tmp_path / "gz.jsonl"
+    disguised.write_bytes(gzip.compress(before))
+    with pytest.raises(RecordingError, match="is gzip-compressed although its name says otherwise"):
+        RecordingWriter(disguised, Header("store-042"), append=True).__enter__()
+    assert path.read_bytes() == before  # nothing was written to either
+    assert gzip.decompress(disguised.read_bytes()) == before
+
+
 def _read_all(path: Path) -> tuple[list[dict[str, object]], list[object]]:
     with RecordingReader(path) as reader:
         adverts = [a.to_json() for a in reader]

@@ -366,6 +366,9 @@ class RecordingWriter:
     def __enter__(self) -> RecordingWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         new = not self.append or not self.path.exists() or self.path.stat().st_size == 0
+        torn = False
+        if not new:
+            torn = self._check_continuable()
         mode = "ab" if self.append else "wb"
         if self.path.suffix == ".gz":
             # No name and mtime 0 in the gzip header: the same content gives byte-identical files.
@@ -377,7 +380,34 @@ class RecordingWriter:
             self._f = self.path.open(mode[0], encoding="utf-8", newline="\n")
         if new:
             self._f.write(json.dumps(self.header.to_json(), separators=(",", ":")) + "\n")
+        elif torn:
+            self._f.write("\n")  # a run killed mid-line left half a line: the next one starts on its own
         return self
+
+    def _check_continuable(self) -> bool:
+        """Before appending: the file must be the same kind (plain or gzip) and from the same store. Returns
+        whether its last line is unfinished."""
+        gz = self.path.suffix == ".gz"
+        if _is_gzip(self.path) != gz:
+            kind = "gzip-compressed" if not gz else "not gzip-compressed"
+            raise RecordingError(f"{self.path}: is {kind} although its name says otherwise; not appended to")
+        with _open_binary(self.path) as f:
+            first = f.readline()
+        try:
+            existing = json.loads(first)
+        except (ValueError, RecursionError):
+            existing = None
+        store = existing.get("store_id") if isinstance(existing, dict) else None
+        if store is not None and self.header.store_id is not None and store != self.header.store_id:
+            raise RecordingError(
+                f"{self.path}: a recording of store {store!r}; this is store {self.header.store_id!r}: not appended "
+                "to (use another --out directory)"
+            )
+        if gz:
+            return False  # a new gzip member starts cleanly; a torn member is reported by the reader
+        with self.path.open("rb") as f:
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) != b"\n"
 
     def write(self, adv: Advert) -> None:
         assert self._f is not None, "use RecordingWriter as a context manager"
