@@ -152,6 +152,7 @@ class Runtime:
             on_redemption=self.on_redemption,
             now=now,
             on_sightings=self.on_sightings if cfg.role == "primary" else None,
+            role=cfg.role,
         )
         # A receiver node shares what it recognises instead of deciding; strangers never leave its memory.
         self._batcher = SightingsBatcher(cfg.gateway_id) if cfg.role == "node" else None

@@ -240,3 +240,37 @@ def test_two_processes_cannot_share_a_state_directory(config: Path, tmp_path: Pa
         first.close()
     again = Runtime(loaded_as(config, tmp_path / "state", "gw-1", "standalone"))  # released on close
     again.close()
+
+
+async def test_a_second_deciding_gateway_in_the_store_is_named(
+    config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two primaries (or standalones) for one store sent every coupon twice, under different trigger ids."""
+    one = Runtime(loaded_as(config, tmp_path / "one", "gw-1", "primary"))
+    two = Runtime(loaded_as(config, tmp_path / "two", "gw-2", "standalone"))
+    node = Runtime(loaded_as(config, tmp_path / "node", "rx-coffee", "node"))
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(rt.publisher.run()) for rt in (one, two, node)]
+    try:
+        with caplog.at_level("WARNING", logger="gateway.delivery.publisher"):
+            await wait_until(
+                lambda: one.publisher.other_deciders == {"gw-2"} and two.publisher.other_deciders == {"gw-1"}
+            )
+            await asyncio.sleep(0.3)
+        assert node.publisher.other_deciders == set()  # a node decides nothing and may share the store
+        warned = [r.getMessage() for r in caplog.records if "decides too" in r.getMessage()]
+        assert sorted(warned) == [
+            "gateway 'gw-1' of this store is online as primary and decides too: every coupon would be sent twice; "
+            'make all but one of them role = "node"',
+            "gateway 'gw-2' of this store is online as standalone and decides too: every coupon would be sent twice; "
+            'make all but one of them role = "node"',
+        ]
+    finally:
+        stop.set()
+        for rt in (one, two, node):
+            await rt.publisher.stop()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for rt in (one, two, node):
+            rt.close()

@@ -86,6 +86,9 @@ def select_startable(
     return chosen
 
 
+DECIDING_ROLES = ("standalone", "primary")  # roles that turn sightings into coupons (a node only forwards)
+
+
 class Publisher:
     def __init__(
         self,
@@ -101,6 +104,7 @@ class Publisher:
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         rng: random.Random | None = None,
         on_sightings: SightingsCallback | None = None,
+        role: str | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -113,6 +117,8 @@ class Publisher:
         self._on_redemption = on_redemption
         self._on_sightings = on_sightings
         self._gateway_id = gateway_id
+        self._role = role
+        self.other_deciders: set[str] = set()  # other gateways of this store that decide too (each warned once)
         self._now = now
         self._max_in_flight = max_in_flight
         self._rng = rng or random.Random()
@@ -258,7 +264,28 @@ class Publisher:
     # -- one connection --------------------------------------------------------------------------------------
 
     def _status_payload(self, state: str, since: float) -> bytes:
-        return json.dumps({"state": state, "version": self._version, "since": since}).encode()
+        status: dict[str, Any] = {"state": state, "version": self._version, "since": since}
+        if self._role is not None:
+            status["role"] = self._role  # beside SPEC's keys: lets a deciding gateway notice another one
+        return json.dumps(status).encode()
+
+    def _on_status(self, gateway: str, payload: object) -> None:
+        """Another gateway's retained status: two that decide for one store would send every coupon twice, under
+        different trigger ids that no consumer can deduplicate."""
+        if gateway == self._gateway_id or gateway in self.other_deciders:
+            return
+        try:
+            status = json.loads(payload) if isinstance(payload, bytes | bytearray) else None
+        except (ValueError, RecursionError):
+            return
+        if isinstance(status, dict) and status.get("state") == "online" and status.get("role") in DECIDING_ROLES:
+            self.other_deciders.add(gateway)
+            log.warning(
+                "gateway %r of this store is online as %s and decides too: every coupon would be sent twice; "
+                'make all but one of them role = "node"',
+                gateway,
+                status["role"],
+            )
 
     def _client(self, since: float) -> aiomqtt.Client:
         s = self._settings
@@ -300,6 +327,8 @@ class Publisher:
             subscriptions = [(self.topics.consent, 1), (self.topics.redemptions, 1)]
             if self._on_sightings is not None:
                 subscriptions.append((self.topics.full("sightings/+"), 0))
+            if self._role in DECIDING_ROLES:
+                subscriptions.append((self.topics.full("+/status"), 1))
             await client.subscribe(subscriptions)
             self._client_now = client
             inbound = asyncio.create_task(self._inbound(client))
@@ -346,6 +375,8 @@ class Publisher:
                     except Exception as e:  # another stage's handler: count it, keep the session
                         self.callback_errors += 1
                         log.warning("mqtt sightings: handler failed with %s", type(e).__name__)
+            elif self._role in DECIDING_ROLES and message.topic.matches(self.topics.full("+/status")):
+                self._on_status(str(message.topic).rsplit("/", 2)[-2], message.payload)
 
     def publish_sighting(self, payload: bytes) -> bool:
         """Sends a sightings batch of this gateway's radio at QoS 0, without waiting; False if not connected."""
