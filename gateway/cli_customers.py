@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -75,7 +76,8 @@ def _date(t: float | None) -> str:
 
 def _consent_label(c: Customer) -> str:
     if c.consent:
-        return "yes"
+        # the gateway judges expiry per advertisement; the list says it too, by today's clock
+        return "expired" if c.expires_at is not None and c.expires_at <= time.time() else "yes"
     return "revoked" if c.revoked_at is not None else "no"
 
 

@@ -116,3 +116,13 @@ def test_revoking_twice_is_fine(config: Path, tmp_path: Path) -> None:
     # A stale re-import does not bring the customer back.
     code, _, err = run("import", str(tmp_path / "c.jsonl"), "--config", str(config))
     assert code == 1 and "consent: revoked at" in err
+
+
+def test_list_says_expired_for_a_consent_past_its_date(config: Path, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "c.jsonl", [record("cust-old", expires_at="2001-01-01"), record("cust-new")])
+    assert run("import", str(path), "--config", str(config))[0] == 0
+    code, out, _ = run("list", "--config", str(config))
+    assert code == 0
+    old = next(line for line in out.splitlines() if "cust-old" in line)
+    new = next(line for line in out.splitlines() if "cust-new" in line)
+    assert "expired" in old and "expired" not in new
