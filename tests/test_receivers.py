@@ -98,7 +98,8 @@ async def test_garbage_on_the_sightings_topic_is_counted_not_fatal(config: Path,
     primary = Runtime(loaded_as(config, tmp_path / "primary", "gw-1", "primary"))
     primary.on_sightings("rx-x", b"{not json")
     primary.on_sightings("rx-x", json.dumps({"adverts": [{"t": "late"}]}).encode())
-    assert primary.sightings_rejected == 2
+    primary.on_sightings("rx-x", b"[" * 100_000 + b"]" * 100_000)  # nested past the parser's limit
+    assert primary.sightings_rejected == 3
     assert primary.pipeline.stats.adverts == 0
     primary.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import stat
 from pathlib import Path
 
 import pytest
@@ -299,3 +300,11 @@ def test_the_scanner_fast_path_reads_exactly_what_decode_reads(
         m.setattr("gateway.sources.recording.make_scanner", _never_scans)
         slow = _read_all(path)
     assert fast == slow
+
+
+@pytest.mark.parametrize("name", ["r.jsonl", "r.jsonl.gz"])
+def test_a_new_recording_is_readable_by_its_owner_only(tmp_path: Path, name: str) -> None:
+    """It holds the addresses of every device it heard, like the state files (0600)."""
+    with RecordingWriter(tmp_path / name, Header("store-042")) as w:
+        w.write(Advert(1.0, "rx-a", "AA:BB:CC:DD:EE:FF", -60))
+    assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600

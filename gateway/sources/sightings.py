@@ -80,7 +80,7 @@ def decode_batch(payload: bytes, topic_receiver: str) -> DecodedBatch:
         raise SightingsError(f"batch of {len(payload)} bytes is over the {MAX_PAYLOAD_BYTES} byte limit")
     try:
         obj = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the parser's stack
         raise SightingsError("not valid JSON") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("adverts"), list):
         raise SightingsError("not an object with an 'adverts' list")
