@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -139,6 +140,21 @@ def config_check(config: ConfigOpt = DEFAULT_CONFIG_DIR) -> None:
     )
 
 
+def _holder_alive(lock: Path) -> bool:
+    """Whether the process whose pid the gateway wrote into its lock file still exists (True if unknown)."""
+    try:
+        pid = int(lock.read_text().strip())
+    except (OSError, ValueError):
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, under another user (the service's)
+        return True
+    return True
+
+
 @app.command()
 def status(
     config: ConfigOpt = DEFAULT_CONFIG_DIR,
@@ -146,7 +162,7 @@ def status(
 ) -> None:
     """Health of the running gateway: scanner, advertisements per second, devices, outbox, broker."""
     from gateway.config import load_gateway_config
-    from gateway.runtime import HEALTH_FILE
+    from gateway.runtime import HEALTH_FILE, LOCK_FILE
 
     try:
         cfg = load_gateway_config(config)
@@ -164,7 +180,9 @@ def status(
         raise fail(f"{path}: not a health file written by the gateway (no numeric 'updated_at')")
     age = time.time() - float(updated)
     health["age_s"] = round(age, 1)
-    health["running"] = age < 10
+    # the health file is written every few seconds; a daemon killed a moment ago leaves a fresh one behind,
+    # so the pid in the state directory's lock has the last word
+    health["running"] = age < 10 and _holder_alive(cfg.state_dir / LOCK_FILE)
     if as_json:
         out.print(json.dumps(health), markup=False)
         return

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -170,3 +175,19 @@ def test_an_infinite_duration_is_refused(config: Path) -> None:
     gw.write_text(gw.read_text().replace("reconnect_max_s = 30.0", "reconnect_max_s = inf"))
     code, _, err = check(config)
     assert code == 1 and "gateway.toml: mqtt.reconnect_max_s: " in err
+
+
+def test_status_says_not_running_once_the_daemons_process_is_gone(config: Path) -> None:
+    """A daemon killed a moment ago leaves a fresh health file: the pid in the state lock has the last word."""
+    state = config / "state"
+    state.mkdir()
+    (state / "health.json").write_text(json.dumps({"updated_at": time.time(), "store_id": "store-042"}))
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
+    (state / "gateway.lock").write_text(gone.stdout)  # that process has exited
+    result = CliRunner().invoke(app, ["status", "--config", str(config), "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["running"] is False
+    (state / "gateway.lock").write_text(f"{os.getpid()}\\n")  # a live process
+    result = CliRunner().invoke(app, ["status", "--config", str(config), "--json"])
+    assert json.loads(result.stdout)["running"] is True
