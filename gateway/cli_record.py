@@ -165,8 +165,12 @@ def record_command(
         bool, typer.Option("--anonymise", help="Replace addresses by pseudonyms that are stable within this file.")
     ] = False,
     scanner_backend: BackendOpt = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing recording at --out.")] = False,
 ) -> None:
     """Records live advertisements to a scan recording (SPEC section 4)."""
+    if out.is_file() and out.stat().st_size > 0 and not overwrite:
+        # a survey or a day's recording is not replaced by a typo in the next command
+        raise _fail(f"{out}: a recording is already there; choose another name, or give --overwrite", 2)
     cfg = _load(config)
     keep = _only_known_filter(cfg) if only_known else None
     backend, backend_kwargs = _radio(cfg, scanner_backend)

@@ -100,6 +100,17 @@ def test_record_writes_a_recording_in_the_spec_format(
     assert customer.rssi == -60
     assert "did not consent" in stderr  # recording everyone is a choice the user is told about
     assert f"recorded {len(adverts)} advertisements" in stderr
+    before = out.read_bytes()
+    use_script(monkeypatch, traffic())
+    again = ("record", "--out", str(out), "--duration", SHORT_S, "--config", str(config_dir), "--all")
+    code, stderr = invoke(app, *again)
+    assert (
+        code == 2
+        and stderr.strip() == f"error: {out}: a recording is already there; choose another name, or give --overwrite"
+    )
+    assert out.read_bytes() == before  # a recording is not replaced by a repeated command
+    use_script(monkeypatch, traffic())
+    assert invoke(app, *again, "--overwrite")[0] == 0
 
 
 def test_anonymise_gives_stable_pseudonyms_and_keeps_no_address(
