@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.sources.recording import T_MAX_S
+
 OUTSIDE = "outside"
 RESERVED_ZONE = "unknown"  # gateway.zones.estimate.UNKNOWN: an estimate's answer, never a place
 
@@ -63,6 +65,8 @@ def read_truth(path: str | os.PathLike[str]) -> list[TruthInterval]:
         for key in ("t_start", "t_end"):
             if type(obj.get(key)) not in (int, float) or not math.isfinite(obj[key]):
                 raise TruthError(f"{p}:{n}: field '{key}' missing or not a number")
+            if not 0.0 <= obj[key] <= T_MAX_S:  # the recordings' own bound: 1e308 is no time
+                raise TruthError(f"{p}:{n}: field '{key}' is {obj[key]}, not a time between 1970 and 2100")
         if obj["t_end"] < obj["t_start"]:
             raise TruthError(f"{p}:{n}: t_end is before t_start")
         out.append(TruthInterval(obj["device"], obj["zone"], float(obj["t_start"]), float(obj["t_end"])))

@@ -427,7 +427,14 @@ def fit(
     z_pos = _positions(zone_positions or {}, "zones", warnings)
     # only the walked zones: a polygon of a zone the model does not know would make the file unloadable
     polygons = {z: poly for z, poly in _polygons(zone_positions or {}, warnings).items() if z in cls_index}
-    if rx_pos and (unplaced := [rx for rx in heard_rx if rx not in rx_pos]):
+    far = _far_receivers(rx_pos, polygons) if polygons else []
+    if far:
+        warnings.append(
+            f"receivers placed far from the zones in the recording's header: {', '.join(far)}; check their "
+            "positions (metres, in the zones' frame); the floor grid is left out"
+        )
+        rx_pos = {rx: p for rx, p in rx_pos.items() if rx not in far}
+    if rx_pos and (unplaced := [rx for rx in heard_rx if rx not in rx_pos and rx not in far]):
         warnings.append(
             f"receivers heard on the walk without a position in the recording's header: {', '.join(unplaced)}; "
             "the floor grid needs every receiver's position and is left out"
@@ -730,6 +737,20 @@ def _positions(d: dict[str, Any], key: str, warnings: list[str]) -> dict[str, tu
         elif isinstance(v, list | tuple) and len(v) == 2 and _number(v[0]) and _number(v[1]):
             out[name] = (float(v[0]), float(v[1]))
     return out
+
+
+FAR_RECEIVER_M = 100.0  # a receiver this far outside the zones' bounding box is a typo (cm for m, a swapped axis)
+
+
+def _far_receivers(rx_pos: dict[str, tuple[float, float]], polygons: dict[str, list[tuple[float, float]]]) -> list[str]:
+    xs = [x for poly in polygons.values() for x, _ in poly]
+    ys = [y for poly in polygons.values() for _, y in poly]
+    lo_x, hi_x, lo_y, hi_y = min(xs), max(xs), min(ys), max(ys)
+    return sorted(
+        rx
+        for rx, (x, y) in rx_pos.items()
+        if max(lo_x - x, x - hi_x, 0.0) > FAR_RECEIVER_M or max(lo_y - y, y - hi_y, 0.0) > FAR_RECEIVER_M
+    )
 
 
 def _polygon_points(poly: Any) -> list[tuple[float, float]] | None:

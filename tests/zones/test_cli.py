@@ -422,3 +422,29 @@ def test_evaluate_scores_what_overlaps_and_refuses_a_truth_of_another_recording(
     write_truth(tmp_path / "other.jsonl", [late])
     line = _one_error_line(runner.invoke(calibrate_app, [*args, "--truth", str(tmp_path / "other.jsonl")]))
     assert "outside the recording's time span" in line
+
+
+def test_a_truth_time_no_clock_reads_is_named(walk_files: tuple[Path, Path], tmp_path: Path) -> None:
+    scans, _ = walk_files
+    bad = tmp_path / "t.jsonl"
+    bad.write_text('{"device": "x", "zone": "a", "t_start": 1.0, "t_end": 1e308}\n')
+    line = _one_error_line(
+        runner.invoke(
+            calibrate_app, ["fit", "--scans", str(scans), "--truth", str(bad), "--out", str(tmp_path / "z.toml")]
+        )
+    )
+    assert "t.jsonl:1: field 't_end' is 1e+308, not a time between 1970 and 2100" in line
+
+
+def test_a_receiver_placed_far_from_the_zones_is_named(
+    polygon_walk: tuple[list[Advert], list[TruthInterval], dict[str, object]], tmp_path: Path
+) -> None:
+    """x = 1e9 (a typo) used to overflow the grid's fit; the fingerprints need no positions and are fitted."""
+    adverts, truth, header = polygon_walk
+    receivers = {**header["receivers"], "rx-0": {"x": 1e9, "y": 0.0}}  # type: ignore[dict-item]
+    scans = _write(tmp_path / "walk.jsonl", adverts, Header("s", receivers, None, {"zones": header["zones"]}))
+    write_truth(tmp_path / "t.jsonl", truth)
+    r = _fit(scans, tmp_path / "t.jsonl", tmp_path / "z.toml")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    assert "receivers placed far from the zones in the recording's header: rx-0;" in r.output  # type: ignore[attr-defined]
+    assert "RuntimeWarning" not in r.output  # type: ignore[attr-defined]
