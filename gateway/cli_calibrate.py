@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import math
+from collections import Counter
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -13,9 +13,10 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.adverts import Advert
+from gateway.setup import input_warnings
 from gateway.sources.recording import Header, ReadStats, RecordingError, RecordingReader
 from gateway.truth import OUTSIDE, TruthError, TruthInterval, read_truth
-from gateway.zones.calibrate import CalibrationError, check_time_span, evaluate, fit
+from gateway.zones.calibrate import CalibrationError, check_time_span, evaluate, fit, outside_span
 from gateway.zones.model import ZoneModel, ZonesError
 from gateway.zones.samples import readings
 
@@ -170,15 +171,6 @@ def _recognise(adverts: list[Advert], customers: Path) -> list[Advert]:
     return out
 
 
-def _within_recording(adverts: list[Advert], intervals: list[TruthInterval]) -> tuple[list[TruthInterval], int]:
-    """The intervals that overlap the recording's time span, and how many zone intervals do not."""
-    lo = min((a.t for a in adverts), default=math.inf)
-    hi = max((a.t for a in adverts), default=-math.inf)
-    kept = [iv for iv in intervals if iv.t_end >= lo and iv.t_start <= hi]
-    dropped = sum(1 for iv in intervals if iv.zone != OUTSIDE and not (iv.t_end >= lo and iv.t_start <= hi))
-    return kept, dropped
-
-
 @calibrate_app.command("evaluate")
 def evaluate_command(
     scans: ScansOpt,
@@ -192,33 +184,31 @@ def evaluate_command(
         model = ZoneModel.load(zones)
     except ZonesError as e:
         raise _fail(str(e)) from None
-    _, adverts, intervals, stats = _load(scans, truth)
+    header, adverts, intervals, stats = _load(scans, truth)
     # Scoring what overlaps is worth more than refusing the lot: a recording cut short (a full disk, a crash), or
     # a truth whose last stays begin after the last advertisement. A truth with nothing in the recording's span
     # belongs to another recording: that stays an error.
-    kept, dropped = _within_recording(adverts, intervals)
-    if not any(iv.zone != OUTSIDE for iv in kept):
-        try:
-            check_time_span(adverts, intervals)
-        except CalibrationError as e:
-            raise _fail(f"{scans}: {e}") from None
-    if dropped:
+    if outside := outside_span(adverts, intervals):
+        if len(outside) == sum(iv.zone != OUTSIDE for iv in intervals):
+            try:
+                check_time_span(adverts, intervals)
+            except CalibrationError as e:
+                raise _fail(f"{scans}: {e}") from None
         where = "start after the truncated recording ends" if stats.truncated else "lie outside the recording"
-        _err.print(f"warning: {truth}: {dropped} truth intervals {where}; they are not scored", markup=False)
-    intervals = kept
+        _err.print(f"warning: {truth}: {len(outside)} truth intervals {where}; they are not scored", markup=False)
+        gone = set(map(id, outside))
+        intervals = [iv for iv in intervals if id(iv) not in gone]
     adverts = _as_truth_devices(scans, adverts, intervals, customers)
-    heard = {a.rx for a in adverts}
+    heard = Counter(a.rx for a in adverts)
     if silent := [rx for rx in model.receivers if rx not in heard]:
         _err.print(
             f"warning: {scans}: receivers of {zones} that never hear a truth device here: {', '.join(silent)} "
             "(renamed, moved or switched off?)",
             markup=False,
         )
-    if foreign := sorted(heard - set(model.receivers)):
-        _err.print(
-            f"warning: {scans}: receivers not in {zones}: {', '.join(foreign)}; their readings are ignored",
-            markup=False,
-        )
+    unknown_rx = {rx: n for rx, n in heard.items() if rx not in model.receivers}
+    for w in input_warnings(header, None, unknown_rx, zones):  # the same words as replay's
+        _err.print(f"warning: {scans}: {w}", markup=False)
     if unknown := sorted({iv.zone for iv in intervals} - set(model.classes)):
         names = ", ".join(repr(z) for z in unknown)
         _err.print(f"warning: {truth}: zones not in {zones}: {names}; their samples count as wrong", markup=False)

@@ -370,9 +370,7 @@ def calibrate_record_command(
         raise _fail(f"{what} was not heard in {duration:g} s: check {check}; no interval recorded")
     # the interval covers every advertisement it labels: the radio's first one can carry a time a fraction of a
     # millisecond before the moment it reported that it was listening
-    interval = TruthInterval(
-        walker, zone, min(times["start"], times["first"]), max(times["end"], times.get("last", times["end"]))
-    )
+    interval = TruthInterval(walker, zone, min(times["start"], times["first"]), max(times["end"], times["last"]))
     walked = times["end"] - times["start"]
     if walked < duration - 1.0:
         err.print(

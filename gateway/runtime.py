@@ -221,7 +221,8 @@ class Runtime:
             log.warning("sightings from %s ignored: %s", receiver, e)
             return
         adverts = batch.adverts
-        limit = self.now() + SIGHTING_MAX_AHEAD_S
+        now = self.now()
+        limit = now + SIGHTING_MAX_AHEAD_S
         if any(a.t > limit for a in adverts):
             # One advertisement from the future moves that customer's clock ahead, and every real one after it
             # is then old news: a node with a wrong clock (or anyone who can publish) would hide customers.
@@ -231,7 +232,7 @@ class Runtime:
             log.warning(
                 "sightings from %s are up to %.0f s ahead of this gateway's clock: %d ignored (is NTP running there?)",
                 receiver,
-                max(a.t for a in ahead) - self.now(),
+                max(a.t for a in ahead) - now,
                 len(ahead),
                 extra={"log_key": f"sightings-ahead-{receiver}"},
             )

@@ -120,11 +120,12 @@ def customers_from_file(path: Path) -> list[Customer]:
     return [c for c in report.customers if c.consent]
 
 
-def input_warnings(header: Header, store_id: str, unknown_rx: dict[str, int], zones_file: Path) -> list[str]:
-    """What makes a replay decide on less than it seems to: another store's recording, or receivers the zone
-    model does not know (their readings of recognised customers are ignored)."""
+def input_warnings(header: Header, store_id: str | None, unknown_rx: dict[str, int], zones_file: Path) -> list[str]:
+    """What makes a replay or an evaluation decide on less than it seems to: another store's recording (when the
+    store is known), or receivers the zone model does not know (their readings of recognised customers are
+    ignored)."""
     out = []
-    if header.store_id is not None and header.store_id != store_id:
+    if store_id is not None and header.store_id is not None and header.store_id != store_id:
         out.append(f"the recording is from store {header.store_id!r}; the config is store {store_id!r}")
     if unknown_rx:
         named = ", ".join(f"{rx} ({n} readings)" for rx, n in sorted(unknown_rx.items()))

@@ -119,7 +119,7 @@ def evaluate_day(
     progress: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
     """Runs the pipeline over `scans` with the recording's clock and returns the scores (SPEC section 2 keys)."""
-    from gateway.setup import build_pipeline, input_warnings, load_config_dir
+    from gateway.setup import ZONES_FILE, build_pipeline, input_warnings, load_config_dir
 
     intervals: list[TruthInterval] = read_truth(truth)
     index = TruthIndex(intervals)
@@ -198,7 +198,8 @@ def evaluate_day(
         stats = reader.stats
     pairing.flush()
     if on_problem is not None:
-        for w in input_warnings(reader.header, cfg.store_id, pipeline.tracker.unknown_rx, config_dir / "zones.toml"):
+        zones_file = config_dir / ZONES_FILE
+        for w in input_warnings(reader.header, cfg.store_id, pipeline.tracker.unknown_rx, zones_file):
             on_problem(w)
         if pipeline.stats.recognised == 0:
             on_problem(
@@ -206,7 +207,7 @@ def evaluate_day(
                 "zone accuracy is 0 and the trigger scores say nothing"
             )
         if unknown := sorted({iv.zone for iv in intervals} - set(loaded.zones.classes) - {OUTSIDE}):
-            on_problem(f"{truth}: zones not in {config_dir / 'zones.toml'}: {', '.join(unknown)}; scored as wrong")
+            on_problem(f"{truth}: zones not in {zones_file}: {', '.join(unknown)}; scored as wrong")
     final = pipeline.finish(t_last)
     predicted.extend(_triggers(final))
     expected = _triggers(expected_engine.finish())

@@ -196,14 +196,23 @@ def check_time_span(adverts: Sequence[Advert], truth: Sequence[TruthInterval]) -
     outside can end its recording before its last interval."""
     if not adverts:
         raise CalibrationError("the recording holds no advertisement")
-    lo = min(a.t for a in adverts)
-    hi = max(a.t for a in adverts)
-    for iv in truth:
-        if iv.zone != OUTSIDE and (iv.t_end < lo or iv.t_start > hi):
-            raise CalibrationError(
-                f"truth interval {iv.zone!r} {iv.t_start:.1f}..{iv.t_end:.1f} lies outside the recording's "
-                f"time span {lo:.1f}..{hi:.1f}"
-            )
+    if outside := outside_span(adverts, truth):
+        iv = outside[0]
+        lo, hi = _span(adverts)
+        raise CalibrationError(
+            f"truth interval {iv.zone!r} {iv.t_start:.1f}..{iv.t_end:.1f} lies outside the recording's "
+            f"time span {lo:.1f}..{hi:.1f}"
+        )
+
+
+def _span(adverts: Sequence[Advert]) -> tuple[float, float]:
+    return min((a.t for a in adverts), default=math.inf), max((a.t for a in adverts), default=-math.inf)
+
+
+def outside_span(adverts: Sequence[Advert], truth: Sequence[TruthInterval]) -> list[TruthInterval]:
+    """The zone intervals (not `outside`) that do not overlap the recording's time span at all."""
+    lo, hi = _span(adverts)
+    return [iv for iv in truth if iv.zone != OUTSIDE and (iv.t_end < lo or iv.t_start > hi)]
 
 
 # ---- step features ------------------------------------------------------------------------------------------

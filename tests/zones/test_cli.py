@@ -384,7 +384,8 @@ def test_evaluate_names_receivers_that_do_not_match_the_model(
     )
     assert r.exit_code == 0, r.output
     assert "never hear a truth device here: rx-2" in r.output
-    assert "receivers not in" in r.output and "RX-2; their readings are ignored" in r.output
+    n = sum(a.rx == "RX-2" for a in renamed)
+    assert f"receivers not in {zones_file[0]}: RX-2 ({n} readings); their readings are ignored" in r.output
 
 
 def test_evaluate_scores_a_truncated_recording_up_to_where_it_ends(
@@ -428,11 +429,7 @@ def test_a_truth_time_no_clock_reads_is_named(walk_files: tuple[Path, Path], tmp
     scans, _ = walk_files
     bad = tmp_path / "t.jsonl"
     bad.write_text('{"device": "x", "zone": "a", "t_start": 1.0, "t_end": 1e308}\n')
-    line = _one_error_line(
-        runner.invoke(
-            calibrate_app, ["fit", "--scans", str(scans), "--truth", str(bad), "--out", str(tmp_path / "z.toml")]
-        )
-    )
+    line = _one_error_line(_fit(scans, bad, tmp_path / "z.toml"))
     assert "t.jsonl:1: field 't_end' is 1e+308, not a time between 1970 and 2100" in line
 
 
