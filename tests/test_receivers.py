@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,28 @@ async def wait_until(cond: object, timeout_s: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
+@contextlib.asynccontextmanager
+async def running(*runtimes: Runtime) -> AsyncIterator[None]:
+    """The runtimes as the daemon runs them (publisher and housekeeping), connected to the test broker; stopped
+    and closed afterwards."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(rt.publisher.run()) for rt in runtimes]
+    tasks += [asyncio.create_task(rt.housekeeping(stop)) for rt in runtimes]
+    try:
+        await wait_until(lambda: all(rt.publisher.connected for rt in runtimes))
+        await asyncio.sleep(0.2)  # subscriptions are in place once connected; give them a moment
+        yield
+    finally:
+        stop.set()
+        for rt in runtimes:
+            await rt.publisher.stop()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for rt in runtimes:
+            rt.close()
+
+
 @pytest.fixture
 def config(tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> Path:
     d = tmp_path / "config"
@@ -65,12 +89,7 @@ def config(tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
 async def test_a_node_shares_only_consenting_customers_and_the_primary_uses_them(config: Path, tmp_path: Path) -> None:
     node = Runtime(loaded_as(config, tmp_path / "node", "rx-coffee", "node"))
     primary = Runtime(loaded_as(config, tmp_path / "primary", "gw-1", "primary"))
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(rt.publisher.run()) for rt in (node, primary)]
-    tasks += [asyncio.create_task(rt.housekeeping(stop)) for rt in (node, primary)]
-    try:
-        await wait_until(lambda: node.publisher.connected and primary.publisher.connected)
-        await asyncio.sleep(0.2)  # the primary's subscription is in place once connected; give it a moment
+    async with running(node, primary):
         for i in range(30):
             node.handle(Advert(1000.0 + i, "rx-coffee", CUSTOMER_ADDR, -60))
             node.handle(Advert(1000.0 + i, "rx-coffee", STRANGER_ADDR, -50))
@@ -83,15 +102,6 @@ async def test_a_node_shares_only_consenting_customers_and_the_primary_uses_them
         assert node.publisher.sightings_sent >= 1
         health = primary.health()
         assert health["role"] == "primary" and health["sightings_in"] == 30
-    finally:
-        stop.set()
-        for rt in (node, primary):
-            await rt.publisher.stop()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        node.close()
-        primary.close()
 
 
 async def test_garbage_on_the_sightings_topic_is_counted_not_fatal(config: Path, tmp_path: Path) -> None:
@@ -150,12 +160,7 @@ async def test_a_revocation_on_the_primarys_cli_reaches_the_nodes(config: Path, 
     customer revoked with the primary's CLI used to stay in the node's sightings until the node restarted."""
     node = Runtime(loaded_as(config, tmp_path / "node", "rx-coffee", "node"))
     primary = Runtime(loaded_as(config, tmp_path / "primary", "gw-1", "primary"))
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(rt.publisher.run()) for rt in (node, primary)]
-    tasks += [asyncio.create_task(rt.housekeeping(stop)) for rt in (node, primary)]
-    try:
-        await wait_until(lambda: node.publisher.connected and primary.publisher.connected)
-        await asyncio.sleep(0.2)
+    async with running(node, primary):
         node.handle(Advert(1000.0, "rx-coffee", CUSTOMER_ADDR, -60))
         assert node.pipeline.stats.recognised == 1
         with Registry(primary.registry.path) as cli:  # what `customers revoke cust-1` does, in another process
@@ -165,15 +170,6 @@ async def test_a_revocation_on_the_primarys_cli_reaches_the_nodes(config: Path, 
         node.handle(Advert(1001.0, "rx-coffee", CUSTOMER_ADDR, -60))
         assert node.pipeline.stats.recognised == 1 and node.pipeline.stats.dropped == 1
         assert primary.registry.get("cust-1") is not None and not primary.registry.get("cust-1").consent
-    finally:
-        stop.set()
-        for rt in (node, primary):
-            await rt.publisher.stop()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        node.close()
-        primary.close()
 
 
 async def test_only_a_consenting_customers_redemption_is_stored(config: Path, tmp_path: Path) -> None:
@@ -250,9 +246,7 @@ async def test_a_second_deciding_gateway_in_the_store_is_named(
     one = Runtime(loaded_as(config, tmp_path / "one", "gw-1", "primary"))
     two = Runtime(loaded_as(config, tmp_path / "two", "gw-2", "standalone"))
     node = Runtime(loaded_as(config, tmp_path / "node", "rx-coffee", "node"))
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(rt.publisher.run()) for rt in (one, two, node)]
-    try:
+    async with running(one, two, node):
         with caplog.at_level("WARNING", logger="gateway.delivery.publisher"):
             await wait_until(
                 lambda: one.publisher.other_deciders == {"gw-2"} and two.publisher.other_deciders == {"gw-1"}
@@ -266,12 +260,3 @@ async def test_a_second_deciding_gateway_in_the_store_is_named(
             "gateway 'gw-2' of this store is online as standalone and decides too: every coupon would be sent twice; "
             'make all but one of them role = "node"',
         ]
-    finally:
-        stop.set()
-        for rt in (one, two, node):
-            await rt.publisher.stop()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for rt in (one, two, node):
-            rt.close()
