@@ -74,6 +74,9 @@ class Params:
     # from the steps where two or more receivers hear it, each step's evidence weighed by this rate. 0 = off (every
     # step integrates the offset afresh). The fingerprint method with offset_sigma_db > 0 only.
     offset_learning_rate: float = 0.0
+    # The nearest centroid's reading of each step (classify.py, `CentroidTerm`: a silent receiver read as a reading
+    # at `absent_rssi`) pooled into the fingerprint score with this weight. 0 = off. The fingerprint method only.
+    centroid_blend: float = 0.0
 
     def to_toml(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -352,6 +355,7 @@ _PARAM_RANGES: dict[str, tuple[float, float]] = {
     "still_evidence_weight": (0.01, 1.0),
     "still_switch_factor": (1.0, 100.0),
     "offset_learning_rate": (0.0, 1.0),
+    "centroid_blend": (0.0, 1.0),
 }
 
 

@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from gateway.zones.classify import FloatArray, Scorer, make_scorer
+from gateway.zones.classify import CentroidTerm, FloatArray, Scorer, make_scorer
 from gateway.zones.model import ZoneModel
 
 STEPS_PER_OCTAVE = 4  # rate buckets: 2^(1/4) apart (19 %); the learnt interval moves smoothly between them
@@ -49,7 +49,9 @@ class RateScorers:
         self.model = model
         self.method = method
         self.walk_interval_s = model.params.walk_interval_s
-        self._by_bucket: dict[int, Scorer] = {0: make_scorer(model, method)}
+        # the centroid term reads silences as a floor level, not as missed packets: it stays the walk's at every rate
+        self._centroid = CentroidTerm(model) if model.params.centroid_blend > 0 else None
+        self._by_bucket: dict[int, Scorer] = {0: make_scorer(model, method, self._centroid)}
 
     def for_interval(self, device_interval_s: float) -> Scorer:
         b = rate_bucket(self.walk_interval_s, device_interval_s)
@@ -57,5 +59,5 @@ class RateScorers:
         if scorer is None:
             ratio = 2.0 ** (b / STEPS_PER_OCTAVE)
             adapted = replace(self.model, p_heard=adapt_p_heard(self.model.p_heard, ratio))
-            scorer = self._by_bucket[b] = make_scorer(adapted, self.method)
+            scorer = self._by_bucket[b] = make_scorer(adapted, self.method, self._centroid)
         return scorer

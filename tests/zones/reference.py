@@ -5,7 +5,8 @@ With `smoothing_lag_s` > 0 (the fingerprint methods) it smooths with explicit tr
 backward pass over the window since the last reported step; with 0 it is the forward filter as it was.
 With `still_motion_db` > 0 it applies the standing rule's weight and switch time to the steps the tracker's own
 `is_still` marks (the test of stillness is shared; what it does to the arithmetic is redone here). With
-`offset_learning_rate` > 0 it keeps each device's offset belief itself and scores with it in numpy."""
+`offset_learning_rate` > 0 it keeps each device's offset belief itself and scores with it in numpy, pooled with
+the centroid term's numpy scores when `centroid_blend` > 0."""
 
 from __future__ import annotations
 
@@ -123,4 +124,6 @@ def offset_scores(
     swr = (w * r).sum(axis=1)
     quad = (w * r * r).sum(axis=1) - swr * swr / (sw + 1.0 / var)
     out: FloatArray = -0.5 * quad - 0.5 * np.log1p(var * sw) + scorer.lin @ heard + scorer.const
+    if scorer.centroid is not None:
+        out = (1 - scorer.blend) * out + scorer.blend * scorer.centroid.scores(x, heard)
     return out, sw, swr

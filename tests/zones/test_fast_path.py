@@ -24,6 +24,7 @@ def model_and_reading(draw: st.DrawFn) -> tuple[ZoneModel, np.ndarray, np.ndarra
     std = rng.uniform(1.0, 15.0, (n_c, n_r))
     p_heard = rng.uniform(0.0, 1.0, (n_c, n_r))
     sigma = draw(st.sampled_from([0.0, 0.5, 3.0, 6.0, 20.0]))
+    blend = draw(st.sampled_from([0.0, 0.25, 1.0]))
     model = ZoneModel(
         [f"z{i}" for i in range(n_c)],
         [f"rx{i}" for i in range(n_r)],
@@ -31,7 +32,7 @@ def model_and_reading(draw: st.DrawFn) -> tuple[ZoneModel, np.ndarray, np.ndarra
         mean,
         std,
         p_heard,
-        Params(offset_sigma_db=sigma),
+        Params(offset_sigma_db=sigma, centroid_blend=blend),
     )
     heard = (rng.random(n_r) < draw(st.floats(0.0, 1.0))).astype(float)
     x = np.where(heard > 0, np.round(rng.uniform(-110, -30, n_r), draw(st.integers(0, 3))), 0.0)
