@@ -176,6 +176,31 @@ def test_a_real_gap_in_a_receiver_and_a_jump_at_the_end_are_kept(tmp_path: Path)
     assert reader.stats.skipped == 0 and reader.stats.adverts == len(times)
 
 
+def test_after_a_store_wide_gap_every_receivers_first_line_comes_out_in_file_order(tmp_path: Path) -> None:
+    """A store closed overnight: each receiver's first morning line jumps hours ahead of its last. Another
+    receiver's line at the same time confirms it at once, so the tracker sees the morning as it was recorded (before,
+    each first line waited for its own receiver's next one, behind the other receivers' lines)."""
+    rows = [(t, rx) for t in (1.0, 2.0) for rx in ("rx-a", "rx-b", "rx-c")]
+    rows += [(30000.0 + i * 0.1, rx) for i, rx in enumerate(["rx-a", "rx-b", "rx-c", "rx-a", "rx-b", "rx-c"])]
+    path = write(tmp_path / "s.jsonl", [json.dumps(HEADER), *(line(t, rx=rx) for t, rx in rows)])
+    with RecordingReader(path) as reader:
+        got = [(a.t, a.rx) for a in reader]
+    assert got == rows
+    assert reader.stats.skipped == 0
+
+
+def test_a_receiver_whose_clock_disagrees_with_the_others_is_still_judged_by_its_own_next_line(tmp_path: Path) -> None:
+    """rx-b's clock runs an hour ahead of rx-a's (no NTP): its lines are not confirmed by rx-a's, but its own next
+    line confirms its jump, and nothing is lost. A bad reading of rx-b is still dropped."""
+    rows = [(1.0, "rx-a"), (3601.0, "rx-b"), (2.0, "rx-a"), (3602.0, "rx-b"), (4.0e9, "rx-b"), (3.0, "rx-a")]
+    rows += [(3603.0, "rx-b")]
+    path = write(tmp_path / "s.jsonl", [json.dumps(HEADER), *(line(t, rx=rx) for t, rx in rows)])
+    with RecordingReader(path) as reader:
+        got = [(a.t, a.rx) for a in reader]
+    assert sorted(got) == sorted(r for r in rows if r[0] != 4.0e9)
+    assert reader.stats.out_of_order == 1
+
+
 def test_a_flood_of_skipped_lines_ends_with_one_line_of_totals(tmp_path: Path) -> None:
     """Only the first problems are listed; the user still learns how much was skipped, and the likely cause."""
     shuffled = [line(float(t)) for t in range(100, 0, -1)]  # sorted the wrong way round

@@ -30,7 +30,8 @@ RSSI_MAX_DBM = 20
 T_MAX_S = 4_102_444_800.0  # 2100-01-01
 # A receiver's line more than this ahead of its previous one is held until the receiver's next line: if that one
 # goes back before it, the jump was a bad clock reading and is dropped (one line), not every line after it. A real
-# gap (a receiver off for a while) costs nothing: its next line confirms it.
+# gap (a receiver off for a while, a store closed overnight) costs nothing: its next line confirms it, or sooner a
+# line of another receiver within this of it (clocks that agree), which also keeps the file's order.
 JUMP_S = 600.0
 
 
@@ -272,6 +273,14 @@ class RecordingReader:
                     self._problem(line_no, parsed)
                     continue
                 rx, t = parsed.rx, parsed.t
+                if held:
+                    # another receiver's clock agrees with a held jump: it was a real gap, and its line goes out
+                    # where the file has it. (Clocks that disagree leave it to the receiver's own next line.)
+                    for other in [o for o, (_, j) in held.items() if o != rx and abs(t - j.t) <= JUMP_S]:
+                        jumped = held.pop(other)[1]
+                        last_t[other] = jumped.t
+                        stats.adverts += 1
+                        yield jumped
                 prev = last_t.get(rx)
                 if held and rx in held:
                     # the receiver's next line decides whether its held jump was real or one bad clock reading
