@@ -13,13 +13,13 @@ Data sets (each fitted on its own calibration walk, scored on data it was not fi
   was tuned on them;
 - uci: the public UCI BLE RSSI walks, converted by simulator.uci, fitted on the earliest 70 % of walks,
   scored on the later ones.
-Methods: ours = what `calibrate fit` makes by default (row "ours chose"): the fingerprints (offset-invariant
-naive Bayes + HMM); "grid" = `fit(method="grid")` where the walk carries zone polygons (path-loss
-curves + per-zone level, walking HMM over 1 m cells, optionally averaged with the fingerprints: "no blend"
-without); "ours, no threshold" = ours with confidence threshold 0; nb = the fingerprints without the offset
-integration; centroid = nearest centroid; strongest = strongest receiver; logdist = log-distance positioning
-(needs receiver and zone positions); "ours, no HMM" = switch time ~0 and no hysteresis; "ours, smoothing=X"
-= fitted with only that smoothing allowed.
+Methods: ours = what `calibrate fit` makes by default (row "ours chose"): the fingerprints (offset-invariant naive
+Bayes + HMM; "+ centroid": pooled with the nearest centroid's reading, unless the walk vetoed it); "grid" =
+`fit(method="grid")` where the walk carries zone polygons (path-loss curves + per-zone level, walking HMM over 1 m
+cells, optionally averaged with the fingerprints: "no blend" without); "ours, no threshold" = ours with confidence
+threshold 0; nb = the fingerprints without the offset integration; centroid = nearest centroid; strongest =
+strongest receiver; logdist = log-distance positioning (needs receiver and zone positions); "ours, no HMM" = switch
+time ~0 and no hysteresis; "ours, smoothing=X" = fitted with only that smoothing allowed.
 """
 
 from __future__ import annotations
@@ -107,7 +107,10 @@ def score(ds: DataSet, full: bool) -> dict[str, dict[str, Any]]:
     ours = evaluate(res.model, day, dt)
     ours["fit_s"] = round(fit_s, 1)
     ours["cv"] = res.report["cv_accuracy"]
-    ours["chosen"] = res.model.params.method + (" + blend" if res.model.params.grid_blend > 0 else "")
+    p = res.model.params
+    # "+ centroid": the centroid term pooled in (the fit's default unless the walk vetoes it); "+ blend": the grid's
+    ours["chosen"] = p.method + (" + blend" if p.grid_blend > 0 else "")
+    ours["chosen"] += " + centroid" if p.centroid_blend > 0 else ""
     rows["ours"] = ours
     if res.model.grid_radio:  # the walk had polygons and at least two positioned receivers: the grid exists
         grid = fit(cal, ct, rx or None, zone_positions=zpos, method="grid")
