@@ -122,6 +122,13 @@ def fit_command(
         f"({p.smoothing} {p.window_s:g} s, switch time {p.switch_time_s:g} s, "
         f"confidence threshold {p.confidence_threshold:.2f})"
     )
+    blend = r.get("centroid_blend_cv_gain_and_se")
+    if blend is not None and p.centroid_blend == 0:
+        _out.print(
+            f"centroid term off: on this walk, reading a silent receiver as a quiet one cost "
+            f"{-100 * blend[0]:.1f} points of held-out accuracy (standard error {100 * blend[1]:.1f}); docs/zones.md",
+            markup=False,
+        )
     png = report if report is not None else out.with_suffix(".png")
     try:
         from gateway.zones.report import write_report

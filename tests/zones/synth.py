@@ -196,3 +196,28 @@ def store_day(
         truth.extend(tr)
     adverts.sort(key=lambda a: a.t)
     return adverts, truth
+
+
+def flaky_walks(store: Store, seeds: range) -> tuple[list[Advert], list[TruthInterval]]:
+    """Calibration walks (one device each) heard by receivers that drop out in runs of about 10 s wherever the walker
+    is, on for 30 % of them: a flaky USB dongle, a receiver behind a door that opens and shuts. There a silence says
+    nothing about the place."""
+    adverts: list[Advert] = []
+    truth: list[TruthInterval] = []
+    for i, seed in enumerate(seeds):
+        walk_adverts, walk_truth = calibration_walk(store, seed)
+        address = f"AA:BB:CC:00:01:{i:02X}"
+        rng = np.random.default_rng(seed)
+        receivers = sorted({a.rx for a in walk_adverts})
+        on = dict.fromkeys(receivers, True)
+        last = walk_adverts[0].t
+        for a in walk_adverts:
+            for rx in receivers:
+                if rng.random() < 0.1 * (a.t - last):
+                    on[rx] = rng.random() < 0.3
+            last = a.t
+            if on[a.rx]:
+                adverts.append(Advert(a.t, a.rx, address, a.rssi, a.tx_power))
+        truth += [TruthInterval(address, iv.zone, iv.t_start, iv.t_end) for iv in walk_truth]
+    adverts.sort(key=lambda a: a.t)
+    return adverts, truth

@@ -6,7 +6,6 @@ The float path against numpy: tests/zones/test_fast_path.py; whole days: tests/s
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +15,12 @@ import tomli_w
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.adverts import Advert
-from gateway.truth import TruthInterval
 from gateway.zones.calibrate import FIT_CENTROID_BLEND, FIT_CENTROID_VETO_SE, FitResult, fit
 from gateway.zones.classify import CentroidTerm, NearestCentroid, OffsetNaiveBayes
 from gateway.zones.model import Params, ZoneModel
 from gateway.zones.tracker import ZoneTracker
 from tests.zones.bad_params import assert_one_line_error
-from tests.zones.synth import Store, calibration_walk
+from tests.zones.synth import Store, flaky_walks
 
 RECEIVERS = ["rx-door", "rx-till", "rx-back"]
 # A kiosk: every receiver hears the walk's tag nearly everywhere, so a silence is rare and says a lot.
@@ -111,34 +108,10 @@ def test_an_ordinary_walk_keeps_the_blend(fitted: FitResult) -> None:
     assert fitted.model.params.centroid_blend == FIT_CENTROID_BLEND
 
 
-def _flaky_walk(store: Store, seed: int, address: str) -> tuple[list[Advert], list[TruthInterval]]:
-    """The store's calibration walk heard by receivers that drop out in runs of about 10 s wherever the walker is
-    (on for 30 % of them): a flaky USB dongle, a receiver behind a door that opens and shuts."""
-    adverts, truth = calibration_walk(store, seed)
-    rng = np.random.default_rng(seed)
-    receivers = sorted({a.rx for a in adverts})
-    on = dict.fromkeys(receivers, True)
-    kept, last = [], adverts[0].t
-    for a in adverts:
-        for rx in receivers:
-            if rng.random() < 0.1 * (a.t - last):
-                on[rx] = rng.random() < 0.3
-        last = a.t
-        if on[a.rx]:
-            kept.append(Advert(a.t, a.rx, address, a.rssi, a.tx_power))
-    return kept, [replace(iv, device=address) for iv in truth]
-
-
 def test_a_walk_whose_silences_say_nothing_about_the_place_turns_it_off(store: Store) -> None:
     """There a silence is not a quiet reading, and the walk itself shows it (five walks, for a verdict beyond two
     standard errors): the fit writes the blend off and reports what it would have cost."""
-    adverts: list[Advert] = []
-    truth: list[TruthInterval] = []
-    for i, seed in enumerate(range(7, 12)):
-        a, t = _flaky_walk(store, seed, f"AA:BB:CC:00:01:{i:02X}")
-        adverts += a
-        truth += t
-    adverts.sort(key=lambda a: a.t)
+    adverts, truth = flaky_walks(store, range(7, 12))
     result = fit(adverts, truth, store.header_receivers(), zone_positions=store.zone_centres())
     gain, se = result.report["centroid_blend_cv_gain_and_se"]
     assert gain < -FIT_CENTROID_VETO_SE * se

@@ -14,7 +14,7 @@ from gateway.sources.recording import Header, RecordingWriter
 from gateway.truth import TruthInterval, write_truth
 from gateway.zones.calibrate import FIT_METHODS
 from gateway.zones.model import ZoneModel
-from tests.zones.synth import Store, store_day
+from tests.zones.synth import Store, flaky_walks, store_day
 
 runner = CliRunner()
 
@@ -445,3 +445,19 @@ def test_a_receiver_placed_far_from_the_zones_is_named(
     assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
     assert "receivers placed far from the zones in the recording's header: rx-0;" in r.output  # type: ignore[attr-defined]
     assert "RuntimeWarning" not in r.output  # type: ignore[attr-defined]
+
+
+def test_fit_says_when_the_walk_turns_the_centroid_term_off(store: Store, tmp_path: Path) -> None:
+    adverts, truth = flaky_walks(store, range(7, 12))
+    scans = _write(tmp_path / "cal.jsonl.gz", adverts, Header(store_id="s", receivers=store.header_receivers()))
+    write_truth(tmp_path / "cal-truth.jsonl", truth)
+    r = _fit(scans, tmp_path / "cal-truth.jsonl", tmp_path / "zones.toml")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    assert "centroid term off" in r.output  # type: ignore[attr-defined]
+    assert ZoneModel.load(tmp_path / "zones.toml").params.centroid_blend == 0.0
+
+
+def test_fit_is_silent_about_the_centroid_term_when_it_is_on(zones_file: tuple[Path, str]) -> None:
+    path, output = zones_file
+    assert ZoneModel.load(path).params.centroid_blend > 0
+    assert "centroid term" not in output
