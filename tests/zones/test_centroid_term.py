@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import tomli_w
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +18,7 @@ from gateway.zones.calibrate import FIT_CENTROID_BLEND, FIT_CENTROID_VETO_SE, Fi
 from gateway.zones.classify import CentroidTerm, NearestCentroid, OffsetNaiveBayes
 from gateway.zones.model import Params, ZoneModel
 from gateway.zones.tracker import ZoneTracker
-from tests.zones.bad_params import assert_one_line_error
+from tests.zones.bad_params import assert_one_line_error, assert_written_and_optional
 from tests.zones.synth import Store, flaky_walks
 
 RECEIVERS = ["rx-door", "rx-till", "rx-back"]
@@ -122,14 +121,7 @@ def test_a_walk_whose_silences_say_nothing_about_the_place_turns_it_off(store: S
 
 
 def test_the_blend_round_trips_and_older_files_load_without_it(fitted: FitResult, tmp_path: Path) -> None:
-    assert fitted.model.params.centroid_blend == FIT_CENTROID_BLEND  # the fit writes the default
-    path = tmp_path / "zones.toml"
-    fitted.model.save(path)
-    assert ZoneModel.load(path).params == fitted.model.params
-    doc = fitted.model.to_toml()
-    del doc["params"]["centroid_blend"]  # a file written before the blend existed
-    path.write_text(tomli_w.dumps(doc))
-    assert ZoneModel.load(path).params.centroid_blend == 0.0  # off: decided as before
+    assert_written_and_optional(fitted.model, tmp_path, ("centroid_blend",), FIT_CENTROID_BLEND)
 
 
 @pytest.mark.parametrize("value", [-0.1, 1.5, "half"])

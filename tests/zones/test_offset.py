@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import tomli_w
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +18,7 @@ from gateway.zones.classify import OffsetNaiveBayes
 from gateway.zones.estimate import ZoneEstimate
 from gateway.zones.model import Params, ZoneModel
 from gateway.zones.tracker import OFFSET_VAR_FLOOR_DB2, ZoneTracker, updated_offset
-from tests.zones.bad_params import assert_one_line_error
+from tests.zones.bad_params import assert_one_line_error, assert_written_and_optional
 
 # "outside" is "door" 10 dB quieter on every receiver (the facade): only the level tells them apart. "aisle" has
 # a shape of its own, so a phone standing there shows how loud it is.
@@ -202,14 +201,7 @@ def test_the_belief_update_is_the_moment_matched_mixture_of_per_class_updates(
 
 
 def test_the_rate_round_trips_and_older_files_load_without_it(fitted: FitResult, tmp_path: Path) -> None:
-    assert fitted.model.params.offset_learning_rate == FIT_OFFSET_LEARNING_RATE  # the fit writes the default
-    path = tmp_path / "zones.toml"
-    fitted.model.save(path)
-    assert ZoneModel.load(path).params == fitted.model.params
-    doc = fitted.model.to_toml()
-    del doc["params"]["offset_learning_rate"]  # a file written before offset learning existed
-    path.write_text(tomli_w.dumps(doc))
-    assert ZoneModel.load(path).params.offset_learning_rate == 0.0  # off: decided as before
+    assert_written_and_optional(fitted.model, tmp_path, ("offset_learning_rate",), FIT_OFFSET_LEARNING_RATE)
 
 
 @pytest.mark.parametrize("value", [-0.1, 1.5, "fast"])

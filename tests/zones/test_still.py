@@ -8,12 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-import tomli_w
 
 from gateway.zones.calibrate import FIT_STILL_MOTION_DB, FitResult
 from gateway.zones.model import ZoneModel
 from gateway.zones.tracker import DeviceState, ZoneTracker
-from tests.zones.bad_params import assert_one_line_error
+from tests.zones.bad_params import assert_one_line_error, assert_written_and_optional
 from tests.zones.test_lag import _two_zone as lag_two_zone
 from tests.zones.test_lag import _walk_front_to_back
 
@@ -55,15 +54,8 @@ def test_a_walking_phone_is_placed_in_its_new_zone_as_soon_as_before(seed: int) 
 
 
 def test_the_rule_round_trips_and_older_files_load_without_it(fitted: FitResult, tmp_path: Path) -> None:
-    assert fitted.model.params.still_motion_db == FIT_STILL_MOTION_DB  # the fit writes the product default
-    path = tmp_path / "zones.toml"
-    fitted.model.save(path)
-    assert ZoneModel.load(path).params == fitted.model.params
-    doc = fitted.model.to_toml()
-    for key in ("still_motion_db", "still_evidence_weight", "still_switch_factor"):
-        del doc["params"][key]  # a file written before the rule existed
-    path.write_text(tomli_w.dumps(doc))
-    assert ZoneModel.load(path).params.still_motion_db == 0.0  # off: decided as before
+    keys = ("still_motion_db", "still_evidence_weight", "still_switch_factor")
+    assert_written_and_optional(fitted.model, tmp_path, keys, FIT_STILL_MOTION_DB)
 
 
 @pytest.mark.parametrize(
