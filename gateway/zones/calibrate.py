@@ -112,7 +112,7 @@ FIT_OFFSET_LEARNING_RATE = 0.1
 # 0.15-0.35 all gain about a point on average, 1.0 (the centroid's reading alone) loses one.
 FIT_CENTROID_BLEND = 0.25
 # ...but a walk with silences of its own (a phone, real radio) can show that it hurts there, as the UCI walks do
-# (-6.3 points on the walk, 2 standard errors = 3.4; -3.0 on the later walks). Then it is off. The simulator's
+# (-6.3 points on the walk, 3.4 standard errors; -3.0 on the later walks). Then it is off. The simulator's
 # tag walks cannot see its gain, and lean slightly against it: at one standard error the walk switched it off on
 # 19 of 60 days that gained 1.2 points from it on average, at two on 1 of 60 (docs/zones.md, round 10).
 FIT_CENTROID_VETO_SE = 2.0
