@@ -50,7 +50,7 @@ def read_truth(path: str | os.PathLike[str]) -> list[TruthInterval]:
             raise TruthError(f"{p}:{n}: not UTF-8 text") from None
         try:
             obj = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # as the recording reader: "[[[..." nests too deep for the parser
             raise TruthError(f"{p}:{n}: not valid JSON") from None
         if not isinstance(obj, dict):
             raise TruthError(f"{p}:{n}: not a JSON object")

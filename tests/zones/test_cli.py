@@ -433,6 +433,15 @@ def test_a_truth_time_no_clock_reads_is_named(walk_files: tuple[Path, Path], tmp
     assert "t.jsonl:1: field 't_end' is 1e+308, not a time between 1970 and 2100" in line
 
 
+def test_a_truth_line_nested_past_the_parsers_limit_is_one_line_error(
+    walk_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    scans, _ = walk_files
+    bad = tmp_path / "t.jsonl"
+    bad.write_text("[" * 100_000 + "\n")
+    assert _one_error_line(_fit(scans, bad, tmp_path / "z.toml")).endswith("t.jsonl:1: not valid JSON")
+
+
 def test_a_receiver_placed_far_from_the_zones_is_named(
     polygon_walk: tuple[list[Advert], list[TruthInterval], dict[str, object]], tmp_path: Path
 ) -> None:
