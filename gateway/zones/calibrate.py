@@ -201,6 +201,17 @@ def _fold(iv: TruthInterval, t: float) -> int:
     return min(CV_FOLDS - 1, int(CV_FOLDS * (t - iv.t_start) / span))
 
 
+def _step_folds(
+    steps: Steps, index: _Intervals
+) -> tuple[list[TruthInterval | None], np.ndarray[Any, np.dtype[np.int64]]]:
+    """Each step's truth interval (None: unlabelled) and its cross-validation fold (-1: unlabelled)."""
+    ivs = [index.at(d, float(t)) for d, t in zip(steps.device, steps.t, strict=True)]
+    folds = np.array(
+        [_fold(iv, float(t)) if iv is not None else -1 for iv, t in zip(ivs, steps.t, strict=True)], dtype=np.int64
+    )
+    return ivs, folds
+
+
 def check_time_span(adverts: Sequence[Advert], truth: Sequence[TruthInterval]) -> None:
     """Every zone's truth interval must overlap the recording's time span: otherwise they belong to another
     recording. `outside` is exempt: the street may be out of every receiver's range, so a walk that ends
@@ -472,11 +483,8 @@ def fit(
         params = Params(**{**base.__dict__, "smoothing": smoothing, "window_s": window, "kalman_q_db2_per_s": q})
         grid_params = Params(**params.__dict__)
         steps = compute_steps(rs, heard_rx, params)
-        ivs = [index.at(d, float(t)) for d, t in zip(steps.device, steps.t, strict=True)]
+        ivs, folds = _step_folds(steps, index)
         y = np.array([cls_index[iv.zone] if iv is not None else -1 for iv in ivs], dtype=np.int64)
-        folds = np.array(
-            [_fold(iv, float(t)) if iv is not None else -1 for iv, t in zip(ivs, steps.t, strict=True)], dtype=np.int64
-        )
         for c in classes:
             if not (y == cls_index[c]).any():
                 raise CalibrationError(
@@ -691,10 +699,7 @@ def _centroid_blend_margin(
     _, params, steps, post, yf, _, pooled = best
     y = yf.astype(np.int64)
     labelled = y >= 0
-    ivs = [index.at(d, float(t)) for d, t in zip(steps.device, steps.t, strict=True)]
-    folds = np.array(
-        [_fold(iv, float(t)) if iv is not None else -1 for iv, t in zip(ivs, steps.t, strict=True)], dtype=np.int64
-    )
+    _, folds = _step_folds(steps, index)
     blended = Params(**{**params.__dict__, "centroid_blend": FIT_CENTROID_BLEND})
     post_b = np.zeros_like(post)
     for k in range(CV_FOLDS):
