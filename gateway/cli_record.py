@@ -99,6 +99,8 @@ def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> It
     """Ctrl-C or SIGTERM end the recording cleanly: the file is closed whole, the command exits 0."""
     installed = []
     for sig in (signal.SIGINT, signal.SIGTERM):
+        # where the loop cannot install a handler (not the main thread, a platform without loop signal support),
+        # Ctrl-C keeps Python's default behaviour, KeyboardInterrupt, rather than the command failing to start
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
             installed.append(sig)
