@@ -22,6 +22,11 @@ SLICE_S = 60.0  # divides the 300 s token window; long enough to amortise numpy 
 GRID_S = 1.0  # positions and shadowing resolution: 1.4 m at walking speed, under the shadowing's 3 m
 RSSI_TABLE_MIN, RSSI_TABLE_MAX = -127, 20  # what a recording may hold (gateway.sources.recording)
 
+# (advert times, advert device indices, report -> advert, report -> receiver, report RSSI)
+Reports = tuple[
+    npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
+]
+
 
 class RadioSimulation:
     def __init__(
@@ -47,9 +52,17 @@ class RadioSimulation:
 
     def slice_lines(self, t0: float, t1: float) -> list[str]:
         """The recording lines (with newline) of every advertisement reported in [t0, t1), sorted by t."""
+        reports = self.slice_reports(t0, t1)
+        if reports is None:
+            return []
+        return self._render(*reports)
+
+    def slice_reports(self, t0: float, t1: float) -> Reports | None:
+        """What the receivers reported in [t0, t1) as arrays, before they are written as lines: per
+        advertisement its time and device index, per report the advertisement, receiver index and RSSI."""
         act = np.nonzero((self.t_on < t1) & (self.t_off > t0))[0]
         if len(act) == 0:
-            return []
+            return None
         rng, params = self.rng, self.params
         n_grid = max(1, math.ceil((t1 - t0) / GRID_S))
         tg = t0 + np.arange(n_grid + 1, dtype=np.float64) * GRID_S
@@ -92,7 +105,7 @@ class RadioSimulation:
         valid = ~after & (times >= self.t_on[dev_row]) & (times < self.t_off[dev_row]) & (times < t1)
         di = row[valid]
         if len(di) == 0:
-            return []
+            return None
         t = times[valid]
         self.adverts_sent += len(t)
 
@@ -109,9 +122,9 @@ class RadioSimulation:
         caught, reported = receive(self.rx, power, rng, params)
         ai, ri = np.nonzero(caught)
         if len(ai) == 0:
-            return []
+            return None
         self.reports += np.bincount(ri, minlength=len(self.rx))
-        return self._render(t, dev, ai, ri, reported[ai, ri])
+        return t, dev, ai, ri, reported[ai, ri]
 
     def _render(
         self,
