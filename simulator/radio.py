@@ -96,9 +96,10 @@ def _facade_loss(rx: Receivers, x: FloatArray, y: FloatArray) -> FloatArray:
     a, b = (y, x) if horizontal else (x, y)  # a: across the door's wall, b: along it
     ra, rb = (rx.y, rx.x) if horizontal else (rx.x, rx.y)
     door_a, door_b = (ey, ex) if horizontal else (ex, ey)
+    # a line parallel to the door's wall (a == ra) never passes the door: its s is inf or nan and fails the tests
     with np.errstate(divide="ignore", invalid="ignore"):
         s = (door_a - a[:, None]) / (ra[None, :] - a[:, None])
-    crossing_b = b[:, None] + s * (rb[None, :] - b[:, None])
+        crossing_b = b[:, None] + s * (rb[None, :] - b[:, None])
     through_door = (s >= 0) & (s <= 1) & (np.abs(crossing_b - door_b) <= rx.door_half_width_m)
     loss[outside] = rx.facade_loss_db
     loss[through_door & outside[:, None]] = 0.0
