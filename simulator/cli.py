@@ -214,6 +214,82 @@ def evaluate(
         _print_table(scores)
 
 
+WEAK_ZONE = 0.7  # a zone the oracle gets right less often than this is named as hard to tell apart
+
+
+@app.command()
+def ceiling(
+    store: Annotated[Path | None, typer.Option("--store", help="Store TOML; default: the built-in example.")] = None,
+    seeds: Annotated[
+        list[int] | None, typer.Option("--seed", min=0, help="A day to score (repeat for more); default: 1.")
+    ] = None,
+    shoppers: Annotated[int, typer.Option("--shoppers", min=1, help="Customers visiting during each day.")] = 40,
+    duration: Annotated[
+        float, typer.Option("--duration", min=60, max=86400, help="Length of each day in seconds.")
+    ] = 1800.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The zone accuracy this layout allows: an estimator that knows the simulator's radio map, per zone."""
+    from simulator.ceiling import Ceiling, ceiling_of_day
+    from simulator.store import load_store
+
+    days = seeds or [1]
+    result = Ceiling()
+    try:
+        st = load_store(store)
+        with err.status("scoring", spinner="dots") if err.is_terminal else _no_status() as status:
+            for n, seed in enumerate(days, start=1):
+                if status is not None:
+                    status.update(f"scoring day {n} of {len(days)} (seed {seed})")
+                ceiling_of_day(st, seed, shoppers, duration, ceiling=result)
+    except _expected_errors() as e:
+        if _debug:
+            raise
+        raise _fail(_message(e)) from None
+    if not result.smoothed:
+        raise _fail(f"{store or 'the example store'}: no customer was heard in {len(days)} day(s); nothing to score")
+    per_zone = result.per_zone()
+    weak = sorted((t.accuracy, z) for z, t in per_zone.items() if t.accuracy < WEAK_ZONE)
+    if as_json:
+        summary = {
+            "store_id": st.store_id,
+            "seeds": days,
+            "accuracy": round(result.accuracy, 4),
+            "forward_accuracy": round(result.forward_accuracy, 4),
+            "setting": {"evidence_weight": result.setting[0], "move_spread_m": result.setting[1]},
+            "samples": sum(t.samples for t in per_zone.values()),
+            "per_zone": {z: {"samples": t.samples, "accuracy": round(t.accuracy, 4)} for z, t in per_zone.items()},
+            "weak_zones": [z for _, z in weak],
+        }
+        sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
+        return
+    table = Table(title=f"zone accuracy this layout allows ({st.store_id}, {len(days)} day(s) of {shoppers} shoppers)")
+    table.add_column("zone")
+    table.add_column("samples", justify="right")
+    table.add_column("ceiling", justify="right")
+    for z, t in sorted(per_zone.items()):
+        table.add_row(z, f"{t.samples:,}", f"{t.accuracy:.3f}")
+    table.add_row("all", f"{sum(t.samples for t in per_zone.values()):,}", f"{result.accuracy:.3f}")
+    out.print(table)
+    out.print(
+        f"An estimator that knows every receiver's position and path loss, the walls and each phone's offset, and "
+        f"sees each visit whole, gets {result.accuracy:.3f} (deciding as it goes: {result.forward_accuracy:.3f}).",
+        markup=False,
+    )
+    if weak:
+        names = ", ".join(f"{z} ({a:.2f})" for a, z in weak)
+        out.print(
+            f"Hard to tell apart on this layout: {names}. A receiver inside such a zone, away from the others, "
+            "usually helps (docs/zones.md, 'What the layout allows').",
+            markup=False,
+        )
+
+
+@contextmanager
+def _no_status() -> Iterator[None]:
+    yield None
+
+
 @app.command()
 def demo(
     demo_dir: Annotated[

@@ -1,0 +1,109 @@
+"""The layout check (`proximity-sim ceiling`): it must tell a layout whose zones the receivers can separate from one
+whose zones mirror each other, and its smoother must be the textbook one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from simulator.ceiling import blur_matrix, ceiling_of_day, forward_backward
+from simulator.cli import app
+from simulator.store import load_store
+
+CORRIDOR = """store_id = "corridor-1"
+name = "Corridor"
+width = 24.0
+height = 6.0
+entrance = [0.0, 3.0]
+
+[[zone]]
+name = "west"
+polygon = [[0, 0], [12, 0], [12, 6], [0, 6]]
+
+[[zone]]
+name = "east"
+polygon = [[12, 0], [24, 0], [24, 6], [12, 6]]
+"""
+
+
+def _receiver(rx_id: str, x: float) -> str:
+    return f'\n[[receiver]]\nid = "{rx_id}"\nx = {x}\ny = 3.0\n'
+
+
+@pytest.fixture
+def one_at_each_end(tmp_path: Path) -> Path:
+    path = tmp_path / "ends.toml"
+    path.write_text(CORRIDOR + _receiver("rx-w", 2.0) + _receiver("rx-e", 22.0))
+    return path
+
+
+@pytest.fixture
+def one_in_the_middle(tmp_path: Path) -> Path:
+    """West and east are mirror images around the only receiver: no estimator can tell them apart by RSSI."""
+    path = tmp_path / "middle.toml"
+    path.write_text(CORRIDOR + _receiver("rx-mid", 12.0))
+    return path
+
+
+def test_forward_backward_is_the_textbook_smoother() -> None:
+    rng = np.random.default_rng(4)
+    ny, nx, steps = 3, 4, 7
+    loglik = rng.normal(0, 2, (steps, ny * nx))
+    fwd, post = forward_backward(loglik, ny, nx, sigma_m=0.8)
+    # dense reference: transition (iy, ix) -> (jy, jx) = ky[iy, jy] * kx[ix, jx], uniform start
+    trans = np.kron(blur_matrix(np.arange(ny, dtype=float), 0.8), blur_matrix(np.arange(nx, dtype=float), 0.8))
+    lik = np.exp(loglik)
+    alpha = np.empty_like(lik)
+    a = np.full(ny * nx, 1 / (ny * nx)) * lik[0]
+    alpha[0] = a / a.sum()
+    for s in range(1, steps):
+        a = (alpha[s - 1] @ trans) * lik[s]
+        alpha[s] = a / a.sum()
+    beta = np.ones(ny * nx)
+    ref = np.empty_like(lik)
+    ref[-1] = alpha[-1]
+    for s in range(steps - 2, -1, -1):
+        beta = trans @ (lik[s + 1] * beta)
+        beta /= beta.sum()
+        ref[s] = alpha[s] * beta / (alpha[s] * beta).sum()
+    np.testing.assert_allclose(fwd, alpha, rtol=1e-9)
+    np.testing.assert_allclose(post, ref, rtol=1e-9)
+
+
+def test_a_receiver_in_each_zone_separates_them_and_a_shared_one_cannot(
+    one_at_each_end: Path, one_in_the_middle: Path
+) -> None:
+    ends = ceiling_of_day(load_store(one_at_each_end), seed=1, shoppers=6, duration_s=600)
+    middle = ceiling_of_day(load_store(one_in_the_middle), seed=1, shoppers=6, duration_s=600)
+    assert ends.accuracy > 0.8
+    assert middle.accuracy < ends.accuracy - 0.3
+    mirrored = middle.per_zone()
+    assert min(mirrored["west"].accuracy, mirrored["east"].accuracy) < 0.3
+    # the same people on the same day: the layouts are scored on the same visits
+    assert sum(t.samples for t in ends.per_zone().values()) > 1000
+
+
+def test_cli_names_the_zones_the_layout_cannot_separate(one_in_the_middle: Path) -> None:
+    args = ["ceiling", "--store", str(one_in_the_middle), "--shoppers", "6", "--duration", "600"]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    worst = min(summary["per_zone"], key=lambda z: summary["per_zone"][z]["accuracy"])
+    assert worst in summary["weak_zones"]
+    assert all(summary["per_zone"][z]["accuracy"] < 0.7 for z in summary["weak_zones"])
+    table = CliRunner().invoke(app, args)
+    assert table.exit_code == 0
+    assert "Hard to tell apart on this layout" in table.stdout and worst in table.stdout.split("Hard to tell")[1]
+
+
+def test_cli_bad_store_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(CORRIDOR)  # no receiver
+    result = CliRunner().invoke(app, ["ceiling", "--store", str(bad)])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "bad.toml" in lines[0]
