@@ -2,7 +2,7 @@
 
     python benchmarks/bench_ceiling.py [--seeds 1 2 3] [--shoppers 40] [--duration 1800] [--stores ...]
 
-Per store: the oracle of simulator/ceiling.py (it knows the simulator's radio map and sees each visit whole),
+Per store: the oracle of simulator/ceiling.py (it knows the simulator's radio map and may use hindsight),
 over the consenting customers of the days `proximity-sim generate --seed K` makes with these arguments. Read
 it next to bench_days.py's zone accuracy for the same seeds: the gap between the two is what a better zone
 model or calibration could still win; the gap between this and 1.0 is the layout's and the noise's.

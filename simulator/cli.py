@@ -272,8 +272,8 @@ def ceiling(
     table.add_row("all", f"{sum(t.samples for t in per_zone.values()):,}", f"{result.accuracy:.3f}")
     out.print(table)
     out.print(
-        f"An estimator that knows every receiver's position and path loss, the walls and each phone's offset, and "
-        f"sees each visit whole, gets {result.accuracy:.3f} (deciding as it goes: {result.forward_accuracy:.3f}).",
+        f"An estimator that knows every receiver's position and path loss, the walls and each phone's offset gets "
+        f"{result.accuracy:.3f} (deciding as it goes, as the gateway must: {result.forward_accuracy:.3f}).",
         markup=False,
     )
     if weak:

@@ -10,34 +10,39 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from simulator.ceiling import blur_matrix, ceiling_of_day, forward_backward
+from simulator.ceiling import Ceiling, blur_matrix, ceiling_of_day, forward_backward
 from simulator.cli import app
 from simulator.store import load_store
 
+# a hall by the door in the middle, a shop zone either side of it
 CORRIDOR = """store_id = "corridor-1"
 name = "Corridor"
 width = 24.0
 height = 6.0
-entrance = [0.0, 3.0]
+entrance = [12.0, 0.0]
+
+[[zone]]
+name = "hall"
+polygon = [[10, 0], [14, 0], [14, 6], [10, 6]]
 
 [[zone]]
 name = "west"
-polygon = [[0, 0], [12, 0], [12, 6], [0, 6]]
+polygon = [[0, 0], [10, 0], [10, 6], [0, 6]]
 
 [[zone]]
 name = "east"
-polygon = [[12, 0], [24, 0], [24, 6], [12, 6]]
+polygon = [[14, 0], [24, 0], [24, 6], [14, 6]]
 """
 
 
 def _receiver(rx_id: str, x: float) -> str:
-    return f'\n[[receiver]]\nid = "{rx_id}"\nx = {x}\ny = 3.0\n'
+    return f'\n[[receiver]]\nid = "{rx_id}"\nx = {x}\ny = 4.0\n'
 
 
 @pytest.fixture
 def one_at_each_end(tmp_path: Path) -> Path:
     path = tmp_path / "ends.toml"
-    path.write_text(CORRIDOR + _receiver("rx-w", 2.0) + _receiver("rx-e", 22.0))
+    path.write_text(CORRIDOR + _receiver("rx-w", 3.0) + _receiver("rx-e", 21.0))
     return path
 
 
@@ -49,16 +54,23 @@ def one_in_the_middle(tmp_path: Path) -> Path:
     return path
 
 
-def test_forward_backward_is_the_textbook_smoother() -> None:
+@pytest.mark.parametrize("walled", [False, True], ids=["open", "walled"])
+def test_forward_backward_is_the_textbook_smoother(walled: bool) -> None:
     rng = np.random.default_rng(4)
     ny, nx, steps = 3, 4, 7
+    allowed = np.ones(ny * nx, dtype=bool)
+    if walled:
+        allowed[[1, 5, 6]] = False  # cells nobody can be in: no mass may flow into them
     loglik = rng.normal(0, 2, (steps, ny * nx))
-    fwd, post = forward_backward(loglik, ny, nx, sigma_m=0.8)
-    # dense reference: transition (iy, ix) -> (jy, jx) = ky[iy, jy] * kx[ix, jx], uniform start
-    trans = np.kron(blur_matrix(np.arange(ny, dtype=float), 0.8), blur_matrix(np.arange(nx, dtype=float), 0.8))
-    lik = np.exp(loglik)
+    fwd, post = forward_backward(loglik, ny, nx, sigma_m=0.8, allowed=allowed)
+    # dense reference: move (iy, ix) -> (jy, jx) = ky[iy, jy] * kx[ix, jx], kept to the allowed cells and
+    # renormalised per source cell; uniform start over the allowed cells
+    blur = np.kron(blur_matrix(np.arange(ny, dtype=float), 0.8), blur_matrix(np.arange(nx, dtype=float), 0.8))
+    trans = blur * allowed[None, :]
+    trans /= trans.sum(axis=1, keepdims=True)
+    lik = np.exp(loglik) * allowed
     alpha = np.empty_like(lik)
-    a = np.full(ny * nx, 1 / (ny * nx)) * lik[0]
+    a = allowed / allowed.sum() * lik[0]
     alpha[0] = a / a.sum()
     for s in range(1, steps):
         a = (alpha[s - 1] @ trans) * lik[s]
@@ -70,8 +82,14 @@ def test_forward_backward_is_the_textbook_smoother() -> None:
         beta = trans @ (lik[s + 1] * beta)
         beta /= beta.sum()
         ref[s] = alpha[s] * beta / (alpha[s] * beta).sum()
-    np.testing.assert_allclose(fwd, alpha, rtol=1e-9)
-    np.testing.assert_allclose(post, ref, rtol=1e-9)
+    np.testing.assert_allclose(fwd, alpha, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(post, ref, rtol=1e-9, atol=1e-15)
+    assert not fwd[:, ~allowed].any() and not post[:, ~allowed].any()
+
+
+def _west_and_east(c: Ceiling) -> float:
+    zones = c.per_zone()
+    return (zones["west"].correct + zones["east"].correct) / (zones["west"].samples + zones["east"].samples)
 
 
 def test_a_receiver_in_each_zone_separates_them_and_a_shared_one_cannot(
@@ -79,12 +97,10 @@ def test_a_receiver_in_each_zone_separates_them_and_a_shared_one_cannot(
 ) -> None:
     ends = ceiling_of_day(load_store(one_at_each_end), seed=1, shoppers=6, duration_s=600)
     middle = ceiling_of_day(load_store(one_in_the_middle), seed=1, shoppers=6, duration_s=600)
-    assert ends.accuracy > 0.8
-    assert middle.accuracy < ends.accuracy - 0.3
-    mirrored = middle.per_zone()
-    assert min(mirrored["west"].accuracy, mirrored["east"].accuracy) < 0.3
-    # the same people on the same day: the layouts are scored on the same visits
-    assert sum(t.samples for t in ends.per_zone().values()) > 1000
+    assert _west_and_east(ends) > 0.75
+    assert _west_and_east(middle) < _west_and_east(ends) - 0.3
+    # the same people on the same day: the two layouts are scored on the same visits
+    assert ends.per_zone()["west"].samples > 300 and ends.per_zone()["east"].samples > 300
 
 
 def test_cli_names_the_zones_the_layout_cannot_separate(one_in_the_middle: Path) -> None:
