@@ -215,6 +215,7 @@ def evaluate(
 
 
 WEAK_ZONE = 0.7  # a zone the oracle gets right less often than this is named as hard to tell apart
+FEW_SAMPLES = 300  # reports: fewer, and a zone's figure rests on a visit or two
 
 
 @app.command()
@@ -250,6 +251,9 @@ def ceiling(
         raise _fail(f"{store or 'the example store'}: no customer was heard in {len(days)} day(s); nothing to score")
     per_zone = result.per_zone()
     weak = sorted((t.accuracy, z) for z, t in per_zone.items() if t.accuracy < WEAK_ZONE)
+    # a planner reads every zone's row: say which were not scored, or scored on too little to go by
+    unscored = [z for z in st.zone_names if z not in per_zone]
+    thin = [z for z, t in per_zone.items() if t.samples < FEW_SAMPLES]
     if as_json:
         summary = {
             "store_id": st.store_id,
@@ -260,6 +264,8 @@ def ceiling(
             "samples": sum(t.samples for t in per_zone.values()),
             "per_zone": {z: {"samples": t.samples, "accuracy": round(t.accuracy, 4)} for z, t in per_zone.items()},
             "weak_zones": [z for _, z in weak],
+            "unscored_zones": unscored,
+            "few_samples_zones": thin,
         }
         sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
         return
@@ -276,6 +282,10 @@ def ceiling(
         f"{result.accuracy:.3f} (deciding as it goes, as the gateway must: {result.forward_accuracy:.3f}).",
         markup=False,
     )
+    if unscored or thin:
+        parts = [f"no shopper was in {', '.join(unscored)}"] if unscored else []
+        parts += [f"under {FEW_SAMPLES} samples in {', '.join(thin)}"] if thin else []
+        out.print(f"Not enough to go by: {'; '.join(parts)}. Add days (--seed) or --shoppers.", markup=False)
     if weak:
         names = ", ".join(f"{z} ({a:.2f})" for a, z in weak)
         out.print(

@@ -116,6 +116,16 @@ def test_cli_names_the_zones_the_layout_cannot_separate(one_in_the_middle: Path)
     assert "Hard to tell apart on this layout" in table.stdout and worst in table.stdout.split("Hard to tell")[1]
 
 
+def test_cli_says_which_zones_a_short_day_did_not_score(one_at_each_end: Path) -> None:
+    """A zone nobody visited has no row; a planner must not read its absence as 'fine'."""
+    args = ["ceiling", "--store", str(one_at_each_end), "--shoppers", "1", "--duration", "60"]
+    summary = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)
+    assert summary["unscored_zones"] and set(summary["unscored_zones"]).isdisjoint(summary["per_zone"])
+    assert set(summary["unscored_zones"]) | set(summary["per_zone"]) >= {"hall", "west", "east"}
+    table = CliRunner().invoke(app, args).stdout
+    assert "Not enough to go by: no shopper was in" in table
+
+
 def test_cli_bad_store_is_one_line_naming_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(CORRIDOR)  # no receiver
