@@ -456,6 +456,27 @@ def test_a_receiver_placed_far_from_the_zones_is_named(
     assert "RuntimeWarning" not in r.output  # type: ignore[attr-defined]
 
 
+def test_fit_names_the_zones_no_receiver_is_in(
+    polygon_walk: tuple[list[Advert], list[TruthInterval], dict[str, object]], tmp_path: Path
+) -> None:
+    """Store staff can still move a receiver after the walk; the fit is where the layout is first seen whole."""
+    adverts, truth, header = polygon_walk
+    receivers: dict[str, dict[str, float]] = header["receivers"]  # type: ignore[assignment]
+    zones: dict[str, dict[str, list[list[float]]]] = header["zones"]  # type: ignore[assignment]
+
+    def holds_a_receiver(poly: list[list[float]]) -> bool:  # the synthetic zones are axis-aligned rectangles
+        (x0, y0), (x1, y1) = poly[0], poly[2]
+        return any(x0 <= p["x"] <= x1 and y0 <= p["y"] <= y1 for p in receivers.values())
+
+    bare = sorted(z for z, v in zones.items() if not holds_a_receiver(v["polygon"]))
+    assert bare and len(bare) < len(zones)  # the fixture has both kinds
+    scans = _write(tmp_path / "walk.jsonl", adverts, Header("s", receivers, None, {"zones": zones}))
+    write_truth(tmp_path / "t.jsonl", truth)
+    r = _fit(scans, tmp_path / "t.jsonl", tmp_path / "z.toml")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    assert f"zones with no receiver inside: {', '.join(bare)};" in r.output  # type: ignore[attr-defined]
+
+
 def test_fit_says_when_the_walk_turns_the_centroid_term_off(store: Store, tmp_path: Path) -> None:
     adverts, truth = flaky_walks(store, range(7, 12))
     scans = _write(tmp_path / "cal.jsonl.gz", adverts, Header(store_id="s", receivers=store.header_receivers()))
