@@ -17,6 +17,7 @@ from gateway.setup import input_warnings
 from gateway.sources.recording import Header, ReadStats, RecordingError, RecordingReader
 from gateway.truth import OUTSIDE, TruthError, TruthInterval, read_truth
 from gateway.zones.calibrate import CalibrationError, check_time_span, evaluate, fit, outside_span
+from gateway.zones.layout import LayoutError, load_layout
 from gateway.zones.model import ZoneModel, ZonesError
 from gateway.zones.samples import readings
 
@@ -98,14 +99,30 @@ def fit_command(
         ),
     ] = FitMethod.offset_nb,
     customers: CustomersOpt = None,
+    layout: Annotated[
+        Path | None,
+        typer.Option(
+            "--layout",
+            help="The store's floor plan (TOML: [[receiver]] id, x, y and [[zone]] name, polygon, in metres; the "
+            "store file `proximity-sim ceiling` reads). A live walk's recording has no positions: with them the "
+            "fit checks which zones have a receiver, draws the plan in the report and can fit the floor grid. "
+            "Replaces positions in the recording's header.",
+        ),
+    ] = None,
 ) -> None:
     """Fit the zone model from a labelled calibration walk and write the zones file."""
+    plan = None
+    if layout is not None:
+        try:
+            plan = load_layout(layout)
+        except LayoutError as e:
+            raise _fail(str(e)) from None
     header, adverts, intervals, _ = _load(scans, truth)
     adverts = _as_truth_devices(scans, adverts, intervals, customers)
+    receivers = plan.receivers if plan is not None else header.receivers or None
+    zone_positions = plan.zones if plan is not None else header.zone_geometry()
     try:
-        result = fit(
-            adverts, intervals, header.receivers or None, zone_positions=header.zone_geometry(), method=method.value
-        )
+        result = fit(adverts, intervals, receivers, zone_positions=zone_positions, method=method.value)
     except CalibrationError as e:
         raise _fail(f"{truth if e.about == 'truth' else scans}: {e}") from None
     for w in result.warnings:

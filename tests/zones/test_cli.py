@@ -477,6 +477,55 @@ def test_fit_names_the_zones_no_receiver_is_in(
     assert f"zones with no receiver inside: {', '.join(bare)};" in r.output  # type: ignore[attr-defined]
 
 
+def test_a_live_walk_gets_its_floor_plan_from_layout(
+    polygon_walk: tuple[list[Advert], list[TruthInterval], dict[str, object]], tmp_path: Path
+) -> None:
+    """`calibrate record` writes no positions; the store file checked with `proximity-sim ceiling` supplies them."""
+    adverts, truth, header = polygon_walk
+    receivers: dict[str, dict[str, float]] = header["receivers"]  # type: ignore[assignment]
+    zones: dict[str, dict[str, list[list[float]]]] = header["zones"]  # type: ignore[assignment]
+    plan = tmp_path / "store.toml"
+    lines = ['store_id = "s"', "width = 24.0", "height = 14.0", "entrance = [4.0, 0.0]"]
+    for z, v in zones.items():
+        lines += ["[[zone]]", f'name = "{z}"', f"polygon = {v['polygon']}"]
+    for rx, p in receivers.items():
+        lines += ["[[receiver]]", f'id = "{rx}"', f"x = {p['x']}", f"y = {p['y']}", "rssi_at_1m = -59.0"]
+    plan.write_text("\n".join(lines) + "\n")
+    scans = _write(tmp_path / "walk.jsonl", adverts, Header("s"))  # as a live walk: no positions
+    write_truth(tmp_path / "t.jsonl", truth)
+    without = _fit(scans, tmp_path / "t.jsonl", tmp_path / "plain.toml")
+    assert without.exit_code == 0 and "no receiver inside" not in without.output  # type: ignore[attr-defined]
+    assert not ZoneModel.load(tmp_path / "plain.toml").zone_polygons
+    r = _fit(scans, tmp_path / "t.jsonl", tmp_path / "z.toml", "--layout", str(plan))
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    assert "zones with no receiver inside:" in r.output  # type: ignore[attr-defined]
+    assert set(ZoneModel.load(tmp_path / "z.toml").zone_polygons) == set(zones)
+
+
+_ZONE = "[[zone]]\nname = 'z'\npolygon = {}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[[receiver]]\nid = 'a'\nx = 1\n" + _ZONE.format("[[0, 0], [1, 0], [1, 1]]"), "receiver 1 (a): field 'y'"),
+        ("[[receiver]]\nid = 'a'\nx = 1\ny = 2\n" + _ZONE.format("[[0, 0], [1, 0]]"), "zone 1 (z): field 'polygon'"),
+        ("[[receiver]]\nid = 'a'\nx = 1\ny = 2\n", "needs at least one [[receiver]] and one [[zone]]"),
+        ("[[receiver]\n", "not valid TOML"),
+    ],
+    ids=["no-y", "two-points", "no-zone", "bad-toml"],
+)
+def test_a_bad_layout_is_one_line_naming_file_and_entry(
+    walk_files: tuple[Path, Path], tmp_path: Path, text: str, named: str
+) -> None:
+    scans, truth = walk_files
+    plan = tmp_path / "plan.toml"
+    plan.write_text(text)
+    line = _one_error_line(_fit(scans, truth, tmp_path / "z.toml", "--layout", str(plan)))
+    assert line.startswith(f"error: {plan}") and named in line
+    assert not (tmp_path / "z.toml").exists()
+
+
 def test_fit_says_when_the_walk_turns_the_centroid_term_off(store: Store, tmp_path: Path) -> None:
     adverts, truth = flaky_walks(store, range(7, 12))
     scans = _write(tmp_path / "cal.jsonl.gz", adverts, Header(store_id="s", receivers=store.header_receivers()))
