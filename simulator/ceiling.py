@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from gateway.zones.grid import blur_matrix
 from simulator.devices import Device
 from simulator.engine import SLICE_S, RadioSimulation
 from simulator.population import build_population
@@ -99,14 +100,6 @@ def cells_of(store: Store, cell_m: float = CELL_M) -> Cells:
     return Cells(xs[c0:c1], ys[r0:r1], crop, names, here[r0:r1, c0:c1].ravel())
 
 
-def blur_matrix(centres: FloatArray, sigma_m: float) -> FloatArray:
-    """Row i: where mass at cell i goes in one step along one axis (a Gaussian, renormalised at the edges)."""
-    d = centres[:, None] - centres[None, :]
-    k = np.exp(-0.5 * (d / sigma_m) ** 2)
-    out: FloatArray = k / k.sum(axis=1, keepdims=True)
-    return out
-
-
 def forward_backward(
     loglik: FloatArray,
     ny: int,
@@ -123,7 +116,8 @@ def forward_backward(
     """
     centres_y = np.arange(ny, dtype=np.float64) * cell_m
     centres_x = np.arange(nx, dtype=np.float64) * cell_m
-    ky, kx = blur_matrix(centres_y, sigma_m), blur_matrix(centres_x, sigma_m)
+    # the grid's convention is column j = where mass at j goes; here rows are sources
+    ky, kx = blur_matrix(centres_y, sigma_m).T, blur_matrix(centres_x, sigma_m).T
     mask = np.ones((ny, nx)) if allowed is None else allowed.reshape(ny, nx).astype(np.float64)
     z = np.maximum(ky @ mask @ kx.T, 1e-300)
     steps = loglik.shape[0]

@@ -205,7 +205,7 @@ class GridScorer:
         got = self._kernels.get(k)
         if got is None:
             s = max(self.speed * k * DT_QUANTUM_S, 1e-3)
-            got = (_blur_matrix(self.grid.xs, s), _blur_matrix(self.grid.ys, s))
+            got = (blur_matrix(self.grid.xs, s), blur_matrix(self.grid.ys, s))
             self._kernels[k] = got
         return got
 
@@ -242,7 +242,7 @@ def _finite(radio: RadioMap) -> RadioMap:
     )
 
 
-def _blur_matrix(centres: FloatArray, sigma: float) -> FloatArray:
+def blur_matrix(centres: FloatArray, sigma: float) -> FloatArray:
     """Column j: where mass in cell j goes within one step (a Gaussian, cut at the walls, mass conserved)."""
     d = centres[:, None] - centres[None, :]
     k = np.exp(-0.5 * np.square(d / sigma))

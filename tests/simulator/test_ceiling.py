@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from simulator.ceiling import Ceiling, blur_matrix, ceiling_of_day, forward_backward
+from gateway.zones.grid import blur_matrix
+from simulator.ceiling import Ceiling, ceiling_of_day, forward_backward
 from simulator.cli import app
 from simulator.store import load_store
 
@@ -65,7 +66,7 @@ def test_forward_backward_is_the_textbook_smoother(walled: bool) -> None:
     fwd, post = forward_backward(loglik, ny, nx, sigma_m=0.8, allowed=allowed)
     # dense reference: move (iy, ix) -> (jy, jx) = ky[iy, jy] * kx[ix, jx], kept to the allowed cells and
     # renormalised per source cell; uniform start over the allowed cells
-    blur = np.kron(blur_matrix(np.arange(ny, dtype=float), 0.8), blur_matrix(np.arange(nx, dtype=float), 0.8))
+    blur = np.kron(blur_matrix(np.arange(ny, dtype=float), 0.8), blur_matrix(np.arange(nx, dtype=float), 0.8)).T
     trans = blur * allowed[None, :]
     trans /= trans.sum(axis=1, keepdims=True)
     lik = np.exp(loglik) * allowed
