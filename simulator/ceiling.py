@@ -26,6 +26,7 @@ heading could add.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +37,6 @@ import numpy.typing as npt
 from gateway.zones.grid import blur_matrix
 from simulator.devices import Device
 from simulator.engine import SLICE_S, RadioSimulation
-from simulator.population import build_population
 from simulator.radio import DEFAULT_RADIO, RadioParams, Receivers, fast_fading_db, mean_rssi
 from simulator.store import Store
 
@@ -79,6 +79,15 @@ class Cells:
     def __len__(self) -> int:
         return len(self.xs) * len(self.ys)
 
+    @functools.cached_property
+    def zone_of_cell(self) -> FloatArray:
+        """(cells, names) one-hot: a posterior over cells times this is the mass per zone (aisle cells count
+        for none)."""
+        out = np.zeros((len(self), len(self.names)))
+        in_zone = self.cls != NO_ZONE
+        out[np.flatnonzero(in_zone), self.cls[in_zone]] = 1.0
+        return out
+
 
 def cells_of(store: Store, cell_m: float = CELL_M) -> Cells:
     band = max(PAVEMENT_AWAY_M, PAVEMENT_ALONG_M)
@@ -110,23 +119,22 @@ def forward_backward(
 ) -> tuple[FloatArray, FloatArray]:
     """(forward, smoothed) posteriors over cells per step for a separable diffusion between steps.
 
-    The move from cell i = (iy, ix) to j = (jy, jx) is ky[iy, jy] * kx[ix, jx] * allowed[j] / z[i], z[i]
-    making each allowed cell's moves sum to one: a walker stays where people walk instead of leaking into the
-    walls' far side. The first step starts uniform over the allowed cells.
+    With the grid method's kernels (`blur_matrix`: column i is where mass at i goes), the move from cell
+    i = (iy, ix) to j = (jy, jx) is ky[jy, iy] * kx[jx, ix] * allowed[j] / z[i], z[i] making each allowed cell's
+    moves sum to one: a walker stays where people walk instead of leaking into the walls' far side. The first
+    step starts uniform over the allowed cells.
     """
-    centres_y = np.arange(ny, dtype=np.float64) * cell_m
-    centres_x = np.arange(nx, dtype=np.float64) * cell_m
-    # the grid's convention is column j = where mass at j goes; here rows are sources
-    ky, kx = blur_matrix(centres_y, sigma_m).T, blur_matrix(centres_x, sigma_m).T
+    ky = blur_matrix(np.arange(ny, dtype=np.float64) * cell_m, sigma_m)
+    kx = blur_matrix(np.arange(nx, dtype=np.float64) * cell_m, sigma_m)
     mask = np.ones((ny, nx)) if allowed is None else allowed.reshape(ny, nx).astype(np.float64)
-    z = np.maximum(ky @ mask @ kx.T, 1e-300)
+    z = np.maximum(ky.T @ mask @ kx, 1e-300)
     steps = loglik.shape[0]
     lik = np.exp(loglik - loglik.max(axis=1, keepdims=True)).reshape(steps, ny, nx) * mask
     alpha = np.empty((steps, ny, nx))
     p = mask / mask.sum()
     for s in range(steps):
         if s:
-            p = ky.T @ (p / z) @ kx
+            p = ky @ (p / z) @ kx.T
         p = p * lik[s]
         p /= p.sum()
         alpha[s] = p
@@ -134,7 +142,7 @@ def forward_backward(
     post[-1] = alpha[-1]
     beta = np.ones((ny, nx))
     for s in range(steps - 2, -1, -1):
-        beta = ky @ (lik[s + 1] * beta) @ kx.T / z
+        beta = ky.T @ (lik[s + 1] * beta) @ kx / z
         beta /= beta.sum()
         q = alpha[s] * beta
         post[s] = q / q.sum()
@@ -152,6 +160,16 @@ class DeviceRadio:
     var_packet_db2: FloatArray  # and the part each packet draws anew
 
 
+@functools.cache
+def _noise(params: RadioParams) -> tuple[FloatArray, float]:
+    """Draws of shadowing + fading, and the shadowing's share of their variance (common to a step's packets; the
+    fading's share is each packet's own). The same for every device: computed once per radio."""
+    rng = np.random.default_rng(1)
+    draws = rng.standard_normal(_NOISE_DRAWS) * params.shadow_sigma_db + fast_fading_db((_NOISE_DRAWS,), rng, params)
+    fading = fast_fading_db((200_000,), np.random.default_rng(0), params)
+    return draws, params.shadow_sigma_db**2 / (params.shadow_sigma_db**2 + float(fading.var()))
+
+
 def device_radio(
     rx: Receivers, x: FloatArray, y: FloatArray, device: Device, params: RadioParams = DEFAULT_RADIO
 ) -> DeviceRadio:
@@ -167,8 +185,7 @@ def device_radio(
     )
     # A receiver reports only the packets it caught, and far away those are the lucky ones: what it reports is
     # the power given that it was caught, not the mean field. Both are taken over draws of the noise itself.
-    rng = np.random.default_rng(1)
-    draws = rng.standard_normal(_NOISE_DRAWS) * params.shadow_sigma_db + fast_fading_db((_NOISE_DRAWS,), rng, params)
+    draws, shared = _noise(params)
     caught = np.zeros(mean.shape)
     first = np.zeros(mean.shape)
     second = np.zeros(mean.shape)
@@ -184,9 +201,6 @@ def device_radio(
     spread = np.maximum(second / some - reported * reported, 1.0)
     p_catch = np.clip(caught / _NOISE_DRAWS, 1e-4, 1 - 1e-4)
     log_none = STEP_S / device.interval_s * np.log1p(-p_catch)
-    # of the spread, the shadowing's share is common to a step's packets and the fading's is each packet's own
-    fading = fast_fading_db((200_000,), np.random.default_rng(0), params)
-    shared = params.shadow_sigma_db**2 / (params.shadow_sigma_db**2 + float(fading.var()))
     return DeviceRadio(reported, log_none, np.log(-np.expm1(log_none)), spread * shared, spread * (1 - shared))
 
 
@@ -306,14 +320,11 @@ def score_visit(
     zi = store.zone_of(x, y)
     labelled = zi != -2
     truth = [OUTSIDE if z == -1 else store.zone_names[z] for z in zi[labelled].tolist()]
-    onehot = np.zeros((len(cells), len(cells.names)))
-    in_zone = cells.cls != NO_ZONE
-    onehot[np.flatnonzero(in_zone), cells.cls[in_zone]] = 1.0
     for weight, spread_m in settings:
         forward, smoothed = forward_backward(
             weight * loglik, len(cells.ys), len(cells.xs), spread_m, CELL_M, cells.where_people_are
         )
-        picks = [(post @ onehot).argmax(axis=1)[step[labelled]] for post in (smoothed, forward)]
+        picks = [(post @ cells.zone_of_cell).argmax(axis=1)[step[labelled]] for post in (smoothed, forward)]
         ceiling.add((weight, spread_m), truth, *([cells.names[i] for i in p.tolist()] for p in picks))
 
 
@@ -328,14 +339,11 @@ def ceiling_of_day(
     """The day `proximity-sim generate` would make with these arguments (same people, same radio draws),
     scored by the oracle over the consenting customers' devices, as `evaluate` scores the pipeline."""
     # imported here: generate imports the gateway's zone fitting, which the oracle does not need
-    from simulator.generate import DAY_START_EPOCH, DEFAULT_STRANGERS_PER_SHOPPER
+    from simulator.generate import DAY_START_EPOCH, day_draws
 
-    pop_ss, day_ss, _, _ = np.random.SeedSequence(seed).spawn(4)
-    t0 = DAY_START_EPOCH
-    pop = build_population(
-        store, np.random.default_rng(pop_ss), t0, duration_s, shoppers, DEFAULT_STRANGERS_PER_SHOPPER * shoppers, params
-    )
-    sim = RadioSimulation(store, pop.devices, np.random.default_rng(day_ss), params)
+    draws = day_draws(store, seed, shoppers, duration_s, radio=params)
+    pop, t0 = draws.population, DAY_START_EPOCH
+    sim = RadioSimulation(store, pop.devices, np.random.default_rng(draws.day), params)
     wanted = np.array([d.customer_id is not None and d.customer_id in pop.tracks for d in pop.devices])
     parts: list[tuple[FloatArray, IntArray, IntArray, IntArray]] = []
     for i in range(math.ceil(duration_s / SLICE_S)):

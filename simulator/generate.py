@@ -297,6 +297,33 @@ def calibration_device(
     return dev
 
 
+@dataclass(frozen=True)
+class DayDraws:
+    """Who comes on the day made for one seed, and the seeds of the day's other draws. `generate_day` and the
+    layout ceiling (simulator/ceiling.py) both start here, so for one seed they see the same people and radio."""
+
+    population: Population
+    day: np.random.SeedSequence  # the store day's radio
+    calibration: np.random.SeedSequence  # the calibration walk
+    campaigns: np.random.SeedSequence
+
+
+def day_draws(
+    store: Store,
+    seed: int,
+    shoppers: int,
+    duration_s: float,
+    strangers: int | None = None,
+    radio: RadioParams = DEFAULT_RADIO,
+) -> DayDraws:
+    pop_ss, day_ss, cal_ss, camp_ss = np.random.SeedSequence(seed).spawn(4)
+    n_strangers = DEFAULT_STRANGERS_PER_SHOPPER * shoppers if strangers is None else strangers
+    pop = build_population(
+        store, np.random.default_rng(pop_ss), DAY_START_EPOCH, duration_s, shoppers, n_strangers, radio
+    )
+    return DayDraws(pop, day_ss, cal_ss, camp_ss)
+
+
 def generate_day(
     out_dir: Path | str,
     store: Store | Path | str | None = None,
@@ -323,10 +350,9 @@ def generate_day(
     st = store if isinstance(store, Store) else load_store(store)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    pop_ss, day_ss, cal_ss, camp_ss = np.random.SeedSequence(seed).spawn(4)
-    n_strangers = DEFAULT_STRANGERS_PER_SHOPPER * shoppers if strangers is None else strangers
+    draws = day_draws(st, seed, shoppers, duration_s, strangers, radio)
+    pop = draws.population
     t0, t1 = DAY_START_EPOCH, DAY_START_EPOCH + duration_s
-    pop = build_population(st, np.random.default_rng(pop_ss), t0, duration_s, shoppers, n_strangers, radio)
     res = GenerateResult(
         out,
         out / "scans.jsonl.gz",
@@ -342,7 +368,7 @@ def generate_day(
     source = f"proximity-sim {__version__} seed={seed} store={st.store_id}"
 
     # calibration first: the walk is before opening and its files feed the zone fit
-    cal_rng = np.random.default_rng(cal_ss)
+    cal_rng = np.random.default_rng(draws.calibration)
     tag = calibration_device(
         st, cal_rng, t0 - CALIBRATION_LEAD_S, radio, walk_device, walk_seconds_per_zone, walk_spot_sets
     )
@@ -365,7 +391,7 @@ def generate_day(
     write_truth(res.calibration_truth, cal_truth)
 
     sim = simulate_to_file(
-        res.scans, st, pop.devices, t0, t1, np.random.default_rng(day_ss), radio, source, progress, "store day"
+        res.scans, st, pop.devices, t0, t1, np.random.default_rng(draws.day), radio, source, progress, "store day"
     )
     res.adverts = int(sim.reports.sum())
     res.reports_per_receiver = dict(zip(sim.rx.ids, sim.reports.tolist(), strict=True))
@@ -383,11 +409,19 @@ def generate_day(
             f.write(json.dumps(c.to_json(), separators=(",", ":")) + "\n")
 
     res.config_dir = _write_config(
-        out, st, pop, np.random.default_rng(camp_ss), res.calibration, cal_truth, res.notes, fit_zones
+        out, st, pop, np.random.default_rng(draws.campaigns), res.calibration, cal_truth, res.notes, fit_zones
     )
     if plot:
         res.plot = _write_plot(out / "store.png", st, list(pop.tracks.values())[:PLOTTED_TRACKS], res.notes)
     return res
 
 
-__all__ = ["DAY_START_EPOCH", "GenerateResult", "generate_day", "simulate_to_file", "truth_of_track"]
+__all__ = [
+    "DAY_START_EPOCH",
+    "DayDraws",
+    "GenerateResult",
+    "day_draws",
+    "generate_day",
+    "simulate_to_file",
+    "truth_of_track",
+]
