@@ -826,8 +826,6 @@ def _far_receivers(rx_pos: dict[str, tuple[float, float]], polygons: dict[str, l
 def _zones_without_receiver(
     rx_pos: dict[str, tuple[float, float]], polygons: dict[str, list[tuple[float, float]]]
 ) -> list[str]:
-    if not rx_pos:
-        return []
     px = np.array([x for x, _ in rx_pos.values()])
     py = np.array([y for _, y in rx_pos.values()])
     return sorted(z for z, poly in polygons.items() if not points_in_polygon(px, py, np.array(poly)).any())
