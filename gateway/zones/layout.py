@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,25 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _name(entry: dict[str, Any], key: str, where: str) -> str:
-    name = entry.get(key)
-    if not isinstance(name, str) or not name.strip():
-        raise LayoutError(f"{where}: field '{key}' must be a non-empty string")
-    return name
+def _tables(doc: dict[str, Any], key: str, path: Path) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """Each `[[key]]` table with the place to name in an error ("FILE: receiver 2") and its name (`id` of a
+    receiver, `name` of a zone); a name given twice is refused once the entry has been checked."""
+    entries = doc.get(key, [])
+    if not isinstance(entries, list):
+        raise LayoutError(f"{path}: '{key}' must be an array of tables ([[{key}]])")
+    name_key = "id" if key == "receiver" else "name"
+    seen: set[str] = set()
+    for i, entry in enumerate(entries):
+        where = f"{path}: {key} {i + 1}"
+        if not isinstance(entry, dict):
+            raise LayoutError(f"{where}: must be a table")
+        name = entry.get(name_key)
+        if not isinstance(name, str) or not name.strip():
+            raise LayoutError(f"{where}: field '{name_key}' must be a non-empty string")
+        yield where, entry, name
+        if name in seen:
+            raise LayoutError(f"{where}: {name_key} {name!r} appears twice")
+        seen.add(name)
 
 
 def load_layout(path: Path) -> Layout:
@@ -47,29 +62,13 @@ def load_layout(path: Path) -> Layout:
     except tomllib.TOMLDecodeError as e:
         raise LayoutError(f"{path}: not valid TOML: {e}") from None
     receivers: dict[str, dict[str, float]] = {}
-    raw_receivers = doc.get("receiver", [])
-    if not isinstance(raw_receivers, list):
-        raise LayoutError(f"{path}: 'receiver' must be an array of tables ([[receiver]])")
-    for i, entry in enumerate(raw_receivers):
-        where = f"{path}: receiver {i + 1}"
-        if not isinstance(entry, dict):
-            raise LayoutError(f"{where}: must be a table")
-        rx = _name(entry, "id", where)
+    for where, entry, rx in _tables(doc, "receiver", path):
         for key in ("x", "y"):
             if not _number(entry.get(key)):
                 raise LayoutError(f"{where} ({rx}): field '{key}' must be a number (metres)")
-        if rx in receivers:
-            raise LayoutError(f"{where}: id {rx!r} appears twice")
         receivers[rx] = {"x": float(entry["x"]), "y": float(entry["y"])}
     zones: dict[str, dict[str, list[list[float]]]] = {}
-    raw_zones = doc.get("zone", [])
-    if not isinstance(raw_zones, list):
-        raise LayoutError(f"{path}: 'zone' must be an array of tables ([[zone]])")
-    for i, entry in enumerate(raw_zones):
-        where = f"{path}: zone {i + 1}"
-        if not isinstance(entry, dict):
-            raise LayoutError(f"{where}: must be a table")
-        name = _name(entry, "name", where)
+    for where, entry, name in _tables(doc, "zone", path):
         poly = entry.get("polygon")
         if not (
             isinstance(poly, list)
@@ -77,8 +76,6 @@ def load_layout(path: Path) -> Layout:
             and all(isinstance(p, list) and len(p) == 2 and _number(p[0]) and _number(p[1]) for p in poly)
         ):
             raise LayoutError(f"{where} ({name}): field 'polygon' must be at least three [x, y] points in metres")
-        if name in zones:
-            raise LayoutError(f"{where}: name {name!r} appears twice")
         zones[name] = {"polygon": [[float(x), float(y)] for x, y in poly]}
     if not receivers or not zones:
         raise LayoutError(f"{path}: a layout needs at least one [[receiver]] and one [[zone]]")
