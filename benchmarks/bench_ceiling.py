@@ -19,14 +19,7 @@ from simulator.ceiling import Ceiling, ceiling_of_day
 from simulator.store import load_store
 
 STORE_DIR = Path(__file__).resolve().parent.parent / "simulator/stores"
-STORES = {
-    "example": STORE_DIR / "example.toml",
-    "small-kiosk": STORE_DIR / "small-kiosk.toml",
-    "corner-shop": STORE_DIR / "corner-shop.toml",
-    "hypermarket": STORE_DIR / "hypermarket.toml",
-    "department-store": STORE_DIR / "department-store.toml",
-    "example-receiver-per-zone": STORE_DIR / "example-receiver-per-zone.toml",
-}
+STORES = {p.stem: p for p in sorted(STORE_DIR.glob("*.toml"))}  # every shipped layout, the per-zone example too
 
 
 def main() -> None:
