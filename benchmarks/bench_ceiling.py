@@ -1,6 +1,7 @@
 """The zone accuracy each store's layout allows, on the same days bench_days.py scores the pipeline on.
 
     python benchmarks/bench_ceiling.py [--seeds 1 2 3] [--shoppers 40] [--duration 1800] [--stores ...]
+    python benchmarks/bench_ceiling.py --shadowing-db 5 --body-loss-db 0    # the issue's noise wording
 
 Per store: the oracle of simulator/ceiling.py (it knows the simulator's radio map and may use hindsight),
 over the consenting customers of the days `proximity-sim generate --seed K` makes with these arguments. Read
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 from simulator.ceiling import Ceiling, ceiling_of_day
+from simulator.radio import radio_with
 from simulator.store import load_store
 
 STORE_DIR = Path(__file__).resolve().parent.parent / "simulator/stores"
@@ -29,7 +31,10 @@ def main() -> None:
     ap.add_argument("--shoppers", type=int, default=40)
     ap.add_argument("--duration", type=float, default=1800.0)
     ap.add_argument("--json", action="store_true", help="also print one JSON object per store")
+    ap.add_argument("--shadowing-db", type=float, help="the radio's shadowing spread (default: the simulator's)")
+    ap.add_argument("--body-loss-db", type=float, help="what a carrier's body costs (default: the simulator's)")
     args = ap.parse_args()
+    radio = radio_with(args.shadowing_db, args.body_loss_db)
 
     print(f"{'store':<27} {'ceiling':>8} {'causal':>7} {'setting':>10} {'s/day':>6}  per zone (pooled over the seeds)")
     for name in args.stores:
@@ -38,7 +43,7 @@ def main() -> None:
         per_day = []
         started = time.perf_counter()
         for seed in args.seeds:
-            day = ceiling_of_day(store, seed, args.shoppers, args.duration)
+            day = ceiling_of_day(store, seed, args.shoppers, args.duration, radio)
             per_day.append(round(day.accuracy, 3))
             result.merge(day)
         seconds = (time.perf_counter() - started) / len(args.seeds)

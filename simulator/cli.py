@@ -73,6 +73,25 @@ def _message(e: BaseException) -> str:
     return text.splitlines()[0] if "\n" not in text else "; ".join(text.splitlines())
 
 
+# The simulator's noise, for measuring under another radio (the issue's wording: shadowing of 5 dB, phones of
+# several dB apart, and nothing said of bodies: --shadowing-db 5 --body-loss-db 0; docs/zones.md, round 12)
+ShadowingOption = Annotated[
+    float | None,
+    typer.Option(
+        "--shadowing-db", min=0, max=20, help="Spread of the indoor shadowing in dB; default: the simulator's 4."
+    ),
+]
+BodyLossOption = Annotated[
+    float | None,
+    typer.Option(
+        "--body-loss-db",
+        min=0,
+        max=30,
+        help="What the carrier's body costs a receiver behind them, in dB; default: the simulator's 9.",
+    ),
+]
+
+
 class WalkDevice(StrEnum):
     tag = "tag"
     phone = "phone"
@@ -115,9 +134,12 @@ def generate(
             help="How many sets of 3-4 standing points the walk spreads over each zone; default: one per 45 s.",
         ),
     ] = None,
+    shadowing_db: ShadowingOption = None,
+    body_loss_db: BodyLossOption = None,
 ) -> None:
     """Synthesise a store day: scans, truth, customers, calibration walk and config/."""
     from simulator.generate import generate_day
+    from simulator.radio import radio_with
 
     try:
         res = generate_day(
@@ -131,6 +153,7 @@ def generate(
             walk_device=walk_device.value,
             walk_seconds_per_zone=walk_seconds,
             walk_spot_sets=walk_spot_sets,
+            radio=radio_with(shadowing_db, body_loss_db),
         )
     except _expected_errors() as e:
         if _debug:
@@ -229,12 +252,16 @@ def ceiling(
         float, typer.Option("--duration", min=60, max=86400, help="Length of each day in seconds.")
     ] = 1800.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    shadowing_db: ShadowingOption = None,
+    body_loss_db: BodyLossOption = None,
 ) -> None:
     """The zone accuracy this layout allows: an estimator that knows the simulator's radio map, per zone."""
     from simulator.ceiling import Ceiling, ceiling_of_day
+    from simulator.radio import radio_note, radio_with
     from simulator.store import load_store
 
     days = seeds or [1]
+    radio = radio_with(shadowing_db, body_loss_db)
     result = Ceiling()
     try:
         st = load_store(store)
@@ -242,7 +269,7 @@ def ceiling(
             for n, seed in enumerate(days, start=1):
                 if status is not None:
                     status.update(f"scoring day {n} of {len(days)} (seed {seed})")
-                ceiling_of_day(st, seed, shoppers, duration, ceiling=result)
+                ceiling_of_day(st, seed, shoppers, duration, radio, result)
     except _expected_errors() as e:
         if _debug:
             raise
@@ -258,6 +285,7 @@ def ceiling(
         summary = {
             "store_id": st.store_id,
             "seeds": days,
+            "radio": {"shadowing_db": radio.shadow_sigma_db, "body_loss_db": radio.body_loss_db},
             "accuracy": round(result.accuracy, 4),
             "forward_accuracy": round(result.forward_accuracy, 4),
             "setting": {"evidence_weight": result.setting[0], "move_spread_m": result.setting[1]},
@@ -269,7 +297,10 @@ def ceiling(
         }
         sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
         return
-    table = Table(title=f"zone accuracy this layout allows ({st.store_id}, {len(days)} day(s) of {shoppers} shoppers)")
+    table = Table(
+        title=f"zone accuracy this layout allows ({st.store_id}, {len(days)} day(s) of {shoppers} shoppers"
+        f"{radio_note(radio).replace(' radio=', ', radio ')})"
+    )
     table.add_column("zone")
     table.add_column("samples", justify="right")
     table.add_column("ceiling", justify="right")

@@ -29,7 +29,7 @@ from simulator.devices import Device, Frames, company_payload
 from simulator.engine import SLICE_S, RadioSimulation
 from simulator.movement import CALIBRATION_PER_ZONE_S, Track, calibration_track
 from simulator.population import Customer, Population, build_population, segment_for_zone
-from simulator.radio import DEFAULT_RADIO, RadioParams
+from simulator.radio import DEFAULT_RADIO, RadioParams, radio_note
 from simulator.store import Store, load_store
 
 DAY_START_EPOCH = 1772438400.0  # 2026-03-02 08:00 UTC: a fixed clock, so files never depend on when they were made
@@ -365,7 +365,7 @@ def generate_day(
         n_customers=len(pop.customers),
         n_devices=len(pop.devices),
     )
-    source = f"proximity-sim {__version__} seed={seed} store={st.store_id}"
+    source = f"proximity-sim {__version__} seed={seed} store={st.store_id}{radio_note(radio)}"
 
     # calibration first: the walk is before opening and its files feed the zone fit
     cal_rng = np.random.default_rng(draws.calibration)

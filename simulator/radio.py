@@ -10,7 +10,7 @@ the parameters and why they have their defaults.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +36,20 @@ class RadioParams:
 
 
 DEFAULT_RADIO = RadioParams()
+
+
+def radio_with(shadowing_db: float | None = None, body_loss_db: float | None = None) -> RadioParams:
+    """The default radio with the noise a user chose on the command line (None: the default's)."""
+    chosen = {"shadow_sigma_db": shadowing_db, "body_loss_db": body_loss_db}
+    return replace(DEFAULT_RADIO, **{k: v for k, v in chosen.items() if v is not None})
+
+
+def radio_note(radio: RadioParams) -> str:
+    """What a generated file's header says of a radio that is not the default ("" for the default): the same
+    seed gives another day under another radio, so the file must say which."""
+    if radio == DEFAULT_RADIO:
+        return ""
+    return f" radio=shadowing:{radio.shadow_sigma_db:g}dB,body-loss:{radio.body_loss_db:g}dB"
 
 
 class Receivers:

@@ -134,3 +134,16 @@ def test_cli_bad_store_is_one_line_naming_the_file(tmp_path: Path) -> None:
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "bad.toml" in lines[0]
+
+
+def test_cli_scores_the_layout_under_another_radio(one_at_each_end: Path) -> None:
+    """--shadowing-db/--body-loss-db: the same layout and people under less noise (how the issue words it, or
+    none): the oracle's figure rises with less noise, and the JSON says which radio it was scored under."""
+    args = ["ceiling", "--store", str(one_at_each_end), "--shoppers", "6", "--duration", "600", "--json"]
+    default = json.loads(CliRunner().invoke(app, args).stdout)
+    quiet = json.loads(CliRunner().invoke(app, [*args, "--shadowing-db", "0", "--body-loss-db", "0"]).stdout)
+    assert default["radio"] == {"shadowing_db": 4.0, "body_loss_db": 9.0}
+    assert quiet["radio"] == {"shadowing_db": 0.0, "body_loss_db": 0.0}
+    assert quiet["accuracy"] > default["accuracy"] + 0.02
+    bad = CliRunner().invoke(app, [*args, "--shadowing-db", "-1"])
+    assert bad.exit_code == 2 and "--shadowing-db" in bad.output

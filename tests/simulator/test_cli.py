@@ -111,3 +111,20 @@ def test_demo_without_a_recording_says_how_to_make_one(tmp_path: Path) -> None:
     result = runner.invoke(app, ["demo", "--dir", str(tmp_path)])
     assert result.exit_code == 1
     assert "proximity-sim generate" in result.stderr
+
+
+def test_generate_under_another_radio_says_so_in_the_files(tmp_path: Path) -> None:
+    """The same seed under another radio is another day: the recordings' headers must say which radio made them,
+    and a default day's must not change."""
+    from gateway.sources.recording import read_recording
+
+    base = ["generate", "--shoppers", "2", "--duration", "60", "--seed", "9", "--quiet"]
+    assert runner.invoke(app, [*base, "--out", str(tmp_path / "default")]).exit_code == 0
+    result = runner.invoke(app, [*base, "--out", str(tmp_path / "issue"), "--shadowing-db", "5", "--body-loss-db", "0"])
+    assert result.exit_code == 0, result.output
+    default_header, default_adverts, _ = read_recording(tmp_path / "default/scans.jsonl.gz")
+    issue_header, issue_adverts, _ = read_recording(tmp_path / "issue/scans.jsonl.gz")
+    assert "radio" not in default_header.source
+    assert "radio=shadowing:5dB,body-loss:0dB" in issue_header.source
+    assert "radio=shadowing:5dB" in read_recording(tmp_path / "issue/calibration.jsonl.gz")[0].source
+    assert [a.rssi for a in default_adverts] != [a.rssi for a in issue_adverts]
