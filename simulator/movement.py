@@ -21,6 +21,10 @@ WALK_SPEED_RANGE_MPS = (1.0, 1.4)
 BROWSE_STEP_S = (15.0, 45.0)  # people turn to another shelf every so often while dwelling
 DOOR_APPROACH_M = (6.0, 18.0)  # how far along the pavement the phone is first heard coming
 ZONE_MARGIN_M = 0.4  # standing points keep off the zone's edge (shelves)
+DOOR_WAIT_AWAY_M = (1.0, 2.5)  # people waiting outside stand this far from the facade, by the door
+DOOR_WAIT_ALONG_M = 2.0  # the calibration walk's spots by the door: within this of the doorway, along the facade
+PAVEMENT_SPOT_AWAY_M = (2.5, 6.0)  # its other outside spots: out on the pavement
+PAVEMENT_SPOT_ALONG_M = 5.0
 
 
 @dataclass(slots=True)
@@ -204,7 +208,7 @@ def shopper_track(
     speed = rng.uniform(*WALK_SPEED_RANGE_MPS)
     sx, sy = outside_point(store, rng, (2.0, 6.0), rng.uniform(*DOOR_APPROACH_M))
     b = TrackBuilder(t_arrive, sx, sy, walls=walls_of(store), floor=(store.width, store.height))
-    door_out = outside_point(store, rng, (1.0, 2.5), 1.5)
+    door_out = outside_point(store, rng, DOOR_WAIT_AWAY_M, 1.5)
     b.walk_to(*door_out, speed)
     if rng.random() < 0.15 or not enters:  # waiting for someone, on the phone, smoking
         b.stand(rng.uniform(60.0, 420.0), rng.uniform(-math.pi, math.pi))
@@ -269,10 +273,10 @@ def calibration_track(
     spot_sets: int | None = None,
 ) -> Track:
     """A staff member with a reference tag: zone after zone, standing at points spread over each zone
-    (turning between them, so both facings are in the data), then outside near the door. The points come in
-    sets of 3-4 per zone; by default a longer walk stands at one more set per 45 s rather than longer at the
-    same points, and `spot_sets` sets the number of sets whatever the length (docs/zones.md, round 9: the
-    number of points is what a walk's accuracy follows, not its length)."""
+    (turning between them, so both facings are in the data), then outside: right by the door and out on the
+    pavement, in turn. The points come in sets of 3-4 per zone; by default a longer walk stands at one more set
+    per 45 s rather than longer at the same points, and `spot_sets` sets the number of sets whatever the length
+    (docs/zones.md, round 9: the number of points is what a walk's accuracy follows, not its length)."""
     speed = 1.0
     ex, ey = store.inward_point(1.0)
     b = TrackBuilder(t0, ex, ey, walls=walls_of(store), floor=(store.width, store.height))
@@ -283,7 +287,13 @@ def calibration_track(
             b.aisle_walk_to(px, py, speed, rng)
             b.stand(per_zone_s / n_points, rng.uniform(-math.pi, math.pi))
     b.aisle_walk_to(*store.inward_point(1.0), speed, rng)
-    for _ in range(3 * sets):
-        b.walk_to(*outside_point(store, rng, (1.5, 6.0), 5.0), speed)
+    for i in range(3 * sets):
+        # every other spot right outside the door, where people wait: read from inside the shop, that is the
+        # pavement most like the door zone, and a walk out on the pavement alone left it to the door zone
+        # (docs/zones.md, round 13)
+        away, along = (
+            (DOOR_WAIT_AWAY_M, DOOR_WAIT_ALONG_M) if i % 2 == 0 else (PAVEMENT_SPOT_AWAY_M, PAVEMENT_SPOT_ALONG_M)
+        )
+        b.walk_to(*outside_point(store, rng, away, along), speed)
         b.stand(per_zone_s / (3 * sets), rng.uniform(-math.pi, math.pi))
     return b.build()

@@ -68,3 +68,24 @@ def test_a_calibration_walk_spreads_its_time_over_as_many_points_as_asked() -> N
         assert abs(sum(default[zone]) - 45) < 1e-6 and abs(sum(more_points[zone]) - 45) < 1e-6
         assert abs(sum(longer_same_points[zone]) - 180) < 1e-6
     assert _stands(180, None) == _stands(180, 4)  # by default a longer walk adds points
+
+
+def test_the_calibration_walk_stands_outside_both_by_the_door_and_on_the_pavement() -> None:
+    """People waiting outside stand right by the door, where the readings are most like the door zone's; a walk
+    whose outside spots were all out on the pavement left that spot to the door zone (docs/zones.md, round 13)."""
+    track = calibration_track(STORE, 0.0, np.random.default_rng(5), 120.0, 2)
+    (ex, ey), (ox, oy) = STORE.entrance, STORE.outward
+    stands = [
+        i
+        for i in range(1, len(track.t))
+        if track.x[i] == track.x[i - 1]
+        and track.y[i] == track.y[i - 1]
+        and STORE.zone_of(track.x[i : i + 1], track.y[i : i + 1])[0] == -1
+    ]
+    away = [(track.x[i] - ex) * ox + (track.y[i] - ey) * oy for i in stands]
+    along = [abs((track.y[i] - ey) * ox - (track.x[i] - ex) * oy) for i in stands]
+    by_the_door = [a <= 2.5 and b <= 2.0 for a, b in zip(away, along, strict=True)]
+    assert len(stands) == 6
+    assert sum(by_the_door) == 3, "half the outside spots by the door"
+    assert all(a > 0 for a in away), "all of them outside the facade"
+    assert max(away) > 2.5, "the others out on the pavement"
