@@ -33,6 +33,7 @@ from gateway.sources.recorder import FilteringSink, scan_for, source_description
 from gateway.sources.recording import Header, RecordingError, RecordingWriter
 from gateway.sources.sightings import MAX_BATCH_AGE_S, DecodedBatch
 from gateway.truth import TruthInterval, write_truth
+from gateway.zones.estimate import OUTSIDE
 
 # Tests and integrators replace the radio here: a bleak BaseBleakScanner subclass and its keyword arguments.
 SCANNER_BACKEND: type[BaseBleakScanner] | None = None
@@ -48,10 +49,19 @@ LIVE_REFRESH_PER_S = 4
 SPOT_S = 5.0
 
 
-def spot_cue(elapsed_s: float) -> str:
-    """The line under the progress bar: which spot this is and when to move on."""
+def spot_cue(elapsed_s: float, zone: str = "") -> str:
+    """The line under the progress bar: which spot this is and when to move on. Outside, every other spot is by
+    the door: people waiting there read most like the door zone, and a walk that only stood out on the pavement
+    left that spot to the door zone (docs/zones.md, round 13)."""
     spot = int(elapsed_s // SPOT_S) + 1
     left = math.ceil(SPOT_S - elapsed_s % SPOT_S)
+    if zone == OUTSIDE:
+        where = (
+            "right outside the door, within two metres of the doorway, where people wait"
+            if spot % 2
+            else "out on the pavement, three to six metres from the door"
+        )
+        return f"spot {spot}: stand {where}; move on in {left} s"
     return f"spot {spot}: move two or three metres to a new spot in {left} s; cover the whole zone, edges included"
 
 
@@ -247,7 +257,7 @@ class _CalibrationView:
         if self.started_mono is not None:
             elapsed = time.monotonic() - self.started_mono
             self.progress.update(self.task, completed=elapsed)
-            cue = spot_cue(elapsed)
+            cue = spot_cue(elapsed, self.zone)
         table = Table("receiver", "adverts", "last RSSI", "mean RSSI", box=None)
         for name, r in sorted(self.rx.items()):
             mean = f"{r.total / r.count:.1f}" if r.count else "-"

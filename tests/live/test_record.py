@@ -406,3 +406,14 @@ def test_the_walk_readout_asks_for_a_new_spot_every_few_seconds() -> None:
     assert spot_cue(SPOT_S - 0.2).startswith("spot 1: move two or three metres to a new spot in 1 s")
     assert spot_cue(SPOT_S).startswith("spot 2:")
     assert spot_cue(10 * SPOT_S + 1).startswith("spot 11:")
+
+
+def test_outside_the_readout_alternates_between_the_doorway_and_the_pavement() -> None:
+    """Where people wait, right by the door, is the outside spot most easily read as the door zone: the walk has
+    to stand there as well as out on the pavement (docs/zones.md, round 13)."""
+    cues = [spot_cue(i * SPOT_S + 1, "outside") for i in range(4)]
+    assert [c.split(":")[0] for c in cues] == ["spot 1", "spot 2", "spot 3", "spot 4"]
+    assert "door" in cues[0] and "pavement" not in cues[0] and cues[2] == cues[0].replace("spot 1", "spot 3")
+    assert "pavement" in cues[1] and "pavement" in cues[3]
+    assert "move on in 4 s" in cues[0]
+    assert "cover the whole zone" in spot_cue(1.0, "coffee")  # inside, the cue is as before
