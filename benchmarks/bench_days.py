@@ -20,14 +20,15 @@ import tempfile
 from pathlib import Path
 
 STORE_DIR = Path(__file__).resolve().parent.parent / "simulator/stores"
-# example and small-kiosk were used while developing the zone model; corner-shop, hypermarket and department-store
-# were added later as layouts no choice was tuned on (read their rows as the held-out ones)
+# example and small-kiosk were used while developing the zone model; corner-shop, hypermarket, department-store and
+# pharmacy were added later as layouts no choice was tuned on (read their rows as the held-out ones)
 STORES = {
     "example": None,
     "small-kiosk": STORE_DIR / "small-kiosk.toml",
     "corner-shop": STORE_DIR / "corner-shop.toml",
     "hypermarket": STORE_DIR / "hypermarket.toml",
     "department-store": STORE_DIR / "department-store.toml",
+    "pharmacy": STORE_DIR / "pharmacy.toml",
 }
 # not run by default: the example store with one more receiver, to see what a layout change buys
 LAYOUTS = {"example-receiver-per-zone": STORE_DIR / "example-receiver-per-zone.toml"}
