@@ -195,6 +195,13 @@ def status(
     rates = health.get("adverts_per_s") or {}
     table.add_row("adverts/s", ", ".join(f"{rx} {r}" for rx, r in rates.items()) or "-")
     table.add_row("recognised devices", str(health.get("tracked_devices")))
+    level = health.get("device_level")
+    if isinstance(level, dict):
+        table.add_row(
+            "devices vs walk",
+            f"{level.get('median_db'):+} dB (median of {level.get('devices')} visits)"
+            + (f"; {level['warning']}" if level.get("warning") else ""),
+        )
     table.add_row("outbox depth", str(health.get("outbox_depth")))
     last = health.get("last_publish_at")
     table.add_row("last publish", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last)) if last else "never")

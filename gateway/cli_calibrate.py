@@ -237,6 +237,8 @@ def evaluate_command(
         names = ", ".join(repr(z) for z in unknown)
         _err.print(f"warning: {truth}: zones not in {zones}: {names}; their samples count as wrong", markup=False)
     result = evaluate(model, adverts, intervals)
+    if (level := result.pop("device_level_warning")) is not None:
+        _err.print(f"warning: {scans}: {level}", markup=False)
     result["skipped_lines"] = stats.skipped
     if result["samples"] == 0:
         raise _fail(f"{scans}: no advertisement of a truth device falls inside a truth interval")

@@ -79,6 +79,8 @@ async def replay(
                 loaded.config_dir / ZONES_FILE,
             )
         runtime.finish()
+        if (level := runtime.pipeline.tracker.level.warning()) is not None:
+            result.warnings.append(level)  # everyone has left by now: the survey holds the whole recording
         runtime.flush()
         result.elapsed_s = time.perf_counter() - started
         stats = runtime.pipeline.stats

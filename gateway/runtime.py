@@ -142,6 +142,7 @@ class Runtime:
         self.pipeline: Pipeline = build_pipeline(loaded, customers=consenting, history=self.history, now=now)
         self._registry_version = self.registry.version()
         self._reported_rx: set[str] = set()
+        self._reported_level = False
         self.publisher = Publisher(
             cfg.mqtt,
             self.outbox,
@@ -386,6 +387,7 @@ class Runtime:
             "dropped_adverts": stats.dropped,
             "adverts_per_s": {rx: round(r, 2) for rx, r in sorted(self.rates.rates.items())},
             "tracked_devices": self.pipeline.tracker.tracked(),
+            "device_level": self.pipeline.tracker.level.report(),
             "outbox_depth": self.outbox.depth(),
             "outbox_errors": self.outbox_errors,
             "events_dropped": self.events_dropped,
@@ -410,6 +412,13 @@ class Runtime:
             self._reported_rx.add(rx)
             log.warning("receiver %r is not in zones.toml: its readings are ignored until the zones are refitted", rx)
 
+    def report_level(self) -> None:
+        """Once per run: customers' devices as a whole read far louder or quieter than the calibration walk's
+        device (zones/level.py), which the store's IT team can fix by walking again."""
+        if not self._reported_level and (warning := self.pipeline.tracker.level.warning()) is not None:
+            self._reported_level = True
+            log.warning("%s", warning)
+
     async def housekeeping(self, stop: asyncio.Event, *, report_receivers: bool = True) -> None:
         """Every second: registry changes, events to the outbox, health file."""
         last_health = 0.0
@@ -420,6 +429,7 @@ class Runtime:
             self.poll_registry()
             if report_receivers:
                 self.report_unknown_receivers()
+                self.report_level()
             now = self.now()
             if now - last_health >= HEALTH_WRITE_S:
                 self.write_health()

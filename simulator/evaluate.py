@@ -210,6 +210,9 @@ def evaluate_day(
             on_problem(f"{truth}: zones not in {zones_file}: {', '.join(unknown)}; scored as wrong")
     final = pipeline.finish(t_last)
     predicted.extend(_triggers(final))
+    level = pipeline.tracker.level.report()  # everyone has left: the whole day's visits
+    if on_problem is not None and level is not None and level["warning"] is not None:
+        on_problem(level["warning"])
     expected = _triggers(expected_engine.finish())
 
     pairs = match_triggers(predicted, expected, TRIGGER_TOLERANCE_S)
@@ -250,4 +253,8 @@ def evaluate_day(
         # estimates (and the triggers decided on them) describe a time this much before they are made: the
         # latencies and delays above are in described time, a decision is available this much later
         "smoothing_lag_s": pipeline.tracker.params.smoothing_lag_s,
+        # customers' devices against the walk's device: median learnt offset in dB (> 0: louder), None with fewer
+        # than MIN_DEVICES visits heard by two receivers or more (gateway/zones/level.py)
+        "device_level_vs_walk_db": None if level is None else level["median_db"],
+        "device_level_visits": 0 if level is None else level["devices"],
     }

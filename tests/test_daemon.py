@@ -198,6 +198,7 @@ def test_daemon_keeps_every_promise(kiosk: Path, tmp_path: Path, mosquitto: Mosq
             time.sleep(0.5)
         assert h["running"] and h["broker_connected"] and h["outbox_depth"] == 0
         assert h["adverts"] > 0 and h["dropped_adverts"] > 0
+        assert h["device_level"] is None  # one customer's visit says nothing yet of the walk's device
 
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)

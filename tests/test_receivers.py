@@ -20,6 +20,7 @@ from gateway.identity.registry import Registry
 from gateway.runtime import Runtime
 from gateway.setup import LoadedConfig, load_config_dir
 from gateway.sources.sightings import decode_batch, encode_batch
+from gateway.zones.level import MIN_DEVICES
 from simulator.localbroker import Mosquitto
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config"
@@ -153,6 +154,34 @@ async def test_a_receiver_the_zone_model_does_not_know_is_logged_once(
         ]
     finally:
         primary.close()
+
+
+async def test_customers_far_louder_than_the_walks_device_are_logged_once_and_shown_in_the_health_file(
+    config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The walk was done with a device much quieter than the customers' phones (zones/level.py): the IT team is
+    told once, and `status` keeps showing it."""
+    primary = Runtime(loaded_as(config, tmp_path / "primary", "gw-1", "primary"))
+    try:
+        assert primary.health()["device_level"] is None  # no visit yet
+        for _ in range(MIN_DEVICES):
+            primary.pipeline.tracker.level.add(6.0, 1.0)  # what departing visits' learnt offsets would leave
+        with caplog.at_level("WARNING", logger="gateway.runtime"):
+            primary.report_level()
+            primary.report_level()
+        named = [r.getMessage() for r in caplog.records if "calibration walk's device" in r.getMessage()]
+        assert len(named) == 1 and named[0].startswith("customers' devices read 6.0 dB louder"), named
+        level = primary.health()["device_level"]
+        assert level["median_db"] == 6.0 and level["devices"] == MIN_DEVICES and level["warning"] == named[0]
+        primary.write_health()
+    finally:
+        primary.close()
+    shown = subprocess.run(
+        [sys.executable, "-m", "gateway", "status", "--config", str(config)],
+        env={**os.environ, "PROXIMITY_STATE_DIR": str(tmp_path / "primary"), "COLUMNS": "400"},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "devices vs walk" in shown.stdout and f"+6.0 dB (median of {MIN_DEVICES} visits)" in shown.stdout
 
 
 async def test_a_revocation_on_the_primarys_cli_reaches_the_nodes(config: Path, tmp_path: Path) -> None:

@@ -1061,6 +1061,8 @@ def evaluate(
 
     drive(tracker, readings(adverts, truth), record)
     pairing.flush()
+    tracker.expire(math.inf)  # every visit over: the level survey holds them all
+    level = tracker.level.report()
     n = len(rows)
     correct = sum(1 for _, iv, est in rows if est.zone == iv.zone)
     labels = sorted({iv.zone for _, iv, _ in rows} | set(model.classes))
@@ -1082,6 +1084,10 @@ def evaluate(
         "flap_rate_per_min": round(_eval_flaps(rows), 3),
         "decision_latency_s": _eval_latency(rows, index),
         "method": method or model.params.method,
+        # the truth devices against the walk's device (zones/level.py); None for fewer visits than it needs
+        "device_level_vs_walk_db": None if level is None else level["median_db"],
+        "device_level_visits": 0 if level is None else level["devices"],
+        "device_level_warning": None if level is None else level["warning"],
     }
 
 

@@ -47,6 +47,7 @@ from gateway.zones.classify import FloatArray, Heard, OffsetNaiveBayes, Scorer, 
 from gateway.zones.estimate import OUTSIDE, UNKNOWN, ZoneEstimate
 from gateway.zones.filters import RssiFilter, make_filter
 from gateway.zones.grid import GridScorer, scorer_from_model
+from gateway.zones.level import LevelSurvey
 from gateway.zones.model import ZoneModel
 from gateway.zones.rates import RATE_AWARE_METHODS, RateScorers
 
@@ -136,6 +137,8 @@ class ZoneTracker:
         learns = self.grid is None and scorer_method == "offset_nb" and p.offset_sigma_db > 0
         self._learn = p.offset_learning_rate if learns else 0.0
         self._offset_prior = (0.0, p.offset_sigma_db**2)
+        # what departing devices' offsets say about the walk's device (level.py); empty without offset learning
+        self.level = LevelSurvey(p.offset_sigma_db)
 
     # ---- public ---------------------------------------------------------------------------------------
 
@@ -165,6 +168,7 @@ class ZoneTracker:
         return st.estimate
 
     def forget(self, device: str) -> None:
+        # a revocation: its offset does not go into the level survey either
         self._devices.pop(device, None)
 
     def expire(self, t: float) -> list[str]:
@@ -176,7 +180,9 @@ class ZoneTracker:
             if t - st.max_t > max(p.expire_min_s, p.expire_intervals * st.interval_s)
         ]
         for d in gone:
-            del self._devices[d]
+            st = self._devices.pop(d)
+            if st.offset is not None:
+                self.level.add(*st.offset)
         return gone
 
     def tracked(self) -> int:
