@@ -99,6 +99,11 @@ FIT_SMOOTHING_LAG_S = 3.0
 # under 0.5 per minute on 18 of 20 store-seeds; whole days (bench_days) flaps per hour -20 to -50 % and zone
 # accuracy -0.7 to +1.2 points; thresholds 0.9-1.6 dB within 0.1 points of each other on twelve days.
 FIT_STILL_MOTION_DB = 1.2
+# Leaving the standing state takes a gap 1.5 times the threshold (`still_exit_factor`, tracker.py). A standing
+# phone's gap hovers about the threshold, so with one threshold the rule held on only 20-63 % of its steps
+# (pharmacy, seed 1). Measured (docs/zones.md, round 14): standing phones' flaps -16 to -40 % on all seven
+# layouts; bench_days accuracy -0.8 to +0.7 points per store over twelve store-triples, mean +0.2.
+FIT_STILL_EXIT_FACTOR = 1.5
 # Each device's offset belief (tracker.py, `offset_learning_rate`): the rate at which a step's residuals move
 # it, a written product default too. The walk has one device, whose offset is the fingerprints' zero by
 # construction, so it cannot tell what learning another phone's is worth. 0.1: consecutive 0.5 s steps share
@@ -616,6 +621,7 @@ def fit(
     params.walk_interval_s = packet_interval(steps)
     params.smoothing_lag_s = FIT_SMOOTHING_LAG_S
     params.still_motion_db = FIT_STILL_MOTION_DB
+    params.still_exit_factor = FIT_STILL_EXIT_FACTOR
     params.offset_learning_rate = FIT_OFFSET_LEARNING_RATE
     blend_margin = None
     if params.method == "offset_nb":

@@ -69,6 +69,10 @@ class Params:
     still_motion_db: float = 0.0
     still_evidence_weight: float = 0.25
     still_switch_factor: float = 5.0
+    # Once a step is still, the device stays still until its gap exceeds `still_motion_db` times this (a
+    # Schmitt trigger): a standing phone's gap hovers around the threshold and would drop the rule every other
+    # step. 1 = one threshold, as files without the key run.
+    still_exit_factor: float = 1.0
     # Each device's own offset (tracker.py): the tracker keeps a Gaussian belief about how much louder or quieter
     # this phone reads than the calibration device, starting from the prior N(0, offset_sigma_db^2) and updated
     # from the steps where two or more receivers hear it, each step's evidence weighed by this rate. 0 = off (every
@@ -354,6 +358,7 @@ _PARAM_RANGES: dict[str, tuple[float, float]] = {
     "still_motion_db": (0.0, 20.0),
     "still_evidence_weight": (0.01, 1.0),
     "still_switch_factor": (1.0, 100.0),
+    "still_exit_factor": (1.0, 10.0),
     "offset_learning_rate": (0.0, 1.0),
     "centroid_blend": (0.0, 1.0),
 }

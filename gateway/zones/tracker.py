@@ -79,6 +79,7 @@ class DeviceState:
         "post_t",
         "posterior",
         "shown",
+        "still",
     )
 
     def __init__(self, t: float, step: float) -> None:
@@ -97,6 +98,7 @@ class DeviceState:
         self.lag_steps: list[LagStep] | None = None
         # still_motion_db > 0: per receiver heard, the running mean of its filtered RSSI (MOTION_TAU_S)
         self.motion_mean: dict[int, float] | None = None
+        self.still = False  # the last step was still: leaving takes a larger gap (`still_exit_factor`)
         # offset_learning_rate > 0: (mean, variance) of the belief about this device's offset in dB
         self.offset: tuple[float, float] | None = None
 
@@ -134,6 +136,7 @@ class ZoneTracker:
         self._still_db = 0.0 if self.grid is not None else p.still_motion_db  # so does the standing rule
         self._still_weight = p.still_evidence_weight
         self._still_switch = p.still_switch_factor
+        self._still_exit = p.still_exit_factor
         learns = self.grid is None and scorer_method == "offset_nb" and p.offset_sigma_db > 0
         self._learn = p.offset_learning_rate if learns else 0.0
         self._offset_prior = (0.0, p.offset_sigma_db**2)
@@ -247,7 +250,9 @@ class ZoneTracker:
             gap += abs(v - m)
             n += 1
             means[i] = m + a * (v - m)
-        return n > 0 and gap < self._still_db * n
+        limit = self._still_db * (self._still_exit if st.still else 1.0)
+        st.still = n > 0 and gap < limit * n
+        return st.still
 
     def _lag_step(self, st: DeviceState, heard: Heard, dt: float, now: float, still: bool) -> None:
         """The forward step, buffered; then the estimate of the newest step at least `smoothing_lag_s` old."""
