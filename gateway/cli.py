@@ -196,11 +196,12 @@ def status(
     table.add_row("adverts/s", ", ".join(f"{rx} {r}" for rx, r in rates.items()) or "-")
     table.add_row("recognised devices", str(health.get("tracked_devices")))
     level = health.get("device_level")
-    if isinstance(level, dict):
+    median = level.get("median_db") if isinstance(level, dict) else None
+    if isinstance(level, dict) and isinstance(median, int | float) and not isinstance(median, bool):
+        warning = level.get("warning")
         table.add_row(
             "devices vs walk",
-            f"{level.get('median_db'):+} dB (median of {level.get('devices')} visits)"
-            + (f"; {level['warning']}" if level.get("warning") else ""),
+            f"{median:+.1f} dB (median of {level.get('devices')} visits)" + (f"; {warning}" if warning else ""),
         )
     table.add_row("outbox depth", str(health.get("outbox_depth")))
     last = health.get("last_publish_at")

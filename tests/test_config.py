@@ -159,6 +159,18 @@ def test_a_config_file_that_is_not_utf8_is_named(config: Path) -> None:
     assert code == 1 and err.strip() == f"error: {config / 'gateway.toml'}: not UTF-8 text (byte 15)"
 
 
+@pytest.mark.parametrize("level", ['"loud"', '{"median_db": "loud", "devices": 12}', '{"median_db": true}', "[]"])
+def test_status_shows_a_health_file_with_an_odd_device_level_without_it(config: Path, level: str) -> None:
+    """A hand-edited or truncated health file still gives a status table, without the "devices vs walk" row."""
+    state = config / "state"
+    state.mkdir()
+    health = f'{{"updated_at": {time.time()}, "store_id": "store-042", "device_level": {level}}}'
+    (state / "health.json").write_text(health)
+    result = CliRunner().invoke(app, ["status", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "devices vs walk" not in result.stdout and "store-042" in result.stdout
+
+
 @pytest.mark.parametrize("content", ["[1]", '{"updated_at": "x"}', "{}", "not json"])
 def test_status_on_a_health_file_it_did_not_write_is_one_line(config: Path, content: str) -> None:
     state = config / "state"
