@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import queue
+import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -169,15 +170,27 @@ def truth_of_track(store: Store, device: str, track: Track, t_on: float, t_off: 
     return out
 
 
+def campaign_id_for(zone: str, taken: set[str]) -> str:
+    """A campaign id for an offer in `zone`: part of an MQTT topic, so only [a-z0-9._-] ("Baby care" ->
+    "baby-care-offer"), and unique among `taken`."""
+    base = re.sub(r"[^a-z0-9._-]+", "-", zone.lower()).strip("-") or "zone"
+    cid, k = f"{base}-offer", 2
+    while cid in taken:
+        cid, k = f"{base}-{k}-offer", k + 1
+    taken.add(cid)
+    return cid
+
+
 def campaigns_for(store: Store, customers: list[Customer], rng: np.random.Generator) -> list[dict[str, Any]]:
     """A few campaigns on the store's zones, each aimed at a segment that some consenting customers have."""
     present = {s for c in customers if c.consent for s in c.segments}
     shop = [z for z in store.zone_names if z not in (store.door_zone, store.till_zone)] or store.zone_names
     out: list[dict[str, Any]] = []
+    taken = {"welcome-back"}
     for zone in shop[:3]:
         seg = segment_for_zone(zone)
         campaign: dict[str, Any] = {
-            "id": f"{zone}-offer",
+            "id": campaign_id_for(zone, taken),
             "zone": zone,
             "min_dwell_s": int(rng.choice([20, 30, 45, 60])),
             "cooldown_s": 86400,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway.config import format_validation_error
 
@@ -22,6 +22,7 @@ Point = tuple[float, float]
 FloatArray = npt.NDArray[np.float64]
 
 
+ZONE_NAME_MAX = 64  # a zone's name is shown in tables and plots
 FLOOR_CHECK_STEP_M = 0.25  # the grid on which every zone must own some floor
 
 
@@ -34,8 +35,17 @@ class _Strict(BaseModel):
 
 
 class Zone(_Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    # what staff call the zone: any printable text ("Baby care", "Beauté"); zone names travel in JSON and TOML
+    # strings only, never in MQTT topics (campaign ids derived from them are made topic-safe: campaign_id_for)
+    name: str
     polygon: list[Point] = Field(min_length=3)
+
+    @field_validator("name")
+    @classmethod
+    def _readable(cls, v: str) -> str:
+        if not v.strip() or len(v) > ZONE_NAME_MAX or any(ord(c) < 32 or ord(c) == 127 for c in v):
+            raise ValueError(f"must be printable text of 1 to {ZONE_NAME_MAX} characters, not only spaces")
+        return v
 
     @cached_property
     def vertices(self) -> FloatArray:

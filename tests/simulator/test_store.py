@@ -66,6 +66,37 @@ def test_reserved_zone_names_are_refused(tmp_path: Path) -> None:
         load_store(p)
 
 
+def test_zones_can_carry_the_names_staff_use(tmp_path: Path) -> None:
+    """Names with spaces, accents and punctuation go through generate -> fit -> evaluate; the campaigns made for
+    them get ids an MQTT topic can carry, and the config they are written into passes `config check`."""
+    from gateway.setup import load_config_dir
+    from simulator.evaluate import evaluate_day
+    from simulator.generate import generate_day
+
+    names = {"door": "Front door", "magazines": "Magazines & papers", "counter": "Caisse / Kasse"}
+    text = (STORES / "small-kiosk.toml").read_text()
+    for old, new in names.items():
+        text = text.replace(f'name = "{old}"', f'name = "{new}"')
+    p = tmp_path / "kiosk.toml"
+    p.write_text(text)
+    day = generate_day(tmp_path / "day", store=load_store(p), shoppers=6, duration_s=300, seed=3, progress=False)
+    loaded = load_config_dir(day.config_dir)  # raises on any invalid campaign, zone or key
+    assert set(loaded.zones.zones) == set(names.values())
+    ids = {c.id for c in loaded.campaigns}
+    assert {"magazines-papers-offer", "caisse-kasse-offer"} <= ids, ids
+    scores = evaluate_day(day.scans, day.truth, day.config_dir)
+    assert set(scores["zone_accuracy_by_zone"]) <= {*names.values(), "outside"}
+    assert scores["samples"] > 0
+
+
+@pytest.mark.parametrize("name", ["", "   ", "tab\there", "x" * 65])
+def test_a_zone_name_staff_could_not_read_is_refused(tmp_path: Path, name: str) -> None:
+    p = tmp_path / "s.toml"
+    p.write_text((STORES / "small-kiosk.toml").read_text().replace('name = "door"', f'name = "{name}"'))
+    with pytest.raises(StoreError, match=r"zone\.0\.name"):
+        load_store(p)
+
+
 @pytest.mark.parametrize(
     "polygon",
     [
