@@ -54,7 +54,9 @@ class LevelSurvey:
 
     def warning(self) -> str | None:
         """One line for the store's IT team when the walk's device does not sound like the customers'."""
-        s = self.summary()
+        return self._warning(self.summary())
+
+    def _warning(self, s: LevelSummary | None) -> str | None:
         if s is None or abs(s.median_db) <= self.prior_sigma_db:
             return None
         how = "louder" if s.median_db > 0 else "quieter"
@@ -70,4 +72,4 @@ class LevelSurvey:
         s = self.summary()
         if s is None:
             return None
-        return {"median_db": s.median_db, "devices": s.devices, "warning": self.warning()}
+        return {"median_db": s.median_db, "devices": s.devices, "warning": self._warning(s)}
