@@ -2,7 +2,7 @@
 
     python benchmarks/bench_days.py [--seeds 1 2 3] [--shoppers 40] [--duration 1800]
     python benchmarks/bench_days.py --walk-seconds-per-zone 180 --walk-device phone   # how the walk is done
-    python benchmarks/bench_days.py --walk-spot-sets 4                                # more points, same time
+    python benchmarks/bench_days.py --walk-seconds-per-zone 45 --walk-spot-sets 1     # sessions 3-12's short walk
     python benchmarks/bench_days.py --stores example example-receiver-per-zone        # one more receiver
     python benchmarks/bench_days.py --shadowing-db 5 --body-loss-db 0                 # the issue's noise wording
 
@@ -45,9 +45,11 @@ def main() -> None:
     ap.add_argument("--stores", nargs="+", choices=[*STORES, *LAYOUTS], default=list(STORES))
     ap.add_argument("--shoppers", type=int, default=40)
     ap.add_argument("--duration", type=float, default=1800.0)
-    ap.add_argument("--walk-seconds-per-zone", type=float, default=45.0, help="the calibration walk's length")
+    ap.add_argument(
+        "--walk-seconds-per-zone", type=float, help="the walk's standing time per zone (default: the simulator's, 60 s)"
+    )
     ap.add_argument("--walk-device", choices=["tag", "phone"], default="tag", help="what the walk carries")
-    ap.add_argument("--walk-spot-sets", type=int, help="sets of 3-4 standing points per zone (default: one per 45 s)")
+    ap.add_argument("--walk-spot-sets", type=int, help="sets of 3-4 standing points per zone (default: one per 10 s)")
     ap.add_argument("--shadowing-db", type=float, help="the radio's shadowing spread (default: the simulator's)")
     ap.add_argument("--body-loss-db", type=float, help="what a carrier's body costs (default: the simulator's)")
     args = ap.parse_args()
@@ -75,8 +77,11 @@ def main() -> None:
                     "--seed",
                     str(seed),
                     "--quiet",
-                    "--walk-seconds-per-zone",
-                    str(args.walk_seconds_per_zone),
+                    *(
+                        ["--walk-seconds-per-zone", str(args.walk_seconds_per_zone)]
+                        if args.walk_seconds_per_zone
+                        else ()
+                    ),
                     "--walk-device",
                     args.walk_device,
                     *(["--walk-spot-sets", str(args.walk_spot_sets)] if args.walk_spot_sets else []),

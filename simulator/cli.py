@@ -123,15 +123,17 @@ def generate(
         typer.Option(
             "--walk-seconds-per-zone",
             min=1,
-            help="How long the calibration walk stands in each zone, spread over more points when longer.",
+            help="How long the calibration walk stands in each zone, spread over more points when longer; "
+            "default: 60 s, which with the walk between spots is the install guide's pace.",
         ),
-    ] = 45.0,
+    ] = 60.0,  # simulator.movement.CALIBRATION_PER_ZONE_S, written out: the CLI does not import numpy to start
     walk_spot_sets: Annotated[
         int | None,
         typer.Option(
             "--walk-spot-sets",
             min=1,
-            help="How many sets of 3-4 standing points the walk spreads over each zone; default: one per 45 s.",
+            help="How many sets of 3-4 standing points the walk spreads over each zone; default: one per 10 s "
+            "(with the walk between spots, a new spot every five seconds or so).",
         ),
     ] = None,
     shadowing_db: ShadowingOption = None,

@@ -262,7 +262,11 @@ def fixed_track(x: float, y: float, t_start: float, t_end: float) -> Track:
     return b.build()
 
 
-CALIBRATION_PER_ZONE_S = 45.0  # what one walk through the zones takes when nobody asks for longer
+# The walk the install guide asks of store staff (docs/install-raspberry-pi.md, section 9): a new spot two or three
+# metres away every five seconds or so, about two minutes per zone. Standing 60 s per zone at a set of 3-4 spots per
+# 10 s, with the walk between spots, is that pace: a small shop's zone takes about two minutes, a large one longer.
+CALIBRATION_PER_ZONE_S = 60.0
+SPOT_SET_S = 10.0
 
 
 def calibration_track(
@@ -274,13 +278,14 @@ def calibration_track(
 ) -> Track:
     """A staff member with a reference tag: zone after zone, standing at points spread over each zone
     (turning between them, so both facings are in the data), then outside: right by the door and out on the
-    pavement, in turn. The points come in sets of 3-4 per zone; by default a longer walk stands at one more set
-    per 45 s rather than longer at the same points, and `spot_sets` sets the number of sets whatever the length
-    (docs/zones.md, round 9: the number of points is what a walk's accuracy follows, not its length)."""
+    pavement, in turn. The points come in sets of 3-4 per zone, one set per `SPOT_SET_S` of the walk by default
+    (the guide's pace), so a longer walk stands at more points rather than longer at the same ones; `spot_sets`
+    sets the number of sets whatever the length (docs/zones.md, round 9: the number of points is what a walk's
+    accuracy follows, not its length)."""
     speed = 1.0
     ex, ey = store.inward_point(1.0)
     b = TrackBuilder(t0, ex, ey, walls=walls_of(store), floor=(store.width, store.height))
-    sets = spot_sets if spot_sets is not None else max(1, round(per_zone_s / CALIBRATION_PER_ZONE_S))
+    sets = spot_sets if spot_sets is not None else max(1, round(per_zone_s / SPOT_SET_S))
     for zone in store.zone:
         n_points = (3 if zone.area_m2 < 80 else 4) * sets
         for px, py in spread_points(zone, n_points, rng):

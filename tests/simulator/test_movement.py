@@ -59,15 +59,25 @@ def _stands(seconds: float, sets: int | None) -> dict[str, list[float]]:
 def test_a_calibration_walk_spreads_its_time_over_as_many_points_as_asked() -> None:
     """The walk's accuracy follows how many points it stands at, not how long (docs/zones.md, round 9):
     `spot_sets` sets the points, and the time per zone stays what was asked."""
-    default, more_points, longer_same_points = _stands(45, None), _stands(45, 4), _stands(180, 1)
-    assert set(default) == set(more_points) == set(longer_same_points) == set(STORE.zone_names)
+    one_set, more_points, longer_same_points = _stands(45, 1), _stands(45, 4), _stands(180, 1)
+    assert set(one_set) == set(more_points) == set(longer_same_points) == set(STORE.zone_names)
     for zone in STORE.zone_names:
-        n = len(default[zone])
+        n = len(one_set[zone])
         assert n in (3, 4)
         assert len(more_points[zone]) == 4 * n and len(longer_same_points[zone]) == n
-        assert abs(sum(default[zone]) - 45) < 1e-6 and abs(sum(more_points[zone]) - 45) < 1e-6
+        assert abs(sum(one_set[zone]) - 45) < 1e-6 and abs(sum(more_points[zone]) - 45) < 1e-6
         assert abs(sum(longer_same_points[zone]) - 180) < 1e-6
-    assert _stands(180, None) == _stands(180, 4)  # by default a longer walk adds points
+
+
+def test_by_default_the_calibration_walk_keeps_the_install_guides_pace() -> None:
+    """The guide asks for about two minutes per zone and a new spot every five seconds or so: the simulated
+    walk does the same by default, and a longer or shorter walk keeps the pace rather than the number of spots."""
+    default = calibration_track(STORE, 0.0, np.random.default_rng(3))
+    assert default.t[-1] == calibration_track(STORE, 0.0, np.random.default_rng(3), 60.0, 6).t[-1]
+    for seconds in (45.0, 120.0, 300.0):
+        for zone, stands in _stands(seconds, None).items():
+            assert abs(sum(stands) - seconds) < 1e-6, zone
+            assert 2.0 <= seconds / len(stands) <= 4.0, (zone, seconds, len(stands))  # 2-4 s at each, then on
 
 
 def test_the_calibration_walk_stands_outside_both_by_the_door_and_on_the_pavement() -> None:
