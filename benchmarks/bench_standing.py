@@ -6,8 +6,9 @@ For each shipped store and seed: `simulator.standing` fits the store's calibrati
 does it, then stands phones at `--spots` points spread over every zone for `--minutes` (each with its own
 interval, offset and facing, on a body like a shopper's phone). `calibrate evaluate`'s scoring then counts, per
 phone, the changes of the estimated zone once it first reached its true zone, and how often it was right.
-`--still-motion-db X` replaces the fitted standing rule's threshold (0 = the rule off) and `--offset-learning-rate X`
-the rate of each phone's offset belief (0 = off), for before/after figures. Per store, the mean over the seeds.
+`--still-motion-db X` replaces the fitted standing rule's threshold (0 = the rule off), `--still-exit-factor X` its
+exit factor (1 = one threshold), and `--offset-learning-rate X` the rate of each phone's offset belief (0 = off), for
+before/after figures. Per store, the mean over the seeds.
 
 A walking shopper's flaps are in bench_zones / bench_days; this isolates the case the issue names.
 """
@@ -35,12 +36,15 @@ def standing_phones(
     work: Path,
     still_motion_db: float | None = None,
     offset_learning_rate: float | None = None,
+    still_exit_factor: float | None = None,
 ) -> dict[str, float]:
     day = standing_day(store_path, seed, spots, minutes, work)
     if still_motion_db is not None:
         day.model.params.still_motion_db = still_motion_db
     if offset_learning_rate is not None:
         day.model.params.offset_learning_rate = offset_learning_rate
+    if still_exit_factor is not None:
+        day.model.params.still_exit_factor = still_exit_factor
     # the tracker meets each phone from its first advertisement; only the standing part after the warm-up is scored
     result = evaluate(day.model, day.adverts, day.truth)
     return {
@@ -58,6 +62,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=5.0)
     ap.add_argument("--still-motion-db", type=float, default=None, help="override the fitted value (0 = off)")
     ap.add_argument("--offset-learning-rate", type=float, default=None, help="override the fitted value (0 = off)")
+    ap.add_argument("--still-exit-factor", type=float, default=None, help="override the fitted value (1 = one rule)")
     args = ap.parse_args()
     print(f"{'store':16} {'seed':>4} {'phones':>6} {'accuracy':>8} {'unknown':>7} {'flaps/min':>9}")
     means: list[str] = []
@@ -66,7 +71,14 @@ def main() -> None:
         for seed in args.seeds:
             with tempfile.TemporaryDirectory(prefix="bench-standing-") as tmp:
                 r = standing_phones(
-                    path, seed, args.spots, args.minutes, Path(tmp), args.still_motion_db, args.offset_learning_rate
+                    path,
+                    seed,
+                    args.spots,
+                    args.minutes,
+                    Path(tmp),
+                    args.still_motion_db,
+                    args.offset_learning_rate,
+                    args.still_exit_factor,
                 )
             rows.append(r)
             print(
