@@ -9,13 +9,15 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gateway.sources.recording import read_recording
 from gateway.truth import TruthIndex, read_truth
 from simulator.cli import WalkDevice, generate
-from simulator.generate import DAY_START_EPOCH, WALK_DEVICES, GenerateResult, generate_day
+from simulator.generate import DAY_START_EPOCH, WALK_DEVICES, GenerateResult, calibration_device, generate_day
 from simulator.movement import CALIBRATION_PER_ZONE_S
+from simulator.radio import DEFAULT_RADIO
 from simulator.store import load_store
 
 FILES = (
@@ -193,6 +195,21 @@ def test_a_phone_walk_is_quieter_and_sparser_than_a_tag_walk_on_the_same_route(t
     assert [d.value for d in WalkDevice] == list(WALK_DEVICES)  # the CLI offers exactly these
     with pytest.raises(ValueError, match="walk device 'drone'"):
         generate_day(tmp_path / "x", shoppers=0, duration_s=60, walk_device="drone", progress=False)
+
+
+def test_a_longer_walk_is_walked_with_the_same_device() -> None:
+    """Comparing two walks is comparing walks: how long or at how many spots the walk stands does not change the
+    device it carries (its address and how loud it is). When the device came after the track in the draws, a
+    longer walk also drew another tag, some dB louder or quieter (docs/zones.md, round 15)."""
+    store = load_store()
+
+    def device(seconds: float, sets: int | None) -> tuple[str, float, float]:
+        dev = calibration_device(store, np.random.default_rng(11), 0.0, DEFAULT_RADIO, "tag", seconds, sets)
+        return dev.frames.key.hex(), dev.offset_db, dev.track.t_end
+
+    (key_a, offset_a, end_a), (key_b, offset_b, end_b) = device(45.0, 1), device(180.0, None)
+    assert (key_a, offset_a) == (key_b, offset_b)
+    assert end_b > 3 * end_a  # the walks themselves do differ
 
 
 def test_a_longer_walk_covers_each_zone_at_more_points(tmp_path: Path) -> None:
