@@ -62,7 +62,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=5.0)
     ap.add_argument("--still-motion-db", type=float, default=None, help="override the fitted value (0 = off)")
     ap.add_argument("--offset-learning-rate", type=float, default=None, help="override the fitted value (0 = off)")
-    ap.add_argument("--still-exit-factor", type=float, default=None, help="override the fitted value (1 = one rule)")
+    ap.add_argument("--still-exit-factor", type=float, help="override the fitted value (1 = no hysteresis)")
     args = ap.parse_args()
     print(f"{'store':16} {'seed':>4} {'phones':>6} {'accuracy':>8} {'unknown':>7} {'flaps/min':>9}")
     means: list[str] = []
