@@ -427,6 +427,14 @@ def fit(
         raise CalibrationError("the truth file names no zone (only 'outside')", about="truth")
     has_outside = any(iv.zone == OUTSIDE for iv in truth)
     classes = zones + ([OUTSIDE] if has_outside else [])
+    if len(heard_rx) == 1 and len(classes) > 1:
+        # nothing but a level to go on, and no second receiver to learn a device's offset from: how loud the
+        # walk's device reads against shoppers' phones decides the zones (docs/zones.md, round 15)
+        warnings.append(
+            f"only receiver {heard_rx[0]!r} heard the walk: zones are told apart by how loud a device reads there, "
+            "so the walk's device decides them, and the gateway's check of that device (\"devices vs walk\") needs "
+            "two; walk with a phone carried the way shoppers carry theirs (install guide, section 9)"
+        )
     cls_index = {c: i for i, c in enumerate(classes)}
     index = _Intervals(truth)
     warnings.extend(_zone_name_warnings(zones, zone_positions))
