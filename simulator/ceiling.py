@@ -21,7 +21,8 @@ second's move may go: of six settings, it keeps the one that scores best against
 It also keeps hindsight or deciding as it goes, whichever scores better; overstated evidence can make
 hindsight worse, as on the corner shop. The heading, too, is drawn afresh each second. Told the true heading,
 the oracle gained 1.6 points on the example store's first day (0.857 -> 0.873), about what tracking the
-heading could add.
+heading could add. Since session 13's calibration walk the product's own zone model scores above it on two
+shipped layouts (docs/zones.md, round 15): read it as a planning estimate, not as a bound.
 """
 
 from __future__ import annotations

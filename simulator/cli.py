@@ -257,7 +257,8 @@ def ceiling(
     shadowing_db: ShadowingOption = None,
     body_loss_db: BodyLossOption = None,
 ) -> None:
-    """The zone accuracy this layout allows: an estimator that knows the simulator's radio map, per zone."""
+    """An estimate of the zone accuracy this layout allows (not a bound): an estimator that knows the simulator's
+    radio map, per zone."""
     from simulator.ceiling import Ceiling, ceiling_of_day
     from simulator.radio import radio_note, radio_with
     from simulator.store import load_store
