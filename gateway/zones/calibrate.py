@@ -509,7 +509,7 @@ def fit(
             if not (y == cls_index[c]).any():
                 raise CalibrationError(
                     f"zone {c!r} has no labelled step: its readings are too few or too brief to fit; walk it for "
-                    "about three minutes (docs/install-raspberry-pi.md)",
+                    "about two minutes, a new spot every five seconds or so (docs/install-raspberry-pi.md, section 9)",
                     about="truth",
                 )
         labelled = y >= 0
@@ -896,7 +896,7 @@ def _zone_amount_checks(classes: list[str], rs: Sequence[Reading], index: _Inter
         if n < MIN_ZONE_WALK_S:
             out.append(
                 f"zone {c!r} was heard in only {n} s of the walk: its fingerprint rests on few readings; walk it "
-                "for about three minutes (docs/install-raspberry-pi.md)"
+                "for about two minutes, a new spot every five seconds or so (docs/install-raspberry-pi.md, section 9)"
             )
     if len(classes) == 1:
         out.append(f"the walk labels one zone only ({classes[0]!r}): every estimate will be that zone")
