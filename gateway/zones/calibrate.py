@@ -218,19 +218,45 @@ def _step_folds(
     return ivs, folds
 
 
-def check_time_span(adverts: Sequence[Advert], truth: Sequence[TruthInterval]) -> None:
-    """Every zone's truth interval must overlap the recording's time span: otherwise they belong to another
-    recording. `outside` is exempt: the street may be out of every receiver's range, so a walk that ends
-    outside can end its recording before its last interval."""
+def check_time_span(adverts: Sequence[Advert], truth: Sequence[TruthInterval]) -> list[TruthInterval]:
+    """Every zone's truth interval must lie within the recording's time span or continue, without a pause
+    longer than ADJACENT_GAP_S, a walk that does: otherwise it belongs to another recording, and that is an
+    error. The intervals that only continue one (the device not heard yet at the walk's start, or no more at
+    its end: a quiet tag, weak receivers) are returned for a warning. `outside` is exempt: the street may be
+    out of every receiver's range, so a walk that ends outside can end its recording before its last interval."""
     if not adverts:
         raise CalibrationError("the recording holds no advertisement")
-    if outside := outside_span(adverts, truth):
-        iv = outside[0]
-        lo, hi = _span(adverts)
+    outside = outside_span(adverts, truth)
+    if not outside:
+        return []
+    lo, hi = _span(adverts)
+    walked = set(map(id, _walks_in_span(truth, lo, hi)))
+    stray = [iv for iv in outside if id(iv) not in walked]
+    if stray or len(outside) == sum(iv.zone != OUTSIDE for iv in truth):
+        iv = (stray or outside)[0]
         raise CalibrationError(
             f"truth interval {iv.zone!r} {iv.t_start:.1f}..{iv.t_end:.1f} lies outside the recording's "
             f"time span {lo:.1f}..{hi:.1f}"
         )
+    return outside
+
+
+def _walks_in_span(truth: Sequence[TruthInterval], lo: float, hi: float) -> list[TruthInterval]:
+    """The intervals of every walk (one device's intervals without a pause longer than ADJACENT_GAP_S) that
+    overlaps the time span lo..hi."""
+    out: list[TruthInterval] = []
+    for ivs in _Intervals(truth).ivs.values():
+        walk: list[TruthInterval] = []
+        end = -math.inf
+        for iv in [*ivs, None]:
+            if walk and (iv is None or iv.t_start - end > ADJACENT_GAP_S):
+                if any(w.t_end >= lo and w.t_start <= hi for w in walk):
+                    out.extend(walk)
+                walk, end = [], -math.inf
+            if iv is not None:
+                walk.append(iv)
+                end = max(end, iv.t_end)
+    return out
 
 
 def _span(adverts: Sequence[Advert]) -> tuple[float, float]:
@@ -403,11 +429,19 @@ def fit(
     if not truth:
         raise CalibrationError("the truth file has no intervals", about="truth")
     all_adverts = list(adverts)
-    check_time_span(all_adverts, truth)
+    unheard_edges = check_time_span(all_adverts, truth)
     rs = list(readings(all_adverts, truth))
     if not rs:
         raise CalibrationError("no advertisement of any truth device in the scans (check addresses/identities)")
     warnings: list[str] = []
+    if unheard_edges:
+        edge = unheard_edges[0]
+        more = f" (and {len(unheard_edges) - 1} more)" if len(unheard_edges) > 1 else ""
+        warnings.append(
+            f"truth interval {edge.zone!r} {edge.t_start:.1f}..{edge.t_end:.1f}{more} lies before the first or "
+            "after the last advertisement of the recording: the device was not heard there, and the interval adds "
+            "nothing"
+        )
     if (overlap := overlap_warning(truth)) is not None:
         warnings.append(overlap)
     street = _Intervals([iv for iv in truth if iv.zone == OUTSIDE])
@@ -438,7 +472,8 @@ def fit(
     cls_index = {c: i for i, c in enumerate(classes)}
     index = _Intervals(truth)
     warnings.extend(_zone_name_warnings(zones, zone_positions))
-    warnings.extend(_zone_amount_checks(classes, rs, index))
+    walked_s = _zone_walk_seconds(truth)
+    warnings.extend(_zone_amount_checks(classes, rs, index, walked_s))
 
     # a robust measurement-noise estimate for the Kalman filter: spread of raw readings inside one interval
     by_key: dict[tuple[int, str], list[float]] = {}
@@ -508,8 +543,8 @@ def fit(
         for c in classes:
             if not (y == cls_index[c]).any():
                 raise CalibrationError(
-                    f"zone {c!r} has no labelled step: its readings are too few or too brief to fit; walk it for "
-                    "about two minutes, a new spot every five seconds or so (docs/install-raspberry-pi.md, section 9)",
+                    f"zone {c!r} has no labelled step: its readings are too few or too brief to fit; "
+                    + _thin_zone_advice(walked_s.get(c, 0.0)),
                     about="truth",
                 )
         labelled = y >= 0
@@ -879,7 +914,34 @@ def _zone_name_warnings(zones: list[str], zone_positions: dict[str, Any] | None)
 MIN_ZONE_WALK_S = 10.0  # a fingerprint from fewer seconds than this is a guess: one standing spot, one facing
 
 
-def _zone_amount_checks(classes: list[str], rs: Sequence[Reading], index: _Intervals) -> list[str]:
+def _zone_walk_seconds(truth: Iterable[TruthInterval]) -> dict[str, float]:
+    """How long the walk's truth says each zone was walked."""
+    out: dict[str, float] = {}
+    for iv in truth:
+        out[iv.zone] = out.get(iv.zone, 0.0) + iv.t_end - iv.t_start
+    return out
+
+
+def _walked_enough(walked_s: float) -> bool:
+    return walked_s >= 2 * MIN_ZONE_WALK_S
+
+
+def _thin_zone_advice(walked_s: float) -> str:
+    """What to do about a zone heard too little: walk it longer or, if it was walked long enough and still
+    barely heard, put a receiver in reach (a longer walk will not help then)."""
+    if _walked_enough(walked_s):
+        return (
+            "no receiver reliably reaches it; a receiver in or next to it helps (docs/install-raspberry-pi.md, "
+            "section 0)"
+        )
+    return (
+        "walk it for about two minutes, a new spot every five seconds or so (docs/install-raspberry-pi.md, section 9)"
+    )
+
+
+def _zone_amount_checks(
+    classes: list[str], rs: Sequence[Reading], index: _Intervals, walked_s: dict[str, float]
+) -> list[str]:
     """Every class must have been heard; one heard only briefly gets a warning (its fingerprint is thin)."""
     heard_s: dict[str, set[int]] = {c: set() for c in classes}
     for r in rs:
@@ -894,10 +956,13 @@ def _zone_amount_checks(classes: list[str], rs: Sequence[Reading], index: _Inter
                 f"no labelled samples for zone {c!r}: the device was not heard while there", about="truth"
             )
         if n < MIN_ZONE_WALK_S:
-            out.append(
-                f"zone {c!r} was heard in only {n} s of the walk: its fingerprint rests on few readings; walk it "
-                "for about two minutes, a new spot every five seconds or so (docs/install-raspberry-pi.md, section 9)"
+            walked = walked_s.get(c, 0.0)
+            of = (
+                f"was walked for {walked:.0f} s but heard in only {n} s of it"
+                if _walked_enough(walked)
+                else f"was heard in only {n} s of the walk"
             )
+            out.append(f"zone {c!r} {of}: its fingerprint rests on few readings; " + _thin_zone_advice(walked))
     if len(classes) == 1:
         out.append(f"the walk labels one zone only ({classes[0]!r}): every estimate will be that zone")
     return out

@@ -95,6 +95,40 @@ def test_truth_outside_the_recording_is_an_error(walk_data: tuple[list[Advert], 
         fit(adverts, [*truth, late])
 
 
+def test_a_walk_not_heard_at_its_start_fits_with_a_warning(
+    walk_data: tuple[list[Advert], list[TruthInterval]],
+) -> None:
+    """Weak receivers or a quiet tag: the first zone interval ends before the first advertisement. The walk goes
+    on into the recording, so the interval is the walk's, not another recording's (found on a simulated store
+    whose receivers reach 3 m, where `generate` stopped at this check)."""
+    adverts, truth = walk_data
+    first = truth[0]
+    unheard = TruthInterval(first.device, first.zone, first.t_start - 5.0, first.t_start - 0.5)
+    res = fit(adverts, [unheard, *truth])
+    assert any("before the first or after the last advertisement" in w for w in res.warnings)
+    assert set(res.model.zones) == {iv.zone for iv in truth}
+    # the same interval an hour earlier is no part of this walk: still an error
+    stray = TruthInterval(first.device, first.zone, first.t_start - 3600.0, first.t_start - 3590.0)
+    with pytest.raises(CalibrationError, match="outside the recording"):
+        fit(adverts, [stray, *truth])
+
+
+def test_a_zone_walked_long_but_rarely_heard_asks_for_a_receiver_not_a_longer_walk(
+    walk_data: tuple[list[Advert], list[TruthInterval]],
+) -> None:
+    adverts, truth = walk_data
+    zone = truth[0].zone
+    spans = [(iv.t_start, iv.t_end) for iv in truth if iv.zone == zone]
+    seconds = sorted({int(a.t) for a in adverts if any(lo <= a.t <= hi for lo, hi in spans)})[:6]
+    # the zone's readings of six seconds only, as if the receivers caught the tag there now and then
+    thinned = [a for a in adverts if int(a.t) in seconds or not any(lo <= a.t <= hi for lo, hi in spans)]
+    warnings = fit(thinned, truth).warnings
+    walked = sum(hi - lo for lo, hi in spans)
+    assert walked >= 20.0
+    assert any(f"zone {zone!r} was walked for" in w and "a receiver in or next to it" in w for w in warnings), warnings
+    assert not any("walk it for about two minutes" in w for w in warnings)
+
+
 def test_a_street_no_receiver_hears_drops_the_outside_class_with_a_warning(
     walk_data: tuple[list[Advert], list[TruthInterval]], fitted: FitResult
 ) -> None:
