@@ -117,7 +117,9 @@ def fit_command(
             plan = load_layout(layout)
         except LayoutError as e:
             raise _fail(str(e)) from None
-    header, adverts, intervals, _ = _load(scans, truth)
+    header, adverts, intervals, stats = _load(scans, truth)
+    if stats.truncated and adverts:
+        intervals = _before_the_cut(scans, adverts, intervals)
     adverts = _as_truth_devices(scans, adverts, intervals, customers)
     receivers = plan.receivers if plan is not None else header.receivers or None
     zone_positions = plan.zones if plan is not None else header.zone_geometry()
@@ -154,6 +156,28 @@ def fit_command(
             _out.print(f"wrote {png}")
     except OSError as e:
         _err.print(f"warning: {png}: report not written: {e}", markup=False)
+
+
+def _before_the_cut(scans: Path, adverts: list[Advert], intervals: list[TruthInterval]) -> list[TruthInterval]:
+    """The truth intervals a recording cut short (a full disk, a crash) still covers. A zone walked only after
+    the cut cannot be fitted: that is the recording's fault, and the error says so rather than blaming the truth."""
+    end = max(a.t for a in adverts)
+    late = [iv for iv in intervals if iv.t_start > end]
+    if not late:
+        return intervals
+    kept = [iv for iv in intervals if iv.t_start <= end]
+    lost = sorted({iv.zone for iv in late} - {iv.zone for iv in kept} - {OUTSIDE})
+    if lost:
+        raise _fail(
+            f"{scans}: the recording is cut short (it ends at {end:.1f}); zone(s) {', '.join(map(repr, lost))} "
+            "were walked only after that: record the walk again"
+        )
+    _err.print(
+        f"warning: {scans}: the recording is cut short (it ends at {end:.1f}); {len(late)} truth intervals start "
+        "after that and are not used",
+        markup=False,
+    )
+    return kept
 
 
 SQLITE_MAGIC = b"SQLite format 3\x00"

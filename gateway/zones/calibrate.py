@@ -428,7 +428,9 @@ def fit(
 ) -> FitResult:
     if not truth:
         raise CalibrationError("the truth file has no intervals", about="truth")
-    all_adverts = list(adverts)
+    # offline, the walk's own order does not matter: lines merged from several receivers, or concatenated
+    # recordings, come slightly or wholly out of time order, and the filters would drop what goes back in time
+    all_adverts = sorted(adverts, key=lambda a: a.t)
     unheard_edges = check_time_span(all_adverts, truth)
     rs = list(readings(all_adverts, truth))
     if not rs:
@@ -445,11 +447,17 @@ def fit(
     if (overlap := overlap_warning(truth)) is not None:
         warnings.append(overlap)
     street = _Intervals([iv for iv in truth if iv.zone == OUTSIDE])
-    if street.ivs and not any(street.at(r.device, r.t) is not None for r in rs):
-        # not heard on the street at all: no "outside" fingerprint to learn; a shopper who leaves goes quiet
+    street_s = {int(r.t) for r in rs if street.at(r.device, r.t) is not None} if street.ivs else set()
+    if street.ivs and len(street_s) < MIN_STREET_HEARD_S:
+        # (almost) not heard on the street: no "outside" fingerprint to learn; a shopper who leaves goes quiet
+        held = (
+            "the walk's 'outside' intervals hold no advertisement of the device"
+            if not street_s
+            else f"the device was heard in only {len(street_s)} s of the walk's 'outside' intervals"
+        )
         warnings.append(
-            "the walk's 'outside' intervals hold no advertisement of the device (no receiver reaches the street): "
-            "the model has no 'outside' class, and a shopper who leaves is noticed by going quiet"
+            f"{held} (no receiver reaches the street): the model has no 'outside' class, and a shopper who leaves "
+            "is noticed by going quiet"
         )
         truth = [iv for iv in truth if iv.zone != OUTSIDE]
     heard_rx = sorted({r.rx for r in rs})
@@ -542,9 +550,13 @@ def fit(
         y = np.array([cls_index[iv.zone] if iv is not None else -1 for iv in ivs], dtype=np.int64)
         for c in classes:
             if not (y == cls_index[c]).any():
+                advice = (
+                    "stand outside by the door longer, or leave the 'outside' intervals out of the truth"
+                    if c == OUTSIDE
+                    else _thin_zone_advice(walked_s.get(c, 0.0))
+                )
                 raise CalibrationError(
-                    f"zone {c!r} has no labelled step: its readings are too few or too brief to fit; "
-                    + _thin_zone_advice(walked_s.get(c, 0.0)),
+                    f"zone {c!r} has no labelled step: its readings are too few or too brief to fit; " + advice,
                     about="truth",
                 )
         labelled = y >= 0
@@ -911,6 +923,9 @@ def _zone_name_warnings(zones: list[str], zone_positions: dict[str, Any] | None)
     return out
 
 
+# Fewer seconds with a reading than this on the street is no fingerprint of it (two readings made a simulated
+# walk's `outside` class with no labelled step at all): the class is left out, as when nothing was heard there.
+MIN_STREET_HEARD_S = 3
 MIN_ZONE_WALK_S = 10.0  # a fingerprint from fewer seconds than this is a guess: one standing spot, one facing
 
 

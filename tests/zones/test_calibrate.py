@@ -143,6 +143,22 @@ def test_a_street_no_receiver_hears_drops_the_outside_class_with_a_warning(
     assert any("'outside'" in w and "going quiet" in w for w in res.warnings)
 
 
+def test_a_street_heard_twice_drops_the_outside_class_instead_of_failing(
+    walk_data: tuple[list[Advert], list[TruthInterval]], fitted: FitResult
+) -> None:
+    """Two stray readings on the pavement are no fingerprint of it; they made a simulated store's fit stop with
+    "zone 'outside' has no labelled step"."""
+    adverts, truth = walk_data
+    end = truth[-1].t_end
+    street = TruthInterval(truth[0].device, OUTSIDE, end + 5.0, end + 60.0)
+    last = adverts[-1]
+    stray = [Advert(end + dt, last.rx, last.addr, -93) for dt in (10.2, 31.7)]
+    res = fit([*adverts, *stray], [*truth, street])
+    assert OUTSIDE not in res.model.classes
+    assert res.model.classes == fitted.model.classes
+    assert any("heard in only 2 s of the walk's 'outside' intervals" in w for w in res.warnings), res.warnings
+
+
 def test_a_walk_heard_by_one_receiver_says_the_walks_device_decides(
     walk_data: tuple[list[Advert], list[TruthInterval]], fitted: FitResult
 ) -> None:

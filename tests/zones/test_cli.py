@@ -10,7 +10,7 @@ from gateway.adverts import Advert, encode_token_frame
 from gateway.cli_calibrate import FitMethod, calibrate_app
 from gateway.identity.registry import Registry
 from gateway.identity.tokens import token_for, window_of
-from gateway.sources.recording import Header, RecordingWriter
+from gateway.sources.recording import Header, RecordingReader, RecordingWriter
 from gateway.truth import TruthInterval, write_truth
 from gateway.zones.calibrate import FIT_METHODS
 from gateway.zones.model import ZoneModel
@@ -403,6 +403,42 @@ def test_evaluate_scores_a_truncated_recording_up_to_where_it_ends(
     assert "ends early" in r.output and "start after the truncated recording ends; they are not scored" in r.output
     scored = json.loads(r.stdout.strip().splitlines()[-1])
     assert 0 < scored["samples"] < len(adverts) and scored["skipped_lines"] == 0
+
+
+def test_fit_on_a_truncated_walk_blames_the_recording_and_names_the_zones_it_lost(
+    walk_data: tuple[list[Advert], list[TruthInterval]], tmp_path: Path
+) -> None:
+    adverts, truth = walk_data
+    whole = _write(tmp_path / "walk.jsonl.gz", adverts)
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    write_truth(tmp_path / "t.jsonl", truth)
+    line = _one_error_line(_fit(cut, tmp_path / "t.jsonl", tmp_path / "z.toml"))
+    assert f"{cut}: the recording is cut short" in line and "record the walk again" in line
+    # every zone of the truth walked before the cut: fitted, the intervals after it named and left out
+    with RecordingReader(cut) as reader:
+        end = max(a.t for a in reader)
+    early = [iv for iv in truth if iv.t_end <= end]
+    late = [iv for iv in truth if iv.t_start > end and iv.zone in {e.zone for e in early}]
+    assert early and late
+    write_truth(tmp_path / "t2.jsonl", [*early, *late])
+    r = _fit(cut, tmp_path / "t2.jsonl", tmp_path / "z.toml")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    assert f"{len(late)} truth intervals start after that and are not used" in r.output  # type: ignore[attr-defined]
+
+
+def test_fit_takes_a_walk_recorded_receiver_by_receiver(
+    walk_files: tuple[Path, Path], walk_data: tuple[list[Advert], list[TruthInterval]], tmp_path: Path
+) -> None:
+    """Each receiver's lines in time order (as SPEC asks) but one receiver after the other: per-receiver files
+    concatenated. The fit takes the walk in time order, so the file's order across receivers does not matter."""
+    adverts, _ = walk_data
+    _, truth = walk_files
+    ordered = sorted(adverts, key=lambda a: a.t)
+    by_rx = sorted(ordered, key=lambda a: a.rx)  # stable: each receiver's lines stay in time order
+    assert _fit(_write(tmp_path / "by-rx.jsonl.gz", by_rx), truth, tmp_path / "z.toml").exit_code == 0  # type: ignore[attr-defined]
+    assert _fit(_write(tmp_path / "t.jsonl.gz", ordered), truth, tmp_path / "ordered.toml").exit_code == 0  # type: ignore[attr-defined]
+    assert (tmp_path / "z.toml").read_text() == (tmp_path / "ordered.toml").read_text()
 
 
 def test_evaluate_scores_what_overlaps_and_refuses_a_truth_of_another_recording(
