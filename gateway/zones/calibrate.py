@@ -32,7 +32,7 @@ from gateway.zones.grid import (
     radio_entries,
     step_groups,
 )
-from gateway.zones.model import Params, ZoneModel
+from gateway.zones.model import MAX_GRID_CELLS, Params, ZoneModel, ZonesError, grid_cells
 from gateway.zones.pairing import EstimatePairing
 from gateway.zones.pathloss import fit_log_distance
 from gateway.zones.replay import drive
@@ -533,11 +533,13 @@ def fit(
             f"receivers heard on the walk without a position in the recording's header: {', '.join(unplaced)}; "
             "the floor grid needs every receiver's position and is left out"
         )
-    geometry = _grid_geometry(classes, heard_rx, rx_pos, polygons, base) if base.method == "offset_nb" else None
+    geometry, no_grid = (
+        _grid_geometry(classes, heard_rx, rx_pos, polygons, base) if base.method == "offset_nb" else (None, "")
+    )
     if only_grid and geometry is None:
-        raise CalibrationError(
-            "method 'grid' needs zone polygons for every zone and the position of every receiver heard"
-        )
+        raise CalibrationError(f"method 'grid' cannot run on this walk: {no_grid}")
+    if geometry is None and "cells" in no_grid:
+        warnings.append(f"the floor grid is left out: {no_grid}; the fingerprints do not need it")
     table: list[dict[str, Any]] = []
     best: _Candidate | None = None
     best_grid: _Candidate | None = None
@@ -733,6 +735,26 @@ def fit(
             f = fit_log_distance(np.array(ds), np.array(vs))
             if f is not None:
                 model.pathloss[rx] = f
+
+    for rx, (a, n) in list(model.pathloss.items()):
+        sigma, sens, slope = model.grid_radio.get(rx, (5.0, -95.0, 0.1))
+        if not (-150 <= a <= 20 and 0.5 <= n <= 8 and 0.1 <= sigma <= 100 and -150 <= sens <= 20 and slope <= 10):
+            # a curve extrapolated from distances that do not fit the readings: no radio's, and not loadable
+            warnings.append(
+                f"receiver {rx!r}: the path-loss fit ({a:.1f} dBm at 1 m, exponent {n:.2f}) is no radio's and is "
+                "left out; are the receiver and zone positions in the same metres?"
+            )
+            del model.pathloss[rx]
+            model.grid_radio.pop(rx, None)
+    if params.method == "grid" and not (model.pathloss and model.grid_radio):
+        raise CalibrationError(
+            "method 'grid' cannot run on this walk: no receiver's path loss could be fitted (too few readings at "
+            "known distances); fit the fingerprints (the default method)"
+        )
+    try:  # what is written must load: the same checks `config check` and the daemon apply
+        ZoneModel.from_toml(model.to_toml())
+    except ZonesError as e:
+        raise CalibrationError(f"the fitted model cannot be written: {e}") from None
 
     confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
     for t_, p_ in zip(y[labelled], pred[labelled], strict=True):
@@ -1014,17 +1036,27 @@ def _grid_geometry(
     rx_pos: dict[str, tuple[float, float]],
     polygons: dict[str, list[tuple[float, float]]],
     params: Params,
-) -> _Geometry | None:
-    """The floor grid when every zone has a polygon and at least two receivers have positions; else None."""
+) -> tuple[_Geometry | None, str]:
+    """The floor grid when every zone has a polygon and at least two receivers have positions; else None and
+    what it would need."""
     zones = [c for c in classes if c != OUTSIDE]
-    if not all(z in polygons for z in zones) or len(receivers) < 2 or not all(rx in rx_pos for rx in receivers):
-        return None
+    if not all(z in polygons for z in zones):
+        return None, "it needs zone polygons for every zone"
+    if len(receivers) < 2 or not all(rx in rx_pos for rx in receivers):
+        return None, "it needs two receivers or more that heard the walk, each with a position"
     outside = classes.index(OUTSIDE) if OUTSIDE in classes else None
-    grid = build_grid(classes, {z: polygons[z] for z in zones}, params.grid_cell_m, outside)
+    zone_polygons = {z: polygons[z] for z in zones}
+    cells = grid_cells(zone_polygons, params.grid_cell_m, outside is not None)
+    if cells > MAX_GRID_CELLS:
+        return None, (
+            f"the zone polygons span {cells:,} cells of {params.grid_cell_m:g} m, more than the {MAX_GRID_CELLS:,} "
+            "it runs on (a very large floor, or polygons not in metres)"
+        )
+    grid = build_grid(classes, zone_polygons, params.grid_cell_m, outside)
     if any(not (grid.cls == ci).any() for ci in range(len(classes))):
-        return None  # a zone smaller than a cell: the grid cannot represent it
+        return None, "it needs every zone to be at least one grid cell wide"
     rx_xy = np.array([rx_pos.get(rx, (math.nan, math.nan)) for rx in receivers], dtype=np.float64)
-    return _Geometry(grid, rx_xy)
+    return _Geometry(grid, rx_xy), ""
 
 
 def _interval_ids(ivs: list[TruthInterval | None]) -> np.ndarray[Any, np.dtype[np.int64]]:

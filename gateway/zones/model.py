@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import tomli_w
 
-from gateway.zones.estimate import OUTSIDE
+from gateway.zones.estimate import OUTSIDE, UNKNOWN
 
 FORMAT_NAME = "proximity-zones"
 FORMAT_VERSION = 1
@@ -26,6 +26,11 @@ METHODS = ("offset_nb", "nb", "centroid", "strongest", "grid")
 SMOOTHINGS = ("median", "kalman", "none")
 
 FloatArray = npt.NDArray[np.float64]
+# What a hand-edited file may hold. A store is not 10 km across; an RSSI spread under 0.1 dB or over 100 dB is no
+# radio (and 1e-300 underflowed to a division by zero); the grid's memory and time grow with its cells.
+COORD_LIMIT_M = 10_000.0
+STD_RANGE_DB = (0.1, 100.0)
+MAX_GRID_CELLS = 100_000
 
 
 class ZonesError(Exception):
@@ -204,6 +209,8 @@ class ZoneModel:
             raise ZonesError("field 'receivers' is empty")
         if OUTSIDE in zones:
             raise ZonesError(f"field 'zones' must not contain {OUTSIDE!r} (it is implied)")
+        if UNKNOWN in zones:
+            raise ZonesError(f"field 'zones' must not contain {UNKNOWN!r} (reserved: the estimate when unsure)")
         for c in classes:
             if c not in zones and c != OUTSIDE:
                 raise ZonesError(f"field 'classes': {c!r} is not a zone")
@@ -220,9 +227,9 @@ class ZoneModel:
             if not isinstance(entry, dict):
                 raise ZonesError(f"field 'receiver.{rx}' is not a table")
             if "x" in entry or "y" in entry:
-                positions[rx] = (_num(entry, "x", f"receiver.{rx}"), _num(entry, "y", f"receiver.{rx}"))
+                positions[rx] = (_coord(entry, "x", f"receiver.{rx}"), _coord(entry, "y", f"receiver.{rx}"))
             if "rssi_at_1m" in entry or "exponent" in entry:
-                a = _num(entry, "rssi_at_1m", f"receiver.{rx}")
+                a = _rssi(entry, "rssi_at_1m", f"receiver.{rx}")
                 n = _num(entry, "exponent", f"receiver.{rx}")
                 if not 0.5 <= n <= 8:
                     raise ZonesError(f"field 'receiver.{rx}.exponent' = {n} is not a path-loss exponent (0.5..8)")
@@ -231,18 +238,28 @@ class ZoneModel:
                 where = f"receiver.{rx}"
                 sigma = _num(entry, "sigma_db", where)
                 slope = _num(entry, "heard_slope_per_db", where)
-                if not (sigma > 0 and slope > 0):
-                    raise ZonesError(f"field '{where}.sigma_db' and '.heard_slope_per_db' must be > 0")
-                grid_radio[rx] = (sigma, _num(entry, "sensitivity_dbm", where), slope)
+                if not (STD_RANGE_DB[0] <= sigma <= STD_RANGE_DB[1] and 0 < slope <= 10):
+                    raise ZonesError(
+                        f"field '{where}.sigma_db' must be within {STD_RANGE_DB[0]:g}..{STD_RANGE_DB[1]:g} dB and "
+                        "'.heard_slope_per_db' within 0..10"
+                    )
+                grid_radio[rx] = (sigma, _rssi(entry, "sensitivity_dbm", where), slope)
         zone_pos: dict[str, tuple[float, float]] = {}
         for z, entry in (doc.get("zone_position") or {}).items():
             if not isinstance(entry, dict):
                 raise ZonesError(f"field 'zone_position.{z}' is not a table")
-            zone_pos[z] = (_num(entry, "x", f"zone_position.{z}"), _num(entry, "y", f"zone_position.{z}"))
+            zone_pos[z] = (_coord(entry, "x", f"zone_position.{z}"), _coord(entry, "y", f"zone_position.{z}"))
         polygons = _polygons(doc.get("zone_polygon", {}), zones)
         grid_bias = _bias(doc.get("grid_bias", {}), classes, receivers)
         if params.method == "grid" and not (polygons and pathloss and grid_radio):
             raise ZonesError("field 'params.method' = 'grid' needs 'zone_polygon' and receiver path-loss fits")
+        if params.method == "grid":
+            cells = grid_cells(polygons, params.grid_cell_m, OUTSIDE in classes)
+            if cells > MAX_GRID_CELLS:
+                raise ZonesError(
+                    f"field 'params.grid_cell_m' = {params.grid_cell_m:g}: the zone polygons span {cells:,} cells "
+                    f"of that size, more than the {MAX_GRID_CELLS:,} the grid method runs on"
+                )
         fp = doc.get("fingerprint")
         if not isinstance(fp, dict):
             raise ZonesError("field 'fingerprint' missing or not a table")
@@ -262,8 +279,9 @@ class ZoneModel:
                 ph[ci, ri] = _num(e, "p_heard", where)
                 if not -130 <= mean[ci, ri] <= 20:
                     raise ZonesError(f"field '{where}.mean' = {mean[ci, ri]} is not an RSSI in dBm")
-                if not std[ci, ri] > 0:
-                    raise ZonesError(f"field '{where}.std' must be > 0")
+                lo, hi = STD_RANGE_DB
+                if not lo <= std[ci, ri] <= hi:
+                    raise ZonesError(f"field '{where}.std' = {std[ci, ri]:g} is not within {lo:g}..{hi:g} dB")
                 if not 0 <= ph[ci, ri] <= 1:
                     raise ZonesError(f"field '{where}.p_heard' must be within 0..1")
         return cls(
@@ -296,6 +314,9 @@ def _bias(d: Any, classes: list[str], receivers: list[str]) -> dict[str, dict[st
             if rx not in receivers:
                 raise ZonesError(f"field 'grid_bias.{c}.{rx}': not a receiver")
         out[c] = {rx: _num(per, rx, f"grid_bias.{c}") for rx in per}
+        for rx, v in out[c].items():
+            if not -100 <= v <= 100:
+                raise ZonesError(f"field 'grid_bias.{c}.{rx}' = {v:g} is not within -100..100 dB")
     return out
 
 
@@ -309,12 +330,15 @@ def _polygons(d: Any, zones: list[str]) -> dict[str, list[tuple[float, float]]]:
         ok = isinstance(poly, list) and len(poly) >= 3
         pts: list[tuple[float, float]] = []
         for p in poly if ok else []:
-            if not (isinstance(p, list) and len(p) == 2 and all(isinstance(v, int | float) for v in p)):
+            if not (isinstance(p, list) and len(p) == 2 and all(_is_coord(v) for v in p)):
                 ok = False
                 break
             pts.append((float(p[0]), float(p[1])))
         if not ok:
-            raise ZonesError(f"field 'zone_polygon.{z}' must be a list of at least 3 [x, y] points")
+            raise ZonesError(
+                f"field 'zone_polygon.{z}' must be a list of at least 3 [x, y] points, in metres within "
+                f"+-{COORD_LIMIT_M:g}"
+            )
         out[z] = pts
     return out
 
@@ -326,6 +350,37 @@ def _str_list(doc: dict[str, Any], key: str) -> list[str]:
     if len(set(v)) != len(v):
         raise ZonesError(f"field '{key}' lists a name twice")
     return list(v)
+
+
+def grid_cells(polygons: dict[str, list[tuple[float, float]]], cell_m: float, with_outside: bool) -> int:
+    """How many cells the grid method's floor grid over these polygons has (gateway/zones/grid.py, build_grid)."""
+    from gateway.zones.grid import OUTSIDE_BAND_M  # grid.py imports this module's users: imported when needed
+
+    pts = [p for poly in polygons.values() for p in poly]
+    if not pts or not cell_m > 0:
+        return 0
+    band = OUTSIDE_BAND_M if with_outside else 0.0
+    w = max(p[0] for p in pts) - min(p[0] for p in pts) + 2 * band
+    h = max(p[1] for p in pts) - min(p[1] for p in pts) + 2 * band
+    return math.ceil(w / cell_m) * math.ceil(h / cell_m)
+
+
+def _is_coord(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and abs(v) <= COORD_LIMIT_M
+
+
+def _coord(d: dict[str, Any], key: str, where: str) -> float:
+    v = _num(d, key, where)
+    if not abs(v) <= COORD_LIMIT_M:
+        raise ZonesError(f"field '{where}.{key}' = {v:g} is not a position in metres within +-{COORD_LIMIT_M:g}")
+    return v
+
+
+def _rssi(d: dict[str, Any], key: str, where: str) -> float:
+    v = _num(d, key, where)
+    if not -150 <= v <= 20:
+        raise ZonesError(f"field '{where}.{key}' = {v:g} is not an RSSI in dBm (-150..20)")
+    return v
 
 
 def _num(d: dict[str, Any], key: str, where: str) -> float:
@@ -349,7 +404,7 @@ _PARAM_RANGES: dict[str, tuple[float, float]] = {
     "expire_intervals": (1.0, 1000.0),
     "expire_min_s": (0.0, 1e5),
     "absent_rssi": (-200.0, 0.0),
-    "grid_cell_m": (0.1, 20.0),
+    "grid_cell_m": (0.25, 20.0),
     "walk_speed_m_s": (0.01, 20.0),
     "outside_loss_db": (0.0, 60.0),
     "grid_blend": (0.0, 1.0),

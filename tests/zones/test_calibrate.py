@@ -13,6 +13,7 @@ from gateway.zones.calibrate import (
     fit,
 )
 from gateway.zones.estimate import OUTSIDE
+from gateway.zones.model import ZoneModel
 from tests.zones.synth import Store, store_day, walk
 
 
@@ -202,3 +203,21 @@ def test_one_receiver_still_tells_near_from_far() -> None:
     assert res.model.receivers == ["rx-0"]
     day, day_truth = store_day(st, 5, phones=3)
     assert evaluate(res.model, day, day_truth)["zone_accuracy"] > 0.5  # chance is 1/3
+
+
+def test_the_grid_says_what_it_lacks(walk_data: tuple[list[Advert], list[TruthInterval]], store: Store) -> None:
+    adverts, truth = walk_data
+    one_rx = [a for a in adverts if a.rx == adverts[0].rx]
+    with pytest.raises(CalibrationError, match="needs two receivers or more"):
+        fit(one_rx, truth, store.header_receivers(), zone_positions=store.zone_polygons(), method="grid")
+    # polygons in centimetres: a floor of hundreds of thousands of 1 m cells. The grid is left out, with a
+    # warning, instead of allocating a dense grid (which ran to 16 GB on a 400 x 300 m floor)
+    in_cm = {z: {"polygon": [[100 * x, 100 * y] for x, y in v["polygon"]]} for z, v in store.zone_polygons().items()}
+    res = fit(adverts, truth, store.header_receivers(), zone_positions=in_cm)
+    assert any("the floor grid is left out" in w and "polygons not in metres" in w for w in res.warnings)
+    assert not res.model.grid_radio
+    # the log-distance curves from zone centres in cm extrapolate to no radio's: left out, and the file loads
+    assert any("is no radio's and is left out" in w for w in res.warnings)
+    assert set(ZoneModel.from_toml(res.model.to_toml()).pathloss) == set(res.model.pathloss)
+    with pytest.raises(CalibrationError, match="cannot run on this walk: the zone polygons span"):
+        fit(adverts, truth, store.header_receivers(), zone_positions=in_cm, method="grid")

@@ -47,6 +47,14 @@ def _edit(fitted: FitResult, tmp_path: Path, change: object) -> Path:
         (lambda d: d.__setitem__("zones", "zone-a"), "zones"),
         (lambda d: d["receiver"]["rx-0"].__setitem__("exponent", 40), "receiver.rx-0.exponent"),
         (lambda d: d["receiver"].__setitem__("rx-ghost", {}), "receiver.rx-ghost"),
+        # values no radio or store has: a spread of 1e-300 dB underflowed to a division by zero when the
+        # gateway started, 1e300 silenced every estimate, and `config check` passed both
+        (lambda d: d["fingerprint"]["zone-c"]["rx-2"].__setitem__("std", 1e-300), "fingerprint.zone-c.rx-2.std"),
+        (lambda d: d["fingerprint"]["zone-c"]["rx-2"].__setitem__("std", 1e300), "fingerprint.zone-c.rx-2.std"),
+        (lambda d: d["receiver"]["rx-0"].__setitem__("rssi_at_1m", 1e300), "receiver.rx-0.rssi_at_1m"),
+        (lambda d: d["receiver"]["rx-0"].update(x=1e9, y=0.0), "receiver.rx-0.x"),
+        (lambda d: d["zones"].append("unknown"), "zones"),
+        (lambda d: d.__setitem__("zone_polygon", {"zone-a": [[0, 0], [1e6, 0], [0, 5]]}), "zone_polygon.zone-a"),
     ],
 )
 def test_hand_edit_mistakes_name_file_and_field(fitted: FitResult, tmp_path: Path, change: object, field: str) -> None:
@@ -87,3 +95,20 @@ def test_any_names_round_trip(zones: list[str], receivers: list[str], data: st.D
     assert back.zones == zones
     assert back.receivers == receivers
     np.testing.assert_allclose(back.mean, mean)
+
+
+def test_a_grid_too_fine_for_the_floor_is_refused_at_load(fitted: FitResult, tmp_path: Path) -> None:
+    """The grid method's memory and time grow with its cells: 0.25 m cells over 100 x 100 m are 160,000."""
+    doc = fitted.model.to_toml()
+    doc["zone_polygon"] = {"zone-a": [[0, 0], [100, 0], [100, 100], [0, 100]]}
+    doc["params"]["method"] = "grid"
+    doc["params"]["grid_cell_m"] = 0.25
+    for rx in doc["receivers"]:
+        doc["receiver"][rx].update(sigma_db=5.0, sensitivity_dbm=-95.0, heard_slope_per_db=0.3)
+    path = tmp_path / "zones.toml"
+    path.write_text(tomli_w.dumps(doc))
+    with pytest.raises(ZonesError, match=r"params.grid_cell_m.*160,000 cells"):
+        ZoneModel.load(path)
+    doc["params"]["grid_cell_m"] = 1.0  # 10,000 cells
+    path.write_text(tomli_w.dumps(doc))
+    assert ZoneModel.load(path).params.method == "grid"
