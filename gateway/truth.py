@@ -45,7 +45,8 @@ def read_truth(path: str | os.PathLike[str]) -> list[TruthInterval]:
         if not raw.strip():
             continue
         try:
-            line = raw.decode("utf-8")
+            # a byte-order mark (spreadsheet exports on Windows) opens the file, as the scan reader accepts
+            line = raw.decode("utf-8-sig" if n == 1 else "utf-8")
         except UnicodeDecodeError:
             raise TruthError(f"{p}:{n}: not UTF-8 text") from None
         try:

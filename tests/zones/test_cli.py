@@ -469,6 +469,19 @@ def test_a_truth_time_no_clock_reads_is_named(walk_files: tuple[Path, Path], tmp
     assert "t.jsonl:1: field 't_end' is 1e+308, not a time between 1970 and 2100" in line
 
 
+def test_a_truth_file_saved_with_a_byte_order_mark_is_read(walk_files: tuple[Path, Path], tmp_path: Path) -> None:
+    """Spreadsheet exports on Windows start with one; the scan reader already accepted it."""
+    scans, truth = walk_files
+    bom = tmp_path / "t.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + truth.read_bytes())
+    r = _fit(scans, bom, tmp_path / "z.toml")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    # only at the start of the file: a second one is a broken line, named
+    bom.write_bytes(truth.read_bytes() + b"\xef\xbb\xbf" + truth.read_bytes().splitlines()[0] + b"\n")
+    n = len(truth.read_bytes().splitlines()) + 1
+    assert _one_error_line(_fit(scans, bom, tmp_path / "z.toml")).endswith(f"t.jsonl:{n}: not valid JSON")
+
+
 def test_a_truth_line_nested_past_the_parsers_limit_is_one_line_error(
     walk_files: tuple[Path, Path], tmp_path: Path
 ) -> None:
