@@ -201,7 +201,11 @@ def evaluate_day(
         zones_file = config_dir / ZONES_FILE
         for w in input_warnings(reader.header, cfg.store_id, pipeline.tracker.unknown_rx, zones_file):
             on_problem(w)
-        if pipeline.stats.recognised == 0:
+        if not intervals:
+            on_problem(f"{truth}: no truth intervals: there is nothing to score against")
+        if t_first is None:
+            on_problem(f"{scans}: no advertisement: there is nothing to score")
+        elif pipeline.stats.recognised == 0:
             on_problem(
                 "no advertisement was recognised as a customer's (is customers_file set in gateway.toml?): "
                 "zone accuracy is 0 and the trigger scores say nothing"

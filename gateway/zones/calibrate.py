@@ -235,8 +235,10 @@ def check_time_span(adverts: Sequence[Advert], truth: Sequence[TruthInterval]) -
     if stray or len(outside) == sum(iv.zone != OUTSIDE for iv in truth):
         iv = (stray or outside)[0]
         raise CalibrationError(
-            f"truth interval {iv.zone!r} {iv.t_start:.1f}..{iv.t_end:.1f} lies outside the recording's "
-            f"time span {lo:.1f}..{hi:.1f}"
+            # milliseconds: a zero-length interval 15 ms before the first advert read "200.0..200.0 lies outside
+            # 200.0..2722.0" at one decimal
+            f"truth interval {iv.zone!r} {iv.t_start:.3f}..{iv.t_end:.3f} lies outside the recording's "
+            f"time span {lo:.3f}..{hi:.3f}"
         )
     return outside
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -108,3 +109,21 @@ def test_scores_that_mean_nothing_come_with_a_warning(small_day: GenerateResult,
     quiet: list[str] = []
     evaluate_day(small_day.scans, small_day.truth, small_day.config_dir, on_problem=quiet.append)
     assert quiet == []  # a day that matches its config draws no warning
+
+
+def test_an_empty_truth_or_recording_is_named_not_blamed_on_the_config(
+    small_day: GenerateResult, tmp_path: Path
+) -> None:
+    """Both used to score 0.0 with no word, or with a hint at customers_file, which was set."""
+    empty_truth = tmp_path / "truth.jsonl"
+    empty_truth.write_text("")
+    problems: list[str] = []
+    evaluate_day(small_day.scans, empty_truth, small_day.config_dir, on_problem=problems.append)
+    assert f"{empty_truth}: no truth intervals: there is nothing to score against" in problems
+    header_only = tmp_path / "scans.jsonl"
+    with gzip.open(small_day.scans, "rt") as f:
+        header_only.write_text(f.readline())
+    problems = []
+    evaluate_day(header_only, small_day.truth, small_day.config_dir, on_problem=problems.append)
+    assert f"{header_only}: no advertisement: there is nothing to score" in problems
+    assert not any("customers_file" in p for p in problems), problems
