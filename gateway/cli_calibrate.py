@@ -158,6 +158,10 @@ def fit_command(
         _err.print(f"warning: {png}: report not written: {e}", markup=False)
 
 
+def _share(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
 def _before_the_cut(scans: Path, adverts: list[Advert], intervals: list[TruthInterval]) -> list[TruthInterval]:
     """The truth intervals a recording cut short (a full disk, a crash) still covers. A zone walked only after
     the cut cannot be fitted: that is the recording's fault, and the error says so rather than blaming the truth."""
@@ -277,5 +281,5 @@ def evaluate_command(
     )
     table = Table("zone", "precision", "recall", "samples")
     for z, m in result["per_zone"].items():
-        table.add_row(z, f"{m['precision']:.3f}", f"{m['recall']:.3f}", str(m["support"]))
+        table.add_row(z, _share(m["precision"]), _share(m["recall"]), str(m["support"]))
     _out.print(table)

@@ -1194,14 +1194,16 @@ def evaluate(
     n = len(rows)
     correct = sum(1 for _, iv, est in rows if est.zone == iv.zone)
     labels = sorted({iv.zone for _, iv, _ in rows} | set(model.classes))
-    per_zone: dict[str, dict[str, float | int]] = {}
+    per_zone: dict[str, dict[str, float | int | None]] = {}
     for z in labels:
         tp = sum(1 for _, iv, est in rows if iv.zone == z and est.zone == z)
         support = sum(1 for _, iv, _ in rows if iv.zone == z)
         predicted = sum(1 for _, _, est in rows if est.zone == z)
+        # null, not 0: a zone never predicted has no precision and one never visited no recall (a 0 read as
+        # "always wrong" on a recording that simply did not reach that zone)
         per_zone[z] = {
-            "precision": round(tp / predicted, 4) if predicted else 0.0,
-            "recall": round(tp / support, 4) if support else 0.0,
+            "precision": round(tp / predicted, 4) if predicted else None,
+            "recall": round(tp / support, 4) if support else None,
             "support": support,
         }
     return {

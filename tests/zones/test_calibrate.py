@@ -221,3 +221,19 @@ def test_the_grid_says_what_it_lacks(walk_data: tuple[list[Advert], list[TruthIn
     assert set(ZoneModel.from_toml(res.model.to_toml()).pathloss) == set(res.model.pathloss)
     with pytest.raises(CalibrationError, match="cannot run on this walk: the zone polygons span"):
         fit(adverts, truth, store.header_receivers(), zone_positions=in_cm, method="grid")
+
+
+def test_a_zone_the_recording_never_reaches_has_no_recall_rather_than_zero(
+    walk_data: tuple[list[Advert], list[TruthInterval]], fitted: FitResult
+) -> None:
+    adverts, truth = walk_data
+    zone = truth[0].zone
+    only = [iv for iv in truth if iv.zone == zone]
+    scores = evaluate(fitted.model, [a for a in adverts if any(iv.t_start <= a.t <= iv.t_end for iv in only)], only)
+    per = scores["per_zone"]
+    assert per[zone]["recall"] is not None and per[zone]["recall"] > 0.5
+    others = [z for z in fitted.model.classes if z != zone]
+    assert all(per[z]["recall"] is None and per[z]["support"] == 0 for z in others)
+    # a zone said now and then is wrong every time here (0.0); one never said has no precision at all
+    assert all(per[z]["precision"] in (None, 0.0) for z in others)
+    assert any(per[z]["precision"] is None for z in others)
