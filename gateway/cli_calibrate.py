@@ -137,7 +137,8 @@ def fit_command(
     p = result.model.params
     _out.print(
         f"wrote {out}: {len(result.model.zones)} zones, {len(result.model.receivers)} receivers, "
-        f"{r['readings']} readings; cross-validated accuracy {r['cv_accuracy']:.3f} "
+        f"{r['readings']} readings; cross-validated accuracy {r['cv_accuracy']:.3f}, unknown "
+        f"{r['cv_unknown_share']:.3f} "
         f"({p.smoothing} {p.window_s:g} s, switch time {p.switch_time_s:g} s, "
         f"confidence threshold {p.confidence_threshold:.2f})"
     )

@@ -102,6 +102,15 @@ def test_malformed_lines_are_reported_with_their_number_and_skipped(tmp_path: Pa
     assert all(p.startswith(str(path)) for p in seen)
 
 
+def test_a_second_header_is_named_as_one(tmp_path: Path) -> None:
+    """Two recordings joined with `cat`: the second header was reported as "field 't' missing"."""
+    path = write(tmp_path / "s.jsonl", [json.dumps(HEADER), line(1.0), json.dumps(HEADER), line(2.0)])
+    seen: list[str] = []
+    with RecordingReader(path, on_problem=seen.append) as reader:
+        assert [a.t for a in reader] == [1.0, 2.0]
+    assert len(seen) == 1 and seen[0].startswith(f"{path}:3: a second header line") and "skipped" in seen[0]
+
+
 def test_strict_makes_the_first_bad_line_fatal(tmp_path: Path) -> None:
     path = write(tmp_path / "s.jsonl", [json.dumps(HEADER), line(1.0), "garbage"])
     with pytest.raises(RecordingError, match=r"s\.jsonl:3: not valid JSON"), RecordingReader(path, strict=True) as r:

@@ -105,6 +105,8 @@ def advert_from_json(obj: Any) -> Advert | str:
         return "not a JSON object"
     t = obj.get("t")
     if type(t) is not float and type(t) is not int:
+        if "format" in obj and "t" not in obj:  # recordings concatenated: the next one's header
+            return "a second header line (recordings joined end to end?); skipped"
         return "field 't' missing or not a number"
     if not 0.0 <= t <= T_MAX_S:  # also false for NaN
         return f"field 't' is {t}, not a time between 1970 and 2100 (seconds since the Unix epoch)"

@@ -35,7 +35,8 @@ def write_report(model: ZoneModel, report: dict[str, Any], path: str | os.PathLi
                 a, n = model.pathloss[rx]
                 d = np.linspace(max(min(ds), 0.5), max(ds), 50)
                 ax_fit.plot(d, a - 10 * n * np.log10(d), color=sc.get_facecolor()[0], lw=2)
-        ax_fit.set_xscale("log")
+        if any(d > 0 for ds, _ in points.values() for d in ds):  # one zone walked at its own centre: all 0 m
+            ax_fit.set_xscale("log")
         # with zone polygons the walk is positioned inside its zones (gateway/zones/grid.py); else zone centres
         where = "the walk's fitted position" if model.zone_polygons else "zone centre"
         ax_fit.set_xlabel(f"distance from {where} (m); curves without the per-zone level")
