@@ -34,6 +34,7 @@ FIT_ITERATIONS = 3  # localise the walk, refit the curves, repeat
 DT_QUANTUM_S = 0.25  # motion kernels are cached per multiple of this
 MAX_MOTION_DT_S = 30.0  # beyond this the motion kernel is as good as flat
 MAX_LOSS_DB = 40.0
+MIN_HEARD_SLOPE = 0.05  # logit per dB of p_heard's fitted curve: louder is never less likely to be heard
 
 
 def points_in_polygon(px: FloatArray, py: FloatArray, poly: FloatArray) -> npt.NDArray[np.bool_]:
@@ -58,6 +59,12 @@ class Grid:
     ys: FloatArray  # (ny,)
     cls: IntArray  # (cells,) class index, or HOLE
     outside: npt.NDArray[np.bool_]  # (cells,) beyond the floor plan
+    # hole_to_nearest's answer with the cls and outside it was computed from: the fit asks for it in every
+    # iteration and on a floor with large aisles it takes seconds. The inputs are kept because the dataclass is
+    # mutable: a changed cls must not be answered from the cache (comparing costs one pass over the cells).
+    _nearest: tuple[IntArray, npt.NDArray[np.bool_], IntArray] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def nx(self) -> int:
@@ -95,15 +102,35 @@ def build_grid(
     return Grid(xs, ys, cls, beyond)
 
 
+NEAREST_CHUNK_PAIRS = 1 << 20  # (hole, zone cell) distances held at once by hole_to_nearest: two 8 MB tables
+
+
 def hole_to_nearest(grid: Grid) -> IntArray:
-    """The class of each cell, hole cells given the class of the nearest zone cell."""
+    """The class of each cell, hole cells given the class of the nearest zone cell (ties: the lowest cell index)."""
+    cached = grid._nearest
+    if cached is not None and np.array_equal(cached[0], grid.cls) and np.array_equal(cached[1], grid.outside):
+        return cached[2].copy()  # a copy: callers own what they get, as they did before the cache
     cls = grid.cls.copy()
     holes = np.flatnonzero(cls == HOLE)
     owned = np.flatnonzero((cls != HOLE) & ~grid.outside)
     if len(holes) and len(owned):
         xy = grid.xy
-        d2 = ((xy[holes, None, :] - xy[None, owned, :]) ** 2).sum(axis=2)
-        cls[holes] = cls[owned[np.argmin(d2, axis=1)]]
+        ox, oy = xy[owned, 0], xy[owned, 1]
+        nearest = np.empty(len(holes), dtype=np.int64)
+        # Every hole against every zone cell at once was (holes x owned x 2) doubles: 12 GB on a 400 x 300 m floor
+        # with four 40 m zones. Holes are independent rows, so a chunk of them at a time gives the same argmin
+        # (dx^2 + dy^2 is the same arithmetic as summing the squared pair, so ties still go to the first cell).
+        step = max(1, NEAREST_CHUNK_PAIRS // len(owned))
+        for i in range(0, len(holes), step):
+            h = holes[i : i + step]
+            dx = xy[h, 0, None] - ox[None, :]
+            dy = xy[h, 1, None] - oy[None, :]
+            np.square(dx, out=dx)
+            np.square(dy, out=dy)
+            dx += dy
+            nearest[i : i + step] = np.argmin(dx, axis=1)
+        cls[holes] = cls[owned[nearest]]
+    grid._nearest = (grid.cls.copy(), grid.outside.copy(), cls.copy())
     return cls
 
 
@@ -179,21 +206,25 @@ class GridScorer:
         self._kernels: dict[int, tuple[FloatArray, FloatArray]] = {}
         self.uniform = np.full(n, 1.0 / n)
 
-    def loglik(self, x: FloatArray, heard: FloatArray) -> FloatArray:
-        """(cells,) for one step, or (steps, cells) for a stack of steps.
+    def loglik(self, x: FloatArray, heard: FloatArray, cells: IntArray | None = None) -> FloatArray:
+        """(cells,) for one step, or (steps, cells) for a stack of steps; only the given cells, if given.
 
         The squared residuals are expanded into matrix-vector products against precomputed per-cell tables
         (x^2 - 2 x mu + mu^2): this runs for every classification of every device, so no (cells, rx) temporaries.
         """
+        mu_t, mu2_t, heard_lin_t, heard_const = self.mu_t, self.mu2_t, self.heard_lin_t, self.heard_const
+        if cells is not None:
+            mu_t, mu2_t, heard_lin_t = mu_t[:, cells], mu2_t[:, cells], heard_lin_t[:, cells]
+            heard_const = heard_const[cells]
         h = heard * self.usable
         hw = h * self.w
         hwx = hw * x
         sw = hw.sum(axis=-1)[..., None]
         sx = hwx.sum(axis=-1)[..., None]
-        swr = sx - hw @ self.mu_t
-        swr2 = (hwx * x).sum(axis=-1)[..., None] - 2.0 * (hwx @ self.mu_t) + hw @ self.mu2_t
+        swr = sx - hw @ mu_t
+        swr2 = (hwx * x).sum(axis=-1)[..., None] - 2.0 * (hwx @ mu_t) + hw @ mu2_t
         quad = swr2 - swr * swr / (sw + 1.0 / self.var_b) if self.var_b > 0 else swr2
-        out: FloatArray = -0.5 * quad + h @ self.heard_lin_t + self.heard_const
+        out: FloatArray = -0.5 * quad + h @ heard_lin_t + heard_const
         return out
 
     def set_speed(self, walk_speed_m_s: float) -> None:
@@ -361,11 +392,18 @@ def _localise(
     """
     totals: dict[int, FloatArray] = {}
     for i in range(0, len(y), LOCALISE_CHUNK):
-        ll = scorer.loglik(x[i : i + LOCALISE_CHUNK], heard[i : i + LOCALISE_CHUNK])
+        # Only the cells of the zones this chunk is labelled with: scoring every cell was 85% of a fit's time on a
+        # 400 x 300 m floor whose four zones hold 5% of the cells.
+        start: dict[int, int] = {}
+        for c in np.unique(y[i : i + LOCALISE_CHUNK]).tolist():
+            start[c] = sum(len(class_cells[k]) for k in start)
+        cols = np.concatenate([class_cells[c] for c in start])
+        ll = scorer.loglik(x[i : i + LOCALISE_CHUNK], heard[i : i + LOCALISE_CHUNK], cols)
         g_chunk = group[i : i + LOCALISE_CHUNK]
         for g in np.unique(g_chunk):
             rows = np.flatnonzero(g_chunk == g)
-            part = ll[np.ix_(rows, class_cells[int(y[i + rows[0]])])].sum(axis=0)
+            c = int(y[i + rows[0]])
+            part = ll[rows, start[c] : start[c] + len(class_cells[c])].sum(axis=0)
             prev = totals.get(int(g))
             totals[int(g)] = part if prev is None else prev + part
     cell = np.zeros(len(y), dtype=np.int64)
@@ -378,8 +416,8 @@ def _localise(
 def _fit_heard(mu: FloatArray, heard: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Per receiver, logistic regression of heard/not heard on the expected RSSI (a soft sensitivity).
 
-    A small ridge keeps it finite when a receiver heard every step; the slope is kept positive (louder is never
-    less likely to be heard)."""
+    A small ridge keeps it finite when a receiver heard every step; the slope is kept at or above
+    MIN_HEARD_SLOPE, and where that binds the intercept is refitted for that slope."""
     m = mu.shape[1]
     a_out, b_out = np.zeros(m), np.zeros(m)
     for r in range(m):
@@ -397,10 +435,49 @@ def _fit_heard(mu: FloatArray, heard: FloatArray) -> tuple[FloatArray, FloatArra
             g = feats.T @ (h - p) - ridge @ beta
             hess = (feats * (p * (1 - p))[:, None]).T @ feats + ridge
             beta = beta + np.linalg.solve(hess, g)
-        b = max(float(beta[1]), 0.05)
-        a_out[r] = float(beta[0]) + 90.0 * b
+        b, a_c = float(beta[1]), float(beta[0])
+        if b < MIN_HEARD_SLOPE:
+            # The unclamped intercept belongs to another slope: kept with the clamp's, it put a receiver's
+            # sensitivity at 501910 dBm on a store with a 40 dB facade. The best curve with this slope instead.
+            b = MIN_HEARD_SLOPE
+            a_c = _fit_intercept(b * zc, h, float(ridge[0, 0]))
+        a_out[r] = a_c + 90.0 * b
         b_out[r] = b
     return a_out, b_out
+
+
+def _fit_intercept(offset: FloatArray, h: FloatArray, ridge: float) -> float:
+    """The intercept a maximising the ridged log-likelihood of h under sigmoid(a + offset), the slope held fixed.
+
+    Newton on a concave function of one variable, safeguarded by bisection: the gradient falls as a rises, so
+    a bracket of its root is kept, and a Newton step that leaves the bracket (a plain one overshoots where the
+    curve is flat) is replaced by the bracket's midpoint.
+    """
+
+    def grad_hess(a: float) -> tuple[float, float]:
+        with np.errstate(over="ignore"):  # exp(+large) -> inf -> p = 0: the limit, not an error
+            p = 1.0 / (1.0 + np.exp(-(a + offset)))
+        return float((h - p).sum()) - ridge * a, float((p * (1 - p)).sum()) + ridge
+
+    # the ridge bounds the root: |sum(h - p)| <= n, so |a| <= n / ridge
+    lo, hi = -len(h) / ridge - 1.0, len(h) / ridge + 1.0
+    a = 0.0
+    for _ in range(100):
+        g, hess = grad_hess(a)
+        if g == 0:
+            return a
+        if g > 0:
+            lo = a
+        else:
+            hi = a
+        step = g / hess
+        nxt = a + step
+        if not lo < nxt < hi:
+            nxt = 0.5 * (lo + hi)
+        if abs(nxt - a) < 1e-10 * max(1.0, abs(a)):
+            return nxt
+        a = nxt
+    return a
 
 
 def step_groups(device: list[str], t: FloatArray, interval_id: IntArray) -> IntArray:

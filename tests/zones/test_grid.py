@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import math
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 import tomli_w
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.zones import grid as grid_module
@@ -227,3 +229,98 @@ def test_point_in_rectangle(x0: float, y0: float, w: float, h: float, px: float,
         assert inside
     if strictly_out:
         assert not inside
+
+
+# ---- hole_to_nearest ---------------------------------------------------------------------------------------
+
+
+def _dense_hole_to_nearest(g: grid_module.Grid) -> npt.NDArray[np.int64]:
+    """The straightforward all-pairs answer hole_to_nearest must reproduce, ties included."""
+    cls = g.cls.copy()
+    holes = np.flatnonzero(cls == grid_module.HOLE)
+    owned = np.flatnonzero((cls != grid_module.HOLE) & ~g.outside)
+    if len(holes) and len(owned):
+        xy = g.xy
+        d2 = ((xy[holes, None, :] - xy[None, owned, :]) ** 2).sum(axis=2)
+        cls[holes] = cls[owned[np.argmin(d2, axis=1)]]
+    return cls
+
+
+_rects = st.lists(
+    st.tuples(st.integers(0, 20), st.integers(0, 14), st.integers(1, 6), st.integers(1, 6)), min_size=1, max_size=4
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_rects, st.sampled_from([1.0, 0.7, 2.0]), st.booleans(), st.integers(1, 50))
+def test_hole_to_nearest_equals_the_dense_answer(
+    rects: list[tuple[int, int, int, int]], cell_m: float, outside: bool, chunk: int
+) -> None:
+    # integer corners on a 1 m grid put many holes at equal distances from two zones: the tie-break is tested
+    polys = {f"z{i}": [(x, y), (x + w, y), (x + w, y + h), (x, y + h)] for i, (x, y, w, h) in enumerate(rects)}
+    classes = [*polys, "outside"]
+    g = grid_module.build_grid(classes, polys, cell_m, len(classes) - 1 if outside else None)
+    want = _dense_hole_to_nearest(g)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(grid_module, "NEAREST_CHUNK_PAIRS", chunk, raising=False)  # chunks splitting the holes anywhere
+        np.testing.assert_array_equal(grid_module.hole_to_nearest(g), want)
+    np.testing.assert_array_equal(grid_module.hole_to_nearest(g), want)  # and from the cache
+
+
+def test_hole_to_nearest_answers_a_changed_grid_afresh() -> None:
+    polys = {"a": [(0.0, 0.0), (2.0, 0.0), (2.0, 2.0), (0.0, 2.0)], "b": [(8.0, 0.0), (10.0, 0.0), (10.0, 2.0)]}
+    g = grid_module.build_grid(["a", "b"], polys, 1.0, None)
+    first = grid_module.hole_to_nearest(g)
+    first[:] = 99  # the caller's copy: the cache must not see this
+    np.testing.assert_array_equal(grid_module.hole_to_nearest(g), _dense_hole_to_nearest(g))
+    g.cls[g.cls == 1] = grid_module.HOLE  # zone b is gone: its old cells now belong to a
+    np.testing.assert_array_equal(grid_module.hole_to_nearest(g), _dense_hole_to_nearest(g))
+    assert (grid_module.hole_to_nearest(g) == 0).all()
+
+
+def test_hole_to_nearest_memory_is_bounded_on_a_big_sparse_floor() -> None:
+    # 300 x 300 m, two 10 x 10 m zones, 1 m cells: ~90,000 holes x 200 zone cells. All pairs at once was
+    # (holes x owned x 2) doubles plus temporaries of that shape: over 800 MB.
+    polys = {
+        "a": [(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0)],
+        "b": [(290.0, 290.0), (300.0, 290.0), (300.0, 300.0), (290.0, 300.0)],
+    }
+    g = grid_module.build_grid(["a", "b"], polys, 1.0, None)
+    tracemalloc.start()
+    try:
+        out = grid_module.hole_to_nearest(g)
+        _, first_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        again = grid_module.hole_to_nearest(g)
+        _, second_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert first_peak < 200e6
+    assert second_peak < 10e6  # asked again (the fit does, every iteration): not computed again
+    np.testing.assert_array_equal(out, again)
+    xy = g.xy
+    assert (out >= 0).all()
+    assert (out[xy[:, 0] + xy[:, 1] < 299.0] == 0).all() and (out[xy[:, 0] + xy[:, 1] > 301.0] == 1).all()
+
+
+# ---- the heard/not-heard curve -----------------------------------------------------------------------------
+
+
+def _heard_case(slope: float, n: int = 2000, seed: int = 3) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Expected RSSI over a typical range, heard with probability sigmoid(slope * (mu + 75)) around a 60% share."""
+    rng = np.random.default_rng(seed)
+    mu = rng.uniform(-100.0, -50.0, n)
+    p = 1.0 / (1.0 + np.exp(-(0.4 + slope * (mu + 75.0))))
+    heard = (rng.random(n) < p).astype(np.float64)
+    return mu[:, None], heard[:, None]
+
+
+@pytest.mark.parametrize("slope", [-0.3, -0.05, 0.0, 0.01])
+def test_clamped_heard_slope_gets_the_intercept_that_fits_it(slope: float) -> None:
+    mu, heard = _heard_case(slope)
+    a, b = grid_module._fit_heard(mu, heard)
+    assert b[0] == 0.05  # the clamp
+    pred = 1.0 / (1.0 + np.exp(-(a[0] + b[0] * mu[:, 0])))
+    assert abs(pred.mean() - heard.mean()) < 0.05  # the curve goes through the data, not far off to one side
+    sensitivity = -a[0] / b[0]
+    assert math.isfinite(sensitivity) and -175.0 < sensitivity < 25.0
