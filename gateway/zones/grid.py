@@ -429,12 +429,24 @@ def _fit_heard(mu: FloatArray, heard: FloatArray) -> tuple[FloatArray, FloatArra
         feats = np.column_stack([np.ones_like(zc), zc])
         beta = np.array([0.0, 0.2])
         ridge = np.diag([1e-2, 1.0])
-        for _ in range(25):
+        best = _heard_objective(beta, feats, h, ridge)
+        for _ in range(50):
             with np.errstate(over="ignore"):  # exp(+large) -> inf -> p = 0: the limit, not an error
                 p = 1.0 / (1.0 + np.exp(-(feats @ beta)))
             g = feats.T @ (h - p) - ridge @ beta
             hess = (feats * (p * (1 - p))[:, None]).T @ feats + ridge
-            beta = beta + np.linalg.solve(hess, g)
+            step = np.linalg.solve(hess, g)
+            # A full Newton step overshoots where the curve is flat and then runs away (on clean data with a true
+            # slope of 0.2 it ended at slope -2950): halve it until the objective does not fall.
+            t = 1.0
+            while t > 1e-6 and not _heard_objective(beta + t * step, feats, h, ridge) >= best:
+                t *= 0.5
+            if t <= 1e-6:
+                break
+            beta = beta + t * step
+            best = _heard_objective(beta, feats, h, ridge)
+            if float(np.abs(t * step).max()) < 1e-8:
+                break
         b, a_c = float(beta[1]), float(beta[0])
         if b < MIN_HEARD_SLOPE:
             # The unclamped intercept belongs to another slope: kept with the clamp's, it put a receiver's
@@ -444,6 +456,12 @@ def _fit_heard(mu: FloatArray, heard: FloatArray) -> tuple[FloatArray, FloatArra
         a_out[r] = a_c + 90.0 * b
         b_out[r] = b
     return a_out, b_out
+
+
+def _heard_objective(beta: FloatArray, feats: FloatArray, h: FloatArray, ridge: FloatArray) -> float:
+    """The ridged log-likelihood of heard/not heard that `_fit_heard`'s Newton iteration climbs."""
+    eta = feats @ beta
+    return float(h @ eta - np.logaddexp(0.0, eta).sum() - 0.5 * beta @ ridge @ beta)
 
 
 def _fit_intercept(offset: FloatArray, h: FloatArray, ridge: float) -> float:

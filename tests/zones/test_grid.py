@@ -324,3 +324,15 @@ def test_clamped_heard_slope_gets_the_intercept_that_fits_it(slope: float) -> No
     assert abs(pred.mean() - heard.mean()) < 0.05  # the curve goes through the data, not far off to one side
     sensitivity = -a[0] / b[0]
     assert math.isfinite(sensitivity) and -175.0 < sensitivity < 25.0
+
+
+@pytest.mark.parametrize(("slope", "sensitivity"), [(0.2, -85.0), (0.2, -60.0), (0.5, -55.0), (1.0, -80.0)])
+def test_the_heard_curve_is_recovered_from_clean_data(slope: float, sensitivity: float) -> None:
+    """A sensitivity far from where the fit starts (-90 dBm) made the plain Newton iteration run away: slope 0.2
+    at -60 dBm came back as the 0.05 clamp at -46 dBm."""
+    rng = np.random.default_rng(1)
+    z = rng.uniform(-100.0, -50.0, 2000)
+    heard = (rng.random(2000) < 1.0 / (1.0 + np.exp(-slope * (z - sensitivity)))).astype(np.float64)
+    a, b = grid_module._fit_heard(z[:, None], heard[:, None])
+    assert b[0] == pytest.approx(slope, rel=0.15)
+    assert -a[0] / b[0] == pytest.approx(sensitivity, abs=1.5)
