@@ -189,7 +189,8 @@ class GridScorer:
         spread2 = np.square(np.nan_to_num(radio.sigma_db)) + offset_sigma_db**2
         soften = 1.0 / np.sqrt(1.0 + math.pi * spread2 * np.square(b) / 8.0)
         z = (np.nan_to_num(radio.heard_a)[None, :] + b[None, :] * self.mu) * soften[None, :]
-        p = np.clip(1.0 / (1.0 + np.exp(-z)), P_HEARD_CLIP, 1 - P_HEARD_CLIP)
+        with np.errstate(over="ignore"):  # exp(+large) -> inf -> p = 0, clipped: the limit, not an error
+            p = np.clip(1.0 / (1.0 + np.exp(-z)), P_HEARD_CLIP, 1 - P_HEARD_CLIP)
         self.log_p = np.where(self.usable[None, :], np.log(p), 0.0)
         self.log_q = np.where(self.usable[None, :], np.log1p(-p), 0.0)
         self.mu_t = np.ascontiguousarray(self.mu.T)
