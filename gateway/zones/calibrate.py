@@ -32,7 +32,14 @@ from gateway.zones.grid import (
     radio_entries,
     step_groups,
 )
-from gateway.zones.model import MAX_GRID_CELLS, Params, ZoneModel, ZonesError, grid_cells
+from gateway.zones.model import (
+    MAX_GRID_CELLS,
+    SENSITIVITY_FLOOR_DBM,
+    Params,
+    ZoneModel,
+    ZonesError,
+    grid_cells,
+)
 from gateway.zones.pairing import EstimatePairing
 from gateway.zones.pathloss import fit_log_distance
 from gateway.zones.replay import drive
@@ -739,8 +746,7 @@ def fit(
                 model.pathloss[rx] = f
 
     for rx, (a, n) in list(model.pathloss.items()):
-        sigma, sens, slope = model.grid_radio.get(rx, (5.0, -95.0, 0.1))
-        if not (-150 <= a <= 20 and 0.5 <= n <= 8 and 0.1 <= sigma <= 100 and -150 <= sens <= 20 and slope <= 10):
+        if not (-150 <= a <= 20 and 0.5 <= n <= 8):
             # a curve extrapolated from distances that do not fit the readings: no radio's, and not loadable
             warnings.append(
                 f"receiver {rx!r}: the path-loss fit ({a:.1f} dBm at 1 m, exponent {n:.2f}) is no radio's and is "
@@ -748,6 +754,13 @@ def fit(
             )
             del model.pathloss[rx]
             model.grid_radio.pop(rx, None)
+    for rx, (sigma, sens, slope) in list(model.grid_radio.items()):
+        if not (0.1 <= sigma <= 100 and SENSITIVITY_FLOOR_DBM <= sens <= 20 and 0 < slope <= 10):
+            warnings.append(
+                f"receiver {rx!r}: the floor grid's radio fit (spread {sigma:.1f} dB, sensitivity {sens:.0f} dBm) "
+                "is no radio's; the grid leaves this receiver out"
+            )
+            del model.grid_radio[rx]
     if params.method == "grid" and not (model.pathloss and model.grid_radio):
         raise CalibrationError(
             "method 'grid' cannot run on this walk: no receiver's path loss could be fitted (too few readings at "

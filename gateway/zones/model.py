@@ -31,6 +31,7 @@ FloatArray = npt.NDArray[np.float64]
 COORD_LIMIT_M = 10_000.0
 STD_RANGE_DB = (0.1, 100.0)
 MAX_GRID_CELLS = 100_000
+SENSITIVITY_FLOOR_DBM = -300.0
 
 
 class ZonesError(Exception):
@@ -243,7 +244,8 @@ class ZoneModel:
                         f"field '{where}.sigma_db' must be within {STD_RANGE_DB[0]:g}..{STD_RANGE_DB[1]:g} dB and "
                         "'.heard_slope_per_db' within 0..10"
                     )
-                grid_radio[rx] = (sigma, _rssi(entry, "sensitivity_dbm", where), slope)
+                # a receiver that heard the whole walk extrapolates its soft sensitivity below any spec sheet's
+                grid_radio[rx] = (sigma, _rssi(entry, "sensitivity_dbm", where, lo=SENSITIVITY_FLOOR_DBM), slope)
         zone_pos: dict[str, tuple[float, float]] = {}
         for z, entry in (doc.get("zone_position") or {}).items():
             if not isinstance(entry, dict):
@@ -376,10 +378,10 @@ def _coord(d: dict[str, Any], key: str, where: str) -> float:
     return v
 
 
-def _rssi(d: dict[str, Any], key: str, where: str) -> float:
+def _rssi(d: dict[str, Any], key: str, where: str, lo: float = -150.0) -> float:
     v = _num(d, key, where)
-    if not -150 <= v <= 20:
-        raise ZonesError(f"field '{where}.{key}' = {v:g} is not an RSSI in dBm (-150..20)")
+    if not lo <= v <= 20:
+        raise ZonesError(f"field '{where}.{key}' = {v:g} is not an RSSI in dBm ({lo:g}..20)")
     return v
 
 
