@@ -162,12 +162,15 @@ def revoke_command(customer_id: str = typer.Argument(...), config: Path = Config
         existing = reg.get(customer_id)
         if existing is None:
             raise _fail(f"{customer_id}: no such customer")
-        if not existing.consent:
-            typer.echo(f"{customer_id}: consent was already revoked")
-            return
-        reg.revoke(customer_id)
-    # The daemon may not be running: erase the stored history and queued messages here too.
+        already = not existing.consent
+        if not already:
+            reg.revoke(customer_id)
+    # The daemon may not be running: erase the stored history and queued messages here too. Again on a repeated
+    # revoke: an earlier one may have stopped half way (an unreadable outbox) after the registry had changed.
     dropped = erase_customer(_state_dir(config), customer_id)
+    if already:
+        typer.echo(f"{customer_id}: consent was already revoked; {dropped} queued messages deleted")
+        return
     typer.echo(f"{customer_id}: consent revoked; identifiers, presence history and {dropped} queued messages deleted")
 
 

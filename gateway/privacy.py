@@ -39,8 +39,10 @@ def erase_customer(state_dir: Path, customer_id: str) -> int:
 
 
 def purge_revoked(history: SqliteHistory, outbox: Outbox, consenting: set[str]) -> list[str]:
-    """At start: erases what is left of customers revoked while the daemon was not running."""
-    gone = sorted(history.customer_ids() - consenting)
+    """At start: erases what is left of customers revoked while the daemon was not running. Both stores are
+    asked: a revocation whose erasure stopped half way (an unreadable outbox) leaves queued messages of a
+    customer whose history is already gone, and those must not be published."""
+    gone = sorted((history.customer_ids() | outbox.customer_ids()) - consenting)
     for customer_id in gone:
         history.delete_customer(customer_id)
         outbox.delete_customer(customer_id)

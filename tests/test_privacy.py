@@ -88,3 +88,43 @@ def test_purge_at_start_erases_customers_revoked_while_stopped(state: tuple[Path
     finally:
         history.close()
         outbox.close()
+
+
+def test_a_revocation_that_stopped_half_way_is_finished_by_the_next_revoke_and_at_start(
+    state: tuple[Path, Path],
+) -> None:
+    """The registry said 'revoked' and the history was gone, but the outbox could not be opened: its queued
+    messages for the customer were later published (the next revoke said 'already revoked' and stopped, and
+    the start-up purge looked at the history only)."""
+    config, state_dir = state
+    real = state_dir / "outbox.db"
+    kept = state_dir.parent / "outbox.keep"
+    real.rename(kept)
+    real.write_bytes(b"not a database" * 100)
+    runner = CliRunner()
+    first = runner.invoke(app, ["customers", "revoke", "cust-a", "--config", str(config)])
+    assert first.exit_code == 1
+    real.unlink()
+    kept.rename(real)
+    with Registry(state_dir / "registry.db") as reg:
+        consenting = {c.customer_id for c in reg.consenting()}
+    assert consenting == {"cust-b"}
+    history = SqliteHistory(state_dir / "history.db")
+    outbox = Outbox(state_dir / "outbox.db")
+    try:
+        assert "cust-a" not in history.customer_ids()  # erased before the outbox failed
+        assert "cust-a" in outbox.customer_ids()
+        assert purge_revoked(history, outbox, consenting) == ["cust-a"]
+        assert outbox.customer_ids() == {"cust-b"}
+        outbox.put("m-again", "proximity/store-042/triggers/coffee-10", {"customer_id": "cust-a"}, "cust-a")
+    finally:
+        history.close()
+        outbox.close()
+    again = runner.invoke(app, ["customers", "revoke", "cust-a", "--config", str(config)])
+    assert again.exit_code == 0
+    assert "already revoked; 1 queued messages deleted" in again.stdout
+    outbox = Outbox(state_dir / "outbox.db")
+    try:
+        assert outbox.customer_ids() == {"cust-b"}
+    finally:
+        outbox.close()

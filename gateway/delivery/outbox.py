@@ -230,6 +230,17 @@ class Outbox:
         except sqlite3.Error as e:
             raise self._fail("read", e) from None
 
+    def customer_ids(self) -> set[str]:
+        """The customers with a queued or dead-lettered message."""
+        try:
+            rows = self.db.execute(
+                f"SELECT customer_id FROM {TABLE} WHERE customer_id IS NOT NULL"
+                f" UNION SELECT customer_id FROM {DEAD_TABLE} WHERE customer_id IS NOT NULL"
+            ).fetchall()
+        except sqlite3.Error as e:
+            raise self._fail("read", e) from None
+        return {str(r[0]) for r in rows}
+
     def delete_customer(self, customer_id: str) -> int:
         """Revocation: drop that customer's queued-but-unsent messages; returns how many."""
         try:
