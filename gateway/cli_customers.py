@@ -71,7 +71,12 @@ def _open(config: Path) -> Iterator[Registry]:
 
 
 def _date(t: float | None) -> str:
-    return "-" if t is None else datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M")
+    if t is None:
+        return "-"
+    try:
+        return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, ValueError, OSError):  # stored by a version that took any number: shown as it is
+        return f"{t:g}"
 
 
 def _consent_label(c: Customer) -> str:

@@ -165,8 +165,21 @@ def _fingerprint(hex_key: str) -> str:
     return hashlib.sha256(bytes.fromhex(hex_key)).hexdigest()[:8]
 
 
+# Times a customer record may carry: as the recordings' (gateway/sources/recording.py). Beyond them Python's
+# datetime cannot show the value, and `customers list`/`export` stopped on one such row for the whole registry.
+T_MIN_S = 0.0
+T_MAX_S = 4_102_444_800.0  # 2100-01-01
+
+
 def parse_timestamp(v: object) -> float | None:
-    """Epoch seconds (int/float) or an ISO date/datetime (naive = UTC) -> epoch seconds."""
+    """Epoch seconds (int/float) or an ISO date/datetime (naive = UTC) -> epoch seconds, 1970..2100."""
+    t = _parse_time(v)
+    if t is not None and not T_MIN_S <= t <= T_MAX_S:
+        raise ValueError("must be a time between 1970 and 2100 (leave it out for none)")
+    return t
+
+
+def _parse_time(v: object) -> float | None:
     if v is None or v == "":
         return None
     if isinstance(v, bool):

@@ -88,7 +88,12 @@ class ImportReport:
 
 
 def _iso(t: float | None) -> str | None:
-    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
+    if t is None:
+        return None
+    try:
+        return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
+    except (OverflowError, ValueError, OSError):  # stored by a version that took any number: exported as it is
+        return f"{t:g}"
 
 
 def _line_of(problem: str) -> int:

@@ -114,6 +114,17 @@ def test_a_time_that_is_not_finite_is_a_bad_row(reg: Registry, tmp_path: Path, w
     assert report.problems == [f"{path}: line 2: expires_at: must be a finite number"]
 
 
+@pytest.mark.parametrize("when", [-1e20, 1e12, "9999-12-31", 253402300800])
+def test_a_time_no_calendar_shows_is_a_bad_row(reg: Registry, tmp_path: Path, when: object) -> None:
+    """-1e20 or year 9999 as expires_at was stored, and then `customers list` and `export` stopped with an
+    OverflowError for the whole registry."""
+    path = write_jsonl(tmp_path / "c.jsonl", [record("c1"), {**record("c2"), "expires_at": when}])
+    report = reg.import_file(path)
+    assert [c.customer_id for c in reg.consenting()] == ["c1"]
+    why = "must be a time between 1970 and 2100 (leave it out for none)"
+    assert report.problems == [f"{path}: line 2: expires_at: {why}"]
+
+
 def test_a_line_separator_inside_a_string_does_not_split_the_row(reg: Registry, tmp_path: Path) -> None:
     """JSON Lines ends rows at newlines only; U+2028 and U+0085 are ordinary characters inside a string."""
     rows = [record("c1"), {**record("c2"), "purpose": "coupons\u2028and\x85offers"}, {"customer_id": "c3"}]
