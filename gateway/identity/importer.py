@@ -186,11 +186,18 @@ def _iter_csv(text: str, path: Path, out: CustomersFile) -> Iterator[tuple[int, 
     header = reader.fieldnames or []
     unknown = [h for h in header if h not in CSV_COLUMNS]
     missing = [h for h in ("customer_id", "consent") if h not in header]
-    if unknown or missing:
+    # a column named twice: csv.DictReader keeps the last cell of each row, and the first was dropped unseen
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if unknown or missing or repeated:
         if unknown:
             out.problems.append(f"{path}: line 1: header: unknown column(s) {', '.join(map(repr, unknown))}")
         if missing:
             out.problems.append(f"{path}: line 1: header: missing column(s) {', '.join(missing)}")
+        if repeated:
+            out.problems.append(
+                f"{path}: line 1: header: column(s) {', '.join(map(repr, repeated))} named twice; for several "
+                "identifiers of one kind use the 'identifiers' column"
+            )
         return
     start = 2
     for row in reader:

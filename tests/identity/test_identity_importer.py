@@ -92,6 +92,18 @@ def test_csv_header_errors(tmp_path: Path) -> None:
     ]
 
 
+def test_a_csv_column_named_twice_is_refused_not_half_read(tmp_path: Path) -> None:
+    """Two 'address' columns stored the second address only, and said nothing."""
+    path = tmp_path / "c.csv"
+    path.write_text("customer_id,consent,address,address\nz1,true,AA:BB:CC:DD:EE:01,AA:BB:CC:DD:EE:02\n")
+    parsed = read_customers_file(path)
+    assert parsed.customers == []
+    assert parsed.problems == [
+        f"{path}: line 1: header: column(s) 'address' named twice; for several identifiers of one kind use the "
+        "'identifiers' column"
+    ]
+
+
 def test_csv_line_numbers_count_quoted_newlines(tmp_path: Path) -> None:
     path = tmp_path / "c.csv"
     path.write_text('customer_id,consent,purpose\nc1,true,"two\nlines"\nc2,perhaps,x\n')
