@@ -170,7 +170,7 @@ def format_validation_error(file: Path | str, err: ValidationError) -> list[str]
     out = []
     for e in err.errors():
         field = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"]
+        msg = str(e["msg"]).removeprefix("Value error, ")  # a validator's own words, without pydantic's prefix
         if e["type"] == "extra_forbidden":
             msg = "unknown key (misspelt?)"
         out.append(f"{file}: {field}: {msg}")

@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway.campaigns.schedule import Schedule, never_matches
 from gateway.zones.estimate import OUTSIDE, UNKNOWN
@@ -26,6 +26,11 @@ class CampaignsError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+def _plain(msg: str) -> str:
+    """pydantic's message for a validator's ValueError, without the "Value error, " it puts in front."""
+    return msg.removeprefix("Value error, ")
 
 
 class _Strict(BaseModel):
@@ -62,6 +67,14 @@ class Campaign(_Strict):
             data = dict(data)
             data["zone"] = data["sequence"][-1]
         return data
+
+    @field_validator("segments")
+    @classmethod
+    def _some_segment(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        # "one of no segments" is nobody: such a campaign passed validation and could never fire
+        if v is not None and not v:
+            raise ValueError("an empty list matches no customer; leave 'segments' out for everyone")
+        return v
 
     @model_validator(mode="after")
     def _sequence_ends_in_zone(self) -> Campaign:
@@ -121,7 +134,7 @@ def _field_problems(prefix: str, err: ValidationError) -> list[str]:
     out = []
     for e in err.errors():
         field = ".".join(str(p) for p in e["loc"]) or "(campaign)"
-        msg = "unknown key (misspelt?)" if e["type"] == "extra_forbidden" else e["msg"]
+        msg = "unknown key (misspelt?)" if e["type"] == "extra_forbidden" else _plain(e["msg"])
         out.append(f"{prefix}: {field}: {msg}")
     return out
 
@@ -182,7 +195,7 @@ def parse_campaigns(
         errs = [x for x in e.errors() if x["loc"][:1] != ("campaign",)]
         problems += [
             f"{path}: {'.'.join(str(p) for p in x['loc'])}: "
-            + ("unknown key (misspelt?)" if x["type"] == "extra_forbidden" else x["msg"])
+            + ("unknown key (misspelt?)" if x["type"] == "extra_forbidden" else _plain(x["msg"]))
             for x in errs
         ]
         top = _File()

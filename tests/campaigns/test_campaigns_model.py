@@ -132,6 +132,15 @@ def test_sequence_must_end_in_zone_and_enter_has_no_dwell(tmp_path: Path) -> Non
     assert "campaign 'e' (#2)" in got[1] and "use on = 'dwell'" in got[1]
 
 
+def test_an_empty_segments_list_is_an_error_not_a_campaign_for_nobody(tmp_path: Path) -> None:
+    """`segments = []` passed validation and matched no customer: a campaign that could never fire."""
+    got = problems(tmp_path, '[[campaign]]\nid = "x"\nzone = "coffee"\nsegments = []\n')
+    assert got == [
+        f"{tmp_path / 'campaigns.toml'}:1: campaign 'x' (#1): segments: an empty list matches no customer; leave "
+        "'segments' out for everyone"
+    ]
+
+
 def test_unknown_segment_is_a_warning(tmp_path: Path) -> None:
     text = '[[campaign]]\nid = "x"\nzone = "coffee"\nsegments = ["gold", "sommelier"]\n'
     _, _, warnings = load_campaigns(write(tmp_path, text), zones=ZONES, segments={"gold"})
