@@ -35,9 +35,8 @@ ConfigOption = typer.Option(DEFAULT_CONFIG_DIR, "--config", help="Config directo
 
 def _raw_toml(path: Path) -> dict[str, Any] | None:
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError):
+        return tomllib.loads(path.read_bytes().decode("utf-8-sig"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return None
 
 
@@ -114,7 +113,9 @@ def validate(
     path = file if file is not None else config / CAMPAIGNS_FILE
     zones = zone_names(config)
     loaded = _load(path, config, check_segments=True)
-    checked = "zone names checked" if zones is not None else f"zone names not checked (no {config / ZONES_FILE})"
+    zones_file = config / ZONES_FILE
+    why = "unreadable, or without a 'zones' list" if zones_file.exists() else "not found"
+    checked = "zone names checked" if zones is not None else f"zone names not checked ({zones_file}: {why})"
     _out.print(f"{path}: {len(loaded.campaigns)} campaigns ok; {checked}", markup=False, soft_wrap=True)
 
 

@@ -179,8 +179,8 @@ def format_validation_error(file: Path | str, err: ValidationError) -> list[str]
 
 def read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
+        # utf-8-sig: a byte-order mark (Windows editors) opens the file, as customers and truth files may
+        return tomllib.loads(path.read_bytes().decode("utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError([f"{path}: file not found"]) from None
     except tomllib.TOMLDecodeError as e:

@@ -199,7 +199,7 @@ def load_store(path: Path | str | None = None) -> Store:
         p = Path(path)
         label = str(p)
         try:
-            text = p.read_text(encoding="utf-8")
+            text = p.read_text(encoding="utf-8-sig")  # a byte-order mark opens the file
         except FileNotFoundError:
             raise StoreError(f"{p}: no such store file") from None
         except (OSError, UnicodeDecodeError) as e:

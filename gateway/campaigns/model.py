@@ -162,7 +162,7 @@ def load_campaigns(
     `zones`/`segments` are the known names (None = unknown, not checked); `today` enables the "ended" warning.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark opens the file, as gateway.toml's may
         data = tomllib.loads(text)
     except FileNotFoundError:
         raise CampaignsError([f"{path}: file not found"]) from None

@@ -54,7 +54,7 @@ def _tables(doc: dict[str, Any], key: str, path: Path) -> Iterator[tuple[str, di
 
 def load_layout(path: Path) -> Layout:
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        doc = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark opens the file
     except OSError as e:
         raise LayoutError(f"{path}: cannot read: {e.strerror or e}") from None
     except UnicodeDecodeError:

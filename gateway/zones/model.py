@@ -183,7 +183,7 @@ class ZoneModel:
     def load(cls, path: str | os.PathLike[str]) -> ZoneModel:
         p = Path(path)
         try:
-            doc = tomllib.loads(p.read_text(encoding="utf-8"))
+            doc = tomllib.loads(p.read_text(encoding="utf-8-sig"))  # a byte-order mark opens the file
         except FileNotFoundError:
             raise ZonesError(f"{p}: no such zones file") from None
         except (OSError, UnicodeDecodeError) as e:

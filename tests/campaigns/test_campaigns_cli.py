@@ -8,6 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from gateway.cli_campaigns import campaigns_app
+from gateway.config import load_gateway_config
 
 runner = CliRunner()
 
@@ -78,7 +79,21 @@ def test_validate_without_zones_file_says_zones_were_not_checked(tmp_path: Path)
     d = config_dir(tmp_path)
     (d / "zones.toml").unlink()
     r = runner.invoke(campaigns_app, ["validate", "--config", str(d)])
-    assert r.exit_code == 0 and "zone names not checked" in r.stdout
+    assert r.exit_code == 0 and f"zone names not checked ({d / 'zones.toml'}: not found)" in r.stdout
+    (d / "zones.toml").write_text("zones = [unquoted]\n")  # there, but broken: said "no zones.toml"
+    r = runner.invoke(campaigns_app, ["validate", "--config", str(d)])
+    assert "unreadable, or without a 'zones' list" in r.stdout
+
+
+def test_toml_files_saved_with_a_byte_order_mark_are_read(tmp_path: Path) -> None:
+    """Windows editors write one; campaigns.toml then failed with 'invalid TOML ... line 1, column 1'."""
+    d = config_dir(tmp_path)
+    for name in ("campaigns.toml", "gateway.toml", "zones.toml"):
+        (d / name).write_bytes(b"\xef\xbb\xbf" + (d / name).read_bytes())
+    r = runner.invoke(campaigns_app, ["validate", "--config", str(d)])
+    assert r.exit_code == 0, r.output
+    assert "zone names checked" in r.stdout
+    assert load_gateway_config(d).store_id == "s"
 
 
 def test_list_shows_what_is_active_at_a_store_local_time(tmp_path: Path) -> None:

@@ -112,3 +112,10 @@ def test_a_grid_too_fine_for_the_floor_is_refused_at_load(fitted: FitResult, tmp
     doc["params"]["grid_cell_m"] = 1.0  # 10,000 cells
     path.write_text(tomli_w.dumps(doc))
     assert ZoneModel.load(path).params.method == "grid"
+
+
+def test_a_zones_file_saved_with_a_byte_order_mark_loads(fitted: FitResult, tmp_path: Path) -> None:
+    path = tmp_path / "zones.toml"
+    fitted.model.save(path)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert ZoneModel.load(path).zones == fitted.model.zones
