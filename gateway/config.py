@@ -251,5 +251,5 @@ def _path_problems(path: Path, cfg: GatewayConfig) -> list[str]:
     for key in ("ca_file", "cert_file", "key_file"):
         p = getattr(cfg.mqtt, key)
         if p is not None and not p.is_file():
-            out.append(f"{path}: mqtt.{key}: no such file: {p}")
+            out.append(f"{path}: mqtt.{key}: {'a directory, not a file' if p.is_dir() else 'no such file'}: {p}")
     return out

@@ -75,7 +75,8 @@ def load_config_dir(config_dir: Path) -> LoadedConfig:
     except ConfigError as e:
         problems.extend(e.problems)
     if gateway is not None and gateway.customers_file is not None and not gateway.customers_file.is_file():
-        problems.append(f"{config_dir / GATEWAY_FILE}: customers_file: {gateway.customers_file} not found")
+        what = "is a directory, not a file" if gateway.customers_file.is_dir() else "not found"
+        problems.append(f"{config_dir / GATEWAY_FILE}: customers_file: {gateway.customers_file} {what}")
     if problems:
         raise ConfigError(problems)
     assert gateway is not None and zones is not None and caps is not None

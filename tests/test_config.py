@@ -147,6 +147,17 @@ def test_what_the_daemon_would_trip_over_is_found_by_the_check(config: Path, lin
     assert f"gateway.toml: {field}: " in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_directory_where_a_file_belongs_is_called_one(config: Path) -> None:
+    """'/tmp not found' sent people looking for a typo in a path that exists."""
+    gw = config / "gateway.toml"
+    (config / "ca-dir").mkdir()
+    gw.write_text(
+        gw.read_text().replace('url = "mqtt://127.0.0.1:1883"', 'url = "mqtt://127.0.0.1:1883"\nca_file = "ca-dir"')
+    )
+    code, _, err = check(config)
+    assert code == 1 and "mqtt.ca_file: a directory, not a file: " in err
+
+
 def test_a_state_dir_that_is_a_file_is_found_by_the_check(config: Path) -> None:
     (config / "state").write_text("not a directory")
     code, _, err = check(config)

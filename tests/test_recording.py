@@ -245,6 +245,9 @@ def test_unsupported_version_and_missing_file_are_errors(tmp_path: Path) -> None
         read_recording(path)
     with pytest.raises(RecordingError, match="no such recording"):
         read_recording(tmp_path / "absent.jsonl")
+    (tmp_path / "adir.jsonl").mkdir()  # it is there: "no such recording" sent people looking for a typo
+    with pytest.raises(RecordingError, match=r"adir\.jsonl: a directory, not a recording"):
+        read_recording(tmp_path / "adir.jsonl")
 
 
 def test_unknown_keys_are_ignored(tmp_path: Path) -> None:

@@ -172,7 +172,8 @@ class RecordingReader:
 
     def open(self) -> None:
         if not self.path.is_file():
-            raise RecordingError(f"{self.path}: no such recording")
+            what = "a directory, not a recording" if self.path.is_dir() else "no such recording"
+            raise RecordingError(f"{self.path}: {what}")
         try:
             self._stream = _open_binary(self.path)
             first = self._stream.readline()
