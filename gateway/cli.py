@@ -155,6 +155,26 @@ def _holder_alive(lock: Path) -> bool:
     return True
 
 
+def _queued_on_disk(outbox: Path, fallback: Any) -> Any:
+    """Messages waiting in the outbox file, read without writing (the daemon is not running); `fallback` when the
+    file cannot be read: `status` reports, it does not repair."""
+    import sqlite3
+
+    from gateway.delivery.outbox import TABLE
+
+    if not outbox.is_file():
+        return fallback
+    try:
+        db = sqlite3.connect(f"file:{outbox}?mode=ro", uri=True)
+        try:
+            row = db.execute(f"SELECT count(*) FROM {TABLE}").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return fallback
+    return int(row[0])
+
+
 @app.command()
 def status(
     config: ConfigOpt = DEFAULT_CONFIG_DIR,
@@ -162,6 +182,7 @@ def status(
 ) -> None:
     """Health of the running gateway: scanner, advertisements per second, devices, outbox, broker."""
     from gateway.config import load_gateway_config
+    from gateway.privacy import OUTBOX_FILE
     from gateway.runtime import HEALTH_FILE, LOCK_FILE
 
     try:
@@ -183,6 +204,9 @@ def status(
     # the health file is written every few seconds; a daemon killed a moment ago leaves a fresh one behind,
     # so the pid in the state directory's lock has the last word
     health["running"] = age < 10 and _holder_alive(cfg.state_dir / LOCK_FILE)
+    if not health["running"]:
+        # the health file's depth is from the daemon's last moment; what waits now is in the outbox itself
+        health["outbox_depth"] = _queued_on_disk(cfg.state_dir / OUTBOX_FILE, health.get("outbox_depth"))
     if as_json:
         out.print(json.dumps(health), markup=False)
         return

@@ -214,3 +214,27 @@ def test_status_says_not_running_once_the_daemons_process_is_gone(config: Path) 
     (state / "gateway.lock").write_text(f"{os.getpid()}\\n")  # a live process
     result = CliRunner().invoke(app, ["status", "--config", str(config), "--json"])
     assert json.loads(result.stdout)["running"] is True
+
+
+def test_status_of_a_stopped_gateway_counts_the_outbox_itself(config: Path) -> None:
+    """The health file's depth is from the daemon's last moment (22 where 24 waited after a kill -9)."""
+    from gateway.delivery.outbox import Outbox
+
+    state = config / "state"
+    state.mkdir()
+    (state / "health.json").write_text(json.dumps({"updated_at": time.time() - 600, "outbox_depth": 22}))
+    outbox = Outbox(state / "outbox.db")
+    try:
+        for i in range(24):
+            outbox.put(f"m-{i}", "proximity/store-042/presence", {"i": i}, None)
+    finally:
+        outbox.close()
+    result = CliRunner().invoke(app, ["status", "--config", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout)
+    assert got["running"] is False and got["outbox_depth"] == 24
+    (state / "outbox.db").write_bytes(b"garbage" * 100)  # unreadable: the last known figure, not an error
+    for extra in ("outbox.db-wal", "outbox.db-shm"):
+        (state / extra).unlink(missing_ok=True)
+    result = CliRunner().invoke(app, ["status", "--config", str(config), "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["outbox_depth"] == 22
