@@ -388,14 +388,20 @@ def test_evaluate_names_receivers_that_do_not_match_the_model(
     assert f"receivers not in {zones_file[0]}: RX-2 ({n} readings); their readings are ignored" in r.output
 
 
+def _cut_short(adverts: list[Advert], tmp_path: Path) -> Path:
+    """The walk's gzip recording cut in the middle, as a full disk or a crash leaves it."""
+    whole = _write(tmp_path / "walk.jsonl.gz", adverts)
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    return cut
+
+
 def test_evaluate_scores_a_truncated_recording_up_to_where_it_ends(
     walk_data: tuple[list[Advert], list[TruthInterval]], zones_file: tuple[Path, str], tmp_path: Path
 ) -> None:
     """A recording cut short (a full disk, a crash) is scored as far as it goes; the truth beyond is named."""
     adverts, truth = walk_data
-    whole = _write(tmp_path / "walk.jsonl.gz", adverts)
-    cut = tmp_path / "cut.jsonl.gz"
-    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    cut = _cut_short(adverts, tmp_path)
     write_truth(tmp_path / "t.jsonl", truth)
     args = ["evaluate", "--scans", str(cut), "--truth", str(tmp_path / "t.jsonl"), "--zones", str(zones_file[0])]
     r = runner.invoke(calibrate_app, [*args, "--json"])
@@ -409,9 +415,7 @@ def test_fit_on_a_truncated_walk_blames_the_recording_and_names_the_zones_it_los
     walk_data: tuple[list[Advert], list[TruthInterval]], tmp_path: Path
 ) -> None:
     adverts, truth = walk_data
-    whole = _write(tmp_path / "walk.jsonl.gz", adverts)
-    cut = tmp_path / "cut.jsonl.gz"
-    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    cut = _cut_short(adverts, tmp_path)
     write_truth(tmp_path / "t.jsonl", truth)
     line = _one_error_line(_fit(cut, tmp_path / "t.jsonl", tmp_path / "z.toml"))
     assert f"{cut}: the recording is cut short" in line and "record the walk again" in line
