@@ -156,6 +156,11 @@ def test_a_directory_where_a_file_belongs_is_called_one(config: Path) -> None:
     )
     code, _, err = check(config)
     assert code == 1 and "mqtt.ca_file: a directory, not a file: " in err
+    (config / "people").mkdir()
+    text = gw.read_text().replace('\nca_file = "ca-dir"', "")
+    gw.write_text(text.replace('# customers_file = "customers.jsonl"', 'customers_file = "people"'))
+    code, _, err = check(config)
+    assert code == 1 and "customers_file: " in err and "people is a directory, not a file" in err
 
 
 def test_a_state_dir_that_is_a_file_is_found_by_the_check(config: Path) -> None:
