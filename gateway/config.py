@@ -166,11 +166,16 @@ class GatewayConfig(_Strict):
         )
 
 
+def validator_message(msg: object) -> str:
+    """pydantic's message for a validator's ValueError, without the "Value error, " it puts in front."""
+    return str(msg).removeprefix("Value error, ")
+
+
 def format_validation_error(file: Path | str, err: ValidationError) -> list[str]:
     out = []
     for e in err.errors():
         field = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = str(e["msg"]).removeprefix("Value error, ")  # a validator's own words, without pydantic's prefix
+        msg = validator_message(e["msg"])
         if e["type"] == "extra_forbidden":
             msg = "unknown key (misspelt?)"
         out.append(f"{file}: {field}: {msg}")

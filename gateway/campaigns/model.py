@@ -13,6 +13,7 @@ from typing import Any, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway.campaigns.schedule import Schedule, never_matches
+from gateway.config import validator_message
 from gateway.zones.estimate import OUTSIDE, UNKNOWN
 
 DEFAULT_CAMPAIGNS_FILE = Path("config/campaigns.toml")
@@ -26,11 +27,6 @@ class CampaignsError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
-
-
-def _plain(msg: str) -> str:
-    """pydantic's message for a validator's ValueError, without the "Value error, " it puts in front."""
-    return msg.removeprefix("Value error, ")
 
 
 class _Strict(BaseModel):
@@ -134,7 +130,7 @@ def _field_problems(prefix: str, err: ValidationError) -> list[str]:
     out = []
     for e in err.errors():
         field = ".".join(str(p) for p in e["loc"]) or "(campaign)"
-        msg = "unknown key (misspelt?)" if e["type"] == "extra_forbidden" else _plain(e["msg"])
+        msg = "unknown key (misspelt?)" if e["type"] == "extra_forbidden" else validator_message(e["msg"])
         out.append(f"{prefix}: {field}: {msg}")
     return out
 
@@ -195,7 +191,7 @@ def parse_campaigns(
         errs = [x for x in e.errors() if x["loc"][:1] != ("campaign",)]
         problems += [
             f"{path}: {'.'.join(str(p) for p in x['loc'])}: "
-            + ("unknown key (misspelt?)" if x["type"] == "extra_forbidden" else _plain(x["msg"]))
+            + ("unknown key (misspelt?)" if x["type"] == "extra_forbidden" else validator_message(x["msg"]))
             for x in errs
         ]
         top = _File()

@@ -16,8 +16,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gateway.adverts import ADDRESS_RE, ibeacon_key
+from gateway.config import validator_message
 from gateway.identity.irk import IRK_LEN_BYTES
 from gateway.identity.tokens import SECRET_MAX_BYTES, SECRET_MIN_BYTES
+from gateway.sources.recording import T_MAX_S
 
 CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
 DEFAULT_PURPOSE = "marketing"
@@ -165,16 +167,12 @@ def _fingerprint(hex_key: str) -> str:
     return hashlib.sha256(bytes.fromhex(hex_key)).hexdigest()[:8]
 
 
-# Times a customer record may carry: as the recordings' (gateway/sources/recording.py). Beyond them Python's
-# datetime cannot show the value, and `customers list`/`export` stopped on one such row for the whole registry.
-T_MIN_S = 0.0
-T_MAX_S = 4_102_444_800.0  # 2100-01-01
-
-
 def parse_timestamp(v: object) -> float | None:
     """Epoch seconds (int/float) or an ISO date/datetime (naive = UTC) -> epoch seconds, 1970..2100."""
     t = _parse_time(v)
-    if t is not None and not T_MIN_S <= t <= T_MAX_S:
+    # the recordings' bound: beyond it Python's datetime cannot show the value, and `customers list`/`export`
+    # stopped on one such row for the whole registry
+    if t is not None and not 0.0 <= t <= T_MAX_S:
         raise ValueError("must be a time between 1970 and 2100 (leave it out for none)")
     return t
 
@@ -296,7 +294,7 @@ def format_record_errors(err: ValidationError) -> list[str]:
             else:
                 parts.append(("." if parts else "") + str(p))
         field = "".join(parts) or "(record)"
-        msg = str(e["msg"]).removeprefix("Value error, ")
+        msg = validator_message(e["msg"])
         if e["type"] == "union_tag_invalid":
             field += ".kind"
             msg = f"unknown kind (expected one of {', '.join(IDENTIFIER_KINDS)})"
