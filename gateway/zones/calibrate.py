@@ -34,11 +34,12 @@ from gateway.zones.grid import (
 )
 from gateway.zones.model import (
     MAX_GRID_CELLS,
-    SENSITIVITY_FLOOR_DBM,
     Params,
     ZoneModel,
     ZonesError,
     grid_cells,
+    grid_radio_ok,
+    pathloss_ok,
 )
 from gateway.zones.pairing import EstimatePairing
 from gateway.zones.pathloss import fit_log_distance
@@ -746,7 +747,7 @@ def fit(
                 model.pathloss[rx] = f
 
     for rx, (a, n) in list(model.pathloss.items()):
-        if not (-150 <= a <= 20 and 0.5 <= n <= 8):
+        if not pathloss_ok(a, n):
             # a curve extrapolated from distances that do not fit the readings: no radio's, and not loadable
             warnings.append(
                 f"receiver {rx!r}: the path-loss fit ({a:.1f} dBm at 1 m, exponent {n:.2f}) is no radio's and is "
@@ -755,7 +756,7 @@ def fit(
             del model.pathloss[rx]
             model.grid_radio.pop(rx, None)
     for rx, (sigma, sens, slope) in list(model.grid_radio.items()):
-        if not (0.1 <= sigma <= 100 and SENSITIVITY_FLOOR_DBM <= sens <= 20 and 0 < slope <= 10):
+        if not grid_radio_ok(sigma, sens, slope):
             warnings.append(
                 f"receiver {rx!r}: the floor grid's radio fit (spread {sigma:.1f} dB, sensitivity {sens:.0f} dBm) "
                 "is no radio's; the grid leaves this receiver out"

@@ -32,6 +32,9 @@ COORD_LIMIT_M = 10_000.0
 STD_RANGE_DB = (0.1, 100.0)
 MAX_GRID_CELLS = 100_000
 SENSITIVITY_FLOOR_DBM = -300.0
+RSSI_RANGE_DBM = (-150.0, 20.0)
+EXPONENT_RANGE = (0.5, 8.0)
+HEARD_SLOPE_MAX = 10.0
 
 
 class ZonesError(Exception):
@@ -232,17 +235,20 @@ class ZoneModel:
             if "rssi_at_1m" in entry or "exponent" in entry:
                 a = _rssi(entry, "rssi_at_1m", f"receiver.{rx}")
                 n = _num(entry, "exponent", f"receiver.{rx}")
-                if not 0.5 <= n <= 8:
-                    raise ZonesError(f"field 'receiver.{rx}.exponent' = {n} is not a path-loss exponent (0.5..8)")
+                lo, hi = EXPONENT_RANGE
+                if not lo <= n <= hi:
+                    raise ZonesError(
+                        f"field 'receiver.{rx}.exponent' = {n} is not a path-loss exponent ({lo:g}..{hi:g})"
+                    )
                 pathloss[rx] = (a, n)
             if "sigma_db" in entry or "sensitivity_dbm" in entry or "heard_slope_per_db" in entry:
                 where = f"receiver.{rx}"
                 sigma = _num(entry, "sigma_db", where)
                 slope = _num(entry, "heard_slope_per_db", where)
-                if not (STD_RANGE_DB[0] <= sigma <= STD_RANGE_DB[1] and 0 < slope <= 10):
+                if not (STD_RANGE_DB[0] <= sigma <= STD_RANGE_DB[1] and 0 < slope <= HEARD_SLOPE_MAX):
                     raise ZonesError(
                         f"field '{where}.sigma_db' must be within {STD_RANGE_DB[0]:g}..{STD_RANGE_DB[1]:g} dB and "
-                        "'.heard_slope_per_db' within 0..10"
+                        f"'.heard_slope_per_db' within 0..{HEARD_SLOPE_MAX:g}"
                     )
                 # a receiver that heard the whole walk extrapolates its soft sensitivity below any spec sheet's
                 grid_radio[rx] = (sigma, _rssi(entry, "sensitivity_dbm", where, lo=SENSITIVITY_FLOOR_DBM), slope)
@@ -378,10 +384,25 @@ def _coord(d: dict[str, Any], key: str, where: str) -> float:
     return v
 
 
-def _rssi(d: dict[str, Any], key: str, where: str, lo: float = -150.0) -> float:
+def pathloss_ok(rssi_at_1m: float, exponent: float) -> bool:
+    """Whether a receiver's path-loss curve is one the loader takes (a fit extrapolated far enough is not)."""
+    return RSSI_RANGE_DBM[0] <= rssi_at_1m <= RSSI_RANGE_DBM[1] and EXPONENT_RANGE[0] <= exponent <= EXPONENT_RANGE[1]
+
+
+def grid_radio_ok(sigma_db: float, sensitivity_dbm: float, heard_slope_per_db: float) -> bool:
+    """Whether a receiver's grid radio entry is one the loader takes."""
+    return (
+        STD_RANGE_DB[0] <= sigma_db <= STD_RANGE_DB[1]
+        and SENSITIVITY_FLOOR_DBM <= sensitivity_dbm <= RSSI_RANGE_DBM[1]
+        and 0 < heard_slope_per_db <= HEARD_SLOPE_MAX
+    )
+
+
+def _rssi(d: dict[str, Any], key: str, where: str, lo: float = RSSI_RANGE_DBM[0]) -> float:
     v = _num(d, key, where)
-    if not lo <= v <= 20:
-        raise ZonesError(f"field '{where}.{key}' = {v:g} is not an RSSI in dBm ({lo:g}..20)")
+    hi = RSSI_RANGE_DBM[1]
+    if not lo <= v <= hi:
+        raise ZonesError(f"field '{where}.{key}' = {v:g} is not an RSSI in dBm ({lo:g}..{hi:g})")
     return v
 
 
