@@ -155,26 +155,6 @@ def _holder_alive(lock: Path) -> bool:
     return True
 
 
-def _queued_on_disk(outbox: Path, fallback: Any) -> Any:
-    """Messages waiting in the outbox file, read without writing (the daemon is not running); `fallback` when the
-    file cannot be read: `status` reports, it does not repair."""
-    import sqlite3
-
-    from gateway.delivery.outbox import TABLE
-
-    if not outbox.is_file():
-        return fallback
-    try:
-        db = sqlite3.connect(f"file:{outbox}?mode=ro", uri=True)
-        try:
-            row = db.execute(f"SELECT count(*) FROM {TABLE}").fetchone()
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return fallback
-    return int(row[0])
-
-
 @app.command()
 def status(
     config: ConfigOpt = DEFAULT_CONFIG_DIR,
@@ -182,6 +162,7 @@ def status(
 ) -> None:
     """Health of the running gateway: scanner, advertisements per second, devices, outbox, broker."""
     from gateway.config import load_gateway_config
+    from gateway.delivery.outbox import queued_in
     from gateway.privacy import OUTBOX_FILE
     from gateway.runtime import HEALTH_FILE, LOCK_FILE
 
@@ -206,7 +187,9 @@ def status(
     health["running"] = age < 10 and _holder_alive(cfg.state_dir / LOCK_FILE)
     if not health["running"]:
         # the health file's depth is from the daemon's last moment; what waits now is in the outbox itself
-        health["outbox_depth"] = _queued_on_disk(cfg.state_dir / OUTBOX_FILE, health.get("outbox_depth"))
+        queued = queued_in(cfg.state_dir / OUTBOX_FILE)
+        if queued is not None:
+            health["outbox_depth"] = queued
     if as_json:
         out.print(json.dumps(health), markup=False)
         return

@@ -6,7 +6,6 @@ Exit codes: 0 ok (warnings go to stderr), 1 problems found, 2 usage.
 from __future__ import annotations
 
 import time
-import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from rich.table import Table
 
 from gateway.campaigns.model import Campaign, CampaignsError, LoadedCampaigns, load_campaigns
 from gateway.campaigns.schedule import is_active, store_zone
-from gateway.config import DEFAULT_CONFIG_DIR
+from gateway.config import DEFAULT_CONFIG_DIR, ConfigError, read_toml
 
 CAMPAIGNS_FILE = "campaigns.toml"
 ZONES_FILE = "zones.toml"
@@ -35,8 +34,8 @@ ConfigOption = typer.Option(DEFAULT_CONFIG_DIR, "--config", help="Config directo
 
 def _raw_toml(path: Path) -> dict[str, Any] | None:
     try:
-        return tomllib.loads(path.read_bytes().decode("utf-8-sig"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return read_toml(path)
+    except ConfigError:
         return None
 
 

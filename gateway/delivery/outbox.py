@@ -56,6 +56,22 @@ CREATE TABLE IF NOT EXISTS {DEAD_TABLE} (
 """
 
 
+def queued_in(path: Path) -> int | None:
+    """Messages waiting in an outbox file, read without writing anything (for `status` while the daemon is
+    stopped); None when the file is missing or unreadable: a report does not repair."""
+    if not path.is_file():
+        return None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            row = db.execute(f"SELECT count(*) FROM {TABLE}").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+    return int(row[0])
+
+
 class OutboxError(Exception):
     """The outbox file cannot be opened or written; the message is one line naming the file and the cause."""
 
