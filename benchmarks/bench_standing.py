@@ -7,8 +7,9 @@ does it, then stands phones at `--spots` points spread over every zone for `--mi
 interval, offset and facing, on a body like a shopper's phone). `calibrate evaluate`'s scoring then counts, per
 phone, the changes of the estimated zone once it first reached its true zone, and how often it was right.
 `--still-motion-db X` replaces the fitted standing rule's threshold (0 = the rule off), `--still-exit-factor X` its
-exit factor (1 = one threshold), and `--offset-learning-rate X` the rate of each phone's offset belief (0 = off), for
-before/after figures. Per store, the mean over the seeds.
+exit factor (1 = one threshold), `--offset-learning-rate X` the rate of each phone's offset belief (0 = off) and
+`--offset-step-spread-db X` the limit on one step's say in it (0 = none), for before/after figures. Per store, the
+mean over the seeds.
 
 A walking shopper's flaps are in bench_zones / bench_days; this isolates the case the issue names.
 """
@@ -34,17 +35,12 @@ def standing_phones(
     spots: int,
     minutes: float,
     work: Path,
-    still_motion_db: float | None = None,
-    offset_learning_rate: float | None = None,
-    still_exit_factor: float | None = None,
+    overrides: dict[str, float] | None = None,
 ) -> dict[str, float]:
+    """`overrides`: fitted params replaced by these values (before/after figures)."""
     day = standing_day(store_path, seed, spots, minutes, work)
-    if still_motion_db is not None:
-        day.model.params.still_motion_db = still_motion_db
-    if offset_learning_rate is not None:
-        day.model.params.offset_learning_rate = offset_learning_rate
-    if still_exit_factor is not None:
-        day.model.params.still_exit_factor = still_exit_factor
+    for key, value in (overrides or {}).items():
+        setattr(day.model.params, key, value)
     # the tracker meets each phone from its first advertisement; only the standing part after the warm-up is scored
     result = evaluate(day.model, day.adverts, day.truth)
     return {
@@ -63,23 +59,17 @@ def main() -> None:
     ap.add_argument("--still-motion-db", type=float, default=None, help="override the fitted value (0 = off)")
     ap.add_argument("--offset-learning-rate", type=float, default=None, help="override the fitted value (0 = off)")
     ap.add_argument("--still-exit-factor", type=float, help="override the fitted value (1 = no hysteresis)")
+    ap.add_argument("--offset-step-spread-db", type=float, help="override the fitted value (0 = no limit)")
     args = ap.parse_args()
+    keys = ("still_motion_db", "offset_learning_rate", "still_exit_factor", "offset_step_spread_db")
+    overrides = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     print(f"{'store':16} {'seed':>4} {'phones':>6} {'accuracy':>8} {'unknown':>7} {'flaps/min':>9}")
     means: list[str] = []
     for path in sorted(STORES.glob("*.toml")):
         rows = []
         for seed in args.seeds:
             with tempfile.TemporaryDirectory(prefix="bench-standing-") as tmp:
-                r = standing_phones(
-                    path,
-                    seed,
-                    args.spots,
-                    args.minutes,
-                    Path(tmp),
-                    args.still_motion_db,
-                    args.offset_learning_rate,
-                    args.still_exit_factor,
-                )
+                r = standing_phones(path, seed, args.spots, args.minutes, Path(tmp), overrides)
             rows.append(r)
             print(
                 f"{path.stem:16} {seed:>4} {r['phones']:>6} {r['accuracy']:>8.3f} {r['unknown']:>7.3f} "

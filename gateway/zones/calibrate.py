@@ -112,13 +112,21 @@ FIT_STILL_MOTION_DB = 1.2
 # (pharmacy, seed 1). Measured (docs/zones.md, round 14): standing phones' flaps -16 to -40 % on all seven
 # layouts; bench_days accuracy -0.8 to +0.7 points per store over twelve store-triples, mean +0.2.
 FIT_STILL_EXIT_FACTOR = 1.5
-# Each device's offset belief (tracker.py, `offset_learning_rate`): the rate at which a step's residuals move
-# it, a written product default too. The walk has one device, whose offset is the fingerprints' zero by
-# construction, so it cannot tell what learning another phone's is worth. 0.1: consecutive 0.5 s steps share
-# most of their filtered readings, so about one step in ten is new evidence. Measured (docs/zones.md, round 7):
-# zone accuracy +1.5 points on average over eight multi-receiver days (up on seven, kiosk 1 -0.5), 0.03 about the
-# same, 0.3 unstable (kiosk 3 -5.3); standing phones' flaps under 0.5 per minute on all five stores.
-FIT_OFFSET_LEARNING_RATE = 0.1
+# Each device's offset belief (tracker.py, `offset_learning_rate`, `offset_step_spread_db`): how far a step's
+# residuals move it, and how much one step may tell it, both written product defaults. The walk has one device, whose
+# offset is the fingerprints' zero by construction, so it cannot tell what learning another phone's is worth.
+# The limit: a step's overall level also moves with what every receiver shares (the carrier turning, shadowing,
+# where in the zone the phone is). Without it the belief of a phone heard by ten receivers followed those within
+# seconds, -10 to +10 dB over one visit; the walk cannot measure that for phones (its tag, held in the hand,
+# wandered 1.1-1.4 dB that way on that ten-receiver shop). 4 dB is about half of what a body costs (5-15 dB).
+# The rate: consecutive 0.5 s steps share most of their filtered readings, so a step is a fraction of new
+# evidence. Until session 15 it was 0.1 with no limit (round 7: +1.5 points over eight days; 0.3 then unstable);
+# the limit leaves a step heard by three receivers about a quarter of its say, and 0.3 gives it back, while a step
+# heard by ten keeps a tenth. Measured (docs/zones.md, round 17): the ten-receiver 6 x 4 m shop +8.4 points over
+# four days, the seven shipped layouts -0.2..+0.4 per store, standing phones' flaps example 0.141 -> 0.125 and
+# kiosk 0.192 -> 0.203 per minute.
+FIT_OFFSET_LEARNING_RATE = 0.3
+FIT_OFFSET_STEP_SPREAD_DB = 4.0
 # The nearest centroid's reading pooled into the fingerprint score (classify.py, `CentroidTerm`), a written product
 # default as well: what it adds is what a silence means for a phone, and the walk's tag is heard by nearly every
 # receiver nearly always, so the walk's cross-validation cannot see it (it chose the centroid's representation on
@@ -690,6 +698,7 @@ def fit(
     params.still_motion_db = FIT_STILL_MOTION_DB
     params.still_exit_factor = FIT_STILL_EXIT_FACTOR
     params.offset_learning_rate = FIT_OFFSET_LEARNING_RATE
+    params.offset_step_spread_db = FIT_OFFSET_STEP_SPREAD_DB
     blend_margin = None
     if params.method == "offset_nb":
         blend_margin = _centroid_blend_margin(best, index, zones, heard_rx, classes)

@@ -87,6 +87,12 @@ class Params:
     # from the steps where two or more receivers hear it, each step's evidence weighed by this rate. 0 = off (every
     # step integrates the offset afresh). The fingerprint method with offset_sigma_db > 0 only.
     offset_learning_rate: float = 0.0
+    # How far one step's overall level may stray from the phone's offset for reasons that are not the phone's: its
+    # carrier's body turning, shadowing that every receiver shares, where in the zone it stands. A step then tells
+    # the belief at most 1/offset_step_spread_db^2 about the offset, however many receivers heard it (without it,
+    # ten receivers made the belief follow the carrier's heading within seconds). 0 = no limit, as files without
+    # the key run.
+    offset_step_spread_db: float = 0.0
     # The nearest centroid's reading of each step (classify.py, `CentroidTerm`: a silent receiver read as a reading
     # at `absent_rssi`) pooled into the fingerprint score with this weight. 0 = off. The fingerprint method only.
     centroid_blend: float = 0.0
@@ -438,6 +444,7 @@ _PARAM_RANGES: dict[str, tuple[float, float]] = {
     "still_switch_factor": (1.0, 100.0),
     "still_exit_factor": (1.0, 10.0),
     "offset_learning_rate": (0.0, 1.0),
+    "offset_step_spread_db": (0.0, 30.0),
     "centroid_blend": (0.0, 1.0),
 }
 

@@ -30,7 +30,9 @@ that away: the overall level of the readings then says nothing, and a quiet phon
 outside, behind the facade. After each step heard by two receivers or more (where the shape of the vector
 says where the device is), the belief is updated by that step's residuals under each class, weighed by how
 likely the step came from that class (`updated_offset`) and by the rate (consecutive steps share readings), and
-kept at a variance of at least OFFSET_VAR_FLOOR_DB2 (body loss moves with the carrier's heading); one receiver
+kept at a variance of at least OFFSET_VAR_FLOOR_DB2 (body loss moves with the carrier's heading). A step's say is
+capped (`offset_step_spread_db`): its overall level also moves with things every receiver shares, so ten
+receivers hearing it do not make it ten times surer about the phone. One receiver
 alone cannot tell a quiet phone from a far one, so its steps use the belief without changing it (docs/zones.md,
 "Each phone's offset").
 """
@@ -139,6 +141,7 @@ class ZoneTracker:
         self._still_exit = p.still_exit_factor
         learns = self.grid is None and scorer_method == "offset_nb" and p.offset_sigma_db > 0
         self._learn = p.offset_learning_rate if learns else 0.0
+        self._step_var = p.offset_step_spread_db**2
         self._offset_prior = (0.0, p.offset_sigma_db**2)
         # what departing devices' offsets say about the walk's device (level.py); empty without offset learning
         self.level = LevelSurvey(p.offset_sigma_db)
@@ -311,7 +314,7 @@ class ZoneTracker:
         prior = st.class_post
         post = st.class_post = forward_lik_floats(prior, lik, stay)
         if learn > 0 and len(heard) >= OFFSET_MIN_RECEIVERS:
-            st.offset = updated_offset(mu, var, learn, sws, swrs, prior, scores, stay)
+            st.offset = updated_offset(mu, var, learn, sws, swrs, prior, scores, stay, self._step_var)
         return post, lik, stay
 
     def _switch_time(self, still: bool) -> float:
@@ -404,10 +407,14 @@ def updated_offset(
     prior_post: list[float] | None,
     scores: list[float],
     stay: float,
+    step_var: float = 0.0,
 ) -> tuple[float, float]:
     """A device's offset belief N(mu, var) after one step. Per class c, the Gaussian update by that class's
     residuals with their weight scaled by `rate`: precision 1/var + rate sws[c], mean mu + rate swrs[c] / that
-    precision. The per-class results are mixed by how likely the step came from each class, the transition's
+    precision. With `step_var` (offset_step_spread_db^2) the step's mean residual carries that much variance
+    besides the receivers' own, shared by all of them, so sws and swrs count 1 / (1 + step_var sws[c]) of
+    themselves: a step's precision about the offset stays under 1/step_var. The per-class results are mixed by
+    how likely the step came from each class, the transition's
     prediction from the previous posterior times the class's marginal likelihood under the belief (the untempered
     scores: tempering and the cap are the class filter's guard against correlated steps, the rate is this
     update's), and moment-matched to one Gaussian, its variance floored at OFFSET_VAR_FLOOR_DB2. One pass."""
@@ -419,8 +426,9 @@ def updated_offset(
     prior = prior_post or [1.0] * len(scores)  # a fresh state: every class alike
     for p, s, sw, swr in zip(prior, scores, sws, swrs, strict=True):
         e = (stay * p + move) * exp(s - top)
-        prec = inv_var + rate * sw
-        m = mu + rate * swr / prec
+        k = rate / (1.0 + step_var * sw)
+        prec = inv_var + k * sw
+        m = mu + k * swr / prec
         total += e
         first += e * m
         second += e * (1.0 / prec + m * m)

@@ -70,8 +70,9 @@ class ReferenceTracker(ZoneTracker):
                 pred = np.full(n, 1.0 / n) if prior is None else transition(dt, switch, n).T @ prior
                 w = pred * np.exp(raw - raw.max())
                 w = w / w.sum()
-                prec = 1.0 / var + p.offset_learning_rate * sw
-                m = mu + p.offset_learning_rate * swr / prec
+                k = p.offset_learning_rate / (1.0 + p.offset_step_spread_db**2 * sw)
+                prec = 1.0 / var + k * sw
+                m = mu + k * swr / prec
                 new_mu = float(w @ m)
                 self._offset[st] = (new_mu, max(float(w @ (1.0 / prec + (m - new_mu) ** 2)), OFFSET_VAR_FLOOR_DB2))
             if p.smoothing_lag_s > 0:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.zones.calibrate import FIT_OFFSET_LEARNING_RATE, FitResult
+from gateway.zones.calibrate import FIT_OFFSET_LEARNING_RATE, FIT_OFFSET_STEP_SPREAD_DB, FitResult
 from gateway.zones.classify import OffsetNaiveBayes
 from gateway.zones.estimate import ZoneEstimate
 from gateway.zones.model import Params, ZoneModel
@@ -33,6 +33,7 @@ def _model(**params: Any) -> ZoneModel:
         "smoothing_lag_s": 3.0,
         "offset_sigma_db": 6.0,
         "offset_learning_rate": FIT_OFFSET_LEARNING_RATE,
+        "offset_step_spread_db": FIT_OFFSET_STEP_SPREAD_DB,
     }
     classes = list(MEANS)
     return ZoneModel(
@@ -104,6 +105,50 @@ def test_the_belief_converges_on_the_phones_offset(offset_db: float) -> None:
     assert OFFSET_VAR_FLOOR_DB2 <= var < 6.0**2 / 4  # surer than the prior, never surer than the floor
 
 
+def _heading_swings(step_spread_db: float, seed: int) -> list[float]:
+    """The belief's mean, second by second, for a phone 3 dB quieter than the walk's device standing in one zone
+    of a shop whose ten receivers all hear it, its carrier turning every 10 s: its level on every receiver then
+    drops or recovers by 8 dB together (the body in the way), which is no change of the phone's offset."""
+    rx = [f"rx-{i}" for i in range(10)]
+    rng = np.random.default_rng(seed)
+    means = rng.uniform(-80.0, -55.0, size=(2, 10))
+    model = ZoneModel(
+        ["aisle", "till"],
+        rx,
+        ["aisle", "till"],
+        means,
+        np.full((2, 10), 3.0),
+        np.full((2, 10), 0.99),
+        Params(
+            smoothing="kalman",
+            switch_time_s=30.0,
+            offset_sigma_db=3.3,
+            offset_learning_rate=FIT_OFFSET_LEARNING_RATE,
+            offset_step_spread_db=step_spread_db,
+        ),
+    )
+    tr = ZoneTracker(model)
+    beliefs = []
+    for n in range(240):
+        t = n * 0.5
+        turned = -8.0 if int(t // 10) % 2 else 0.0
+        for i, r in enumerate(rx):
+            tr.observe("phone", r, round(float(means[0, i] - 3.0 + turned + rng.normal(0, 2))), t + 0.001 * i)
+        if n % 2 == 0 and (belief := tr._devices["phone"].offset) is not None:
+            beliefs.append(belief[0])
+    return beliefs[40:]  # after the first 40 s
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_phone_heard_by_ten_receivers_keeps_its_offset_while_its_carrier_turns(seed: int) -> None:
+    steady = _heading_swings(FIT_OFFSET_STEP_SPREAD_DB, seed)
+    chasing = _heading_swings(0.0, seed)
+    # limited, the belief settles between the two levels (-3 facing, -11 turned away); unlimited, it follows
+    # every turn within seconds, and so re-explains the level a zone change would have explained
+    assert max(steady) - min(steady) < 2.0
+    assert max(chasing) - min(chasing) > 4.0
+
+
 def test_steps_heard_by_one_receiver_use_the_belief_without_moving_it() -> None:
     tr = ZoneTracker(_model())
     _visit(tr, np.random.default_rng(3), -9.0, [("aisle", 30.0)], rx=1)
@@ -169,7 +214,8 @@ def test_scoring_under_a_belief_is_scoring_the_shifted_readings(
     mu=st.floats(-20.0, 20.0),
     var=st.floats(OFFSET_VAR_FLOOR_DB2, 100.0),
     sws=st.lists(st.floats(0.0, 2.0), min_size=3, max_size=3),
-    swrs=st.lists(st.floats(-20.0, 20.0), min_size=3, max_size=3),
+    mean_residuals=st.lists(st.floats(-20.0, 20.0), min_size=3, max_size=3),
+    step_var=st.one_of(st.just(0.0), st.floats(0.0, 400.0)),
 )
 def test_the_belief_update_is_the_moment_matched_mixture_of_per_class_updates(
     prior: list[float] | None,
@@ -178,23 +224,39 @@ def test_the_belief_update_is_the_moment_matched_mixture_of_per_class_updates(
     mu: float,
     var: float,
     sws: list[float],
-    swrs: list[float],
+    mean_residuals: list[float],
+    step_var: float,
 ) -> None:
     rate = 0.1
-    new_mu, new_var = updated_offset(mu, var, rate, sws, swrs, prior, scores, stay)
+    swrs = [sw * r for sw, r in zip(sws, mean_residuals, strict=True)]  # sum w r = sum w x the weighted mean
+    new_mu, new_var = updated_offset(mu, var, rate, sws, swrs, prior, scores, stay, step_var)
     # the textbook two-pass version: class weights, per-class Gaussian updates, mixture mean and variance
     pred = np.full(3, 1 / 3) if prior is None else stay * np.asarray(prior) + (1 - stay) / 3
     w = pred * np.exp(np.asarray(scores) - max(scores))
     if not w.sum() > 1e-300:
         return
     w = w / w.sum()
-    prec = 1 / var + rate * np.asarray(sws)
-    m = mu + rate * np.asarray(swrs) / prec
+    # a shared spread `step_var` in each step's mean residual (weighted mean swr/sw, precision sw): the step's
+    # precision about the offset is 1 / (step_var + 1/sw) = sw / (1 + step_var sw)
+    evidence = np.asarray(sws) / (1 + step_var * np.asarray(sws))
+    prec = 1 / var + rate * evidence
+    m = mu + rate * evidence * np.asarray(mean_residuals) / prec
     mix_mu = float(w @ m)
     mix_var = float(w @ (1 / prec + (m - mix_mu) ** 2))
     assert new_mu == pytest.approx(mix_mu, abs=1e-9)
     assert new_var == pytest.approx(max(mix_var, OFFSET_VAR_FLOOR_DB2), abs=1e-7)
     assert min(m) - 1e-9 <= new_mu <= max(m) + 1e-9  # a mixture's mean lies among its parts'
+
+
+@settings(max_examples=200, deadline=None)
+@given(sw=st.floats(1e-3, 1e3), swr=st.floats(-1e3, 1e3), var=st.floats(OFFSET_VAR_FLOOR_DB2, 100.0))
+def test_one_step_tells_the_belief_at_most_one_over_the_step_spread_squared(sw: float, swr: float, var: float) -> None:
+    """However many receivers heard a step (sw grows with them), its say about the offset stays under
+    1/step_var of precision, i.e. the belief's precision grows by at most rate/step_var."""
+    step_var = FIT_OFFSET_STEP_SPREAD_DB**2
+    rate = FIT_OFFSET_LEARNING_RATE
+    _, new_var = updated_offset(0.0, var, rate, [sw], [swr], None, [0.0], 1.0, step_var)
+    assert 1 / new_var <= 1 / var + rate / step_var + 1e-9
 
 
 # ---- zones.toml ------------------------------------------------------------------------------------------------
@@ -207,3 +269,14 @@ def test_the_rate_round_trips_and_older_files_load_without_it(fitted: FitResult,
 @pytest.mark.parametrize("value", [-0.1, 1.5, "fast"])
 def test_a_bad_rate_is_a_one_line_error_naming_the_field(fitted: FitResult, tmp_path: Path, value: object) -> None:
     assert_one_line_error(fitted.model, tmp_path, "offset_learning_rate", value)
+
+
+def test_the_step_spread_round_trips_and_older_files_load_without_it(fitted: FitResult, tmp_path: Path) -> None:
+    assert_written_and_optional(fitted.model, tmp_path, ("offset_step_spread_db",), FIT_OFFSET_STEP_SPREAD_DB)
+
+
+@pytest.mark.parametrize("value", [-1.0, 31.0, "wide"])
+def test_a_bad_step_spread_is_a_one_line_error_naming_the_field(
+    fitted: FitResult, tmp_path: Path, value: object
+) -> None:
+    assert_one_line_error(fitted.model, tmp_path, "offset_step_spread_db", value)
