@@ -57,8 +57,9 @@ def main() -> None:
     ap.add_argument("--shadowing-db", type=float, help="the radio's shadowing spread (default: the simulator's)")
     ap.add_argument("--body-loss-db", type=float, help="what a carrier's body costs (default: the simulator's)")
     args = ap.parse_args()
+    width = max(16, *(len(name) for name in args.stores))
     print(
-        f"{'store':16} {'seed':>4} {'zone acc':>9} {'samples':>8} {'precision':>9} {'recall':>7} {'expected':>8} "
+        f"{'store':{width}} {'seed':>4} {'zone acc':>9} {'samples':>8} {'precision':>9} {'recall':>7} {'expected':>8} "
         f"{'flaps/h':>8}"
     )
     totals: dict[str, list[float]] = {}
@@ -106,8 +107,9 @@ def main() -> None:
                     )
                 )
                 print(
-                    f"{name:16} {seed:>4} {d['zone_accuracy']:>9.3f} {d['samples']:>8} {d['trigger_precision']:>9.2f} "
-                    f"{d['trigger_recall']:>7.2f} {d['triggers_expected']:>8} {d['flap_rate_per_hour']:>8.1f}",
+                    f"{name:{width}} {seed:>4} {d['zone_accuracy']:>9.3f} {d['samples']:>8} "
+                    f"{d['trigger_precision']:>9.2f} {d['trigger_recall']:>7.2f} {d['triggers_expected']:>8} "
+                    f"{d['flap_rate_per_hour']:>8.1f}",
                     flush=True,
                 )
                 per_seed.setdefault(name, []).append(d["zone_accuracy"])
