@@ -237,6 +237,7 @@ def parse_customers_text(text: str, path: Path) -> CustomersFile:
     out = CustomersFile()
     rows = _iter_csv(text, path, out) if looks_like_csv(path, text) else _iter_jsonl(text)
     first_line: dict[str, int] = {}
+    kept_index: dict[str, int] = {}  # where in out.records each customer's kept row is
     for line, obj in rows:
         out.rows += 1
         try:
@@ -247,13 +248,25 @@ def parse_customers_text(text: str, path: Path) -> CustomersFile:
             out.problems.extend(f"{path}: line {line}: {p}" for p in e.problems)
             out.rejected += 1
             continue
-        seen = first_line.get(customer.customer_id)
-        if seen is not None:
-            out.problems.append(f"{path}: line {line}: customer_id: duplicate of line {seen} (the first is kept)")
-            out.rejected += 1
+        cid = customer.customer_id
+        seen = first_line.get(cid)
+        if seen is None:
+            first_line[cid] = line
+            kept_index[cid] = len(out.records)
+            out.records.append(ParsedRecord(line, customer))
             continue
-        first_line[customer.customer_id] = line
-        out.records.append(ParsedRecord(line, customer))
+        out.rejected += 1
+        kept = out.records[kept_index[cid]]
+        if kept.customer.consent and not customer.consent:
+            # the customer said no somewhere in the file: a grant elsewhere in it must not override that, whatever
+            # the order (an export appended to, two lists merged)
+            out.records[kept_index[cid]] = ParsedRecord(line, customer)
+            why = f"this row withdraws consent, so it is kept instead of line {kept.line}"
+        elif kept.line == seen:
+            why = "the first is kept"
+        else:
+            why = f"line {kept.line}, which withdraws consent, is kept"
+        out.problems.append(f"{path}: line {line}: customer_id: duplicate of line {seen} ({why})")
     return out
 
 

@@ -74,6 +74,15 @@ def test_rejected_rows_exit_1_and_the_rest_is_imported(config: Path, tmp_path: P
         assert [c.customer_id for c in reg.consenting()] == ["good"]
 
 
+def test_a_file_that_grants_and_withdraws_one_customer_imports_the_withdrawal(config: Path, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "c.jsonl", [record("c1"), record("c2"), record("c1", consent=False, identifiers=[])])
+    code, out, err = run("import", str(path), "--config", str(config))
+    assert code == 1 and "1 rejected" in out  # the duplicate is still a problem in the file, named
+    assert "line 3: customer_id: duplicate of line 1 (this row withdraws consent" in err
+    with Registry(config / "state" / "registry.db") as reg:
+        assert [c.customer_id for c in reg.consenting()] == ["c2"]
+
+
 def test_no_keys_in_any_output(config: Path, tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "c.jsonl", [keyed("cust-1")])
     outputs = [run("import", str(path), "--config", str(config))]

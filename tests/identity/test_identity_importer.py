@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from identity_helpers import SAMPLE_IRK_HEX, SECRET_HEX, UUID, record, write_jsonl
 
 from gateway.identity.importer import read_customers_file
@@ -31,6 +32,28 @@ def test_jsonl_bad_rows_are_named_and_good_rows_kept(tmp_path: Path) -> None:
         f"{path}: line 6: customer_id: duplicate of line 1 (the first is kept)",
     ]
     assert parsed.rejected == 3
+
+
+@pytest.mark.parametrize("order", ["grant first", "withdrawal first"])
+def test_a_withdrawal_among_rows_for_one_customer_wins_over_their_grants(tmp_path: Path, order: str) -> None:
+    """Two lists merged, or an export with a later revocation appended: the customer said no in one of the rows,
+    and no grant elsewhere in the file may override it, whichever comes first."""
+    grant, withdrawal = record("c1"), record("c1", consent=False, identifiers=[])
+    rows = [grant, withdrawal, grant] if order == "grant first" else [withdrawal, grant, grant]
+    path = write_jsonl(tmp_path / "c.jsonl", [record("c0"), *rows])
+    parsed = read_customers_file(path)
+    assert [(r.customer.customer_id, r.customer.consent) for r in parsed.records] == [("c0", True), ("c1", False)]
+    assert parsed.rejected == 2
+    if order == "grant first":
+        assert parsed.problems == [
+            f"{path}: line 3: customer_id: duplicate of line 2 (this row withdraws consent, so it is kept instead "
+            "of line 2)",
+            f"{path}: line 4: customer_id: duplicate of line 2 (line 3, which withdraws consent, is kept)",
+        ]
+    else:
+        assert parsed.problems == [
+            f"{path}: line {n}: customer_id: duplicate of line 2 (the first is kept)" for n in (3, 4)
+        ]
 
 
 def test_csv_layout_with_kind_columns_and_identifiers_column(tmp_path: Path) -> None:
