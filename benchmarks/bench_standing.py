@@ -63,22 +63,24 @@ def main() -> None:
     args = ap.parse_args()
     keys = ("still_motion_db", "offset_learning_rate", "still_exit_factor", "offset_step_spread_db")
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
-    print(f"{'store':16} {'seed':>4} {'phones':>6} {'accuracy':>8} {'unknown':>7} {'flaps/min':>9}")
+    stores = sorted(STORES.glob("*.toml"))
+    width = max(16, *(len(p.stem) for p in stores))
+    print(f"{'store':{width}} {'seed':>4} {'phones':>6} {'accuracy':>8} {'unknown':>7} {'flaps/min':>9}")
     means: list[str] = []
-    for path in sorted(STORES.glob("*.toml")):
+    for path in stores:
         rows = []
         for seed in args.seeds:
             with tempfile.TemporaryDirectory(prefix="bench-standing-") as tmp:
                 r = standing_phones(path, seed, args.spots, args.minutes, Path(tmp), overrides)
             rows.append(r)
             print(
-                f"{path.stem:16} {seed:>4} {r['phones']:>6} {r['accuracy']:>8.3f} {r['unknown']:>7.3f} "
+                f"{path.stem:{width}} {seed:>4} {r['phones']:>6} {r['accuracy']:>8.3f} {r['unknown']:>7.3f} "
                 f"{r['flaps_per_min']:>9.2f}",
                 flush=True,
             )
         acc = sum(r["accuracy"] for r in rows) / len(rows)
         flaps = sum(r["flaps_per_min"] for r in rows) / len(rows)
-        means.append(f"{path.stem:16} {'mean':>4} {'':>6} {acc:>8.3f} {'':>7} {flaps:>9.2f}")
+        means.append(f"{path.stem:{width}} {'mean':>4} {'':>6} {acc:>8.3f} {'':>7} {flaps:>9.2f}")
     print("\n".join(means))
 
 
