@@ -19,6 +19,9 @@ from gateway.zones.estimate import OUTSIDE, UNKNOWN
 DEFAULT_CAMPAIGNS_FILE = Path("config/campaigns.toml")
 
 Trigger_On = Literal["dwell", "enter", "exit"]
+# Nobody stays in one zone of a shop for a day: a dwell beyond this is a typo (minutes or milliseconds written as
+# seconds) and the campaign would be accepted and never fire
+MAX_DWELL_S = 86_400.0
 
 
 class CampaignsError(Exception):
@@ -63,6 +66,16 @@ class Campaign(_Strict):
             data = dict(data)
             data["zone"] = data["sequence"][-1]
         return data
+
+    @field_validator("min_dwell_s")
+    @classmethod
+    def _reachable_dwell(cls, v: float) -> float:
+        if v > MAX_DWELL_S:
+            raise ValueError(
+                f"{v:g} s is over a day ({MAX_DWELL_S:.0f} s): no shopper stays that long, so the campaign could never "
+                "fire (the value is in seconds)"
+            )
+        return v
 
     @field_validator("segments")
     @classmethod

@@ -132,6 +132,16 @@ def test_sequence_must_end_in_zone_and_enter_has_no_dwell(tmp_path: Path) -> Non
     assert "campaign 'e' (#2)" in got[1] and "use on = 'dwell'" in got[1]
 
 
+@pytest.mark.parametrize("dwell", ["600000", "1e308"])
+def test_a_dwell_no_shopper_reaches_is_an_error_not_a_campaign_that_never_fires(tmp_path: Path, dwell: str) -> None:
+    """A dwell written in milliseconds (600000 for ten minutes) passed validation and never fired."""
+    got = problems(tmp_path, f'[[campaign]]\nid = "x"\nzone = "coffee"\nmin_dwell_s = {dwell}\n')
+    assert got == [
+        f"{tmp_path / 'campaigns.toml'}:1: campaign 'x' (#1): min_dwell_s: {float(dwell):g} s is over a day (86400 s): "
+        "no shopper stays that long, so the campaign could never fire (the value is in seconds)"
+    ]
+
+
 def test_an_empty_segments_list_is_an_error_not_a_campaign_for_nobody(tmp_path: Path) -> None:
     """`segments = []` passed validation and matched no customer: a campaign that could never fire."""
     got = problems(tmp_path, '[[campaign]]\nid = "x"\nzone = "coffee"\nsegments = []\n')
