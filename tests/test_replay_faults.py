@@ -104,6 +104,21 @@ def test_garbage_lines_are_skipped_and_counted_unless_strict(day: Path, tmp_path
     assert strict.stderr.strip().splitlines()[-1] == f"error: {bad}:11: not valid JSON"
 
 
+def test_a_file_that_is_mostly_not_advertisements_is_named(day: Path, tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """The truth file passed where the scans belong: every line but the few that look like advertisements is
+    skipped, as SPEC section 4 says, and the replay says what it suspects instead of ending on a count."""
+    lines = gzip.decompress((day / "scans.jsonl.gz").read_bytes()).decode().splitlines()[:6]
+    truth = (day / "truth.jsonl").read_text().splitlines()
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text("\n".join(lines + truth) + "\n")
+    result = replay(day, mixed, mosquitto.url, tmp_path / "state")
+    assert result.returncode == 0, result.stderr  # skipped lines never stop a replay
+    warning = f"warning: {mixed}: {len(truth):,} of its {len(truth) + 5:,} lines were skipped and 5 replayed: is it"
+    assert warning in result.stderr
+    fine = replay(day, day / "scans.jsonl.gz", mosquitto.url, tmp_path / "state2")
+    assert "is it a scan recording" not in fine.stderr
+
+
 def test_missing_recording_and_bad_usage(day: Path, tmp_path: Path, mosquitto: Mosquitto) -> None:
     missing = replay(day, tmp_path / "nope.jsonl", mosquitto.url, tmp_path / "s")
     assert missing.returncode == 1 and missing.stderr.strip() == f"error: {tmp_path / 'nope.jsonl'}: no such recording"
