@@ -78,12 +78,12 @@ async def replay(
                 runtime.pipeline.tracker.unknown_rx,
                 loaded.config_dir / ZONES_FILE,
             )
-            if (stats := reader.stats).skipped > stats.adverts:
+            if (read := reader.stats).skipped > read.adverts:
                 # SPEC section 4: skipped lines never stop a replay, but a file that is mostly not advertisements
                 # (a truth or customers file, a log) deserves more than a count at the end of the summary
                 result.warnings.append(
-                    f"{scans}: {stats.skipped:,} of its {stats.skipped + stats.adverts:,} lines were skipped and "
-                    f"{stats.adverts:,} replayed: is it a scan recording (SPEC section 4)?"
+                    f"{scans}: {read.skipped:,} of its {read.skipped + read.adverts:,} lines were skipped and "
+                    f"{read.adverts:,} replayed: is it a scan recording (SPEC section 4)?"
                 )
         runtime.finish()
         if (level := runtime.pipeline.tracker.level.warning()) is not None:
