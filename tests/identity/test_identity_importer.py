@@ -104,27 +104,30 @@ def test_csv_problems_name_line_and_field_without_values(tmp_path: Path) -> None
     assert not any(short in p for p in parsed.problems)
 
 
-def test_csv_header_errors(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("text", "problems"),
+    [
+        (
+            "customer_id,consnet\nc1,true\n",
+            ["header: unknown column(s) 'consnet'", "header: missing column(s) consent"],
+        ),
+        # two 'address' columns stored the second address only, and said nothing
+        (
+            "customer_id,consent,address,address\nz1,true,AA:BB:CC:DD:EE:01,AA:BB:CC:DD:EE:02\n",
+            [
+                "header: column(s) 'address' named twice; for several identifiers of one kind use the 'identifiers' "
+                "column"
+            ],
+        ),
+    ],
+    ids=["misspelt and missing", "a column named twice"],
+)
+def test_a_bad_csv_header_is_refused_not_half_read(tmp_path: Path, text: str, problems: list[str]) -> None:
     path = tmp_path / "c.csv"
-    path.write_text("customer_id,consnet\nc1,true\n")
+    path.write_text(text)
     parsed = read_customers_file(path)
     assert parsed.customers == []
-    assert parsed.problems == [
-        f"{path}: line 1: header: unknown column(s) 'consnet'",
-        f"{path}: line 1: header: missing column(s) consent",
-    ]
-
-
-def test_a_csv_column_named_twice_is_refused_not_half_read(tmp_path: Path) -> None:
-    """Two 'address' columns stored the second address only, and said nothing."""
-    path = tmp_path / "c.csv"
-    path.write_text("customer_id,consent,address,address\nz1,true,AA:BB:CC:DD:EE:01,AA:BB:CC:DD:EE:02\n")
-    parsed = read_customers_file(path)
-    assert parsed.customers == []
-    assert parsed.problems == [
-        f"{path}: line 1: header: column(s) 'address' named twice; for several identifiers of one kind use the "
-        "'identifiers' column"
-    ]
+    assert parsed.problems == [f"{path}: line 1: {p}" for p in problems]
 
 
 def test_csv_line_numbers_count_quoted_newlines(tmp_path: Path) -> None:
