@@ -28,9 +28,9 @@ from gateway.zones.grid import (
     bias_entries,
     build_grid,
     fit_radio,
-    points_in_polygon,
     radio_entries,
     step_groups,
+    zones_without_receiver,
 )
 from gateway.zones.model import (
     MAX_GRID_CELLS,
@@ -540,7 +540,7 @@ def fit(
             "positions (metres, in the zones' frame); the floor grid is left out"
         )
         rx_pos = {rx: p for rx, p in rx_pos.items() if rx not in far}
-    if polygons and rx_pos and (bare := _zones_without_receiver(rx_pos, polygons)):
+    if polygons and rx_pos and (bare := zones_without_receiver(rx_pos, polygons)):
         warnings.append(
             f"zones with no receiver inside: {', '.join(bare)}; in simulation such zones were the hardest to tell "
             "from their neighbours (one more receiver took the example store's coffee corner from 0.59 to 0.81 "
@@ -801,6 +801,8 @@ def fit(
         "cv_confusion": confusion.tolist(),
         "pathloss": {rx: {"rssi_at_1m": a, "exponent": n} for rx, (a, n) in model.pathloss.items()},
         "pathloss_points": pathloss_points,
+        # the floor plan as walked, for the report's plan even where the model keeps no polygons (no grid)
+        "zone_polygons": polygons,
     }
     return FitResult(model, report, warnings)
 
@@ -929,14 +931,6 @@ def _far_receivers(rx_pos: dict[str, tuple[float, float]], polygons: dict[str, l
         for rx, (x, y) in rx_pos.items()
         if max(lo_x - x, x - hi_x, 0.0) > FAR_RECEIVER_M or max(lo_y - y, y - hi_y, 0.0) > FAR_RECEIVER_M
     )
-
-
-def _zones_without_receiver(
-    rx_pos: dict[str, tuple[float, float]], polygons: dict[str, list[tuple[float, float]]]
-) -> list[str]:
-    px = np.array([x for x, _ in rx_pos.values()])
-    py = np.array([y for _, y in rx_pos.values()])
-    return sorted(z for z, poly in polygons.items() if not points_in_polygon(px, py, np.array(poly)).any())
 
 
 def _polygon_points(poly: Any) -> list[tuple[float, float]] | None:

@@ -51,6 +51,15 @@ def points_in_polygon(px: FloatArray, py: FloatArray, poly: FloatArray) -> npt.N
     return inside
 
 
+def zones_without_receiver(
+    rx_pos: dict[str, tuple[float, float]], polygons: dict[str, list[tuple[float, float]]]
+) -> list[str]:
+    """The zones no receiver stands in, sorted: the hardest to tell from their neighbours."""
+    px = np.array([x for x, _ in rx_pos.values()], dtype=np.float64)
+    py = np.array([y for _, y in rx_pos.values()], dtype=np.float64)
+    return sorted(z for z, poly in polygons.items() if not points_in_polygon(px, py, np.array(poly)).any())
+
+
 @dataclass
 class Grid:
     """Cells of the floor plan (plus the outside band), row-major: index = iy * nx + ix."""

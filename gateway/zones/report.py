@@ -1,17 +1,49 @@
 """The calibration report as a PNG: RSSI against distance per receiver, floor plan, cross-validated confusion.
 
-matplotlib is optional on a Pi: `write_report` returns False when it is not importable.
+The floor plan is what store staff look at first: each zone drawn as walked, coloured by how often the walk's
+cross-validation placed it right, and hatched when no receiver stands in it, so a weak zone and its likely cause
+show on the plan rather than only in a matrix. matplotlib is optional on a Pi: `write_report` returns False when
+it is not importable.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from gateway.zones.grid import zones_without_receiver
 from gateway.zones.model import ZoneModel
+
+
+@dataclass(frozen=True)
+class PlanZone:
+    name: str
+    polygon: list[tuple[float, float]]
+    recall: float | None  # share of the zone's cross-validated steps placed in it; None: no steps
+    has_receiver: bool
+
+
+def plan_zones(model: ZoneModel, report: dict[str, Any]) -> list[PlanZone]:
+    """The zones the floor plan draws (those with polygons), each with its cross-validated recall."""
+    labels: list[str] = list(report.get("classes", model.classes))
+    conf = np.array(report.get("cv_confusion", []), dtype=np.float64)
+    recall: dict[str, float] = {}
+    if conf.shape == (len(labels), len(labels)):
+        for i, z in enumerate(labels):
+            if (total := conf[i].sum()) > 0:
+                recall[z] = float(conf[i, i] / total)
+    # the fit's report has the walk's polygons even where the model keeps none (one receiver: no grid)
+    polygons: dict[str, list[tuple[float, float]]] = report.get("zone_polygons") or model.zone_polygons
+    rx = model.receiver_positions
+    bare = set(zones_without_receiver(rx, polygons)) if rx else set()
+    return [
+        PlanZone(z, [(float(x), float(y)) for x, y in poly], recall.get(z), z not in bare)
+        for z, poly in polygons.items()
+    ]
 
 
 def write_report(model: ZoneModel, report: dict[str, Any], path: str | os.PathLike[str]) -> bool:
@@ -51,7 +83,30 @@ def write_report(model: ZoneModel, report: dict[str, Any], path: str | os.PathLi
         ax_fit.set_title("Mean filtered RSSI per zone (dBm)")
         fig.colorbar(im, ax=ax_fit)
 
-    if model.receiver_positions:
+    zones = plan_zones(model, report)
+    if zones:
+        from matplotlib.patches import Polygon
+
+        cmap = plt.get_cmap("RdYlGn")
+        for pz in zones:
+            colour = cmap(pz.recall) if pz.recall is not None else "lightgrey"
+            hatch = None if pz.has_receiver else "//"
+            patch = Polygon(
+                pz.polygon, closed=True, facecolor=colour, edgecolor="black", lw=0.8, alpha=0.55, hatch=hatch
+            )
+            ax_plan.add_patch(patch)
+            cx = sum(x for x, _ in pz.polygon) / len(pz.polygon)
+            cy = sum(y for _, y in pz.polygon) / len(pz.polygon)
+            shown = "not walked" if pz.recall is None else f"{pz.recall:.0%} right"
+            ax_plan.text(cx, cy, f"{pz.name}\n{shown}", ha="center", va="center", fontsize=7)
+        for rx, (x, y) in model.receiver_positions.items():
+            ax_plan.plot(x, y, "k^")
+            ax_plan.annotate(rx, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax_plan.autoscale_view()
+        ax_plan.set_aspect("equal")
+        ax_plan.set_xlabel("m")
+        ax_plan.set_title("Floor plan: zones by cross-validated recall\n(^ receiver; hatched: no receiver inside)")
+    elif model.receiver_positions:
         for rx, (x, y) in model.receiver_positions.items():
             ax_plan.plot(x, y, "k^")
             ax_plan.annotate(rx, (x, y), fontsize=7)
@@ -80,6 +135,6 @@ def write_report(model: ZoneModel, report: dict[str, Any], path: str | os.PathLi
         ax_conf.set_xlabel("estimated")
         ax_conf.set_ylabel("true")
     fig.tight_layout()
-    fig.savefig(os.fspath(path), dpi=90)
+    fig.savefig(os.fspath(path), dpi=90, bbox_inches="tight")  # rotated zone names are not cut off
     plt.close(fig)
     return True

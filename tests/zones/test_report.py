@@ -1,0 +1,81 @@
+"""The calibration report's floor plan: each zone as walked, with the walk's recall and whether a receiver stands in
+it (what store staff read off the PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gateway.zones.model import ZoneModel
+from gateway.zones.report import plan_zones, write_report
+
+LEFT = [(0.0, 0.0), (5.0, 0.0), (5.0, 4.0), (0.0, 4.0)]
+RIGHT = [(5.0, 0.0), (10.0, 0.0), (10.0, 4.0), (5.0, 4.0)]
+BACK = [(0.0, 4.0), (10.0, 4.0), (10.0, 8.0), (0.0, 8.0)]
+
+
+def _model(receivers: dict[str, tuple[float, float]], names: tuple[str, ...] = ()) -> ZoneModel:
+    """`receivers` with positions; `names`, when given, the receivers whatever their positions."""
+    classes = ["left", "right", "back", "outside"]
+    shape = (len(classes), len(names or receivers))
+    return ZoneModel(
+        zones=["left", "right", "back"],
+        receivers=list(names or receivers),
+        classes=classes,
+        mean=np.full(shape, -70.0),
+        std=np.full(shape, 4.0),
+        p_heard=np.full(shape, 0.9),
+        receiver_positions=receivers,
+        zone_polygons={"left": LEFT, "right": RIGHT, "back": BACK},
+    )
+
+
+# rows: true class, columns: estimated, in the report's class order
+CONFUSION = [[8, 2, 0, 0], [1, 3, 0, 0], [0, 0, 0, 0], [0, 0, 1, 9]]
+
+
+def test_each_zone_carries_its_cross_validated_recall_and_whether_a_receiver_stands_in_it() -> None:
+    model = _model({"rx-a": (2.0, 2.0), "rx-b": (9.0, 3.0)})
+    report = {"classes": model.classes, "cv_confusion": CONFUSION}
+    plan = {pz.name: pz for pz in plan_zones(model, report)}
+    assert set(plan) == {"left", "right", "back"}  # outside has no polygon: not on the plan
+    assert plan["left"].recall == pytest.approx(0.8)
+    assert plan["right"].recall == pytest.approx(0.75)
+    assert plan["back"].recall is None  # never walked in cross-validation: unknown, not 0
+    assert plan["left"].has_receiver and plan["right"].has_receiver
+    assert not plan["back"].has_receiver
+    assert plan["back"].polygon == BACK
+
+
+def test_a_report_without_a_usable_confusion_still_draws_the_zones() -> None:
+    model = _model({"rx-a": (2.0, 2.0)})
+    for report in ({}, {"classes": model.classes, "cv_confusion": [[1, 0], [0, 1]]}):
+        plan = plan_zones(model, report)
+        assert [pz.name for pz in plan] == ["left", "right", "back"]
+        assert all(pz.recall is None for pz in plan)
+
+
+def test_without_receiver_positions_no_zone_is_called_bare() -> None:
+    model = _model({}, names=("rx-a", "rx-b"))
+    assert all(pz.has_receiver for pz in plan_zones(model, {}))
+
+
+def test_the_png_is_written_with_the_plan(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    model = _model({"rx-a": (2.0, 2.0), "rx-b": (9.0, 3.0)})
+    out = tmp_path / "report.png"
+    assert write_report(model, {"classes": model.classes, "cv_confusion": CONFUSION}, out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_walks_polygons_are_drawn_where_the_model_keeps_none() -> None:
+    """One receiver: no grid, so the model keeps no polygons, but staff still get the plan as walked."""
+    model = _model({"rx-a": (9.0, 2.0)})
+    model.zone_polygons = {}
+    report = {"classes": model.classes, "cv_confusion": CONFUSION, "zone_polygons": {"left": LEFT, "right": RIGHT}}
+    plan = {pz.name: pz for pz in plan_zones(model, report)}
+    assert set(plan) == {"left", "right"}
+    assert plan["right"].has_receiver and not plan["left"].has_receiver
+    assert plan["left"].recall == pytest.approx(0.8)
