@@ -19,6 +19,7 @@ from gateway.truth import OUTSIDE, TruthError, TruthInterval, read_truth
 from gateway.zones.calibrate import CalibrationError, check_time_span, evaluate, fit, outside_span
 from gateway.zones.layout import LayoutError, load_layout
 from gateway.zones.model import ZoneModel, ZonesError
+from gateway.zones.report import weak_zone_advice
 from gateway.zones.samples import readings
 
 calibrate_app = typer.Typer(help="Zone calibration: fit a zone model from a labelled walk, score it.")
@@ -136,12 +137,14 @@ def fit_command(
     r = result.report
     p = result.model.params
     _out.print(
-        f"wrote {out}: {len(result.model.zones)} zones, {len(result.model.receivers)} receivers, "
+        f"wrote {out}: {_count(len(result.model.zones), 'zone')}, {_count(len(result.model.receivers), 'receiver')}, "
         f"{r['readings']} readings; cross-validated accuracy {r['cv_accuracy']:.3f}, unknown "
         f"{r['cv_unknown_share']:.3f} "
         f"({p.smoothing} {p.window_s:g} s, switch time {p.switch_time_s:g} s, "
         f"confidence threshold {p.confidence_threshold:.2f})"
     )
+    for line in weak_zone_advice(result.model, r):
+        _out.print(line, markup=False)
     blend = r.get("centroid_blend_cv_gain_and_se")
     if blend is not None and p.centroid_blend == 0:
         _out.print(
@@ -157,6 +160,10 @@ def fit_command(
             _out.print(f"wrote {png}")
     except OSError as e:
         _err.print(f"warning: {png}: report not written: {e}", markup=False)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _share(v: float | None) -> str:

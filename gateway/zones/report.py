@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from gateway.zones.estimate import OUTSIDE
 from gateway.zones.grid import zones_without_receiver
 from gateway.zones.model import ZoneModel
 
@@ -27,23 +28,62 @@ class PlanZone:
     has_receiver: bool
 
 
-def plan_zones(model: ZoneModel, report: dict[str, Any]) -> list[PlanZone]:
-    """The zones the floor plan draws (those with polygons), each with its cross-validated recall."""
+def _shares(model: ZoneModel, report: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per true class with cross-validated steps: where its steps were placed, as shares of them."""
     labels: list[str] = list(report.get("classes", model.classes))
     conf = np.array(report.get("cv_confusion", []), dtype=np.float64)
-    recall: dict[str, float] = {}
-    if conf.shape == (len(labels), len(labels)):
-        for i, z in enumerate(labels):
-            if (total := conf[i].sum()) > 0:
-                recall[z] = float(conf[i, i] / total)
+    if conf.shape != (len(labels), len(labels)):
+        return {}
+    return {
+        z: {e: float(conf[i, j] / total) for j, e in enumerate(labels)}
+        for i, z in enumerate(labels)
+        if (total := conf[i].sum()) > 0
+    }
+
+
+def _bare_zones(model: ZoneModel, report: dict[str, Any]) -> tuple[dict[str, list[tuple[float, float]]], set[str]]:
+    """The walk's polygons and the zones among them no receiver stands in."""
     # the fit's report has the walk's polygons even where the model keeps none (one receiver: no grid)
     polygons: dict[str, list[tuple[float, float]]] = report.get("zone_polygons") or model.zone_polygons
     rx = model.receiver_positions
-    bare = set(zones_without_receiver(rx, polygons)) if rx else set()
+    return polygons, set(zones_without_receiver(rx, polygons)) if rx and polygons else set()
+
+
+def plan_zones(model: ZoneModel, report: dict[str, Any]) -> list[PlanZone]:
+    """The zones the floor plan draws (those with polygons), each with its cross-validated recall."""
+    shares = _shares(model, report)
+    polygons, bare = _bare_zones(model, report)
     return [
-        PlanZone(z, [(float(x), float(y)) for x, y in poly], recall.get(z), z not in bare)
+        PlanZone(z, [(float(x), float(y)) for x, y in poly], shares[z][z] if z in shares else None, z not in bare)
         for z, poly in polygons.items()
     ]
+
+
+WEAK_RECALL = 0.6  # a zone the walk's cross-validation places right less often than this is named to staff
+
+
+def weak_zone_advice(model: ZoneModel, report: dict[str, Any]) -> list[str]:
+    """One line per zone the walk's cross-validation placed right less than WEAK_RECALL of the time: what it was
+    taken for, and the remedy that fits (a receiver where none stands in the zone, else more spots or a merge)."""
+    _, bare = _bare_zones(model, report)
+    out = []
+    for z, row in _shares(model, report).items():
+        if row[z] >= WEAK_RECALL:
+            continue
+        others = sorted(((v, e) for e, v in row.items() if e != z and v >= 0.1), reverse=True)[:2]
+        taken = ", ".join(f"{e} {v:.0%}" for v, e in others)
+        line = f"weak zone {z}: {row[z]:.0%} of its walk placed right in cross-validation"
+        line += f" (taken for {taken})" if taken else ""
+        # the zone it could be merged with: the one it is most taken for (the street is no zone to merge with)
+        near = next((f" with {e}" for _, e in others if e != OUTSIDE), "")
+        if z == OUTSIDE:
+            line += "; walk more spots by the door and on the pavement (install guide, section 9)"
+        elif z in bare:
+            line += f"; no receiver stands in it: put one there, or merge it{near} (install guide, section 0)"
+        else:
+            line += f"; walk it again at more spots, or merge it{near}"
+        out.append(line)
+    return out
 
 
 def write_report(model: ZoneModel, report: dict[str, Any], path: str | os.PathLike[str]) -> bool:

@@ -593,3 +593,31 @@ def test_fit_is_silent_about_the_centroid_term_when_it_is_on(zones_file: tuple[P
     path, output = zones_file
     assert ZoneModel.load(path).params.centroid_blend > 0
     assert "centroid term" not in output
+
+
+def test_fit_names_zones_the_walk_cannot_tell_apart(
+    walk_data: tuple[list[Advert], list[TruthInterval]], store: Store, tmp_path: Path
+) -> None:
+    """Half of one zone's walk labelled as a twin zone: the two have one fingerprint, so the fit tells staff."""
+    adverts, truth = walk_data
+    first = truth[0].zone
+    relabelled = []
+    for iv in truth:
+        if iv.zone != first:
+            relabelled.append(iv)
+            continue
+        t, k = iv.t_start, 0
+        while t < iv.t_end:  # 10 s pieces, alternating, so neither label owns a stretch of the walk
+            end = min(t + 10.0, iv.t_end)
+            relabelled.append(TruthInterval(iv.device, first if k % 2 == 0 else "twin", t, end))
+            t, k = end, k + 1
+    scans = _write(tmp_path / "walk.jsonl", adverts, Header("s", store.header_receivers(), None, {}))
+    write_truth(tmp_path / "t.jsonl", relabelled)
+    r = _fit(scans, tmp_path / "t.jsonl", tmp_path / "z.toml")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    weak = [line for line in r.output.splitlines() if line.startswith("weak zone ")]  # type: ignore[attr-defined]
+    assert weak, r.output  # type: ignore[attr-defined]
+    assert {line.split(":")[0] for line in weak} <= {f"weak zone {first}", "weak zone twin"}
+    assert all(
+        "taken for" in line and ("merge it with twin" in line or f"merge it with {first}" in line) for line in weak
+    )

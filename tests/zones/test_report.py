@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gateway.zones.model import ZoneModel
-from gateway.zones.report import plan_zones, write_report
+from gateway.zones.report import WEAK_RECALL, plan_zones, weak_zone_advice, write_report
 
 LEFT = [(0.0, 0.0), (5.0, 0.0), (5.0, 4.0), (0.0, 4.0)]
 RIGHT = [(5.0, 0.0), (10.0, 0.0), (10.0, 4.0), (5.0, 4.0)]
@@ -79,3 +79,29 @@ def test_the_walks_polygons_are_drawn_where_the_model_keeps_none() -> None:
     assert set(plan) == {"left", "right"}
     assert plan["right"].has_receiver and not plan["left"].has_receiver
     assert plan["left"].recall == pytest.approx(0.8)
+
+
+def test_weak_zones_are_named_with_what_they_were_taken_for_and_the_remedy_that_fits() -> None:
+    model = _model({"rx-a": (2.0, 2.0), "rx-b": (9.0, 3.0)})  # back has no receiver
+    confusion = [
+        [9, 1, 0, 0],  # left: 90 % right, not named
+        [1, 2, 0, 2],  # right: 40 %, taken for outside and left
+        [3, 0, 5, 2],  # back: 50 %, no receiver inside
+        [0, 1, 1, 2],  # outside: 50 %
+    ]
+    lines = weak_zone_advice(model, {"classes": model.classes, "cv_confusion": confusion})
+    by_zone = {line.split(":")[0].removeprefix("weak zone "): line for line in lines}
+    assert set(by_zone) == {"right", "back", "outside"}
+    assert "40% of its walk placed right" in by_zone["right"]
+    assert "taken for outside 40%, left 20%" in by_zone["right"]
+    assert by_zone["right"].endswith("walk it again at more spots, or merge it with left")  # never with the street
+    assert "no receiver stands in it: put one there, or merge it with left" in by_zone["back"]
+    assert "by the door and on the pavement" in by_zone["outside"]
+
+
+def test_a_zone_at_the_weak_line_or_never_walked_is_not_named() -> None:
+    model = _model({"rx-a": (2.0, 2.0)})
+    at_line = round(WEAK_RECALL * 10)
+    confusion = [[at_line, 10 - at_line, 0, 0], [0, 10, 0, 0], [0, 0, 0, 0], [0, 0, 0, 10]]
+    assert weak_zone_advice(model, {"classes": model.classes, "cv_confusion": confusion}) == []
+    assert weak_zone_advice(model, {}) == []
