@@ -9,7 +9,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.truth import read_truth
-from simulator.uci import PHONE_ADDR, UciError, cell_zone, convert, convert_split, main, parse_time
+from simulator.uci import (
+    PHONE_ADDR,
+    WALK_GAP_S,
+    Row,
+    UciError,
+    cell_zone,
+    convert,
+    convert_folds,
+    convert_split,
+    fold_walks,
+    main,
+    parse_time,
+)
 
 HEADER = "location,date," + ",".join(f"b30{i:02d}" for i in range(1, 14))
 
@@ -102,3 +114,44 @@ def test_public_file_converts(tmp_path: Path) -> None:
         pytest.skip("public data set not present")
     parts = convert_split(src, tmp_path, 0.7)
     assert read_truth(parts["fit"][1]) and read_truth(parts["evaluate"][1])
+
+
+def _walk_rows(sizes: list[int]) -> list[Row]:
+    rows, t = [], 0.0
+    for size in sizes:
+        for _ in range(size):
+            rows.append(Row(t, "K03", {"b3005": -70}))
+            t += 2.0
+        t += 2 * WALK_GAP_S
+    return rows
+
+
+@given(st.lists(st.integers(1, 40), min_size=2, max_size=12), st.integers(2, 12))
+def test_folds_are_runs_of_whole_walks_each_scored_once(sizes: list[int], k: int) -> None:
+    rows = _walk_rows(sizes)
+    if k > len(sizes):
+        with pytest.raises(UciError, match=f"{k} folds need at least {k} walks"):
+            fold_walks(rows, k)
+        return
+    folds = fold_walks(rows, k)
+    assert len(folds) == k and all(folds)  # every fold is scored on something
+    assert [len(w) for f in folds for w in f] == sizes  # every walk once, whole, in time order
+
+
+def test_folds_hold_about_equal_rows_when_the_walks_allow() -> None:
+    folds = fold_walks(_walk_rows([10] * 20), 4)
+    assert [sum(len(w) for w in f) for f in folds] == [50, 50, 50, 50]
+
+
+def test_each_fold_is_fitted_on_the_other_walks_only(tmp_path: Path) -> None:
+    rows = [HEADER]
+    for day, cell in ((19, "K03"), (20, "B08"), (21, "K03")):
+        for s in range(0, 40, 2):
+            rows.append(_row(cell, f"4-{day}-2016 10:00:{s:02d}", {5: -70 - s % 7}))
+    (tmp_path / "x.csv").write_text("\n".join(rows))
+    parts = convert_folds(tmp_path / "x.csv", tmp_path / "o", 3)
+    assert len(parts) == 3
+    for part in parts:
+        scored = {(iv.t_start, iv.t_end) for iv in read_truth(part["evaluate"][1])}
+        fitted = {(iv.t_start, iv.t_end) for iv in read_truth(part["fit"][1])}
+        assert scored and len(fitted) == 2 and not scored & fitted
