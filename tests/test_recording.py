@@ -102,6 +102,20 @@ def test_malformed_lines_are_reported_with_their_number_and_skipped(tmp_path: Pa
     assert all(p.startswith(str(path)) for p in seen)
 
 
+@pytest.mark.parametrize("field", ["mfr", "svc_data"])
+@pytest.mark.parametrize("value", [[], "", 0, False])
+def test_an_empty_non_object_mfr_or_svc_data_is_a_malformed_line(tmp_path: Path, field: str, value: object) -> None:
+    """SPEC section 4: both are objects. `"mfr": []` passed as a good line, and `calibrate fit`/`evaluate` with an
+    iBeacon truth device then stopped with "AttributeError: 'list' object has no attribute 'get'"."""
+    path = write(tmp_path / "s.jsonl", [json.dumps(HEADER), line(1.0), line(2.0, **{field: value}), line(3.0)])
+    seen: list[str] = []
+    with RecordingReader(path, on_problem=seen.append) as reader:
+        got = [a.t for a in reader]
+    assert got == [1.0, 3.0]
+    assert reader.stats.malformed == 1
+    assert len(seen) == 1 and seen[0].startswith(f"{path}:3: ") and field in seen[0]
+
+
 def test_a_second_header_is_named_as_one(tmp_path: Path) -> None:
     """Two recordings joined with `cat`: the second header was reported as "field 't' missing"."""
     path = write(tmp_path / "s.jsonl", [json.dumps(HEADER), line(1.0), json.dumps(HEADER), line(2.0)])

@@ -92,7 +92,7 @@ def _open_binary(path: Path) -> IO[bytes]:
 def _hex_map(value: Any, what: str) -> str | None:
     """Checks a {key: hex} map cheaply; returns a problem description or None."""
     if not isinstance(value, dict):
-        return f"{what} is not an object"
+        return f"field '{what}' is not an object"
     for k, v in value.items():
         if not isinstance(v, str) or len(v) % 2:
             return f"{what}[{k}] is not a hex string"
@@ -128,12 +128,12 @@ def advert_from_json(obj: Any) -> Advert | str:
     mfr = obj.get("mfr")
     if mfr is None:
         mfr = {}
-    elif mfr and (problem := _hex_map(mfr, "mfr")):
+    elif (type(mfr) is not dict or mfr) and (problem := _hex_map(mfr, "mfr")):  # {}: nothing to check
         return problem
     svc = obj.get("svc_data")
     if svc is None:
         svc = {}
-    elif svc and (problem := _hex_map(svc, "svc_data")):
+    elif (type(svc) is not dict or svc) and (problem := _hex_map(svc, "svc_data")):  # {}: nothing to check
         return problem
     uuids = obj.get("svc_uuids")
     if uuids is None:
