@@ -219,13 +219,20 @@ def status(
     out.print(table)
 
 
-@app.callback(invoke_without_command=False)
-def _root(
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         out.print(__version__)
         raise typer.Exit(0)
+
+
+@app.callback(invoke_without_command=False)
+def _root(
+    # eager: it answers before a command is required (otherwise "Missing command.", exit 2)
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True)
+    ] = False,
+) -> None:
+    pass
 
 
 def main() -> None:

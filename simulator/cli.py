@@ -31,16 +31,22 @@ out = Console(highlight=False)
 _debug = False
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"proximity-sim {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    # eager: it answers before a command is required (otherwise "Missing command.", exit 2)
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True)
+    ] = False,
 ) -> None:
     global _debug  # noqa: PLW0603 - one process-wide switch set once by the CLI entry point
     _debug = debug
-    if version:
-        out.print(f"proximity-sim {__version__}")
-        raise typer.Exit(0)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
