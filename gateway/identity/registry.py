@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import os
 import sqlite3
 import stat
@@ -37,6 +38,8 @@ import sqlite_utils
 
 from gateway.identity.importer import RecordError, parse_record, read_customers_file
 from gateway.identity.models import Customer
+
+log = logging.getLogger(__name__)
 
 DB_FILE_MODE = 0o600
 STATE_DIR_MODE = 0o700
@@ -288,7 +291,15 @@ class Registry:
             customer = parse_record(obj)
         except RecordError as e:
             cid = obj.get("customer_id") if isinstance(obj, dict) else None
-            return ConsentChange(cid if isinstance(cid, str) else None, "rejected", problems=tuple(e.problems))
+            withdrawal = _withdrawal(obj)
+            if withdrawal is None:
+                return ConsentChange(cid if isinstance(cid, str) else None, "rejected", problems=tuple(e.problems))
+            # "consent": false for a customer is a withdrawal whatever else the message carries: rejecting it for
+            # a field kept the customer recognised. A grant with the same problems stays rejected.
+            log.warning(
+                "consent withdrawal for %s applied; the rest of the message was not: %s", cid, "; ".join(e.problems)
+            )
+            customer = withdrawal
         return self.upsert(customer, regrant=regrant)
 
     def import_file(self, path: Path | str, regrant: bool = False) -> ImportReport:
@@ -406,3 +417,13 @@ def _row_values(c: Customer) -> tuple[Any, ...]:
         c.consented_at,
         c.revoked_at,
     )
+
+
+def _withdrawal(obj: object) -> Customer | None:
+    """The bare withdrawal {"customer_id", "consent": false} a message amounts to, or None if it is none."""
+    if not isinstance(obj, dict) or obj.get("consent") is not False:
+        return None
+    try:
+        return parse_record({"customer_id": obj.get("customer_id"), "consent": False})
+    except RecordError:  # no usable customer id: nobody to withdraw
+        return None

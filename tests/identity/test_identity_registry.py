@@ -200,6 +200,30 @@ def test_consent_messages(reg: Registry) -> None:
     assert reg.apply_consent_message("not a dict").action == "rejected"
 
 
+@pytest.mark.parametrize(
+    "withdrawal",
+    [
+        {"customer_id": "c1", "consent": False, "source": "app"},  # a field the registry does not know
+        {"customer_id": "c1", "consent": False, "identifiers": [{"kind": "nfc"}]},  # a record with a bad identifier
+    ],
+)
+def test_a_withdrawal_on_the_consent_topic_revokes_even_with_a_field_the_registry_does_not_take(
+    reg: Registry, withdrawal: dict[str, object], caplog: pytest.LogCaptureFixture
+) -> None:
+    """SPEC 6/7: consent false for a customer id is a withdrawal. It was rejected for an unknown or bad field and
+    the customer stayed recognised (the daemon only logged "consent message ignored")."""
+    reg.apply_consent_message(record("c1"))
+    with caplog.at_level(logging.WARNING, logger="gateway.identity.registry"):
+        change = reg.apply_consent_message(withdrawal)
+    assert change.action == "revoked" and not change.consenting and change.problem is None
+    c1 = reg.get("c1")
+    assert c1 is not None and not c1.consent and not c1.identifiers
+    assert "c1" in caplog.text  # what was left out of the message is said, by field, not value
+    # a grant with the same problems stays rejected: only a withdrawal is taken at its word
+    grant = reg.apply_consent_message({**withdrawal, "consent": True, "customer_id": "c3"})
+    assert grant.action == "rejected" and reg.get("c3") is None
+
+
 def test_consenting_honours_expiry(reg: Registry) -> None:
     reg.upsert(customer("c1", expires_at=1000.0))
     reg.upsert(customer("c2", identifiers=[]))
