@@ -1,7 +1,8 @@
 """`proximity-sim evaluate`: the real pipeline over a recording, scored against the ground truth.
 
-Zone accuracy: over labelled samples (an advertisement of a recognised customer inside one of their truth
-intervals), the share whose estimate equals the true zone ("unknown" counts as wrong). A sample's estimate is
+Zone accuracy: over labelled samples (SPEC section 5: a (customer, time) with an advertisement inside one of their
+truth intervals, once however many receivers heard it), the share whose estimate equals the true zone ("unknown"
+counts as wrong). A sample's estimate is
 the one describing its time: the latest with `est.t` <= the advertisement's time (gateway/zones/pairing.py;
 with the forward filter alone, the estimate right after processing that advertisement). Flaps: an estimated
 zone left again within FLAP_WINDOW_S (ignoring "unknown") while the truth stayed put. Decision latency: from
@@ -29,7 +30,7 @@ from gateway.setup import customers_from_file
 from gateway.sources.recording import RecordingReader
 from gateway.truth import OUTSIDE, TruthIndex, TruthInterval, read_truth
 from gateway.zones.estimate import UNKNOWN, ZoneEstimate
-from gateway.zones.pairing import EstimatePairing
+from gateway.zones.pairing import EstimatePairing, SampleTimes
 from simulator.expected import ExpectedTriggers
 
 TRIGGER_TOLERANCE_S = 120.0  # a trigger may come later than the truth's by the decision latency plus smoothing
@@ -169,6 +170,7 @@ def evaluate_day(
     # smoother arrives a few seconds after the advertisement (gateway/zones/pairing.py). The expected
     # triggers still see every advertisement as it comes.
     pairing: EstimatePairing[str | None] = EstimatePairing(observe)
+    times = SampleTimes()  # one sample per (customer, time), however many receivers heard it (SPEC section 5)
     predicted: list[tuple[str, str, float]] = []
     presence_events = 0
     t_first: float | None = None
@@ -185,7 +187,9 @@ def evaluate_day(
                 else:
                     pairing.estimate(who, est)
                 last_seen[who] = adv.t
-                pairing.sample(who, adv.t, expected_engine.observe(who, adv.t))
+                true_zone = expected_engine.observe(who, adv.t)  # the expected triggers see every line
+                if times.first(who, adv.t):
+                    pairing.sample(who, adv.t, true_zone)
             if events:
                 trig = _triggers(events)
                 predicted.extend(trig)

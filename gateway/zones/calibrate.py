@@ -41,7 +41,7 @@ from gateway.zones.model import (
     grid_radio_ok,
     pathloss_ok,
 )
-from gateway.zones.pairing import EstimatePairing
+from gateway.zones.pairing import EstimatePairing, SampleTimes
 from gateway.zones.pathloss import fit_log_distance
 from gateway.zones.replay import drive
 from gateway.zones.samples import Reading, readings
@@ -1186,9 +1186,9 @@ def _grid_candidates(
 def evaluate(
     model: ZoneModel, adverts: Iterable[Advert], truth: list[TruthInterval], *, method: str | None = None
 ) -> dict[str, Any]:
-    """Scores the tracker's estimates as the live pipeline makes them, one per labelled advertisement: the
-    estimate describing the advertisement's time (pairing.py; with the forward filter alone, the estimate
-    right after that advertisement)."""
+    """Scores the tracker's estimates as the live pipeline makes them, one per labelled sample (SPEC section 5: a
+    (device, time) with an advertisement inside a truth interval, however many receivers heard it): the estimate
+    describing that time (pairing.py; with the forward filter alone, the estimate right after the advertisement)."""
     index = _Intervals(truth)
     tracker = ZoneTracker(model, method=method)
     rows: list[tuple[Reading, TruthInterval, ZoneEstimate]] = []
@@ -1198,10 +1198,12 @@ def evaluate(
 
     pairing: EstimatePairing[tuple[Reading, TruthInterval]] = EstimatePairing(paired)
 
+    times = SampleTimes()
+
     def record(r: Reading, est: ZoneEstimate) -> None:
         pairing.estimate(r.device, est)
         iv = index.at(r.device, r.t)
-        if iv is not None:
+        if iv is not None and times.first(r.device, r.t):
             pairing.sample(r.device, r.t, (r, iv))
 
     drive(tracker, readings(adverts, truth), record)

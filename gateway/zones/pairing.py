@@ -100,3 +100,24 @@ class EstimatePairing(Generic[T]):
             p = pending.popleft()
             est = p.est if p.est is not None else ZoneEstimate(UNKNOWN, 0.0, p.t)
             self._on_pair(device, p.t, p.item, est)
+
+
+class SampleTimes:
+    """SPEC section 5: a labelled sample is a (device, time). One advertisement heard by several receivers is one
+    sample however many lines carry it (scored per line, a spot every receiver hears counted five times over
+    one heard by one). The copies carry the same time and come within a few lines of each other per device."""
+
+    RECENT = 16  # times remembered per device: more than the receivers that can hear one advertisement
+
+    def __init__(self) -> None:
+        self._recent: dict[str, deque[float]] = {}
+
+    def first(self, device: str, t: float) -> bool:
+        """True the first time (device, t) is seen."""
+        recent = self._recent.get(device)
+        if recent is None:
+            recent = self._recent[device] = deque(maxlen=self.RECENT)
+        elif t in recent:
+            return False
+        recent.append(t)
+        return True

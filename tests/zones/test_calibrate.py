@@ -76,9 +76,22 @@ def test_ibeacon_identity_in_truth_matches_tag_adverts(store: Store) -> None:
     dev = "ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7"
     truth = [TruthInterval(dev, iv.zone, iv.t_start, iv.t_end) for iv in truth]
     res = fit(tagged, truth)
-    assert evaluate(res.model, tagged, truth)["samples"] == len(tagged) - sum(
-        1 for a in tagged if not any(iv.t_start <= a.t <= iv.t_end for iv in truth)
+    # every labelled (device, time) is scored: the tag's adverts were matched through its iBeacon identity
+    assert evaluate(res.model, tagged, truth)["samples"] == len(
+        {a.t for a in tagged if any(iv.t_start <= a.t <= iv.t_end for iv in truth)}
     )
+
+
+def test_a_sample_is_a_device_and_a_time_however_many_receivers_heard_it(store: Store) -> None:
+    """SPEC section 5. Scored per line, a spot every receiver hears would weigh five times one heard by one."""
+    adverts, truth = walk(store, 4, stops=6, spots_per_zone=2, stand_s=(15.0, 25.0))
+    res = fit(adverts, truth)
+    once = evaluate(res.model, adverts, truth)
+    # each advertisement heard once more, by a receiver the model does not know: no new sample, no new reading
+    echoed = sorted([*adverts, *(Advert(a.t, "rx-echo", a.addr, a.rssi) for a in adverts)], key=lambda a: a.t)
+    twice = evaluate(res.model, echoed, truth)
+    assert twice["samples"] == once["samples"] == len({(a.addr, a.t) for a in adverts if _labelled(a.t, truth)})
+    assert twice["zone_accuracy"] == once["zone_accuracy"]
 
 
 def test_zone_never_heard_is_an_error_naming_it(walk_data: tuple[list[Advert], list[TruthInterval]]) -> None:
@@ -237,3 +250,7 @@ def test_a_zone_the_recording_never_reaches_has_no_recall_rather_than_zero(
     # a zone said now and then is wrong every time here (0.0); one never said has no precision at all
     assert all(per[z]["precision"] in (None, 0.0) for z in others)
     assert any(per[z]["precision"] is None for z in others)
+
+
+def _labelled(t: float, truth: list[TruthInterval]) -> bool:
+    return any(iv.t_start <= t <= iv.t_end for iv in truth)
