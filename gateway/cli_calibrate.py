@@ -73,7 +73,18 @@ def _as_truth_devices(
     if customers is None and not any(True for _ in readings(adverts, intervals)):
         beside = scans.parent / "customers.jsonl"
         customers = beside if beside.is_file() else None
-    return adverts if customers is None else _recognise(adverts, customers)
+    if customers is None:
+        return adverts
+    recognised = _recognise(adverts, customers)
+    if adverts and not recognised:
+        # a mistyped tag address next to a customers file: not "the recording holds no advertisement"
+        devices = sorted({iv.device for iv in intervals})
+        named = ", ".join(devices[:3]) + (f" (and {len(devices) - 3} more)" if len(devices) > 3 else "")
+        raise _fail(
+            f"{scans}: no advertisement of any truth device in the scans (check addresses/identities): the truth "
+            f"names {named}, and {customers} recognises none of the recording's advertisements"
+        )
+    return recognised
 
 
 class FitMethod(StrEnum):

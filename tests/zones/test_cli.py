@@ -621,3 +621,35 @@ def test_fit_names_zones_the_walk_cannot_tell_apart(
     assert all(
         "taken for" in line and ("merge it with twin" in line or f"merge it with {first}" in line) for line in weak
     )
+
+
+def test_a_truth_device_the_walk_never_heard_is_named_even_with_a_customers_file_beside(
+    walk_files: tuple[Path, Path], walk_data: tuple[list[Advert], list[TruthInterval]], tmp_path: Path
+) -> None:
+    """A mistyped tag address in the truth, in a directory that also holds customers.jsonl (the simulator's
+    layout, a store day's): the error said the recording 'holds no advertisement', of a recording of thousands."""
+    scans = tmp_path / "cal.jsonl.gz"
+    scans.write_bytes(walk_files[0].read_bytes())
+    _, truth = walk_data
+    write_truth(
+        tmp_path / "t.jsonl", [TruthInterval("AA:AA:AA:AA:AA:AA", iv.zone, iv.t_start, iv.t_end) for iv in truth]
+    )
+    (tmp_path / "customers.jsonl").write_text(
+        json.dumps(
+            {
+                "customer_id": "cust-1",
+                "consent": True,
+                "segments": [],
+                "identifiers": [{"kind": "token", "secret": bytes(range(16)).hex()}],
+            }
+        )
+        + "\n"
+    )
+    line = _one_error_line(
+        runner.invoke(
+            calibrate_app,
+            ["fit", "--scans", str(scans), "--truth", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "z.toml")],
+        )
+    )
+    assert "no advertisement of any truth device" in line and "holds no advertisement" not in line
+    assert "customers.jsonl" in line  # the file the devices were looked up in
