@@ -22,6 +22,29 @@ Trigger_On = Literal["dwell", "enter", "exit"]
 # Nobody stays in one zone of a shop for a day: a dwell beyond this is a typo (minutes or milliseconds written as
 # seconds) and the campaign would be accepted and never fire
 MAX_DWELL_S = 86_400.0
+# A cooldown (or the gap between any two coupons) beyond a month is a typo: an hour written in milliseconds is
+# 3,600,000, 42 days. Above these counts a cap limits nothing (omit the key for no limit): also a typo.
+MAX_COOLDOWN_S = 31 * 86_400.0
+MAX_PER_CUSTOMER = 1_000
+MAX_BUDGET_PER_DAY = 1_000_000
+
+
+def _plausible_interval(v: float) -> float:
+    if v > MAX_COOLDOWN_S:
+        raise ValueError(
+            f"{v:g} s is over 31 days ({MAX_COOLDOWN_S:.0f} s): the value is in seconds (an hour is 3600, not the "
+            "3600000 of milliseconds)"
+        )
+    return v
+
+
+def _plausible_count(limit: int, what: str) -> Any:
+    def check(v: int | None) -> int | None:
+        if v is not None and v > limit:
+            raise ValueError(f"{v} is over {limit:,}: more than {what}")
+        return v
+
+    return check
 
 
 class CampaignsError(Exception):
@@ -77,6 +100,11 @@ class Campaign(_Strict):
             )
         return v
 
+    _cooldown = field_validator("cooldown_s")(_plausible_interval)
+    _budget = field_validator("budget_per_day")(
+        _plausible_count(MAX_BUDGET_PER_DAY, "one store gives in a day; omit the key for no limit")
+    )
+
     @field_validator("segments")
     @classmethod
     def _some_segment(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
@@ -123,6 +151,11 @@ class Caps(_Strict):
     max_per_visit: int | None = Field(default=2, ge=0)
     min_interval_s: float = Field(default=600.0, ge=0)
     max_per_day: int | None = Field(default=None, ge=0)  # local day in the store's time zone
+    _interval = field_validator("min_interval_s")(_plausible_interval)
+    _per_visit = field_validator("max_per_visit")(_plausible_count(MAX_PER_CUSTOMER, "any customer could be sent"))
+    _per_day = field_validator("max_per_day")(
+        _plausible_count(MAX_PER_CUSTOMER, "any customer could be sent; omit the key for no limit")
+    )
     # the file's [presence] table rides along, so callers keep the (campaigns, caps, warnings) triple
     presence: PresenceSettings = PresenceSettings()
 

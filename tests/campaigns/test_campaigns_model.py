@@ -230,3 +230,39 @@ def test_docs_cover_every_key_and_command() -> None:
     assert missing == []
     commands = [c.name or (c.callback.__name__ if c.callback else "") for c in campaigns_app.registered_commands]
     assert all(f"campaigns {c}" in text for c in commands), commands
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "value", "words"),
+    [
+        # an hour typed in milliseconds, and a value no clock reaches: both passed validation
+        ("campaign", "cooldown_s", "3600000", "cooldown_s: 3.6e+06 s is over 31 days (2678400 s)"),
+        ("campaign", "cooldown_s", "1e308", "cooldown_s: 1e+308 s is over 31 days (2678400 s)"),
+        ("caps", "min_interval_s", "3600000", "caps.min_interval_s: 3.6e+06 s is over 31 days (2678400 s)"),
+        ("campaign", "budget_per_day", "9223372036854775807", "budget_per_day: 9223372036854775807 is over"),
+        ("caps", "max_per_day", "1000000", "caps.max_per_day: 1000000 is over"),
+        ("caps", "max_per_visit", "1000000", "caps.max_per_visit: 1000000 is over"),
+    ],
+)
+def test_a_cooldown_or_cap_beyond_any_plausible_value_is_an_error(
+    tmp_path: Path, table: str, key: str, value: str, words: str
+) -> None:
+    campaign = '[[campaign]]\nid = "x"\nzone = "coffee"\n'
+    text = campaign + f"{key} = {value}\n" if table == "campaign" else f"[caps]\n{key} = {value}\n" + campaign
+    got = problems(tmp_path, text)
+    assert len(got) == 1 and words in got[0], got
+    where = (
+        f"{tmp_path / 'campaigns.toml'}:1: campaign 'x' (#1): "
+        if table == "campaign"
+        else f"{tmp_path / 'campaigns.toml'}: "
+    )
+    assert got[0].startswith(where), got
+
+
+def test_a_month_long_cooldown_and_large_caps_are_accepted(tmp_path: Path) -> None:
+    text = (
+        "[caps]\nmax_per_visit = 1000\nmax_per_day = 1000\nmin_interval_s = 2678400\n"
+        '[[campaign]]\nid = "x"\nzone = "coffee"\ncooldown_s = 2678400\nbudget_per_day = 1000000\n'
+    )
+    campaigns, caps, _ = load_campaigns(write(tmp_path, text), zones=ZONES)
+    assert campaigns[0].cooldown_s == 2678400 and caps.max_per_day == 1000
