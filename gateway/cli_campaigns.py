@@ -91,9 +91,10 @@ def _store_zone_or_exit(config: Path) -> ZoneInfo:
 
 def _load(file: Path, config: Path, check_segments: bool) -> LoadedCampaigns:
     segments = known_segments(config) if check_segments else None
-    today = datetime.now(_store_zone_or_exit(config)).date()
+    tz = _store_zone_or_exit(config)
+    today = datetime.now(tz).date()
     try:
-        loaded = load_campaigns(file, zones=zone_names(config), segments=segments, today=today)
+        loaded = load_campaigns(file, zones=zone_names(config), segments=segments, today=today, tz=tz)
     except CampaignsError as e:
         for p in e.problems:
             _err.print(f"error: {p}", markup=False, soft_wrap=True)

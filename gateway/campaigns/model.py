@@ -9,10 +9,11 @@ import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from gateway.campaigns.schedule import Schedule, never_matches
+from gateway.campaigns.schedule import Schedule, never_matches, skipped_times
 from gateway.config import validator_message
 from gateway.zones.estimate import OUTSIDE, UNKNOWN
 
@@ -198,10 +199,12 @@ def load_campaigns(
     zones: set[str] | None = None,
     segments: set[str] | None = None,
     today: date | None = None,
+    tz: ZoneInfo | None = None,
 ) -> LoadedCampaigns:
     """Parse and check a campaigns file; raises CampaignsError listing every problem.
 
-    `zones`/`segments` are the known names (None = unknown, not checked); `today` enables the "ended" warning.
+    `zones`/`segments` are the known names (None = unknown, not checked); `today` enables the "ended" warning,
+    `today` and the store's `tz` the warning about windows that start or end in a skipped (spring-forward) hour.
     """
     try:
         text = path.read_text(encoding="utf-8-sig")  # a byte-order mark opens the file, as gateway.toml's may
@@ -212,7 +215,7 @@ def load_campaigns(
         raise CampaignsError([f"{path}: invalid TOML: {e}"]) from None
     except (OSError, UnicodeDecodeError) as e:
         raise CampaignsError([f"{path}: cannot read: {getattr(e, 'strerror', None) or e}"]) from None
-    return parse_campaigns(data, path, zones, segments, today, campaign_lines(text))
+    return parse_campaigns(data, path, zones, segments, today, campaign_lines(text), tz)
 
 
 def parse_campaigns(
@@ -222,6 +225,7 @@ def parse_campaigns(
     segments: set[str] | None = None,
     today: date | None = None,
     lines: list[int] | None = None,
+    tz: ZoneInfo | None = None,
 ) -> LoadedCampaigns:
     """Check an already parsed document; `lines` are the `[[campaign]]` header lines, for messages."""
     lines = lines or []
@@ -264,6 +268,10 @@ def parse_campaigns(
                 problems.append(f"{label}: schedule: never matches ({reason})")
             elif today is not None and c.schedule.end_date is not None and c.schedule.end_date < today:
                 warnings.append(f"{label}: schedule.end_date: ended on {c.schedule.end_date}")
+            elif today is not None and tz is not None:
+                warnings += [
+                    f"{label}: schedule.hours: '{h}' {what}" for h, what in skipped_times(c.schedule, tz, today)
+                ]
         if segments is not None:
             for field in ("segments", "segments_all"):
                 for s in getattr(c, field) or ():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -89,6 +89,58 @@ def is_active(schedule: Schedule | None, t: float, tz: ZoneInfo) -> bool:
         return True
     minute = local.hour * 60 + local.minute
     return any(_in_window(minute, parse_window(h)) for h in schedule.hours)
+
+
+def _exists(d: date, minute: int, tz: ZoneInfo) -> bool:
+    naive = datetime.combine(d, time(minute // 60, minute % 60))
+    return naive.replace(tzinfo=tz).astimezone(UTC).astimezone(tz).replace(tzinfo=None) == naive
+
+
+def _gap(d: date, tz: ZoneInfo) -> tuple[int, int] | None:
+    """The local minutes [first, end) that do not exist on day d (the clocks go forward), or None."""
+    noon = datetime.combine(d, time(12), tzinfo=tz)
+    if noon.replace(hour=0).utcoffset() == datetime.combine(d + timedelta(days=1), time(0), tzinfo=tz).utcoffset():
+        return None  # no change of offset that day
+    missing = [m for m in range(MINUTES_PER_DAY) if not _exists(d, m, tz)]
+    return (missing[0], missing[-1] + 1) if missing else None
+
+
+def _hhmm(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def skipped_times(schedule: Schedule, tz: ZoneInfo, today: date) -> list[tuple[str, str]]:
+    """Hours windows that start or end at a local time the clocks skip (spring forward) on a day the schedule runs,
+    within a year of `today` (or of start_date), with what the rules do that day: is_active sees local clock
+    time, so such a window starts when the clocks jump, ends when they jump, or does not run that day."""
+    if not schedule.hours:
+        return []
+    first = max(today, schedule.start_date or today)
+    last = first + timedelta(days=366)
+    if schedule.end_date is not None:
+        last = min(last, schedule.end_date)
+    out: list[tuple[str, str]] = []
+    for h in schedule.hours:
+        start, end = parse_window(h)
+        d = first
+        while d <= last:
+            gap = _gap(d, tz) if schedule.days is None or DAYS[d.weekday()] in schedule.days else None
+            if gap is not None:
+                g0, g1 = gap
+                starts_in, ends_in = g0 <= start < g1, g0 < end < g1
+                if starts_in or ends_in:
+                    where = f"a time the clocks skip on {d} ({tz.key}: {_hhmm(g0)} jumps to {_hhmm(g1)})"
+                    if starts_in and start < end <= g1:
+                        what = f"lies in the time the clocks skip on {d} ({tz.key}: {_hhmm(g0)} jumps to {_hhmm(g1)}): "
+                        what += "it does not run that day"
+                    elif starts_in:
+                        what = f"starts at {_hhmm(start)}, {where}: that day it starts at {_hhmm(g1)}"
+                    else:
+                        what = f"ends at {_hhmm(end)}, {where}: that day it ends when the clocks jump"
+                    out.append((h, what))
+                    break
+            d += timedelta(days=1)
+    return out
 
 
 def never_matches(schedule: Schedule) -> str | None:

@@ -266,3 +266,59 @@ def test_a_month_long_cooldown_and_large_caps_are_accepted(tmp_path: Path) -> No
     )
     campaigns, caps, _ = load_campaigns(write(tmp_path, text), zones=ZONES)
     assert campaigns[0].cooldown_s == 2678400 and caps.max_per_day == 1000
+
+
+@pytest.mark.parametrize(
+    ("hours", "words"),
+    [
+        (
+            "02:30-04:00",
+            "starts at 02:30, a time the clocks skip on 2027-03-28 (Europe/Berlin: 02:00 jumps to 03:00): "
+            "that day it starts at 03:00",
+        ),
+        (
+            "01:00-02:30",
+            "ends at 02:30, a time the clocks skip on 2027-03-28 (Europe/Berlin: 02:00 jumps to 03:00): "
+            "that day it ends when the clocks jump",
+        ),
+        ("22:00-02:30", "ends at 02:30, a time the clocks skip on 2027-03-28"),
+        (
+            "02:00-03:00",
+            "lies in the time the clocks skip on 2027-03-28 (Europe/Berlin: 02:00 jumps to 03:00): "
+            "it does not run that day",
+        ),
+        ("02:15-02:45", "does not run that day"),
+    ],
+)
+def test_a_window_in_the_spring_forward_gap_is_a_warning_saying_what_runs(
+    tmp_path: Path, hours: str, words: str
+) -> None:
+    """A window that starts or ends at a local time that does not exist on the day the clocks go forward passed
+    silently; the rules engine starts it when the clocks jump, ends it when they jump, or skips it that day."""
+    from zoneinfo import ZoneInfo
+
+    text = f'[[campaign]]\nid = "night"\nzone = "coffee"\n[campaign.schedule]\nhours = ["{hours}"]\n'
+    _, _, warnings = load_campaigns(
+        write(tmp_path, text), zones=ZONES, today=date(2026, 11, 1), tz=ZoneInfo("Europe/Berlin")
+    )
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith(f"{tmp_path / 'campaigns.toml'}:1: campaign 'night' (#1): schedule.hours: '{hours}' ")
+    assert words in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "tz"),
+    [
+        ('hours = ["02:30-04:00"]', "UTC"),  # no clock change
+        ('hours = ["03:00-04:00"]', "Europe/Berlin"),  # 03:00 exists
+        ('hours = ["01:00-02:00"]', "Europe/Berlin"),  # ends as the gap opens: exclusive end, nothing lost
+        ('hours = ["02:30-04:00"]\ndays = ["mon"]', "Europe/Berlin"),  # the clocks go forward on a Sunday
+        ('hours = ["02:30-04:00"]\nstart_date = 2027-04-01\nend_date = 2027-10-01', "Europe/Berlin"),
+    ],
+)
+def test_windows_the_clock_change_does_not_touch_are_not_warned_about(tmp_path: Path, schedule: str, tz: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    text = f'[[campaign]]\nid = "night"\nzone = "coffee"\n[campaign.schedule]\n{schedule}\n'
+    _, _, warnings = load_campaigns(write(tmp_path, text), zones=ZONES, today=date(2026, 11, 1), tz=ZoneInfo(tz))
+    assert warnings == []
