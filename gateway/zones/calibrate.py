@@ -446,6 +446,8 @@ def fit(
 ) -> FitResult:
     if not truth:
         raise CalibrationError("the truth file has no intervals", about="truth")
+    if (clash := _zone_spelling_problem(truth)) is not None:
+        raise CalibrationError(clash, about="truth")
     # offline, the walk's own order does not matter: lines merged from several receivers, or concatenated
     # recordings, come slightly or wholly out of time order, and the filters would drop what goes back in time
     all_adverts = sorted(adverts, key=lambda a: a.t)
@@ -943,6 +945,25 @@ def _polygon_points(poly: Any) -> list[tuple[float, float]] | None:
             return None
         pts.append((float(p[0]), float(p[1])))
     return pts
+
+
+def _zone_spelling_problem(truth: Sequence[TruthInterval]) -> str | None:
+    """Zone names that differ only in case or surrounding spaces (`calibrate record --zone Bakery` one day,
+    `--zone bakery` the next) would be fitted as two zones, each with part of the walk; a name with spaces at
+    either end matches no campaign's zone."""
+    spellings: dict[str, list[str]] = {}
+    for iv in truth:
+        names = spellings.setdefault(iv.zone.strip().casefold(), [])
+        if iv.zone not in names:
+            names.append(iv.zone)
+    for names in spellings.values():
+        if len(names) > 1:
+            shown = " and ".join(map(repr, names[:2])) + (f" (and {len(names) - 2} more)" if len(names) > 2 else "")
+            return f"field 'zone': {shown} differ only in case or spaces: use one spelling for one zone"
+    for names in spellings.values():
+        if names[0] != names[0].strip():
+            return f"field 'zone': {names[0]!r} starts or ends with a space: no campaign's zone would match it"
+    return None
 
 
 def _zone_name_warnings(zones: list[str], zone_positions: dict[str, Any] | None) -> list[str]:

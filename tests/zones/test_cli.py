@@ -653,3 +653,33 @@ def test_a_truth_device_the_walk_never_heard_is_named_even_with_a_customers_file
     )
     assert "no advertisement of any truth device" in line and "holds no advertisement" not in line
     assert "customers.jsonl" in line  # the file the devices were looked up in
+
+
+@pytest.mark.parametrize(
+    ("spelling", "words"),
+    [("Zone-A", "'Zone-A' and 'zone-a'"), ("zone-a ", "'zone-a ' and 'zone-a'"), (" zone-b", "' zone-b'")],
+)
+def test_zone_names_that_differ_only_in_case_or_spaces_are_an_error(
+    walk_files: tuple[Path, Path],
+    walk_data: tuple[list[Advert], list[TruthInterval]],
+    tmp_path: Path,
+    spelling: str,
+    words: str,
+) -> None:
+    """`calibrate record --zone Bakery` one day and `--zone bakery` the next: the fit made two zones of one, each
+    with half the walk, silently when the recording's header lists no zones (a live walk's does not)."""
+    scans = _write(tmp_path / "live.jsonl", walk_data[0])  # no zones in the header, as `calibrate record` writes
+    _, truth = walk_data
+    first = next(i for i, iv in enumerate(truth) if iv.zone == spelling.strip().lower())
+    relabelled = [
+        TruthInterval(iv.device, spelling, iv.t_start, iv.t_end) if i == first else iv for i, iv in enumerate(truth)
+    ]
+    write_truth(tmp_path / "t.jsonl", relabelled)
+    out = tmp_path / "z.toml"
+    line = _one_error_line(
+        runner.invoke(
+            calibrate_app, ["fit", "--scans", str(scans), "--truth", str(tmp_path / "t.jsonl"), "--out", str(out)]
+        )
+    )
+    assert "t.jsonl" in line and words in line
+    assert not out.exists()
