@@ -37,6 +37,22 @@ EXPONENT_RANGE = (0.5, 8.0)
 HEARD_SLOPE_MAX = 10.0
 
 
+# Everything `to_toml` writes; any other key is a typo that would be ignored
+TOP_LEVEL_KEYS = (
+    "format",
+    "version",
+    "zones",
+    "receivers",
+    "classes",
+    "params",
+    "receiver",
+    "zone_position",
+    "zone_polygon",
+    "grid_bias",
+    "fingerprint",
+)
+
+
 class ZonesError(Exception):
     """A zones file cannot be used; the message names the file and the field."""
 
@@ -224,6 +240,13 @@ class ZoneModel:
         for c in classes:
             if c not in zones and c != OUTSIDE:
                 raise ZonesError(f"field 'classes': {c!r} is not a zone")
+        for z in zones:
+            if z not in classes:  # no fingerprint: never estimated, yet campaigns on it would validate
+                raise ZonesError(f"field 'classes' lacks zone {z!r}: a zone needs its class and fingerprint")
+        # a misspelt table (`[param]`) would silently put every fitted setting back to its default
+        for key in doc:
+            if key not in TOP_LEVEL_KEYS:
+                raise ZonesError(f"field {key!r} is unknown (expected: {', '.join(TOP_LEVEL_KEYS)})")
         params = _params(doc.get("params", {}))
         rx_doc = doc.get("receiver", {})
         if not isinstance(rx_doc, dict):

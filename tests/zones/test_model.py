@@ -119,3 +119,24 @@ def test_a_zones_file_saved_with_a_byte_order_mark_loads(fitted: FitResult, tmp_
     fitted.model.save(path)
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     assert ZoneModel.load(path).zones == fitted.model.zones
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        # `[param]` for `[params]`: every fitted setting silently fell back to the defaults (on the example walk
+        # the zone accuracy went from 0.93 to 0.88) and `calibrate evaluate` and `config check` passed the file
+        (lambda d: d.__setitem__("param", d.pop("params")), "field 'param' is unknown"),
+        (lambda d: d.__setitem__("colour", "red"), "field 'colour' is unknown"),
+        # a zone added to `zones` alone: no fingerprint, so never estimated, yet campaigns on it validated
+        (lambda d: d["zones"].append("zone-new"), "'zone-new'"),
+    ],
+)
+def test_hand_edits_that_loaded_silently_are_named(
+    fitted: FitResult, tmp_path: Path, change: object, words: str
+) -> None:
+    path = _edit(fitted, tmp_path, change)
+    with pytest.raises(ZonesError) as e:
+        ZoneModel.load(path)
+    assert str(path) in str(e.value) and words in str(e.value)
+    assert "\n" not in str(e.value)
