@@ -295,7 +295,11 @@ def evaluate_command(
     _out.print(
         f"zone accuracy {result['zone_accuracy']:.3f} over {result['samples']} samples; "
         f"unknown {result['unknown_share']:.3f}; flaps {result['flap_rate_per_min']:.2f}/min; "
-        f"decision latency {result['decision_latency_s']} s"
+        + (
+            f"decision latency {latency} s"
+            if (latency := result["decision_latency_s"]) is not None
+            else "decision latency - (no zone change to decide)"
+        )
         + (f"; {stats.skipped} lines of the recording skipped" if stats.skipped else "")
     )
     table = Table("zone", "precision", "recall", "samples")

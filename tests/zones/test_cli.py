@@ -683,3 +683,21 @@ def test_zone_names_that_differ_only_in_case_or_spaces_are_an_error(
     )
     assert "t.jsonl" in line and words in line
     assert not out.exists()
+
+
+def test_evaluate_without_a_zone_change_says_so_instead_of_none_seconds(
+    walk_files: tuple[Path, Path],
+    zones_file: tuple[Path, str],
+    walk_data: tuple[list[Advert], list[TruthInterval]],
+    tmp_path: Path,
+) -> None:
+    """Scoring a walk of one zone (a re-check of the corner that was moved): the summary read 'decision latency
+    None s'."""
+    scans, _ = walk_files
+    _, truth = walk_data
+    write_truth(tmp_path / "t.jsonl", [iv for iv in truth if iv.zone == "zone-a"])
+    args = ["evaluate", "--scans", str(scans), "--truth", str(tmp_path / "t.jsonl"), "--zones", str(zones_file[0])]
+    r = runner.invoke(calibrate_app, args)
+    assert r.exit_code == 0, r.output
+    assert "None" not in r.stdout and "decision latency - (no zone change to decide)" in r.stdout
+    assert json.loads(runner.invoke(calibrate_app, [*args, "--json"]).stdout)["decision_latency_s"] is None
