@@ -24,7 +24,7 @@ from gateway.cli_campaigns import campaigns_app
 from gateway.cli_customers import customers_app
 from gateway.cli_record import calibrate_record_command, record_command
 from gateway.config import DEFAULT_CONFIG_DIR, ConfigError
-from gateway.setup import LoadedConfig, load_config_dir
+from gateway.setup import ZONES_FILE, LoadedConfig, load_config_dir
 
 app = typer.Typer(
     name="proximity-gateway",
@@ -133,6 +133,14 @@ def config_check(config: ConfigOpt = DEFAULT_CONFIG_DIR) -> None:
     """Validate every configuration file; names each problem with file and field."""
     loaded = load_or_exit(config)
     g = loaded.gateway
+    if g.role != "node" and g.gateway_id not in loaded.zones.receivers:
+        # the daemon names its radio's readings after gateway_id; a replay uses the recording's receivers instead
+        err.print(
+            f"warning: {config / ZONES_FILE}: receivers: this gateway's own radio {g.gateway_id!r} (gateway.toml "
+            f"gateway_id) is not among them ({', '.join(loaded.zones.receivers)}): `run` ignores what it hears until "
+            "the zones are fitted on a walk it recorded (a replay uses the recording's receivers)",
+            markup=False,
+        )
     out.print(
         f"{config}: ok (store {g.store_id}, gateway {g.gateway_id}, {len(loaded.zones.zones)} zones, "
         f"{len(loaded.campaigns)} campaigns, broker {g.mqtt.url})",

@@ -243,3 +243,23 @@ def test_status_of_a_stopped_gateway_counts_the_outbox_itself(config: Path) -> N
         (state / extra).unlink(missing_ok=True)
     result = CliRunner().invoke(app, ["status", "--config", str(config), "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["outbox_depth"] == 22
+
+
+def test_check_warns_when_the_gateways_own_radio_is_not_in_the_zone_model(config: Path) -> None:
+    """The daemon names its radio's readings after gateway_id; zones fitted on other receivers' names (a renamed
+    gateway, zones.toml copied from another store or the simulator) ignore everything it hears, and `config check`
+    said ok. A warning, not an error: a replay takes the recording's receivers and does not need it."""
+    gw = config / "gateway.toml"
+    code, _, err = check(config)
+    assert code == 0
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, err
+    assert str(config / "zones.toml") in warnings[0] and "'gw-1'" in warnings[0] and "gateway_id" in warnings[0]
+    gw.write_text(gw.read_text().replace('gateway_id = "gw-1"', 'gateway_id = "rx-entrance"'))
+    assert "gateway_id" not in check(config)[2]
+    gw.write_text(
+        gw.read_text()
+        .replace('gateway_id = "rx-entrance"', 'gateway_id = "gw-1"')
+        .replace('role = "standalone"', 'role = "node"')
+    )
+    assert "gateway_id" not in check(config)[2]  # a node decides nothing: it needs no zone model of its radio
