@@ -145,6 +145,14 @@ class PresenceSettings(_Strict):
     settle_s: float = Field(default=5.0, ge=0)  # presence in a zone must last this long before "enter"
     visit_timeout_s: float = Field(default=900.0, gt=0)  # no in-store estimate for this long ends the visit
 
+    @field_validator("gap_tolerance_s", "unknown_tolerance_s", "settle_s", "visit_timeout_s")
+    @classmethod
+    def _within_a_day(cls, v: float) -> float:
+        # 1e308 or milliseconds: no presence event, no `enter` rule, or a visit that never ends
+        if v > MAX_DWELL_S:
+            raise ValueError(f"{v:g} s is over a day ({MAX_DWELL_S:.0f} s): the value is in seconds")
+        return v
+
 
 class Caps(_Strict):
     """Per-customer limits across all campaigns."""

@@ -322,3 +322,13 @@ def test_windows_the_clock_change_does_not_touch_are_not_warned_about(tmp_path: 
     text = f'[[campaign]]\nid = "night"\nzone = "coffee"\n[campaign.schedule]\n{schedule}\n'
     _, _, warnings = load_campaigns(write(tmp_path, text), zones=ZONES, today=date(2026, 11, 1), tz=ZoneInfo(tz))
     assert warnings == []
+
+
+@pytest.mark.parametrize("key", ["gap_tolerance_s", "unknown_tolerance_s", "settle_s", "visit_timeout_s"])
+def test_a_presence_setting_over_a_day_is_an_error(tmp_path: Path, key: str) -> None:
+    """`settle_s = 1e308` (or 5000 ms typed as 5000000) passed validation; a replay of a simulated day then sent no
+    presence event at all, and no `enter` campaign could fire."""
+    got = problems(tmp_path, f'[presence]\n{key} = 5000000\n[[campaign]]\nid = "x"\nzone = "coffee"\n')
+    assert got == [
+        f"{tmp_path / 'campaigns.toml'}: presence.{key}: 5e+06 s is over a day (86400 s): the value is in seconds"
+    ]
