@@ -87,6 +87,9 @@ def _as_truth_devices(
     return recognised
 
 
+REPORT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
 class FitMethod(StrEnum):
     offset_nb = "offset_nb"
     grid = "grid"
@@ -123,6 +126,12 @@ def fit_command(
     ] = None,
 ) -> None:
     """Fit the zone model from a labelled calibration walk and write the zones file."""
+    if report is not None and not report.suffix:
+        report = report.with_suffix(".png")  # what the plotter writes anyway; the message names the real file
+    elif report is not None and report.suffix.lower() not in REPORT_SUFFIXES:
+        # checked before the fit: the plotter refuses other formats only after the zones are written
+        _err.print(f"error: --report {report}: name the picture .png (or .svg, .pdf)", markup=False)
+        raise typer.Exit(2)
     plan = None
     if layout is not None:
         try:

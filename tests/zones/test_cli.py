@@ -701,3 +701,19 @@ def test_evaluate_without_a_zone_change_says_so_instead_of_none_seconds(
     assert r.exit_code == 0, r.output
     assert "None" not in r.stdout and "decision latency - (no zone change to decide)" in r.stdout
     assert json.loads(runner.invoke(calibrate_app, [*args, "--json"]).stdout)["decision_latency_s"] is None
+
+
+def test_a_report_name_the_plotter_cannot_write_is_refused_before_the_fit(
+    walk_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """`--report report.txt` fitted and wrote the zones, then ended in "error: ValueError: Format 'txt' is not
+    supported ... (run with --debug for details)"; `--report report` wrote report.png and said "wrote report"."""
+    scans, truth = walk_files
+    args = ["fit", "--scans", str(scans), "--truth", str(truth), "--out", str(tmp_path / "z.toml")]
+    r = runner.invoke(calibrate_app, [*args, "--report", str(tmp_path / "report.txt")])
+    assert r.exit_code == 2, r.output
+    assert "--report" in r.output and ".png" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "z.toml").exists()
+    r = runner.invoke(calibrate_app, [*args, "--report", str(tmp_path / "report")])
+    assert r.exit_code == 0, r.output
+    assert f"wrote {tmp_path / 'report.png'}" in r.stdout and (tmp_path / "report.png").is_file()
