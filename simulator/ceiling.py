@@ -319,7 +319,10 @@ def score_visit(
     loglik[:, here] = visit_loglik(radio, step, rx_index, rssi, steps)
     x, y, _ = device.track.at(times)
     zi = store.zone_of(x, y)
-    labelled = zi != -2
+    # one sample per (device, time) however many receivers reported it, as `evaluate` counts (SPEC section 5)
+    once = np.zeros(len(times), dtype=np.bool_)
+    once[np.unique(times, return_index=True)[1]] = True
+    labelled = (zi != -2) & once
     truth = [OUTSIDE if z == -1 else store.zone_names[z] for z in zi[labelled].tolist()]
     for weight, spread_m in settings:
         forward, smoothed = forward_backward(
