@@ -289,6 +289,8 @@ def calibrate_record_command(
         raise _fail(f"--tag {tag!r}: expected a Bluetooth address like AA:BB:CC:DD:EE:FF", 2)
     if not zone.strip():
         raise _fail("--zone: empty zone name", 2)
+    if zone != zone.strip():  # `calibrate fit` refuses it later, after the walk: say so before the walk
+        raise _fail(f"--zone {zone!r}: starts or ends with a space; no campaign's zone would match it", 2)
     tag = tag.upper()
     cfg = _load(config)
     is_walker = (lambda adv: adv.addr.upper() == tag) if tag else _customer_filter(cfg, customer)

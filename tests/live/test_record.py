@@ -265,6 +265,18 @@ def test_calibration_rejects_a_bad_tag_address(app: typer.Typer, config_dir: Pat
     assert "--tag" in stderr
 
 
+@pytest.mark.parametrize("zone", ["", " ", " coffee", "coffee "])
+def test_calibration_rejects_a_zone_name_fit_would_refuse_before_the_walk(
+    app: typer.Typer, config_dir: Path, zone: str
+) -> None:
+    """`calibrate fit` refuses a truth zone with spaces at either end; a walker should hear it before walking."""
+    code, stderr = invoke(
+        app, "calibrate", "record", "--zone", zone, "--duration", "1", "--tag", TAG, "--config", str(config_dir)
+    )
+    assert code == 2
+    assert "--zone" in stderr and stderr.count("\n") == 1
+
+
 def test_record_keeps_only_consenting_customers_unless_told_otherwise(
     app: typer.Typer, config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
