@@ -30,13 +30,20 @@ MAX_PER_CUSTOMER = 1_000
 MAX_BUDGET_PER_DAY = 1_000_000
 
 
-def _plausible_interval(v: float) -> float:
-    if v > MAX_COOLDOWN_S:
-        raise ValueError(
-            f"{v:g} s is over 31 days ({MAX_COOLDOWN_S:.0f} s): the value is in seconds (an hour is 3600, not the "
-            "3600000 of milliseconds)"
-        )
-    return v
+def _seconds_at_most(limit_s: float, span: str, why: str) -> Any:
+    """A validator refusing a duration over `limit_s` (`span` in words), saying `why` after the figures."""
+
+    def check(v: float) -> float:
+        if v > limit_s:
+            raise ValueError(f"{v:g} s is over {span} ({limit_s:.0f} s): {why}")
+        return v
+
+    return check
+
+
+_plausible_interval = _seconds_at_most(
+    MAX_COOLDOWN_S, "31 days", "the value is in seconds (an hour is 3600, not the 3600000 of milliseconds)"
+)
 
 
 def _plausible_count(limit: int, what: str) -> Any:
@@ -91,16 +98,13 @@ class Campaign(_Strict):
             data["zone"] = data["sequence"][-1]
         return data
 
-    @field_validator("min_dwell_s")
-    @classmethod
-    def _reachable_dwell(cls, v: float) -> float:
-        if v > MAX_DWELL_S:
-            raise ValueError(
-                f"{v:g} s is over a day ({MAX_DWELL_S:.0f} s): no shopper stays that long, so the campaign could never "
-                "fire (the value is in seconds)"
-            )
-        return v
-
+    _reachable_dwell = field_validator("min_dwell_s")(
+        _seconds_at_most(
+            MAX_DWELL_S,
+            "a day",
+            "no shopper stays that long, so the campaign could never fire (the value is in seconds)",
+        )
+    )
     _cooldown = field_validator("cooldown_s")(_plausible_interval)
     _budget = field_validator("budget_per_day")(
         _plausible_count(MAX_BUDGET_PER_DAY, "one store gives in a day; omit the key for no limit")
@@ -145,13 +149,10 @@ class PresenceSettings(_Strict):
     settle_s: float = Field(default=5.0, ge=0)  # presence in a zone must last this long before "enter"
     visit_timeout_s: float = Field(default=900.0, gt=0)  # no in-store estimate for this long ends the visit
 
-    @field_validator("gap_tolerance_s", "unknown_tolerance_s", "settle_s", "visit_timeout_s")
-    @classmethod
-    def _within_a_day(cls, v: float) -> float:
-        # 1e308 or milliseconds: no presence event, no `enter` rule, or a visit that never ends
-        if v > MAX_DWELL_S:
-            raise ValueError(f"{v:g} s is over a day ({MAX_DWELL_S:.0f} s): the value is in seconds")
-        return v
+    # 1e308 or milliseconds: no presence event, no `enter` rule, or a visit that never ends
+    _within_a_day = field_validator("gap_tolerance_s", "unknown_tolerance_s", "settle_s", "visit_timeout_s")(
+        _seconds_at_most(MAX_DWELL_S, "a day", "the value is in seconds")
+    )
 
 
 class Caps(_Strict):
