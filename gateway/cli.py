@@ -22,11 +22,13 @@ from gateway import __version__
 from gateway.cli_calibrate import calibrate_app
 from gateway.cli_campaigns import campaigns_app
 from gateway.cli_customers import customers_app
+from gateway.cli_group import OneLineGroup
 from gateway.cli_record import calibrate_record_command, record_command
 from gateway.config import DEFAULT_CONFIG_DIR, ConfigError
 from gateway.setup import ZONES_FILE, LoadedConfig, load_config_dir
 
 app = typer.Typer(
+    cls=OneLineGroup,
     name="proximity-gateway",
     help="In-store BLE proximity gateway: recognises opted-in shoppers, estimates zones, publishes coupon triggers.",
     no_args_is_help=True,

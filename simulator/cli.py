@@ -17,9 +17,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gateway.cli_group import OneLineGroup
 from simulator import __version__
 
 app = typer.Typer(
+    cls=OneLineGroup,
     name="proximity-sim",
     help="Synthesise store days (scans, truth, customers, calibration walk, config) and score the gateway on them.",
     no_args_is_help=True,
