@@ -10,11 +10,12 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from gateway.adverts import ADDRESS_RE, DEFAULT_TOKEN_COMPANY_ID
 
@@ -30,8 +31,27 @@ class ConfigError(Exception):
         self.problems = problems
 
 
+def _takes_number(annotation: Any) -> bool:
+    if annotation in (int, float):
+        return True
+    return get_origin(annotation) in (Union, UnionType) and any(a in (int, float) for a in get_args(annotation))
+
+
+def no_bool_for_number(cls: type[BaseModel], v: Any, info: ValidationInfo) -> Any:
+    """For `field_validator("*", mode="before")` on a model a person writes in TOML: pydantic reads true as 1,
+    so `min_dwell_s = true` was a 1 s dwell and `keepalive_s = false` a 0 s one."""
+    if (
+        isinstance(v, bool)
+        and info.field_name is not None
+        and _takes_number(cls.model_fields[info.field_name].annotation)
+    ):
+        raise ValueError(f"{str(v).lower()} is not a number")
+    return v
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # inf passes gt=0; it is no duration
+    _no_bool = field_validator("*", mode="before")(no_bool_for_number)
 
 
 class MqttSettings(_Strict):

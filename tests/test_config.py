@@ -205,6 +205,27 @@ def test_an_infinite_duration_is_refused(config: Path) -> None:
     assert code == 1 and "gateway.toml: mqtt.reconnect_max_s: " in err
 
 
+def test_true_or_false_where_a_number_belongs_is_refused_in_every_file(config: Path) -> None:
+    """pydantic read `true` as 1: `min_dwell_s = true` was a 1 s dwell and `port = true` port 1."""
+    for name, old, new in (
+        ("gateway.toml", "reconnect_max_s = 30.0", "reconnect_max_s = true"),
+        ("gateway.toml", "port = 9464", "port = false"),
+        ("campaigns.toml", "min_dwell_s = 30 ", "min_dwell_s = true "),
+        ("campaigns.toml", "max_per_day = 4 ", "max_per_day = true "),
+        ("zones.toml", "window_s = ", "window_s = true #"),
+    ):
+        f = config / name
+        assert old in f.read_text(), (name, old)
+        f.write_text(f.read_text().replace(old, new, 1))
+    code, _, err = check(config)
+    assert code == 1
+    lines = err.strip().splitlines()
+    for field in ("mqtt.reconnect_max_s: true", "metrics.port: false", "caps.max_per_day: true"):
+        assert any(line.endswith(f"{field} is not a number") for line in lines), (field, lines)
+    assert any("campaigns.toml:" in line and "(#1): min_dwell_s: true is not a number" in line for line in lines)
+    assert any("zones.toml: field 'params.window_s' missing or not a number" in line for line in lines), lines
+
+
 def test_status_says_not_running_once_the_daemons_process_is_gone(config: Path) -> None:
     """A daemon killed a moment ago leaves a fresh health file: the pid in the state lock has the last word."""
     state = config / "state"
