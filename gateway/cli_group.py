@@ -1,4 +1,5 @@
-"""The command group both CLIs are built on: a usage error is one line on stderr, like every other error.
+"""The command group both CLIs are built on: a usage error is one line on stderr, like every other error, and
+help texts are shown as written.
 
 Typer's own rendering (usage line, a "Try --help" line, a boxed message) spreads one problem over five lines
 and a box that a log or a pipe mangles; SPEC section 2 asks for one readable line per problem.
@@ -12,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
 # Typer names only BadParameter among click's usage errors, and now vendors click under a private module;
@@ -40,9 +42,25 @@ def _one_line_usage_errors() -> Iterator[None]:
         raise typer.Exit(getattr(e, "exit_code", 2)) from None
 
 
+def _literal_help(command: Any) -> None:
+    """Our help texts are plain text: typer renders them as rich markup, which took the TOML tables in
+    `[[receiver]] id, x, y` for a tag and printed `[] id, x, y`."""
+    for obj in (command, *command.params):
+        for attr in ("help", "short_help", "epilog"):
+            if isinstance(text := getattr(obj, attr, None), str):
+                setattr(obj, attr, escape(text))
+    for sub in getattr(command, "commands", {}).values():
+        _literal_help(sub)
+
+
 class OneLineGroup(TyperGroup):
     """The root group (`typer.Typer(cls=OneLineGroup)`): it parses the root's options and, in `invoke`,
-    every subcommand's, so both places turn a usage error into one line and its exit code (2)."""
+    every subcommand's, so both places turn a usage error into one line and its exit code (2). Typer builds
+    the whole tree before its root, so the root also makes every help text in it literal."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        _literal_help(self)
 
     # the context types are typer's vendored click's, which it asks applications not to import
     def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Usage errors on both CLIs: one line on stderr naming the command and the problem, exit 2 (SPEC section 2)."""
+"""Usage errors on both CLIs: one line on stderr naming the command and the problem, exit 2 (SPEC section 2);
+help shown as written."""
 
 from __future__ import annotations
 
@@ -40,3 +41,11 @@ def test_help_and_no_arguments_still_show_the_help(app: typer.Typer) -> None:
     assert shown.exit_code == 0 and "Usage:" in shown.stdout and "Commands" in shown.stdout
     bare = runner.invoke(app, [])
     assert bare.exit_code == 2 and "Usage:" in bare.stdout and "error:" not in bare.stderr
+
+
+def test_help_shows_square_brackets_as_written() -> None:
+    # rich took `[[receiver]]` for a markup tag and printed `[] id, x, y and [] name`
+    shown = runner.invoke(gateway_app, ["calibrate", "fit", "--help"])
+    assert shown.exit_code == 0
+    assert "[[receiver]]" in shown.stdout and "[[zone]]" in shown.stdout
+    assert "[]" not in shown.stdout
