@@ -253,10 +253,42 @@ def test_missing_header_is_reported_but_the_data_is_read(tmp_path: Path) -> None
     assert "header" in reader.stats.problems[0]
 
 
-def test_unsupported_version_and_missing_file_are_errors(tmp_path: Path) -> None:
-    path = write(tmp_path / "s.jsonl", [json.dumps({**HEADER, "version": 9}), line(1.0)])
-    with pytest.raises(RecordingError, match="unsupported recording version 9"):
-        read_recording(path)
+def test_a_newer_version_is_one_warning_and_the_lines_it_understands_are_read(tmp_path: Path) -> None:
+    """SPEC section 4: nothing but a malformed line stops a replay. A version-2 header stopped it before line 2."""
+    header = json.dumps({**HEADER, "version": 2, "receivers": {"rx-a": {"x": 1.0, "y": 2.0}}})
+    path = write(tmp_path / "s.jsonl", [header, line(1.0), json.dumps({"v2_record": 1}), line(2.0, new_key=3)])
+    for strict in (False, True):
+        seen: list[str] = []
+        with RecordingReader(path, on_problem=seen.append) as reader:
+            got = [a.t for a in reader]
+        assert got == [1.0, 2.0] and reader.header.receivers == {"rx-a": {"x": 1.0, "y": 2.0}}
+        assert seen[0] == (
+            f"{path}:1: recording format version 2 is newer than this gateway reads (1): reading the lines it "
+            "understands, each other line is reported and skipped"
+        )
+        assert seen[1].startswith(f"{path}:3: ") and len(seen) == 2
+        if strict:  # the version alone is not fatal; the line it cannot read is
+            with pytest.raises(RecordingError, match=r"s\.jsonl:3: "), RecordingReader(path, strict=True) as r:
+                list(r)
+
+
+@pytest.mark.parametrize(("version", "shown"), [('"two"', '"two"'), ("0", "0"), ("1.5", "1.5"), ("true", "true")])
+def test_an_unreadable_version_is_one_line_naming_the_file_and_strict_makes_it_fatal(
+    tmp_path: Path, version: str, shown: str
+) -> None:
+    header = json.dumps(HEADER).replace('"version": 1', f'"version": {version}')
+    path = write(tmp_path / "s.jsonl", [header, line(1.0)])
+    with RecordingReader(path) as reader:
+        assert [a.t for a in reader] == [1.0]
+    assert reader.stats.problems == [
+        f"{path}:1: header field 'version' is {shown}, not a format version (a whole number from 1); reading the "
+        "file as version 1"
+    ]
+    with pytest.raises(RecordingError, match=rf"s\.jsonl:1: header field 'version' is {shown}, "):
+        read_recording(path, strict=True)
+
+
+def test_a_missing_file_or_a_directory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(RecordingError, match="no such recording"):
         read_recording(tmp_path / "absent.jsonl")
     (tmp_path / "adir.jsonl").mkdir()  # it is there: "no such recording" sent people looking for a typo

@@ -143,6 +143,13 @@ def advert_from_json(obj: Any) -> Advert | str:
     return Advert(float(t), rx, addr, rssi, tx, name, mfr, svc, uuids)
 
 
+def _version(v: Any) -> int | None:
+    """The header's format version, or None if it is none (missing, text, 0, 1.5, true)."""
+    if type(v) is float and v.is_integer():  # 1.0: a JSON writer's way of saying 1
+        v = int(v)
+    return v if type(v) is int and v >= 1 else None
+
+
 class RecordingReader:
     """Iterates the advertisements of a recording. `header` is available once the reader is opened."""
 
@@ -187,9 +194,9 @@ class RecordingReader:
             self._stream.close()
             self._stream = None
 
-    def _problem(self, line_no: int, what: str) -> None:
+    def _problem(self, line_no: int, what: str, *, fatal_if_strict: bool = True) -> None:
         msg = f"{self.path}:{line_no}: {what}"
-        if self.strict:
+        if self.strict and fatal_if_strict:
             raise RecordingError(msg)
         if len(self.stats.problems) < MAX_REPORTED_PROBLEMS:
             self.stats.problems.append(msg)
@@ -210,9 +217,21 @@ class RecordingReader:
             self._problem(1, "header is not valid JSON")
             return
         if isinstance(obj, dict) and obj.get("format") == FORMAT_NAME:
-            version = obj.get("version")
-            if version != FORMAT_VERSION:
-                raise RecordingError(f"{self.path}:1: unsupported recording version {version!r}")
+            # SPEC section 4: only a malformed line may stop a replay, and only with --strict
+            version = _version(obj.get("version"))
+            if version is None:
+                self._problem(
+                    1,
+                    f"header field 'version' is {json.dumps(obj.get('version'))}, not a format version (a whole number "
+                    f"from 1); reading the file as version {FORMAT_VERSION}",
+                )
+            elif version > FORMAT_VERSION:
+                self._problem(
+                    1,
+                    f"recording format version {version} is newer than this gateway reads ({FORMAT_VERSION}): "
+                    "reading the lines it understands, each other line is reported and skipped",
+                    fatal_if_strict=False,
+                )
             receivers = obj.get("receivers") or {}
             if not isinstance(receivers, dict):
                 self._problem(1, "header field 'receivers' is not an object; ignored")
