@@ -10,6 +10,7 @@ Every parser takes untrusted radio input: it returns None for anything malformed
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,11 @@ TOKEN_FRAME_TYPE_HEX = "01"
 TOKEN_PAYLOAD_HEX_LEN = 2 * 9  # frame type 1 + token 8
 ADDRESS_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")  # AA:BB:CC:DD:EE:FF, either case
 DEFAULT_TOKEN_COMPANY_ID = 0xFFFF  # "reserved for testing" in the Bluetooth SIG list; configurable
+MAX_COMPANY_ID = 0xFFFF  # company identifiers are 16 bits
+BLUETOOTH_BASE_UUID_TAIL = "-0000-1000-8000-00805f9b34fb"  # a 16- or 32-bit service UUID is short for base + it
+_UUID128_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_SHORT_UUID_RE = re.compile(r"^(?:[0-9a-f]{4}){1,2}$")
+KEY_CACHE_SIZE = 1024  # a store hears a few dozen distinct companies and services; each key is checked once
 
 
 class Advert:
@@ -97,6 +103,28 @@ class EddystoneUid:
     @property
     def key(self) -> str:
         return self.namespace + self.instance
+
+
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
+def company_key(key: str) -> str | None:
+    """An `mfr` key as SPEC section 4 writes it, the company identifier in decimal without leading zeros
+    ("076" -> "76", which the parsers look up), or None if it is not a company identifier."""
+    if not (key.isascii() and key.isdigit()):
+        return None
+    n = int(key)
+    return str(n) if n <= MAX_COMPANY_ID else None
+
+
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
+def service_key(key: str) -> str | None:
+    """An `svc_data` key as SPEC section 4 writes it, the 128-bit UUID in lowercase (UUIDs are read in either
+    case; a 16- or 32-bit form is short for the Bluetooth base UUID, as bleak expands it), or None."""
+    lower = key.lower()
+    if _UUID128_RE.match(lower):
+        return lower
+    if _SHORT_UUID_RE.match(lower):
+        return lower.rjust(8, "0") + BLUETOOTH_BASE_UUID_TAIL
+    return None
 
 
 def _is_hex(s: str) -> bool:

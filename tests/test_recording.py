@@ -11,7 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.adverts import Advert, encode_ibeacon
+from gateway.adverts import (
+    EDDYSTONE_UUID,
+    Advert,
+    eddystone_uid_key_from_svc,
+    encode_eddystone_uid,
+    encode_ibeacon,
+    ibeacon_key_from_mfr,
+)
 from gateway.sources.recording import (
     MAX_REPORTED_PROBLEMS,
     Header,
@@ -294,6 +301,45 @@ def test_a_missing_file_or_a_directory_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "adir.jsonl").mkdir()  # it is there: "no such recording" sent people looking for a typo
     with pytest.raises(RecordingError, match=r"adir\.jsonl: a directory, not a recording"):
         read_recording(tmp_path / "adir.jsonl")
+
+
+def test_company_ids_with_leading_zeros_and_upper_case_service_uuids_are_read_in_spec_form(tmp_path: Path) -> None:
+    """SPEC section 4: company id in decimal, 128-bit UUID. "076" or an upper-case Eddystone UUID missed the
+    parsers' lookups, so the customer's tag was never recognised, without a word."""
+    beacon = encode_ibeacon("f7826da6-4fa2-4e98-8024-bc5b71e0893e", 1, 7)["76"]
+    eddystone = encode_eddystone_uid("aa" * 10, "bb" * 6)[EDDYSTONE_UUID]
+    path = write(
+        tmp_path / "s.jsonl",
+        [
+            json.dumps(HEADER),
+            line(1.0, mfr={"076": beacon}, svc_data={EDDYSTONE_UUID.upper(): eddystone}),
+            line(2.0, svc_data={"FEAA": eddystone}),  # the 16-bit form, as some scanners write it
+        ],
+    )
+    _, got, stats = read_recording(path)
+    assert stats.malformed == 0
+    assert got[0].mfr == {"76": beacon} and ibeacon_key_from_mfr(got[0].mfr) is not None
+    assert eddystone_uid_key_from_svc(got[0].svc_data) == "aa" * 10 + "bb" * 6
+    assert eddystone_uid_key_from_svc(got[1].svc_data) == "aa" * 10 + "bb" * 6
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("mfr", {"0x004c": "02"}, "mfr key '0x004c' is not a company identifier in decimal (0..65535)"),
+        ("mfr", {"70000": "02"}, "mfr key '70000' is not a company identifier in decimal (0..65535)"),
+        ("mfr", {"76": "02", "076": "03"}, "mfr keys name '76' twice"),
+        ("svc_data", {"eddystone": "00"}, "svc_data key 'eddystone' is not a service UUID"),
+    ],
+)
+def test_a_key_not_in_spec_form_is_a_malformed_line_naming_it(
+    tmp_path: Path, field: str, value: dict[str, str], words: str
+) -> None:
+    path = write(tmp_path / "s.jsonl", [json.dumps(HEADER), line(1.0, **{field: value}), line(2.0)])
+    seen: list[str] = []
+    with RecordingReader(path, on_problem=seen.append) as reader:
+        assert [a.t for a in reader] == [2.0]
+    assert seen == [f"{path}:2: {words}"]
 
 
 def test_unknown_keys_are_ignored(tmp_path: Path) -> None:

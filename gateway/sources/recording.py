@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from gateway.adverts import Advert
+from gateway.adverts import MAX_COMPANY_ID, Advert, company_key, service_key
 
 FORMAT_NAME = "proximity-scans"
 FORMAT_VERSION = 1
@@ -89,14 +89,29 @@ def _open_binary(path: Path) -> IO[bytes]:
     return path.open("rb")
 
 
-def _hex_map(value: Any, what: str) -> str | None:
-    """Checks a {key: hex} map cheaply; returns a problem description or None."""
+def _hex_map(value: Any, what: str, key_of: Callable[[str], str | None], expected: str) -> dict[str, str] | str:
+    """Checks a {key: hex} map cheaply; returns it with its keys in SPEC form (`key_of`), or a problem."""
     if not isinstance(value, dict):
         return f"field '{what}' is not an object"
+    renamed = False
     for k, v in value.items():
         if not isinstance(v, str) or len(v) % 2:
             return f"{what}[{k}] is not a hex string"
-    return None
+        canonical = key_of(k)
+        if canonical is None:
+            return f"{what} key {k!r} is not {expected}"
+        renamed = renamed or canonical != k
+    if not renamed:  # nearly every line: already in SPEC form, nothing to copy
+        return value
+    # "076" or an upper-case UUID would miss the parsers' lookups and the device would go unrecognised
+    out: dict[str, str] = {}
+    for k, v in value.items():
+        canonical = key_of(k)
+        assert canonical is not None
+        if canonical in out:
+            return f"{what} keys name {canonical!r} twice"
+        out[canonical] = v
+    return out
 
 
 def advert_from_json(obj: Any) -> Advert | str:
@@ -128,13 +143,17 @@ def advert_from_json(obj: Any) -> Advert | str:
     mfr = obj.get("mfr")
     if mfr is None:
         mfr = {}
-    elif (type(mfr) is not dict or mfr) and (problem := _hex_map(mfr, "mfr")):  # {}: nothing to check
-        return problem
+    elif type(mfr) is not dict or mfr:  # {}: nothing to check
+        mfr = _hex_map(mfr, "mfr", company_key, f"a company identifier in decimal (0..{MAX_COMPANY_ID})")
+        if isinstance(mfr, str):
+            return mfr
     svc = obj.get("svc_data")
     if svc is None:
         svc = {}
-    elif (type(svc) is not dict or svc) and (problem := _hex_map(svc, "svc_data")):  # {}: nothing to check
-        return problem
+    elif type(svc) is not dict or svc:  # {}: nothing to check
+        svc = _hex_map(svc, "svc_data", service_key, "a service UUID")
+        if isinstance(svc, str):
+            return svc
     uuids = obj.get("svc_uuids")
     if uuids is None:
         uuids = []
