@@ -28,6 +28,10 @@ MAX_DWELL_S = 86_400.0
 MAX_COOLDOWN_S = 31 * 86_400.0
 MAX_PER_CUSTOMER = 1_000
 MAX_BUDGET_PER_DAY = 1_000_000
+# Priority only orders the campaigns that complete on one advertisement, a few dozen at most; beyond this it is a
+# typo, and it is copied into every trigger, whose readers may hold no more than 2**53 (JavaScript) or 2**63
+# (SQLite). 1e300 was refused as "exceeded maximum size", 10**30 taken.
+MAX_PRIORITY = 1_000
 
 
 def _seconds_at_most(limit_s: float, span: str, why: str) -> Any:
@@ -53,6 +57,15 @@ def _plausible_count(limit: int, what: str) -> Any:
         return v
 
     return check
+
+
+def _priority_in_range(v: Any) -> Any:
+    # before pydantic's int parsing, which calls 1e300 "exceeded maximum size" and takes 1e15 as it is
+    if isinstance(v, int | float) and not isinstance(v, bool) and not -MAX_PRIORITY <= v <= MAX_PRIORITY:
+        raise ValueError(
+            f"{v:g} is outside -{MAX_PRIORITY:,}..{MAX_PRIORITY:,}: it only orders the campaigns that complete at once"
+        )
+    return v
 
 
 class CampaignsError(Exception):
@@ -107,6 +120,7 @@ class Campaign(_Strict):
         )
     )
     _cooldown = field_validator("cooldown_s")(_plausible_interval)
+    _priority = field_validator("priority", mode="before")(_priority_in_range)
     _budget = field_validator("budget_per_day")(
         _plausible_count(MAX_BUDGET_PER_DAY, "one store gives in a day; omit the key for no limit")
     )

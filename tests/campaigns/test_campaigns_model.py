@@ -332,3 +332,19 @@ def test_a_presence_setting_over_a_day_is_an_error(tmp_path: Path, key: str) -> 
     assert got == [
         f"{tmp_path / 'campaigns.toml'}: presence.{key}: 5e+06 s is over a day (86400 s): the value is in seconds"
     ]
+
+
+@pytest.mark.parametrize(("priority", "shown"), [("1e300", "1e+300"), ("1" + "0" * 30, "1e+30"), ("-1001", "-1001")])
+def test_a_priority_beyond_any_plausible_order_is_an_error(tmp_path: Path, priority: str, shown: str) -> None:
+    """10**30 was taken and copied into every trigger; 1e300 was refused as "exceeded maximum size"."""
+    got = problems(tmp_path, f'[[campaign]]\nid = "x"\nzone = "coffee"\npriority = {priority}\n')
+    assert got == [
+        f"{tmp_path / 'campaigns.toml'}:1: campaign 'x' (#1): priority: {shown} is outside -1,000..1,000: it only "
+        "orders the campaigns that complete at once"
+    ]
+
+
+def test_priorities_within_the_bound_are_accepted(tmp_path: Path) -> None:
+    text = '[[campaign]]\nid = "x"\nzone = "coffee"\npriority = 1000\n[[campaign]]\nid = "y"\nzone = "dairy"\n'
+    loaded = load_campaigns(write(tmp_path, text + "priority = -1000\n"), zones=ZONES)
+    assert [c.priority for c in loaded.campaigns] == [1000, -1000]
