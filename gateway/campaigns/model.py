@@ -133,6 +133,17 @@ class Campaign(_Strict):
             raise ValueError("an empty list matches no customer; leave 'segments' out for everyone")
         return v
 
+    @field_validator("segments", "segments_all", "segments_none")
+    @classmethod
+    def _segment_names(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        # the importer refuses a customer's blank segment and strips the others: such a name is nobody's
+        for name in v or ():
+            if not name.strip():
+                raise ValueError("an empty segment name is no customer's segment")
+            if name != name.strip():
+                raise ValueError(f"{name!r} has spaces at either end, which no customer's segment name has")
+        return v
+
     @model_validator(mode="after")
     def _sequence_ends_in_zone(self) -> Campaign:
         if self.sequence and self.sequence[-1] != self.zone:

@@ -348,3 +348,19 @@ def test_priorities_within_the_bound_are_accepted(tmp_path: Path) -> None:
     text = '[[campaign]]\nid = "x"\nzone = "coffee"\npriority = 1000\n[[campaign]]\nid = "y"\nzone = "dairy"\n'
     loaded = load_campaigns(write(tmp_path, text + "priority = -1000\n"), zones=ZONES)
     assert [c.priority for c in loaded.campaigns] == [1000, -1000]
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ('segments = [""]', "segments: an empty segment name is no customer's segment"),
+        ('segments = ["coffee", " "]', "segments: an empty segment name is no customer's segment"),
+        ('segments_all = ["gold "]', "segments_all: 'gold ' has spaces at either end, which no customer's segment "),
+        ('segments_none = [""]', "segments_none: an empty segment name is no customer's segment"),
+    ],
+)
+def test_a_segment_name_no_customer_can_have_is_an_error(tmp_path: Path, line: str, words: str) -> None:
+    """`segments = [""]` passed validation: the importer refuses a blank segment and strips the others, so the
+    campaign's audience was nobody (or, in segments_none, excluded nobody)."""
+    got = problems(tmp_path, f'[[campaign]]\nid = "x"\nzone = "coffee"\n{line}\n')
+    assert len(got) == 1 and got[0].startswith(f"{tmp_path / 'campaigns.toml'}:1: campaign 'x' (#1): {words}"), got
