@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from gateway.campaigns.schedule import Schedule, never_matches, skipped_times
+from gateway.campaigns.schedule import Schedule, never_matches, repeated_times, skipped_times
 from gateway.config import no_bool_for_number, validator_message
 from gateway.zones.estimate import OUTSIDE, UNKNOWN
 
@@ -239,7 +239,8 @@ def load_campaigns(
     """Parse and check a campaigns file; raises CampaignsError listing every problem.
 
     `zones`/`segments` are the known names (None = unknown, not checked); `today` enables the "ended" warning,
-    `today` and the store's `tz` the warning about windows that start or end in a skipped (spring-forward) hour.
+    `today` and the store's `tz` the warnings about windows that start or end in a skipped (spring-forward) or
+    repeated (fall-back) hour.
     """
     try:
         text = path.read_text(encoding="utf-8-sig")  # a byte-order mark opens the file, as gateway.toml's may
@@ -304,9 +305,8 @@ def parse_campaigns(
             elif today is not None and c.schedule.end_date is not None and c.schedule.end_date < today:
                 warnings.append(f"{label}: schedule.end_date: ended on {c.schedule.end_date}")
             elif today is not None and tz is not None:
-                warnings += [
-                    f"{label}: schedule.hours: '{h}' {what}" for h, what in skipped_times(c.schedule, tz, today)
-                ]
+                changes = [*skipped_times(c.schedule, tz, today), *repeated_times(c.schedule, tz, today)]
+                warnings += [f"{label}: schedule.hours: '{h}' {what}" for h, what in changes]
         if segments is not None:
             for field in ("segments", "segments_all"):
                 for s in getattr(c, field) or ():

@@ -1,13 +1,15 @@
 """When a campaign is active: days of week, hours and dates in the store's local time (pure).
 
 Local time comes from zoneinfo, so a window "09:00-17:00" means 09:00 on the shop clock on both sides of a DST
-change; a window inside the skipped spring-forward hour never matches that day.
+change; a window inside the skipped spring-forward hour never matches that day, and one inside the repeated
+fall-back hour matches twice.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -96,13 +98,45 @@ def _exists(d: date, minute: int, tz: ZoneInfo) -> bool:
     return naive.replace(tzinfo=tz).astimezone(UTC).astimezone(tz).replace(tzinfo=None) == naive
 
 
+def _offset_change(d: date, tz: ZoneInfo) -> timedelta:
+    """How far the clocks move on day d, midnight to midnight: positive forward, negative back."""
+    midnight = datetime.combine(d, time(0), tzinfo=tz)
+    after = datetime.combine(d + timedelta(days=1), time(0), tzinfo=tz)
+    return (after.utcoffset() or timedelta(0)) - (midnight.utcoffset() or timedelta(0))
+
+
 def _gap(d: date, tz: ZoneInfo) -> tuple[int, int] | None:
     """The local minutes [first, end) that do not exist on day d (the clocks go forward), or None."""
-    noon = datetime.combine(d, time(12), tzinfo=tz)
-    if noon.replace(hour=0).utcoffset() == datetime.combine(d + timedelta(days=1), time(0), tzinfo=tz).utcoffset():
-        return None  # no change of offset that day
+    if not _offset_change(d, tz):
+        return None
     missing = [m for m in range(MINUTES_PER_DAY) if not _exists(d, m, tz)]
     return (missing[0], missing[-1] + 1) if missing else None
+
+
+def _twice(d: date, minute: int, tz: ZoneInfo) -> bool:
+    naive = datetime.combine(d, time(minute // 60, minute % 60))
+    return naive.replace(tzinfo=tz).utcoffset() != naive.replace(tzinfo=tz, fold=1).utcoffset()
+
+
+def _repeat(d: date, tz: ZoneInfo) -> tuple[int, int] | None:
+    """The local minutes [first, end) that happen twice on day d (the clocks go back from `end` to `first`),
+    or None."""
+    if _offset_change(d, tz) >= timedelta(0):
+        return None
+    twice = [m for m in range(MINUTES_PER_DAY) if _twice(d, m, tz)]
+    return (twice[0], twice[-1] + 1) if twice else None
+
+
+def _running_days(schedule: Schedule, today: date) -> Iterator[date]:
+    """The days within a year of `today` (or of start_date) that the schedule runs on."""
+    d = max(today, schedule.start_date or today)
+    last = d + timedelta(days=366)
+    if schedule.end_date is not None:
+        last = min(last, schedule.end_date)
+    while d <= last:
+        if schedule.days is None or DAYS[d.weekday()] in schedule.days:
+            yield d
+        d += timedelta(days=1)
 
 
 def _hhmm(minute: int) -> str:
@@ -115,16 +149,11 @@ def skipped_times(schedule: Schedule, tz: ZoneInfo, today: date) -> list[tuple[s
     time, so such a window starts when the clocks jump, ends when they jump, or does not run that day."""
     if not schedule.hours:
         return []
-    first = max(today, schedule.start_date or today)
-    last = first + timedelta(days=366)
-    if schedule.end_date is not None:
-        last = min(last, schedule.end_date)
     out: list[tuple[str, str]] = []
     for h in schedule.hours:
         start, end = parse_window(h)
-        d = first
-        while d <= last:
-            gap = _gap(d, tz) if schedule.days is None or DAYS[d.weekday()] in schedule.days else None
+        for d in _running_days(schedule, today):
+            gap = _gap(d, tz)
             if gap is not None:
                 g0, g1 = gap
                 starts_in, ends_in = g0 <= start < g1, g0 < end < g1
@@ -139,7 +168,41 @@ def skipped_times(schedule: Schedule, tz: ZoneInfo, today: date) -> list[tuple[s
                         what = f"ends at {_hhmm(end)}, {where}: that day it ends when the clocks jump"
                     out.append((h, what))
                     break
-            d += timedelta(days=1)
+    return out
+
+
+def repeated_times(schedule: Schedule, tz: ZoneInfo, today: date) -> list[tuple[str, str]]:
+    """Hours windows that start or end at a local time the clocks repeat (fall back) on a day the schedule runs,
+    within a year of `today` (or of start_date), with what the rules do that day: is_active sees local clock time,
+    so such a window runs twice, or stops when the clocks go back and starts again."""
+    if not schedule.hours:
+        return []
+    out: list[tuple[str, str]] = []
+    for h in schedule.hours:
+        start, end = parse_window(h)
+        for d in _running_days(schedule, today):
+            repeat = _repeat(d, tz)
+            if repeat is None:
+                continue
+            g0, g1 = repeat
+            # a window from the first repeated minute, or to the last, runs on through the change: no surprise
+            starts_in, ends_in = g0 < start < g1, g0 < end < g1
+            if starts_in or ends_in:
+                change = f"{tz.key}: {_hhmm(g1)} goes back to {_hhmm(g0)}"
+                if g0 <= start < end <= g1:
+                    what = f"lies in the time the clocks repeat on {d} ({change}): it runs twice that day"
+                elif starts_in:
+                    what = (
+                        f"starts at {_hhmm(start)}, a time the clocks repeat on {d} ({change}): that day it starts "
+                        f"at the first {_hhmm(start)}, stops when the clocks go back and starts again at the second"
+                    )
+                else:
+                    what = (
+                        f"ends at {_hhmm(end)}, a time the clocks repeat on {d} ({change}): that day it ends at the "
+                        f"first {_hhmm(end)} and runs again from {_hhmm(g0)}, when the clocks go back, to the second"
+                    )
+                out.append((h, what))
+                break
     return out
 
 

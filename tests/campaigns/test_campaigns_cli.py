@@ -125,14 +125,18 @@ def test_unknown_store_time_zone_is_one_line_naming_gateway_toml(tmp_path: Path)
         assert r.stderr.strip() == f"error: {d / 'gateway.toml'}: timezone: unknown time zone 'Mars/Olympus'"
 
 
-def test_validate_warns_about_a_window_the_spring_forward_gap_cuts(tmp_path: Path) -> None:
-    """Read in the store's time zone from gateway.toml: every year's clock change in Europe/Berlin skips 02:00-03:00."""
+def test_validate_warns_about_a_window_the_clock_changes_cut(tmp_path: Path) -> None:
+    """Read in the store's time zone from gateway.toml: every year Europe/Berlin skips 02:00-03:00 in spring and
+    goes through it twice in autumn; the autumn one passed silently."""
     night = '[[campaign]]\nid = "night"\nzone = "coffee"\n[campaign.schedule]\nhours = ["02:30-04:00"]\n'
     d = config_dir(tmp_path, night, tz="Europe/Berlin")
     r = runner.invoke(campaigns_app, ["validate", "--config", str(d)])
     assert r.exit_code == 0, r.output
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"warning: {d / 'campaigns.toml'}:1: campaign 'night' (#1): ")
+    assert len(lines) == 2, lines
+    assert all(line.startswith(f"warning: {d / 'campaigns.toml'}:1: campaign 'night' (#1): ") for line in lines)
     assert "schedule.hours: '02:30-04:00' starts at 02:30" in lines[0] and "that day it starts at 03:00" in lines[0]
+    assert "schedule.hours: '02:30-04:00' starts at 02:30, a time the clocks repeat on " in lines[1]
+    assert "(Europe/Berlin: 03:00 goes back to 02:00)" in lines[1] and "starts again at the second" in lines[1]
     (tmp_path / "utc").mkdir()
     assert runner.invoke(campaigns_app, ["validate", "--config", str(config_dir(tmp_path / "utc", night))]).stderr == ""

@@ -301,6 +301,45 @@ def test_a_window_in_the_spring_forward_gap_is_a_warning_saying_what_runs(
     _, _, warnings = load_campaigns(
         write(tmp_path, text), zones=ZONES, today=date(2026, 11, 1), tz=ZoneInfo("Europe/Berlin")
     )
+    skipped = [w for w in warnings if "the clocks skip" in w]  # Berlin repeats the same hour in October
+    assert len(skipped) == 1, warnings
+    assert skipped[0].startswith(f"{tmp_path / 'campaigns.toml'}:1: campaign 'night' (#1): schedule.hours: '{hours}' ")
+    assert words in skipped[0]
+
+
+@pytest.mark.parametrize(
+    ("hours", "words"),
+    [
+        (
+            "02:30-04:00",
+            "starts at 02:30, a time the clocks repeat on 2027-10-31 (Europe/Berlin: 03:00 goes back to 02:00): "
+            "that day it starts at the first 02:30, stops when the clocks go back and starts again at the second",
+        ),
+        (
+            "01:00-02:30",
+            "ends at 02:30, a time the clocks repeat on 2027-10-31 (Europe/Berlin: 03:00 goes back to 02:00): that day "
+            "it ends at the first 02:30 and runs again from 02:00, when the clocks go back, to the second",
+        ),
+        ("22:00-02:30", "ends at 02:30, a time the clocks repeat on 2027-10-31"),
+        (
+            "02:15-02:45",
+            "lies in the time the clocks repeat on 2027-10-31 (Europe/Berlin: 03:00 goes back to 02:00): it runs "
+            "twice that day",
+        ),
+        ("02:00-02:30", "it runs twice that day"),
+    ],
+)
+def test_a_window_in_the_fall_back_hour_is_a_warning_saying_what_runs(tmp_path: Path, hours: str, words: str) -> None:
+    """A window that starts or ends at a local time the clocks go through twice when they go back passed silently;
+    the rules read the shop clock, so it runs twice, or stops at the change and starts again."""
+    from zoneinfo import ZoneInfo
+
+    # from after the spring change of 2027 to before the next: only the autumn one lies between
+    schedule = f'[campaign.schedule]\nhours = ["{hours}"]\nend_date = 2027-12-31\n'
+    text = f'[[campaign]]\nid = "night"\nzone = "coffee"\n{schedule}'
+    _, _, warnings = load_campaigns(
+        write(tmp_path, text), zones=ZONES, today=date(2027, 4, 1), tz=ZoneInfo("Europe/Berlin")
+    )
     assert len(warnings) == 1, warnings
     assert warnings[0].startswith(f"{tmp_path / 'campaigns.toml'}:1: campaign 'night' (#1): schedule.hours: '{hours}' ")
     assert words in warnings[0]
@@ -310,6 +349,8 @@ def test_a_window_in_the_spring_forward_gap_is_a_warning_saying_what_runs(
     ("schedule", "tz"),
     [
         ('hours = ["02:30-04:00"]', "UTC"),  # no clock change
+        # runs on through the repeated hour, an hour longer: no surprise
+        ('hours = ["02:00-03:00"]\nstart_date = 2027-04-01\nend_date = 2027-12-31', "Europe/Berlin"),
         ('hours = ["03:00-04:00"]', "Europe/Berlin"),  # 03:00 exists
         ('hours = ["01:00-02:00"]', "Europe/Berlin"),  # ends as the gap opens: exclusive end, nothing lost
         ('hours = ["02:30-04:00"]\ndays = ["mon"]', "Europe/Berlin"),  # the clocks go forward on a Sunday
