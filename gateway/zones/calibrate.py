@@ -33,6 +33,7 @@ from gateway.zones.grid import (
     zones_without_receiver,
 )
 from gateway.zones.model import (
+    COORD_LIMIT_M,
     MAX_GRID_CELLS,
     Params,
     ZoneModel,
@@ -532,7 +533,8 @@ def fit(
         offset_sigma_db=FIT_OFFSET_SIGMA_DB,
     )
     rx_pos = _positions(receivers or {}, "receivers", warnings)
-    z_pos = _positions(zone_positions or {}, "zones", warnings)
+    # receivers far off are named below, with the polygons; a zone is where zones.toml takes it or nowhere
+    z_pos = _positions(zone_positions or {}, "zones", warnings, COORD_LIMIT_M)
     # only the walked zones: a polygon of a zone the model does not know would make the file unloadable
     polygons = {z: poly for z, poly in _polygons(zone_positions or {}, warnings).items() if z in cls_index}
     far = _far_receivers(rx_pos, polygons) if polygons else []
@@ -902,21 +904,30 @@ def _number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _positions(d: dict[str, Any], key: str, warnings: list[str]) -> dict[str, tuple[float, float]]:
-    """Positions from the recording header's `receivers` or `zones` (x/y, or a polygon's mean vertex); an entry
-    that is there but unreadable is named in a warning and left out."""
+def _within(v: Any, limit_m: float = COORD_LIMIT_M) -> bool:
+    # zones.toml's limit by default: a polygon's 1e308 passed as a number, overflowed the floor grid's arithmetic
+    # (a numpy RuntimeWarning) and then made the fitted model unwritable, blamed on the recording
+    return _number(v) and abs(v) <= limit_m
+
+
+def _positions(
+    d: dict[str, Any], key: str, warnings: list[str], limit_m: float = math.inf
+) -> dict[str, tuple[float, float]]:
+    """Positions from the recording header's `receivers` or `zones` (x/y, or a polygon's mean vertex), within
+    `limit_m` of the origin; an entry that is there but unreadable is named in a warning and left out."""
     out: dict[str, tuple[float, float]] = {}
     for name, v in d.items():
         if isinstance(v, dict) and ("x" in v or "y" in v):
-            if _number(v.get("x")) and _number(v.get("y")):
+            if _within(v.get("x"), limit_m) and _within(v.get("y"), limit_m):
                 out[name] = (float(v["x"]), float(v["y"]))
             else:
-                warnings.append(f"recording header: {key}.{name}: x and y must be numbers (metres); left out")
+                within = f", within +-{limit_m:g}" if limit_m < math.inf else ""
+                warnings.append(f"recording header: {key}.{name}: x and y must be numbers (metres{within}); left out")
         elif isinstance(v, dict) and isinstance(v.get("polygon"), list):
             pts = _polygon_points(v["polygon"])
             if pts is not None:
                 out[name] = (sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts))
-        elif isinstance(v, list | tuple) and len(v) == 2 and _number(v[0]) and _number(v[1]):
+        elif isinstance(v, list | tuple) and len(v) == 2 and _within(v[0], limit_m) and _within(v[1], limit_m):
             out[name] = (float(v[0]), float(v[1]))
     return out
 
@@ -936,12 +947,12 @@ def _far_receivers(rx_pos: dict[str, tuple[float, float]], polygons: dict[str, l
 
 
 def _polygon_points(poly: Any) -> list[tuple[float, float]] | None:
-    """At least three [x, y] vertices of finite numbers, or None."""
+    """At least three [x, y] vertices in metres within COORD_LIMIT_M, or None."""
     if not isinstance(poly, list) or len(poly) < 3:
         return None
     pts = []
     for p in poly:
-        if not (isinstance(p, list | tuple) and len(p) == 2 and _number(p[0]) and _number(p[1])):
+        if not (isinstance(p, list | tuple) and len(p) == 2 and _within(p[0]) and _within(p[1])):
             return None
         pts.append((float(p[0]), float(p[1])))
     return pts
@@ -1062,8 +1073,8 @@ def _polygons(d: dict[str, Any], warnings: list[str]) -> dict[str, list[tuple[fl
         pts = _polygon_points(v["polygon"])
         if pts is None:
             warnings.append(
-                f"recording header: zones.{name}.polygon: expected at least three [x, y] points; without it the "
-                "floor grid is left out"
+                f"recording header: zones.{name}.polygon: expected at least three [x, y] points in metres within "
+                f"+-{COORD_LIMIT_M:g}; without it the floor grid is left out"
             )
         else:
             out[name] = pts

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.zones.model import COORD_LIMIT_M
+
 
 class LayoutError(ValueError):
     """One line naming the file and, where it applies, the entry and field."""
@@ -29,6 +31,12 @@ class Layout:
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _far(value: float) -> str | None:
+    # 1e308 overflowed the floor grid's arithmetic (a numpy RuntimeWarning) and the fit then could not write
+    # zones.toml, which takes positions within this
+    return f"{value:g} is not a position in metres within +-{COORD_LIMIT_M:g}" if abs(value) > COORD_LIMIT_M else None
 
 
 def _tables(doc: dict[str, Any], key: str, path: Path) -> Iterator[tuple[str, dict[str, Any], str]]:
@@ -66,6 +74,8 @@ def load_layout(path: Path) -> Layout:
         for key in ("x", "y"):
             if not _number(entry.get(key)):
                 raise LayoutError(f"{where} ({rx}): field '{key}' must be a number (metres)")
+            if problem := _far(entry[key]):
+                raise LayoutError(f"{where} ({rx}): field '{key}': {problem}")
         receivers[rx] = {"x": float(entry["x"]), "y": float(entry["y"])}
     zones: dict[str, dict[str, list[list[float]]]] = {}
     for where, entry, name in _tables(doc, "zone", path):
@@ -76,6 +86,8 @@ def load_layout(path: Path) -> Layout:
             and all(isinstance(p, list) and len(p) == 2 and _number(p[0]) and _number(p[1]) for p in poly)
         ):
             raise LayoutError(f"{where} ({name}): field 'polygon' must be at least three [x, y] points in metres")
+        if problem := next(filter(None, (_far(v) for p in poly for v in p)), None):
+            raise LayoutError(f"{where} ({name}): field 'polygon': {problem}")
         zones[name] = {"polygon": [[float(x), float(y)] for x, y in poly]}
     if not receivers or not zones:
         raise LayoutError(f"{path}: a layout needs at least one [[receiver]] and one [[zone]]")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -509,6 +510,29 @@ def test_a_receiver_placed_far_from_the_zones_is_named(
     assert "RuntimeWarning" not in r.output  # type: ignore[attr-defined]
 
 
+def test_a_polygon_vertex_no_store_has_is_named_and_left_out(
+    polygon_walk: tuple[list[Advert], list[TruthInterval], dict[str, object]], tmp_path: Path
+) -> None:
+    """A header's vertex at 1e308 leaked "RuntimeWarning: overflow encountered in multiply" from the floor grid,
+    then the fit failed: "the fitted model cannot be written", naming the zone's mean position."""
+    adverts, truth, header = polygon_walk
+    receivers: dict[str, dict[str, float]] = header["receivers"]  # type: ignore[assignment]
+    zones: dict[str, dict[str, list[list[float]]]] = json.loads(json.dumps(header["zones"]))
+    name = next(iter(zones))
+    zones[name]["polygon"][0][0] = 1e308
+    scans = _write(tmp_path / "walk.jsonl", adverts, Header("s", receivers, None, {"zones": zones}))
+    write_truth(tmp_path / "t.jsonl", truth)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        r = _fit(scans, tmp_path / "t.jsonl", tmp_path / "z.toml")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    assert (
+        f"warning: recording header: zones.{name}.polygon: expected at least three [x, y] points in metres within "
+        "+-10000; without it the floor grid is left out"
+    ) in r.output.splitlines()  # type: ignore[attr-defined]
+    assert name not in ZoneModel.load(tmp_path / "z.toml").zone_polygons
+
+
 def test_fit_names_the_zones_no_receiver_is_in(
     polygon_walk: tuple[list[Advert], list[TruthInterval], dict[str, object]], tmp_path: Path
 ) -> None:
@@ -565,8 +589,17 @@ _ZONE = "[[zone]]\nname = 'z'\npolygon = {}\n"
         ("[[receiver]]\nid = 'a'\nx = 1\ny = 2\n" + _ZONE.format("[[0, 0], [1, 0]]"), "zone 1 (z): field 'polygon'"),
         ("[[receiver]]\nid = 'a'\nx = 1\ny = 2\n", "needs at least one [[receiver]] and one [[zone]]"),
         ("[[receiver]\n", "not valid TOML"),
+        # 1e308 overflowed the floor grid (a numpy RuntimeWarning), then the fit blamed the recording
+        (
+            "[[receiver]]\nid = 'a'\nx = 1\ny = 2\n" + _ZONE.format("[[1e308, 0], [1, 0], [1, 1]]"),
+            "zone 1 (z): field 'polygon': 1e+308 is not a position in metres within +-10000",
+        ),
+        (
+            "[[receiver]]\nid = 'a'\nx = -1e308\ny = 2\n" + _ZONE.format("[[0, 0], [1, 0], [1, 1]]"),
+            "receiver 1 (a): field 'x': -1e+308 is not a position in metres within +-10000",
+        ),
     ],
-    ids=["no-y", "two-points", "no-zone", "bad-toml"],
+    ids=["no-y", "two-points", "no-zone", "bad-toml", "far-vertex", "far-receiver"],
 )
 def test_a_bad_layout_is_one_line_naming_file_and_entry(
     walk_files: tuple[Path, Path], tmp_path: Path, text: str, named: str
