@@ -274,8 +274,19 @@ def evaluate_command(
                 check_time_span(adverts, intervals)
             except CalibrationError as e:
                 raise _fail(f"{scans}: {e}") from None
-        where = "start after the truncated recording ends" if stats.truncated else "lie outside the recording"
-        _err.print(f"warning: {truth}: {len(outside)} truth intervals {where}; they are not scored", markup=False)
+        end = max(a.t for a in adverts)
+        if all(iv.t_start > end for iv in outside):  # the recording stopped early: not the truth's fault
+            cut = "is cut short and ends" if stats.truncated else "ends"
+            _err.print(
+                f"warning: {scans}: the recording {cut} at {end:.3f}, before {len(outside)} of the truth's intervals "
+                f"({truth}); they are not scored",
+                markup=False,
+            )
+        else:
+            _err.print(
+                f"warning: {truth}: {len(outside)} truth intervals lie outside the recording; they are not scored",
+                markup=False,
+            )
         gone = set(map(id, outside))
         intervals = [iv for iv in intervals if id(iv) not in gone]
     adverts = _as_truth_devices(scans, adverts, intervals, customers)

@@ -502,7 +502,7 @@ def fit(
     index = _Intervals(truth)
     warnings.extend(_zone_name_warnings(zones, zone_positions))
     walked_s = _zone_walk_seconds(truth)
-    warnings.extend(_zone_amount_checks(classes, rs, index, walked_s))
+    warnings.extend(_zone_amount_checks(classes, rs, index, walked_s, _span(all_adverts)))
 
     # a robust measurement-noise estimate for the Kalman filter: spread of raw readings inside one interval
     by_key: dict[tuple[int, str], list[float]] = {}
@@ -1027,10 +1027,35 @@ def _thin_zone_advice(walked_s: float) -> str:
     )
 
 
+def _unrecorded(zone: str, index: _Intervals, span: tuple[float, float]) -> str | None:
+    """Why a zone has no sample when the recording is at fault: every one of its truth intervals lies after the
+    recording's last advertisement (it stopped early) or before its first (it started late)."""
+    ivs = [iv for per in index.ivs.values() for iv in per if iv.zone == zone]
+    lo, hi = span
+    if ivs and all(iv.t_start > hi for iv in ivs):
+        first = min(iv.t_start for iv in ivs)
+        return (
+            f"the recording ends at {hi:.3f}, before the truth's intervals of zone {zone!r} (the first starts at "
+            f"{first:.3f}): it stopped before that part of the walk; record the walk again"
+        )
+    if ivs and all(iv.t_end < lo for iv in ivs):
+        last = max(iv.t_end for iv in ivs)
+        return (
+            f"the recording starts at {lo:.3f}, after the truth's intervals of zone {zone!r} (the last ends at "
+            f"{last:.3f}): it started after that part of the walk; record the walk again"
+        )
+    return None
+
+
 def _zone_amount_checks(
-    classes: list[str], rs: Sequence[Reading], index: _Intervals, walked_s: dict[str, float]
+    classes: list[str],
+    rs: Sequence[Reading],
+    index: _Intervals,
+    walked_s: dict[str, float],
+    span: tuple[float, float],
 ) -> list[str]:
-    """Every class must have been heard; one heard only briefly gets a warning (its fingerprint is thin)."""
+    """Every class must have been heard; one heard only briefly gets a warning (its fingerprint is thin).
+    `span` is the recording's first and last advertisement time."""
     heard_s: dict[str, set[int]] = {c: set() for c in classes}
     for r in rs:
         iv = index.at(r.device, r.t)
@@ -1040,6 +1065,9 @@ def _zone_amount_checks(
     for c in classes:
         n = len(heard_s[c])
         if n == 0:
+            # a recording that stopped early was blamed on the truth file, whose intervals were right
+            if (cut := _unrecorded(c, index, span)) is not None:
+                raise CalibrationError(cut, about="scans")
             raise CalibrationError(
                 f"no labelled samples for zone {c!r}: the device was not heard while there", about="truth"
             )

@@ -407,7 +407,8 @@ def test_evaluate_scores_a_truncated_recording_up_to_where_it_ends(
     args = ["evaluate", "--scans", str(cut), "--truth", str(tmp_path / "t.jsonl"), "--zones", str(zones_file[0])]
     r = runner.invoke(calibrate_app, [*args, "--json"])
     assert r.exit_code == 0, r.output
-    assert "ends early" in r.output and "start after the truncated recording ends; they are not scored" in r.output
+    assert "ends early" in r.output and f"warning: {cut}: the recording is cut short and ends at " in r.output
+    assert "of the truth's intervals" in r.output and "they are not scored" in r.output
     scored = json.loads(r.stdout.strip().splitlines()[-1])
     assert 0 < scored["samples"] < len(adverts) and scored["skipped_lines"] == 0
 
@@ -430,6 +431,27 @@ def test_fit_on_a_truncated_walk_blames_the_recording_and_names_the_zones_it_los
     r = _fit(cut, tmp_path / "t2.jsonl", tmp_path / "z.toml")
     assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
     assert f"{len(late)} truth intervals start after that and are not used" in r.output  # type: ignore[attr-defined]
+
+
+def test_fit_on_a_walk_whose_recording_stopped_early_blames_the_recording(
+    walk_data: tuple[list[Advert], list[TruthInterval]], tmp_path: Path
+) -> None:
+    """A recording stopped halfway (cleanly: no torn line) with zones walked only after that used to say
+    "TRUTH: no labelled samples for zone 'x': the device was not heard while there", blaming a correct truth."""
+    adverts, truth = walk_data
+    ordered = sorted(adverts, key=lambda a: a.t)
+    kept = ordered[: len(ordered) // 2]
+    end = kept[-1].t
+    scans = _write(tmp_path / "walk.jsonl", kept)
+    write_truth(tmp_path / "t.jsonl", truth)
+    lost = sorted({iv.zone for iv in truth} - {iv.zone for iv in truth if iv.t_start <= end})
+    assert lost  # the walk's later zones were never recorded
+    line = _one_error_line(_fit(scans, tmp_path / "t.jsonl", tmp_path / "z.toml"))
+    first = min(iv.t_start for iv in truth if iv.zone == lost[0])
+    assert line == (
+        f"error: {scans}: the recording ends at {end:.3f}, before the truth's intervals of zone {lost[0]!r} (the "
+        f"first starts at {first:.3f}): it stopped before that part of the walk; record the walk again"
+    )
 
 
 def test_fit_takes_a_walk_recorded_receiver_by_receiver(
@@ -459,7 +481,8 @@ def test_evaluate_scores_what_overlaps_and_refuses_a_truth_of_another_recording(
     args = ["evaluate", "--scans", str(scans), "--zones", str(zones_file[0]), "--json"]
     r = runner.invoke(calibrate_app, [*args, "--truth", str(tmp_path / "t.jsonl")])
     assert r.exit_code == 0, r.output
-    assert "1 truth intervals lie outside the recording; they are not scored" in r.output
+    assert f"{scans}: the recording ends at {end:.3f}, before 1 of the truth's intervals" in r.output
+    assert "they are not scored" in r.output
     assert json.loads(r.stdout.strip().splitlines()[-1])["samples"] > 0
     write_truth(tmp_path / "other.jsonl", [late])
     line = _one_error_line(runner.invoke(calibrate_app, [*args, "--truth", str(tmp_path / "other.jsonl")]))
