@@ -1,7 +1,9 @@
 """Live BLE scanning with bleak: keeps a scanner running through BlueZ failures and silences.
 
 The detection callback converts each (BLEDevice, AdvertisementData) to an Advert stamped with the wall
-clock at reception (the one place the pipeline reads it) and hands it on. Starting is retried with capped
+clock at reception (the one place the pipeline reads it) and hands it on; a step of that clock (NTP setting a
+Pi that has no real-time clock) is told apart from a quiet store by the monotonic clock and reported to
+`on_clock_step` before the first advertisement after it. Starting is retried with capped
 exponential backoff; a scanner that reports nothing for `silence_restart_s` is restarted, because bleak
 does not notice bluetoothd restarting and BlueZ can go quiet after hours.
 """
@@ -25,6 +27,7 @@ from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.exc import BleakError
 
 from gateway.adverts import Advert
+from gateway.clock import ClockSteps
 from gateway.config import ScannerSettings
 from gateway.sources.bleak_convert import advert_from_bleak
 from gateway.sources.bluez_errors import check_bluetooth_available, describe_scan_error
@@ -93,6 +96,8 @@ class LiveSource:
         backoff_initial_s: float = BACKOFF_INITIAL_S,
         backend_kwargs: dict[str, Any] | None = None,
         start_timeout_s: float = START_TIMEOUT_S,
+        on_clock_step: Callable[[float | None, float], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.on_advert = on_advert
@@ -103,6 +108,10 @@ class LiveSource:
         self.backoff_initial_s = backoff_initial_s
         self.backend_kwargs = backend_kwargs or {}
         self.start_timeout_s = start_timeout_s
+        # (the wall time of the last advertisement before the step or None, the step in seconds)
+        self.on_clock_step = on_clock_step
+        self._monotonic = monotonic
+        self._clock_steps = ClockSteps()
 
         self.state: State = "stopped"
         self.adverts = 0
@@ -110,6 +119,7 @@ class LiveSource:
         self.silence_restarts = 0
         self.failed_starts = 0
         self.callback_errors = 0
+        self.clock_steps = 0
         self.last_advert_at: float | None = None  # wall clock of the last advertisement (epoch seconds)
         self.last_error: str | None = None
         self.recent_backoffs_s: deque[float] = deque(maxlen=RECENT_BACKOFFS_KEPT)
@@ -132,6 +142,8 @@ class LiveSource:
             self._silences_in_a_row = 0
         try:
             t = self.clock()
+            if (step := self._clock_steps.check(t, self._monotonic())) is not None:
+                self._clock_stepped(step)
             adv = advert_from_bleak(device, data, t, self.rx_name)
             self.adverts += 1
             self.last_advert_at = t
@@ -142,6 +154,16 @@ class LiveSource:
                 self._callback_error_logged = True
                 # the type only: the message could carry an address of a stranger
                 log.error("advertisement handler failed (%s); counting further failures silently", type(e).__name__)
+
+    def _clock_stepped(self, step: float) -> None:
+        self.clock_steps += 1
+        log.warning(
+            "the wall clock stepped %+.1f s between two advertisements (NTP setting it?): times before and after "
+            "are not compared",
+            step,
+        )
+        if self.on_clock_step is not None:
+            self.on_clock_step(self.last_advert_at, step)
 
     # -- the scanning loop ------------------------------------------------------------------------------
 
@@ -255,6 +277,7 @@ class LiveSource:
             "silence_restarts": self.silence_restarts,
             "failed_starts": self.failed_starts,
             "callback_errors": self.callback_errors,
+            "clock_steps": self.clock_steps,
             "last_advert_at": self.last_advert_at,
             "last_error": self.last_error,
         }

@@ -294,3 +294,69 @@ async def test_a_long_silence_is_warned_about_once(caplog: pytest.LogCaptureFixt
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert any("advertisements again after 4 silent restart(s)" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_step_of_the_wall_clock_is_reported_before_the_first_advertisement_after_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A Pi boots with the time it saved at shutdown and NTP steps it later: the pipeline must hear of the step
+    before it sees a time from the new clock, and no advertisement may be lost to it."""
+    wall = [T0, T0 + 1, T0 + 2, T0 - 3600 + 3, T0 - 3600 + 4, T0 - 3600 + 5 + 86_400]
+    mono = iter([50.0, 51.0, 52.0, 53.0, 54.0, 55.0])
+    seen: list[tuple[str, float | None, float]] = []
+    got: list[Advert] = []
+
+    def on_advert(adv: Advert) -> None:
+        got.append(adv)
+        seen.append(("advert", adv.t, 0.0))
+
+    script = Script(sessions=[[ibeacon_emission() for _ in wall]])
+    source = LiveSource(
+        settings(),
+        on_advert,
+        backend=ScriptedScanner,
+        backend_kwargs={"script": script},
+        clock=iter(wall).__next__,
+        monotonic=mono.__next__,
+        rx_name="rx",
+        on_clock_step=lambda last, step: seen.append(("step", last, step)),
+    )
+    with caplog.at_level(logging.WARNING, logger="gateway.sources.live"):
+        task = asyncio.create_task(source.run())
+        while len(got) < len(wall):
+            await asyncio.sleep(0.005)
+        await source.stop()
+        await task
+    assert [a.t for a in got] == wall
+    steps = [(last, round(step, 3)) for kind, last, step in seen if kind == "step"]
+    assert steps == [(T0 + 2, -3600.0), (T0 - 3600 + 4, 86_400.0)]
+    # each step comes right before the advertisement that carries the new clock
+    kinds = [kind for kind, *_ in seen]
+    assert kinds == ["advert"] * 3 + ["step"] + ["advert"] * 2 + ["step", "advert"]
+    assert source.status()["clock_steps"] == 2
+    assert sum("wall clock stepped -3600.0 s" in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_a_clock_that_keeps_time_reports_no_step() -> None:
+    """Advertisements seconds or an hour apart, the wall clock slewed by NTP within its 500 ppm: no step."""
+    wall = [T0, T0 + 0.01, T0 + 3.0, T0 + 3603.0 + 1.5]
+    mono = iter([7.0, 7.01, 10.0, 3610.0])
+    got: list[Advert] = []
+    steps: list[float] = []
+    script = Script(sessions=[[ibeacon_emission() for _ in wall]])
+    source = LiveSource(
+        settings(),
+        got.append,
+        backend=ScriptedScanner,
+        backend_kwargs={"script": script},
+        clock=iter(wall).__next__,
+        monotonic=mono.__next__,
+        rx_name="rx",
+        on_clock_step=lambda _last, step: steps.append(step),
+    )
+    task = asyncio.create_task(source.run())
+    while len(got) < len(wall):
+        await asyncio.sleep(0.005)
+    await source.stop()
+    await task
+    assert steps == [] and source.clock_steps == 0
