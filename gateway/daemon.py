@@ -42,6 +42,7 @@ class Daemon:
             backend=backend,
             rx_name=loaded.gateway.gateway_id,
             on_started=self._on_started,
+            on_clock_step=self.runtime.clock_stepped,
         )
         self._unhealthy_since: float | None = None
 

@@ -122,6 +122,16 @@ class Pipeline:
         self.stats.events += len(events)
         return events
 
+    def restart(self, t: float | None) -> Sequence[Event]:
+        """The wall clock stepped: everyone still tracked leaves at `t`, the last time of the old clock, and the
+        next advertisement starts the sweep schedule in the new one. Visits spanning the step would otherwise
+        last a day or end before they began, and after a step back nobody would leave until the old time came
+        round again."""
+        events = self.finish(t)
+        self.last_t = None
+        self._next_sweep_t = None
+        return events
+
     def forget(self, customer_id: str) -> None:
         """Revocation: nothing about the customer stays in memory from this moment on."""
         self.resolver.remove(customer_id)

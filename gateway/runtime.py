@@ -241,6 +241,21 @@ class Runtime:
         self.sightings_rejected += batch.rejected
         self.handle_many(adverts)
 
+    def clock_stepped(self, last_t: float | None, step: float) -> None:
+        """The live source saw the wall clock step (`gateway.clock`): the visits under way end at `last_t`, the
+        last time of the old clock, and tracking starts again in the new one. Caps and cooldowns keep the times
+        they were written with: a step forward shortens the cooldowns running at that moment by the step."""
+        if self._batcher is not None:
+            return  # a node decides nothing; the primary's own clock stamps nothing the node sends
+        events = self.pipeline.restart(last_t)
+        log.warning(
+            "wall clock step of %+.1f s: the visits under way end at the last time before it (%d event(s))",
+            step,
+            len(events),
+        )
+        self._pending.extend(events)
+        self.flush()
+
     def finish(self) -> None:
         """End of the advertisement stream: everyone still tracked leaves."""
         self._pending.extend(self.pipeline.finish())
