@@ -67,6 +67,9 @@ class RateMeter:
 # How far ahead of this gateway's clock another receiver's sightings may be: batching (a few seconds), the
 # broker's latency and NTP's error, with room to spare. The install guide asks for NTP on every receiver.
 SIGHTING_MAX_AHEAD_S = 60.0
+# ...and how far behind: the same allowance, as a node's batches go out every few seconds and sightings are sent
+# at QoS 0, never held back for a reconnection.
+SIGHTING_MAX_BEHIND_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -223,19 +226,23 @@ class Runtime:
             return
         adverts = batch.adverts
         now = self.now()
-        limit = now + SIGHTING_MAX_AHEAD_S
-        if any(a.t > limit for a in adverts):
+        early, late = now - SIGHTING_MAX_BEHIND_S, now + SIGHTING_MAX_AHEAD_S
+        if any(not early <= a.t <= late for a in adverts):
             # One advertisement from the future moves that customer's clock ahead, and every real one after it
-            # is then old news: a node with a wrong clock (or anyone who can publish) would hide customers.
-            ahead = [a for a in adverts if a.t > limit]
-            adverts = [a for a in adverts if a.t <= limit]
-            self.sightings_rejected += len(ahead)
+            # is then old news: a node with a wrong clock (or anyone who can publish) would hide customers. One
+            # from the past (a node that booted without a real-time clock, before NTP set it) is no news of where
+            # anyone is now, and would take the pipeline's time back with it.
+            off = [a for a in adverts if not early <= a.t <= late]
+            adverts = [a for a in adverts if early <= a.t <= late]
+            self.sightings_rejected += len(off)
+            worst = max(off, key=lambda a: abs(a.t - now)).t - now
             log.warning(
-                "sightings from %s are up to %.0f s ahead of this gateway's clock: %d ignored (is NTP running there?)",
+                "sightings from %s are up to %.0f s %s this gateway's clock: %d ignored (is NTP running there?)",
                 receiver,
-                max(a.t for a in ahead) - now,
-                len(ahead),
-                extra={"log_key": f"sightings-ahead-{receiver}"},
+                abs(worst),
+                "ahead of" if worst > 0 else "behind",
+                len(off),
+                extra={"log_key": f"sightings-{'ahead' if worst > 0 else 'behind'}-{receiver}"},
             )
         self.sightings_in += len(adverts)
         self.sightings_rejected += batch.rejected

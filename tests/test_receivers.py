@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -91,9 +92,10 @@ async def test_a_node_shares_only_consenting_customers_and_the_primary_uses_them
     node = Runtime(loaded_as(config, tmp_path / "node", "rx-coffee", "node"))
     primary = Runtime(loaded_as(config, tmp_path / "primary", "gw-1", "primary"))
     async with running(node, primary):
+        t0 = time.time()  # the primary takes sightings stamped near its own clock only
         for i in range(30):
-            node.handle(Advert(1000.0 + i, "rx-coffee", CUSTOMER_ADDR, -60))
-            node.handle(Advert(1000.0 + i, "rx-coffee", STRANGER_ADDR, -50))
+            node.handle(Advert(t0 + i / 10, "rx-coffee", CUSTOMER_ADDR, -60))
+            node.handle(Advert(t0 + i / 10, "rx-coffee", STRANGER_ADDR, -50))
         await wait_until(lambda: primary.sightings_in >= 30)
         await asyncio.sleep(0.3)
         assert primary.sightings_in == 30  # the stranger never left the node
@@ -225,18 +227,21 @@ def batch_of(adv: Advert) -> bytes:
     return encode_batch(adv.rx, [{**adv.to_json(), "rx": adv.rx}])
 
 
-async def test_sightings_from_the_future_are_ignored_and_named(
-    config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(("off_s", "said"), [(86_400, "86400 s ahead of"), (-7_200, "7200 s behind")])
+async def test_sightings_off_the_primarys_clock_are_ignored_and_named(
+    config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, off_s: float, said: str
 ) -> None:
-    """One sighting stamped a day ahead used to hide that customer from the primary for the rest of the visit."""
+    """One sighting stamped a day ahead used to hide that customer from the primary for the rest of the visit;
+    one from two hours ago (a node booted without a real-time clock, before NTP set it) took the primary's time
+    back with it."""
     clock = [100_000.0]
     primary = Runtime(loaded_as(config, tmp_path / "primary", "gw-1", "primary"), now=lambda: clock[0])
     try:
-        future = Advert(clock[0] + 86_400, "rx-coffee", CUSTOMER_ADDR, -60)
+        off = Advert(clock[0] + off_s, "rx-coffee", CUSTOMER_ADDR, -60)
         with caplog.at_level("WARNING", logger="gateway.runtime"):
-            primary.on_sightings("rx-coffee", batch_of(future))
+            primary.on_sightings("rx-coffee", batch_of(off))
         assert primary.pipeline.stats.adverts == 0 and primary.sightings_rejected == 1
-        assert any("sightings from rx-coffee are up to 86400 s ahead" in r.getMessage() for r in caplog.records)
+        assert any(f"sightings from rx-coffee are up to {said} this gateway" in r.getMessage() for r in caplog.records)
         for i in range(5):  # the customer's real sightings still count
             primary.on_sightings("rx-coffee", batch_of(Advert(clock[0] + i, "rx-coffee", CUSTOMER_ADDR, -60)))
         assert primary.pipeline.stats.recognised == 5
