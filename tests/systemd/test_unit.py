@@ -66,6 +66,12 @@ def test_starts_as_a_notify_service_with_a_watchdog(unit: dict[str, list[str]]) 
     assert unit["Service.ConfigurationDirectory"] == ["proximity-gateway"]
 
 
+def test_starts_after_the_clock_is_set_where_the_system_waits_for_ntp(unit: dict[str, list[str]]) -> None:
+    """A Pi has no real-time clock: started before NTP, the first events would carry the time of the last
+    shutdown. time-sync.target only waits where systemd-time-wait-sync is enabled (install guide, section 5)."""
+    assert "time-sync.target" in " ".join(unit["Unit.After"]).split()
+
+
 def test_runs_without_privileges(unit: dict[str, list[str]]) -> None:
     assert unit["Service.DynamicUser"] == ["yes"]
     assert unit["Service.SupplementaryGroups"] == ["bluetooth"]
