@@ -375,6 +375,12 @@ def calibrate_record_command(
         raise _fail(f"{out_dir}: cannot write: {e.strerror or e}") from None
     if "start" not in times:
         raise _fail(f"scanning never started: {source.last_error or 'unknown reason'}; no interval recorded")
+    if source.clock_steps:
+        # the interval would span two clocks: a day long after a step forward, or labelling the wrong readings
+        raise _fail(
+            "the wall clock stepped during the walk (NTP setting it?): its times do not make one interval; no interval "
+            "recorded; walk this zone again once `timedatectl` says the clock is synchronized"
+        )
     if not heard_by:
         what, check = (
             (f"the tag {tag}", "its address and battery")

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from gateway import cli_record
 from gateway.adverts import Advert, encode_ibeacon
 from gateway.cli_record import SPOT_S, calibrate_record_command, record_command, spot_cue
+from gateway.clock import ClockSteps
 from gateway.config import ConfigError, load_gateway_config
 from gateway.delivery.topics import Topics
 from gateway.identity.registry import Registry
@@ -429,3 +430,22 @@ def test_outside_the_readout_alternates_between_the_doorway_and_the_pavement() -
     assert "pavement" in cues[1] and "pavement" in cues[3]
     assert "move on in 4 s" in cues[0]
     assert "cover the whole zone" in spot_cue(1.0, "coffee")  # inside, the cue is as before
+
+
+def test_a_clock_step_during_the_walk_labels_nothing(
+    app: typer.Typer, config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NTP stepping the clock mid-walk (a Pi that booted without a real-time clock) would have made one interval
+    of two clocks: a day long, or over readings of another walk."""
+    use_script(monkeypatch, traffic())
+    calls = iter(range(1_000_000))
+    # the third advertisement arrives in a clock stepped an hour forward
+    monkeypatch.setattr(ClockSteps, "check", lambda self, wall, mono: 3600.0 if next(calls) == 2 else None)
+    out_dir = tmp_path / "cal"
+    code, stderr = invoke(
+        app, "calibrate", "record", "--zone", "coffee", "--duration", SHORT_S, "--tag", TAG,
+        "--out", str(out_dir), "--config", str(config_dir),
+    )  # fmt: skip
+    assert code == 1
+    assert "the wall clock stepped during the walk" in stderr and "walk this zone again" in stderr
+    assert not (out_dir / "calibration-truth.jsonl").exists()
