@@ -89,7 +89,19 @@ def _open_binary(path: Path) -> IO[bytes]:
     return path.open("rb")
 
 
-def _hex_map(value: Any, what: str, key_of: Callable[[str], str | None], expected: str) -> dict[str, str] | str:
+# Keys seen already in SPEC form, per map: a store hears a few dozen companies and services, so after the first
+# lines each key costs one set lookup (checking it every time made the reader a quarter slower). Bounded, so a
+# file of made-up keys cannot grow them.
+_KNOWN_MFR_KEYS: set[str] = set()
+_KNOWN_SVC_KEYS: set[str] = set()
+MAX_KNOWN_KEYS = 1024
+_MFR_KEY_EXPECTED = f"a company identifier in decimal (0..{MAX_COMPANY_ID})"
+_SVC_KEY_EXPECTED = "a service UUID"
+
+
+def _hex_map(
+    value: Any, what: str, key_of: Callable[[str], str | None], expected: str, known: set[str]
+) -> dict[str, str] | str:
     """Checks a {key: hex} map cheaply; returns it with its keys in SPEC form (`key_of`), or a problem."""
     if not isinstance(value, dict):
         return f"field '{what}' is not an object"
@@ -97,10 +109,15 @@ def _hex_map(value: Any, what: str, key_of: Callable[[str], str | None], expecte
     for k, v in value.items():
         if not isinstance(v, str) or len(v) % 2:
             return f"{what}[{k}] is not a hex string"
+        if k in known:
+            continue
         canonical = key_of(k)
         if canonical is None:
             return f"{what} key {k!r} is not {expected}"
-        renamed = renamed or canonical != k
+        if canonical != k:
+            renamed = True
+        elif len(known) < MAX_KNOWN_KEYS:
+            known.add(k)
     if not renamed:  # nearly every line: already in SPEC form, nothing to copy
         return value
     # "076" or an upper-case UUID would miss the parsers' lookups and the device would go unrecognised
@@ -144,14 +161,14 @@ def advert_from_json(obj: Any) -> Advert | str:
     if mfr is None:
         mfr = {}
     elif type(mfr) is not dict or mfr:  # {}: nothing to check
-        mfr = _hex_map(mfr, "mfr", company_key, f"a company identifier in decimal (0..{MAX_COMPANY_ID})")
+        mfr = _hex_map(mfr, "mfr", company_key, _MFR_KEY_EXPECTED, _KNOWN_MFR_KEYS)
         if isinstance(mfr, str):
             return mfr
     svc = obj.get("svc_data")
     if svc is None:
         svc = {}
     elif type(svc) is not dict or svc:  # {}: nothing to check
-        svc = _hex_map(svc, "svc_data", service_key, "a service UUID")
+        svc = _hex_map(svc, "svc_data", service_key, _SVC_KEY_EXPECTED, _KNOWN_SVC_KEYS)
         if isinstance(svc, str):
             return svc
     uuids = obj.get("svc_uuids")
