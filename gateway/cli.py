@@ -24,8 +24,8 @@ from gateway.cli_campaigns import campaigns_app
 from gateway.cli_customers import customers_app
 from gateway.cli_group import OneLineGroup
 from gateway.cli_record import calibrate_record_command, record_command
-from gateway.config import DEFAULT_CONFIG_DIR, ConfigError
-from gateway.setup import ZONES_FILE, LoadedConfig, load_config_dir
+from gateway.config import DEFAULT_CONFIG_DIR, ConfigError, service_credentials
+from gateway.setup import GATEWAY_FILE, ZONES_FILE, LoadedConfig, load_config_dir
 
 app = typer.Typer(
     cls=OneLineGroup,
@@ -141,6 +141,12 @@ def config_check(config: ConfigOpt = DEFAULT_CONFIG_DIR) -> None:
             f"warning: {config / ZONES_FILE}: receivers: this gateway's own radio {g.gateway_id!r} (gateway.toml "
             f"gateway_id) is not among them ({', '.join(loaded.zones.receivers)}): `run` ignores what it hears until "
             "the zones are fitted on a walk it recorded (a replay uses the recording's receivers)",
+            markup=False,
+        )
+    for key in service_credentials(g):
+        err.print(
+            f"warning: {config / GATEWAY_FILE}: mqtt.{key}: {getattr(g.mqtt, key)} is a systemd credential, there "
+            "only while the service runs (LoadCredential=): not checked here",
             markup=False,
         )
     out.print(

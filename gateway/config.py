@@ -263,18 +263,37 @@ def load_gateway_config(config_dir: Path, environ: Mapping[str, str] | None = No
                 problems[i] = f"environment {var}: " + problems[i].split(": ", 1)[1]
         raise ConfigError(problems) from None
     resolved = cfg.resolve_paths(config_dir)
-    if problems := _path_problems(path, resolved):
+    if problems := _path_problems(path, resolved, os.environ if environ is None else environ):
         raise ConfigError(problems)
     return resolved
 
 
-def _path_problems(path: Path, cfg: GatewayConfig) -> list[str]:
+# systemd puts a unit's LoadCredential= files here, in a directory that exists only while the unit runs
+SYSTEMD_CREDENTIALS_DIR = Path("/run/credentials")
+
+
+def service_credentials(cfg: GatewayConfig, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The TLS keys naming a systemd credential that is not there to check: the install guide hands the client
+    key to the service so (`key_file = "/run/credentials/proximity-gateway.service/client.key"`), and a command
+    run by hand (`config check`, `customers import`, `status`) is outside the service. Inside it, where systemd
+    sets CREDENTIALS_DIRECTORY, the file is checked like any other."""
+    if "CREDENTIALS_DIRECTORY" in (os.environ if environ is None else environ):
+        return []
+    return [
+        key
+        for key in ("ca_file", "cert_file", "key_file")
+        if (p := getattr(cfg.mqtt, key)) is not None and p.is_relative_to(SYSTEMD_CREDENTIALS_DIR) and not p.exists()
+    ]
+
+
+def _path_problems(path: Path, cfg: GatewayConfig, environ: Mapping[str, str]) -> list[str]:
     """Paths the daemon would only trip over once running: a state_dir that is a file, a missing TLS file."""
     out = []
     if cfg.state_dir.exists() and not cfg.state_dir.is_dir():
         out.append(f"{path}: state_dir: {cfg.state_dir} exists and is not a directory")
+    elsewhere = service_credentials(cfg, environ)
     for key in ("ca_file", "cert_file", "key_file"):
         p = getattr(cfg.mqtt, key)
-        if p is not None and not p.is_file():
+        if p is not None and key not in elsewhere and not p.is_file():
             out.append(f"{path}: mqtt.{key}: {'a directory, not a file' if p.is_dir() else 'no such file'}: {p}")
     return out

@@ -284,3 +284,30 @@ def test_check_warns_when_the_gateways_own_radio_is_not_in_the_zone_model(config
         .replace('role = "standalone"', 'role = "node"')
     )
     assert "gateway_id" not in check(config)[2]  # a node decides nothing: it needs no zone model of its radio
+
+
+def test_a_key_handed_over_as_a_systemd_credential_is_not_checked_outside_the_service(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The install guide gives the client key to the service with LoadCredential=, at a path that exists only
+    while the service runs: `config check`, `customers list` and `status`, run by hand as the guide says,
+    stopped at "mqtt.key_file: no such file"."""
+    key = "/run/credentials/proximity-gateway.service/client.key"
+    assert not Path(key).exists()
+    (config / "client.pem").write_text("certificate")
+    gw = config / "gateway.toml"
+    gw.write_text(
+        gw.read_text().replace(
+            'url = "mqtt://127.0.0.1:1883"',
+            f'url = "mqtt://127.0.0.1:1883"\ncert_file = "client.pem"\nkey_file = "{key}"',
+        )
+    )
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    code, out, err = check(config)
+    assert code == 0, err
+    assert f"warning: {gw}: mqtt.key_file: {key} is a systemd credential" in err and "ok" in out
+    assert load_gateway_config(config).mqtt.key_file == Path(key)
+    # inside the service systemd sets CREDENTIALS_DIRECTORY: a missing credential is the error it always was
+    with pytest.raises(ConfigError) as e:
+        load_gateway_config(config, environ={"CREDENTIALS_DIRECTORY": "/run/credentials/proximity-gateway.service"})
+    assert e.value.problems == [f"{gw}: mqtt.key_file: no such file: {key}"]
