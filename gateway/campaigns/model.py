@@ -325,13 +325,14 @@ def parse_campaigns(
 
 def _check_zones(label: str, c: Campaign, zones: set[str] | None) -> list[str]:
     out = []
-    for field, names in (("zone", (c.zone,)), ("sequence", c.sequence)):
-        for z in names:
-            if z in (UNKNOWN, OUTSIDE):
-                out.append(f"{label}: {field}: '{z}' is not a store zone (rules never fire on it)")
-            elif zones is not None and z not in zones:
-                known = ", ".join(sorted(zones)) or "none"
-                out.append(f"{label}: {field}: unknown zone '{z}' (zones: {known})")
+    # a sequence ends with the zone (often it is where the zone came from): each name once, under the key written
+    field, names = ("sequence", tuple(dict.fromkeys(c.sequence))) if c.sequence else ("zone", (c.zone,))
+    for z in names:
+        if z in (UNKNOWN, OUTSIDE):
+            out.append(f"{label}: {field}: '{z}' is not a store zone (rules never fire on it)")
+        elif zones is not None and z not in zones:
+            known = ", ".join(sorted(zones)) or "none"
+            out.append(f"{label}: {field}: unknown zone '{z}' (zones: {known})")
     return out
 
 

@@ -86,6 +86,19 @@ min_dwel_s = 3
     assert any("campaign 'c' (#4): min_dwel_s: unknown key (misspelt?)" in g for g in got)
 
 
+def test_an_unknown_zone_of_a_sequence_is_one_problem_under_sequence(tmp_path: Path) -> None:
+    """The documented `sequence = ["produce", "dairy"]` in a store without dairy was reported twice, once under
+    `zone`, a key the campaign does not have (the zone is the sequence's last)."""
+    label = f"{tmp_path / 'campaigns.toml'}:1: campaign 'x' (#1)"
+    zones = ZONES - {"dairy"}
+    for text in ('sequence = ["dairy", "produce", "dairy"]', 'zone = "dairy"\nsequence = ["produce", "dairy"]'):
+        with pytest.raises(CampaignsError) as e:
+            load_campaigns(write(tmp_path, f'[[campaign]]\nid = "x"\n{text}\n'), zones=zones)
+        assert e.value.problems == [f"{label}: sequence: unknown zone 'dairy' (zones: {', '.join(sorted(zones))})"]
+    got = problems(tmp_path, '[[campaign]]\nid = "x"\nsequence = ["outside", "produce"]\n')
+    assert got == [f"{label}: sequence: 'outside' is not a store zone (rules never fire on it)"]
+
+
 def test_outside_and_unknown_are_not_zones(tmp_path: Path) -> None:
     got = problems(tmp_path, '[[campaign]]\nid = "x"\nzone = "unknown"\n')
     assert got == [
