@@ -125,12 +125,12 @@ def _describe_schedule(c: Campaign) -> str:
         return "always"
     parts = []
     if s.days is not None:
-        parts.append(",".join(s.days))
+        parts.append(", ".join(s.days))
     if s.hours is not None:
         parts.append(" ".join(s.hours))
     if s.start_date or s.end_date:
         parts.append(f"{s.start_date or '…'}..{s.end_date or '…'}")
-    return "; ".join(parts) or "always"
+    return "\n".join(parts) or "always"  # a line each, so a narrow column wraps between them
 
 
 def _rule(c: Campaign) -> str:
@@ -141,12 +141,12 @@ def _rule(c: Campaign) -> str:
 def _audience(c: Campaign) -> str:
     parts = []
     if c.segments is not None:
-        parts.append("any " + ",".join(c.segments))
+        parts.append("any " + ", ".join(c.segments))
     if c.segments_all:
-        parts.append("all " + ",".join(c.segments_all))
+        parts.append("all " + ", ".join(c.segments_all))
     if c.segments_none:
-        parts.append("not " + ",".join(c.segments_none))
-    return "; ".join(parts) or "everyone"
+        parts.append("not " + ", ".join(c.segments_none))
+    return "\n".join(parts) or "everyone"
 
 
 def _parse_at(text: str, tz_name: str) -> float:
@@ -177,7 +177,7 @@ def list_campaigns(
     table.add_column("id", no_wrap=True)  # staff copy ids into the file: never truncate them
     table.add_column("active", no_wrap=True)
     for col in ("rule", "audience", "schedule", "priority", "budget/day", "cooldown", "offer"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # a narrow terminal wraps a schedule or an offer code, never cuts it
     for c in sorted(loaded.campaigns, key=lambda c: -c.priority):
         active = c.enabled and is_active(c.schedule, t, tz)
         table.add_row(

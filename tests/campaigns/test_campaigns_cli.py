@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from gateway.cli_campaigns import campaigns_app
@@ -109,6 +110,37 @@ def test_list_shows_what_is_active_at_a_store_local_time(tmp_path: Path) -> None
     r = runner.invoke(campaigns_app, ["list", "--config", str(d), "--at", "2026-03-29T08:00+00:00"])
     rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in r.stdout.splitlines() if "│" in line}
     assert rows["breakfast"] == "yes"
+
+
+def test_list_shows_every_cell_whole_in_an_80_column_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 80 columns (and at 120) the schedule, audience and offer of docs/campaigns.md's example were cut to
+    `mon,tue,w…`, `07:00-10:…`, `coffee,loy…`, `NEXT-VISIT…`: what a marketer checks was not there to read."""
+    monkeypatch.setenv("COLUMNS", "80")
+    campaign = """
+[[campaign]]
+id = "checkout-thanks"
+zone = "coffee"
+on = "exit"
+segments_all = ["loyalty-gold", "newsletter"]
+offer = "NEXT-VISIT-5"
+[campaign.schedule]
+days = ["mon", "tue", "wed", "thu", "fri"]
+hours = ["07:00-10:30"]
+start_date = 2026-01-05
+end_date = 2026-03-31
+"""
+    d = config_dir(tmp_path, campaign)
+    r = runner.invoke(campaigns_app, ["list", "--config", str(d), "--at", "2026-03-02T09:30"])
+    assert r.exit_code == 0, r.output
+    assert "…" not in r.stdout and max(len(line) for line in r.stdout.splitlines()) <= 80
+    columns: dict[int, str] = {}
+    for line in r.stdout.splitlines():
+        if line.startswith("│"):
+            for i, cell in enumerate(line.split("│")[1:-1]):
+                columns[i] = columns.get(i, "") + "".join(cell.split())
+    assert columns[3] == "allloyalty-gold,newsletter"
+    assert columns[4] == "mon,tue,wed,thu,fri07:00-10:302026-01-05..2026-03-31"
+    assert columns[8] == "NEXT-VISIT-5"
 
 
 def test_list_bad_time_is_a_usage_error(tmp_path: Path) -> None:
