@@ -56,12 +56,15 @@ def store_timezone(config: Path) -> str:
     return tz if isinstance(tz, str) else "UTC"
 
 
+def _registry_file(config: Path) -> Path:
+    state_dir = Path(str(_gateway_doc(config).get("state_dir", "state")))
+    return (state_dir if state_dir.is_absolute() else config / state_dir) / REGISTRY_FILE
+
+
 def known_segments(config: Path) -> set[str] | None:
     """Segments some consenting customer has: from the registry if it exists, else gateway.toml's customers_file."""
     doc = _gateway_doc(config)
-    state_dir = Path(str(doc.get("state_dir", "state")))
-    state_dir = state_dir if state_dir.is_absolute() else config / state_dir
-    registry = state_dir / REGISTRY_FILE
+    registry = _registry_file(config)
     if registry.is_file():
         from gateway.identity.registry import Registry, RegistryError
 
@@ -89,8 +92,7 @@ def _store_zone_or_exit(config: Path) -> ZoneInfo:
         raise typer.Exit(1) from None
 
 
-def _load(file: Path, config: Path, check_segments: bool) -> LoadedCampaigns:
-    segments = known_segments(config) if check_segments else None
+def _load(file: Path, config: Path, segments: set[str] | None) -> LoadedCampaigns:
     tz = _store_zone_or_exit(config)
     today = datetime.now(tz).date()
     try:
@@ -112,10 +114,18 @@ def validate(
     """Check the rules: unknown zones, bad values, duplicate ids, schedules that never match, unreachable rules."""
     path = file if file is not None else config / CAMPAIGNS_FILE
     zones = zone_names(config)
-    loaded = _load(path, config, check_segments=True)
+    segments = known_segments(config)
+    loaded = _load(path, config, segments)
     zones_file = config / ZONES_FILE
     why = "unreadable, or without a 'zones' list" if zones_file.exists() else "not found"
     checked = "zone names checked" if zones is not None else f"zone names not checked ({zones_file}: {why})"
+    # silence about segments read as "they are fine": say when there was nothing to check them against
+    registry = _registry_file(config)
+    checked += (
+        "; segments checked"
+        if segments is not None
+        else f"; segments not checked (no consent registry readable at {registry}, and no customers_file)"
+    )
     _out.print(f"{path}: {len(loaded.campaigns)} campaigns ok; {checked}", markup=False, soft_wrap=True)
 
 
@@ -171,7 +181,7 @@ def list_campaigns(
     tz_name = store_timezone(config)
     tz = _store_zone_or_exit(config)
     t = _parse_at(at, tz_name) if at is not None else time.time()
-    loaded = _load(config / CAMPAIGNS_FILE, config, check_segments=False)
+    loaded = _load(config / CAMPAIGNS_FILE, config, segments=None)
     when = datetime.fromtimestamp(t, tz).strftime("%Y-%m-%d %H:%M %Z")
     table = Table(title=f"Campaigns at {when} ({tz_name})")
     table.add_column("id", no_wrap=True)  # staff copy ids into the file: never truncate them

@@ -51,6 +51,23 @@ def test_validate_ok(tmp_path: Path) -> None:
     assert "2 campaigns ok; zone names checked" in r.stdout and r.stderr == ""
 
 
+def test_validate_says_when_segments_could_not_be_checked(tmp_path: Path) -> None:
+    """Without a registry or a customers_file (a marketer's copy of the config, or a registry only the service can
+    read) a segment no customer has passed without a word, as if it had been checked."""
+    d = config_dir(tmp_path, GOOD.replace('segments = ["coffee"]', 'segments = ["sommelier"]'))
+    r = runner.invoke(campaigns_app, ["validate", "--config", str(d)])
+    assert r.exit_code == 0 and "segments: no customer has segment 'sommelier'" in r.stderr
+    assert r.stdout.strip().endswith("zone names checked; segments checked")
+    gw = d / "gateway.toml"
+    gw.write_text(gw.read_text().replace('customers_file = "customers.jsonl"\n', ""))
+    r = runner.invoke(campaigns_app, ["validate", "--config", str(d)])
+    assert r.exit_code == 0 and r.stderr == ""
+    registry = d / "state" / "registry.db"
+    assert f"segments not checked (no consent registry readable at {registry}, and no customers_file)" in " ".join(
+        r.stdout.split()
+    )
+
+
 def test_validate_reports_each_problem_on_one_line(tmp_path: Path) -> None:
     bad = '[[campaign]]\nid = "a"\nzone = "cofee"\n[[campaign]]\nid = "b"\nzone = "coffee"\nmin_dwell_s = -5\n'
     d = config_dir(tmp_path, bad)
