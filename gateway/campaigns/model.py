@@ -39,7 +39,9 @@ def _seconds_at_most(limit_s: float, span: str, why: str) -> Any:
 
     def check(v: float) -> float:
         if v > limit_s:
-            raise ValueError(f"{v:g} s is over {span} ({limit_s:.0f} s): {why}")
+            # as written: "3600000 s", not "3.6e+06 s", beside a message that speaks of 3600000 milliseconds
+            shown = f"{v:.0f}" if float(v).is_integer() and abs(v) < 1e15 else f"{v:g}"
+            raise ValueError(f"{shown} s is over {span} ({limit_s:.0f} s): {why}")
         return v
 
     return check
