@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from gateway.campaigns.schedule import Schedule, never_matches, repeated_times, skipped_times
 from gateway.config import no_bool_for_number, validator_message
@@ -146,13 +146,22 @@ class Campaign(_Strict):
                 raise ValueError(f"{name!r} has spaces at either end, which no customer's segment name has")
         return v
 
-    @model_validator(mode="after")
-    def _sequence_ends_in_zone(self) -> Campaign:
-        if self.sequence and self.sequence[-1] != self.zone:
-            raise ValueError(f"sequence must end with the campaign's zone '{self.zone}'")
-        if self.on == "enter" and self.min_dwell_s > 0:
-            raise ValueError("min_dwell_s has no meaning for on = 'enter': use on = 'dwell'")
-        return self
+    # field validators reading the fields before them (zone, on), so the problem names the key to change; as a
+    # model check it was reported under "(campaign)"
+    @field_validator("min_dwell_s")
+    @classmethod
+    def _no_dwell_on_enter(cls, v: float, info: ValidationInfo) -> float:
+        if info.data.get("on") == "enter" and v > 0:
+            raise ValueError("has no meaning for on = 'enter': use on = 'dwell', or leave min_dwell_s out")
+        return v
+
+    @field_validator("sequence")
+    @classmethod
+    def _sequence_ends_in_zone(cls, v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        zone = info.data.get("zone")
+        if v and zone is not None and v[-1] != zone:
+            raise ValueError(f"must end with the campaign's zone '{zone}' (or leave zone out: it is the last)")
+        return v
 
     @property
     def required_before(self) -> tuple[str, ...]:
