@@ -48,7 +48,7 @@ def _main(
     ] = False,
 ) -> None:
     global _debug  # noqa: PLW0603 - one process-wide switch set once by the CLI entry point
-    _debug = debug
+    _debug = _debug or debug
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -373,6 +373,12 @@ def demo(
 
 
 def main() -> None:
+    """Console script entry point; `--debug` anywhere on the command line shows tracebacks, as the README says and
+    proximity-gateway does (after a command it was a usage error: `no such option: --debug`)."""
+    global _debug  # noqa: PLW0603 - one process-wide switch set once by the CLI entry point
+    if "--debug" in sys.argv[1:]:
+        sys.argv.remove("--debug")
+        _debug = True
     try:
         app()
     except KeyboardInterrupt:

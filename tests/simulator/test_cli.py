@@ -93,6 +93,19 @@ def test_python_dash_m_simulator_runs() -> None:
     assert proc.returncode == 0 and "generate" in proc.stdout and "evaluate" in proc.stdout
 
 
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_anywhere_on_the_command_line_shows_the_traceback(tmp_path: Path, where: str) -> None:
+    """The README: `--debug` anywhere on the command line shows tracebacks. After the command proximity-sim said
+    `error: proximity-sim ceiling: no such option: --debug (see --help)`, exit 2."""
+    store = str(tmp_path / "missing.toml")
+    args = ["--debug", "ceiling", "--store", store] if where == "before" else ["ceiling", "--store", store, "--debug"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulator", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" in proc.stderr and f"StoreError: {store}: no such store file" in proc.stderr
+
+
 def test_demo_replays_a_generated_day_into_a_private_broker(small_day: GenerateResult, tmp_path: Path) -> None:
     day = tmp_path / "day"
     shutil.copytree(small_day.out_dir, day)
