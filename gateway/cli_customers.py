@@ -131,8 +131,10 @@ def list_command(
         typer.echo(json.dumps({"customers": [c.public_view() for c in customers]}))
         return
     table = Table(title=f"{len(customers)} customers")
-    for col in ("customer", "consent", "purpose", "segments", "identifiers", "expires (UTC)"):
-        table.add_column(col)
+    # staff copy the id into `customers show/revoke/export`: never cut it; the rest wraps rather than losing text
+    table.add_column("customer", no_wrap=True)
+    for col in ("consent", "purpose", "segments", "identifiers", "expires (UTC)"):
+        table.add_column(col, overflow="fold")
     for c in customers:
         kinds = ", ".join(f"{k}×{n}" for k, n in sorted(c.kind_counts().items())) or "-"
         table.add_row(

@@ -127,6 +127,23 @@ def test_revoking_twice_is_fine(config: Path, tmp_path: Path) -> None:
     assert code == 1 and "consent: revoked at" in err
 
 
+def test_list_shows_a_long_id_and_every_segment_whole_at_80_columns(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A UUID customer id was listed as `3f2a9c7e-1…` and segments as `household-…`: the id staff need for
+    `customers revoke` was not there to copy."""
+    monkeypatch.setenv("COLUMNS", "80")
+    cid = "3f2a9c7e-1b4d-4e8a-9c1f-7d2e5a6b8c90"
+    segments = ["household-fan", "loyalty-gold", "newsletter"]
+    path = write_jsonl(tmp_path / "c.jsonl", [record(cid, segments=segments, expires_at="2030-01-01")])
+    assert run("import", str(path), "--config", str(config))[0] == 0
+    code, out, _ = run("list", "--config", str(config))
+    assert code == 0 and "…" not in out and max(len(line) for line in out.splitlines()) <= 80
+    rows = [line.split("│")[1:-1] for line in out.splitlines() if line.startswith("│")]
+    assert rows[0][0].strip() == cid
+    assert "".join("".join(r[3].split()) for r in rows) == ",".join(segments)
+
+
 def test_list_says_expired_for_a_consent_past_its_date(config: Path, tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "c.jsonl", [record("cust-old", expires_at="2001-01-01"), record("cust-new")])
     assert run("import", str(path), "--config", str(config))[0] == 0
