@@ -29,7 +29,7 @@ campaigns_app = typer.Typer(help="Campaign rules: validate the file, list what i
 _out = Console(highlight=False)
 _err = Console(stderr=True, highlight=False)
 
-ConfigOption = typer.Option(DEFAULT_CONFIG_DIR, "--config", help="Config directory (zones.toml, gateway.toml).")
+ConfigOption = typer.Option(DEFAULT_CONFIG_DIR, "--config", "-c", help="Config directory (zones.toml, gateway.toml).")
 
 
 def _raw_toml(path: Path) -> dict[str, Any] | None:

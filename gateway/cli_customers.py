@@ -34,12 +34,13 @@ customers_app = typer.Typer(
 _out = Console(highlight=False)
 _err = Console(stderr=True, highlight=False)
 
-ConfigOption = typer.Option(DEFAULT_CONFIG_DIR, "--config", help="Config directory holding gateway.toml.")
+ConfigOption = typer.Option(DEFAULT_CONFIG_DIR, "--config", "-c", help="Config directory holding gateway.toml.")
 
 
 def _fail(problems: list[str] | str) -> typer.Exit:
+    # "error: " as every other command writes it, so a script or a person grepping the output finds them all
     for p in [problems] if isinstance(problems, str) else problems:
-        _err.print(p, markup=False, soft_wrap=True)
+        _err.print(f"error: {p}", markup=False, soft_wrap=True)
     return typer.Exit(1)
 
 

@@ -160,6 +160,13 @@ end_date = 2026-03-31
     assert columns[8] == "NEXT-VISIT-5"
 
 
+def test_config_is_also_dash_c(tmp_path: Path) -> None:
+    """Every other command takes `-c DIR`; `campaigns validate -c DIR` was `no such option: -c`, exit 2."""
+    d = config_dir(tmp_path)
+    assert runner.invoke(campaigns_app, ["validate", "-c", str(d)]).exit_code == 0
+    assert runner.invoke(campaigns_app, ["list", "-c", str(d)]).exit_code == 0
+
+
 def test_list_bad_time_is_a_usage_error(tmp_path: Path) -> None:
     d = config_dir(tmp_path)
     r = runner.invoke(campaigns_app, ["list", "--config", str(d), "--at", "tomorrow"])

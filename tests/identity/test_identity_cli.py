@@ -67,7 +67,8 @@ def test_rejected_rows_exit_1_and_the_rest_is_imported(config: Path, tmp_path: P
     assert code == 1
     assert "1 added" in out and "1 rejected" in out
     assert (
-        err.strip() == f"{path}: line 3: identifiers[0].secret: must be 16..32 bytes (32..64 hex digits), got 2 bytes"
+        err.strip()
+        == f"error: {path}: line 3: identifiers[0].secret: must be 16..32 bytes (32..64 hex digits), got 2 bytes"
     )
     assert "abcd" not in err
     with Registry(config / "state" / "registry.db") as reg:
@@ -100,16 +101,21 @@ def test_no_keys_in_any_output(config: Path, tmp_path: Path) -> None:
 def test_unknown_customer_and_bad_config_are_one_line_errors(config: Path, tmp_path: Path) -> None:
     for cmd in (["show", "nobody"], ["revoke", "nobody"], ["export", "nobody"]):
         code, _, err = run(*cmd, "--config", str(config))
-        assert (code, err.strip()) == (1, "nobody: no such customer")
+        assert (code, err.strip()) == (1, "error: nobody: no such customer")
     code, _, err = run("list", "--config", str(tmp_path / "missing"))
     assert code == 1
-    assert err.strip() == f"{tmp_path / 'missing' / 'gateway.toml'}: file not found"
+    assert err.strip() == f"error: {tmp_path / 'missing' / 'gateway.toml'}: file not found"
     assert "Traceback" not in err
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "gateway.toml").write_text('store_id = "s1"\n')
     code, _, err = run("list", "--config", str(bad))
     assert code == 1 and "gateway_id" in err
+
+
+def test_config_is_also_dash_c(config: Path) -> None:
+    """Every other command takes `-c DIR`; `customers list -c DIR` was `no such option: -c`, exit 2."""
+    assert run("list", "-c", str(config))[0] == 0
 
 
 def test_usage_errors_exit_2(config: Path) -> None:
