@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -143,31 +143,42 @@ def _hhmm(minute: int) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
+def _windows_at_change(
+    schedule: Schedule,
+    tz: ZoneInfo,
+    today: date,
+    change: Callable[[date, ZoneInfo], tuple[int, int] | None],
+    touches: Callable[[int, int, int, int], bool],
+) -> Iterator[tuple[str, int, int, date, int, int]]:
+    """Per hours window, the first day the schedule runs on (within a year of `today`, or of start_date) whose
+    clock change (`change`: the local minutes [g0, g1) skipped or repeated that day) the window `touches`:
+    (window, start, end, day, g0, g1)."""
+    for h in schedule.hours or []:
+        start, end = parse_window(h)
+        for d in _running_days(schedule, today):
+            span = change(d, tz)
+            if span is not None and touches(start, end, *span):
+                yield h, start, end, d, *span
+                break
+
+
 def skipped_times(schedule: Schedule, tz: ZoneInfo, today: date) -> list[tuple[str, str]]:
     """Hours windows that start or end at a local time the clocks skip (spring forward) on a day the schedule runs,
     within a year of `today` (or of start_date), with what the rules do that day: is_active sees local clock
     time, so such a window starts when the clocks jump, ends when they jump, or does not run that day."""
-    if not schedule.hours:
-        return []
     out: list[tuple[str, str]] = []
-    for h in schedule.hours:
-        start, end = parse_window(h)
-        for d in _running_days(schedule, today):
-            gap = _gap(d, tz)
-            if gap is not None:
-                g0, g1 = gap
-                starts_in, ends_in = g0 <= start < g1, g0 < end < g1
-                if starts_in or ends_in:
-                    where = f"a time the clocks skip on {d} ({tz.key}: {_hhmm(g0)} jumps to {_hhmm(g1)})"
-                    if starts_in and start < end <= g1:
-                        what = f"lies in the time the clocks skip on {d} ({tz.key}: {_hhmm(g0)} jumps to {_hhmm(g1)}): "
-                        what += "it does not run that day"
-                    elif starts_in:
-                        what = f"starts at {_hhmm(start)}, {where}: that day it starts at {_hhmm(g1)}"
-                    else:
-                        what = f"ends at {_hhmm(end)}, {where}: that day it ends when the clocks jump"
-                    out.append((h, what))
-                    break
+    for h, start, end, d, g0, g1 in _windows_at_change(
+        schedule, tz, today, _gap, lambda s, e, g0, g1: g0 <= s < g1 or g0 < e < g1
+    ):
+        where = f"a time the clocks skip on {d} ({tz.key}: {_hhmm(g0)} jumps to {_hhmm(g1)})"
+        if g0 <= start < g1 and start < end <= g1:
+            what = f"lies in the time the clocks skip on {d} ({tz.key}: {_hhmm(g0)} jumps to {_hhmm(g1)}): "
+            what += "it does not run that day"
+        elif g0 <= start < g1:
+            what = f"starts at {_hhmm(start)}, {where}: that day it starts at {_hhmm(g1)}"
+        else:
+            what = f"ends at {_hhmm(end)}, {where}: that day it ends when the clocks jump"
+        out.append((h, what))
     return out
 
 
@@ -175,34 +186,25 @@ def repeated_times(schedule: Schedule, tz: ZoneInfo, today: date) -> list[tuple[
     """Hours windows that start or end at a local time the clocks repeat (fall back) on a day the schedule runs,
     within a year of `today` (or of start_date), with what the rules do that day: is_active sees local clock time,
     so such a window runs twice, or stops when the clocks go back and starts again."""
-    if not schedule.hours:
-        return []
     out: list[tuple[str, str]] = []
-    for h in schedule.hours:
-        start, end = parse_window(h)
-        for d in _running_days(schedule, today):
-            repeat = _repeat(d, tz)
-            if repeat is None:
-                continue
-            g0, g1 = repeat
-            # a window from the first repeated minute, or to the last, runs on through the change: no surprise
-            starts_in, ends_in = g0 < start < g1, g0 < end < g1
-            if starts_in or ends_in:
-                change = f"{tz.key}: {_hhmm(g1)} goes back to {_hhmm(g0)}"
-                if g0 <= start < end <= g1:
-                    what = f"lies in the time the clocks repeat on {d} ({change}): it runs twice that day"
-                elif starts_in:
-                    what = (
-                        f"starts at {_hhmm(start)}, a time the clocks repeat on {d} ({change}): that day it starts "
-                        f"at the first {_hhmm(start)}, stops when the clocks go back and starts again at the second"
-                    )
-                else:
-                    what = (
-                        f"ends at {_hhmm(end)}, a time the clocks repeat on {d} ({change}): that day it ends at the "
-                        f"first {_hhmm(end)} and runs again from {_hhmm(g0)}, when the clocks go back, to the second"
-                    )
-                out.append((h, what))
-                break
+    # a window from the first repeated minute, or to the last, runs on through the change: no surprise
+    for h, start, end, d, g0, g1 in _windows_at_change(
+        schedule, tz, today, _repeat, lambda s, e, g0, g1: g0 < s < g1 or g0 < e < g1
+    ):
+        change = f"{tz.key}: {_hhmm(g1)} goes back to {_hhmm(g0)}"
+        if g0 <= start < end <= g1:
+            what = f"lies in the time the clocks repeat on {d} ({change}): it runs twice that day"
+        elif g0 < start < g1:
+            what = (
+                f"starts at {_hhmm(start)}, a time the clocks repeat on {d} ({change}): that day it starts "
+                f"at the first {_hhmm(start)}, stops when the clocks go back and starts again at the second"
+            )
+        else:
+            what = (
+                f"ends at {_hhmm(end)}, a time the clocks repeat on {d} ({change}): that day it ends at the "
+                f"first {_hhmm(end)} and runs again from {_hhmm(g0)}, when the clocks go back, to the second"
+            )
+        out.append((h, what))
     return out
 
 
