@@ -183,16 +183,11 @@ def list_campaigns(
     t = _parse_at(at, tz_name) if at is not None else time.time()
     loaded = _load(config / CAMPAIGNS_FILE, config, segments=None)
     when = datetime.fromtimestamp(t, tz).strftime("%Y-%m-%d %H:%M %Z")
-    table = Table(title=f"Campaigns at {when} ({tz_name})")
-    table.add_column("id", no_wrap=True)  # staff copy ids into the file: never truncate them
-    table.add_column("active", no_wrap=True)
-    for col in ("rule", "audience", "schedule", "priority", "budget/day", "cooldown", "offer"):
-        table.add_column(col, overflow="fold")  # a narrow terminal wraps a schedule or an offer code, never cuts it
-    for c in sorted(loaded.campaigns, key=lambda c: -c.priority):
-        active = c.enabled and is_active(c.schedule, t, tz)
-        table.add_row(
+    columns = ("id", "active", "rule", "audience", "schedule", "priority", "budget/day", "cooldown", "offer")
+    rows = [
+        (
             c.id,
-            "yes" if active else ("disabled" if not c.enabled else "no"),
+            "yes" if c.enabled and is_active(c.schedule, t, tz) else ("disabled" if not c.enabled else "no"),
             _rule(c),
             _audience(c),
             _describe_schedule(c),
@@ -201,7 +196,28 @@ def list_campaigns(
             f"{c.cooldown_s:g}s" if c.cooldown_s else "-",
             c.offer or "-",
         )
-    _out.print(table)
+        for c in sorted(loaded.campaigns, key=lambda c: -c.priority)
+    ]
+    table = Table(title=f"Campaigns at {when} ({tz_name})")
+    for col in columns:
+        table.add_column(col, no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    # a cell's widest line, plus rich's borders and one space of padding either side per column
+    needed = 1 + sum(
+        3 + max(len(col), *(len(line) for row in rows for line in row[i].splitlines())) for i, col in enumerate(columns)
+    )
+    if needed <= _out.width:
+        _out.print(table)
+    else:
+        # nine columns do not fit a narrow terminal: a block per campaign, so nothing is cut or broken mid-word
+        _out.print(f"Campaigns at {when} ({tz_name})", markup=False)
+        width = max(map(len, columns))
+        for row in rows:
+            _out.print(markup=False)
+            for name, value in zip(columns, row, strict=True):
+                _out.print(f"  {name:<{width}}  {value}".replace("\n", "; "), markup=False)
+        _out.print(markup=False)
     caps = loaded.caps
     _out.print(
         f"caps: max_per_visit={caps.max_per_visit}, min_interval_s={caps.min_interval_s:g}, "
