@@ -213,11 +213,13 @@ def status(
     table.add_column("what")
     table.add_column("value")
     running = "running" if health["running"] else f"not running (last update {age:.0f} s ago)"
+    # a stopped daemon's health file still says "scanning" and "connected": what it was, not what it is
+    was = "" if health["running"] else "last known: "
     table.add_row("daemon", running)
-    table.add_row("scanner", str(health.get("scanner")))
+    table.add_row("scanner", was + str(health.get("scanner")))
     rates = health.get("adverts_per_s") or {}
-    table.add_row("adverts/s", ", ".join(f"{rx} {r}" for rx, r in rates.items()) or "-")
-    table.add_row("recognised devices", str(health.get("tracked_devices")))
+    table.add_row("adverts/s", was + (", ".join(f"{rx} {r}" for rx, r in rates.items()) or "-"))
+    table.add_row("recognised devices", was + str(health.get("tracked_devices")))
     level = health.get("device_level")
     median = level.get("median_db") if isinstance(level, dict) else None
     if isinstance(level, dict) and isinstance(median, int | float) and not isinstance(median, bool):
@@ -229,7 +231,7 @@ def status(
     table.add_row("outbox depth", str(health.get("outbox_depth")))
     last = health.get("last_publish_at")
     table.add_row("last publish", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last)) if last else "never")
-    table.add_row("broker", "connected" if health.get("broker_connected") else "disconnected")
+    table.add_row("broker", was + ("connected" if health.get("broker_connected") else "disconnected"))
     if health.get("last_error"):
         table.add_row("last error", str(health["last_error"]))
     out.print(table)

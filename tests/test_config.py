@@ -242,6 +242,26 @@ def test_status_says_not_running_once_the_daemons_process_is_gone(config: Path) 
     assert json.loads(result.stdout)["running"] is True
 
 
+def test_status_of_a_stopped_gateway_says_its_scanner_and_broker_are_last_known(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table said "daemon: not running" and, below it, "scanner: scanning" and "broker: connected", from the
+    health file the daemon left behind."""
+    monkeypatch.setenv("COLUMNS", "200")
+    state = config / "state"
+    state.mkdir()
+    health = {"updated_at": time.time() - 600, "scanner": "scanning", "broker_connected": True, "tracked_devices": 3}
+    (state / "health.json").write_text(json.dumps(health))
+    rows = {}
+    for line in CliRunner().invoke(app, ["status", "--config", str(config)]).stdout.splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if len(cells) == 2:
+            rows[cells[0]] = cells[1]
+    assert rows["daemon"].startswith("not running")
+    assert rows["scanner"] == "last known: scanning" and rows["broker"] == "last known: connected"
+    assert rows["recognised devices"] == "last known: 3"
+
+
 def test_status_of_a_stopped_gateway_counts_the_outbox_itself(config: Path) -> None:
     """The health file's depth is from the daemon's last moment (22 where 24 waited after a kill -9)."""
     from gateway.delivery.outbox import Outbox
