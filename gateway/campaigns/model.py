@@ -219,11 +219,20 @@ class LoadedCampaigns(NamedTuple):
     warnings: list[str]
 
 
+# tables of the whole file that a campaign cannot hold: written as [campaign.caps] they were "misspelt?"
+_FILE_TABLES = ("caps", "presence")
+
+
 def _field_problems(prefix: str, err: ValidationError) -> list[str]:
     out = []
     for e in err.errors():
         field = ".".join(str(p) for p in e["loc"]) or "(campaign)"
-        msg = "unknown key (misspelt?)" if e["type"] == "extra_forbidden" else validator_message(e["msg"])
+        if e["type"] != "extra_forbidden":
+            msg = validator_message(e["msg"])
+        elif field in _FILE_TABLES:
+            msg = f"unknown key: [{field}] is a table of the whole file, for every campaign, not of one campaign"
+        else:
+            msg = "unknown key (misspelt?)"
         out.append(f"{prefix}: {field}: {msg}")
     return out
 

@@ -86,6 +86,22 @@ min_dwel_s = 3
     assert any("campaign 'c' (#4): min_dwel_s: unknown key (misspelt?)" in g for g in got)
 
 
+def test_caps_written_under_a_campaign_are_pointed_to_the_file_level_table(tmp_path: Path) -> None:
+    """`[campaign.caps]` read "caps: unknown key (misspelt?)": nothing misspelt, the table is in the wrong place."""
+    text = """
+[[campaign]]
+id = "c"
+zone = "bakery"
+[campaign.caps]
+max_per_day = 1
+"""
+    got = problems(tmp_path, text)
+    assert len(got) == 1 and got[0].endswith(
+        "campaign 'c' (#1): caps: unknown key: [caps] is a table of the whole file, for every campaign, not of one "
+        "campaign"
+    ), got
+
+
 def test_an_unknown_zone_of_a_sequence_is_one_problem_under_sequence(tmp_path: Path) -> None:
     """The documented `sequence = ["produce", "dairy"]` in a store without dairy was reported twice, once under
     `zone`, a key the campaign does not have (the zone is the sequence's last)."""
