@@ -17,7 +17,7 @@ from rich.table import Table
 
 from gateway.campaigns.model import Campaign, CampaignsError, LoadedCampaigns, load_campaigns
 from gateway.campaigns.schedule import is_active, store_zone
-from gateway.config import DEFAULT_CONFIG_DIR, ConfigError, read_toml
+from gateway.config import DEFAULT_CONFIG_DIR, ConfigError, gateway_document, read_toml
 
 CAMPAIGNS_FILE = "campaigns.toml"
 ZONES_FILE = "zones.toml"
@@ -48,7 +48,7 @@ def zone_names(config: Path) -> set[str] | None:
 
 
 def _gateway_doc(config: Path) -> dict[str, Any]:
-    return _raw_toml(config / GATEWAY_FILE) or {}
+    return gateway_document(config)  # with PROXIMITY_STATE_DIR and the like, as the daemon reads it
 
 
 def store_timezone(config: Path) -> str:

@@ -247,6 +247,20 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def gateway_document(config_dir: Path, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """gateway.toml as written with the PROXIMITY_* environment applied, unvalidated ({} when unreadable): for a
+    command that needs a key or two (the time zone, the state directory) and must work where the rest of the file
+    does not validate, such as a marketer's copy of the config."""
+    try:
+        data = read_toml(config_dir / "gateway.toml")
+    except ConfigError:
+        data = {}
+    try:
+        return _merge(data, _env_overrides(os.environ if environ is None else environ)[0])
+    except ConfigError:  # two variables at odds: `config check` names them; here the file alone
+        return data
+
+
 def load_gateway_config(config_dir: Path, environ: Mapping[str, str] | None = None) -> GatewayConfig:
     path = config_dir / "gateway.toml"
     data = read_toml(path)

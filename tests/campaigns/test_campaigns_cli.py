@@ -68,6 +68,28 @@ def test_validate_says_when_segments_could_not_be_checked(tmp_path: Path) -> Non
     )
 
 
+def test_validate_finds_the_registry_where_the_environment_puts_the_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon takes PROXIMITY_STATE_DIR over gateway.toml's state_dir; validate looked in the file's only, so
+    a sommelier segment that the registry holds was 'not checked' (or a missing one let pass)."""
+    from gateway.identity.registry import Registry
+
+    d = config_dir(tmp_path, GOOD.replace('segments = ["coffee"]', 'segments = ["sommelier"]'))
+    gw = d / "gateway.toml"
+    gw.write_text(gw.read_text().replace('customers_file = "customers.jsonl"\n', ""))
+    people = tmp_path / "people.jsonl"
+    people.write_text(json.dumps({"customer_id": "c9", "consent": True, "segments": ["sommelier"], "identifiers": []}))
+    state = tmp_path / "elsewhere"
+    state.mkdir()
+    with Registry(state / "registry.db") as reg:
+        reg.import_file(people)
+    monkeypatch.setenv("PROXIMITY_STATE_DIR", str(state))
+    r = runner.invoke(campaigns_app, ["validate", "--config", str(d)])
+    assert r.exit_code == 0 and r.stderr == "", r.output
+    assert r.stdout.strip().endswith("segments checked")
+
+
 def test_validate_reports_each_problem_on_one_line(tmp_path: Path) -> None:
     bad = '[[campaign]]\nid = "a"\nzone = "cofee"\n[[campaign]]\nid = "b"\nzone = "coffee"\nmin_dwell_s = -5\n'
     d = config_dir(tmp_path, bad)
