@@ -30,7 +30,10 @@ from gateway.setup import GATEWAY_FILE, ZONES_FILE, LoadedConfig, load_config_di
 app = typer.Typer(
     cls=OneLineGroup,
     name="proximity-gateway",
-    help="In-store BLE proximity gateway: recognises opted-in shoppers, estimates zones, publishes coupon triggers.",
+    help=(
+        "In-store BLE proximity gateway: recognises opted-in shoppers, estimates zones, publishes coupon triggers. "
+        "Add --debug anywhere on the command line for tracebacks and debug logs."
+    ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,

@@ -39,6 +39,7 @@ def test_a_usage_error_is_one_line_naming_the_problem(app: typer.Typer, args: li
 def test_help_and_no_arguments_still_show_the_help(app: typer.Typer) -> None:
     shown = runner.invoke(app, ["--help"])
     assert shown.exit_code == 0 and "Usage:" in shown.stdout and "Commands" in shown.stdout
+    assert "--debug" in shown.stdout  # taken anywhere on the line, so the root's help is where it is told
     bare = runner.invoke(app, [])
     assert bare.exit_code == 2 and "Usage:" in bare.stdout and "error:" not in bare.stderr
 
