@@ -52,7 +52,8 @@ def _main(
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    sys.stderr.write(f"error: {message}\n")  # not rich: it would wrap a long path over several lines
+    # a line per problem (a store file with two bad keys is two lines); not rich: it would wrap a long path
+    sys.stderr.write("".join(f"error: {line}\n" for line in message.splitlines() or [message]))
     return typer.Exit(code)
 
 
@@ -76,9 +77,8 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
 def _message(e: BaseException) -> str:
     problems = getattr(e, "problems", None)
     if isinstance(problems, list) and problems:
-        return "; ".join(str(p) for p in problems)
-    text = str(e).strip() or e.__class__.__name__
-    return text.splitlines()[0] if "\n" not in text else "; ".join(text.splitlines())
+        return "\n".join(str(p) for p in problems)
+    return str(e).strip() or e.__class__.__name__
 
 
 # The simulator's noise, for measuring under another radio (the wording: shadowing of 5 dB, phones of

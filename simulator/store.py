@@ -211,4 +211,4 @@ def load_store(path: Path | str | None = None) -> Store:
     try:
         return Store.model_validate(data)
     except ValidationError as e:
-        raise StoreError("; ".join(format_validation_error(label, e))) from None
+        raise StoreError("\n".join(format_validation_error(label, e))) from None  # a line per problem

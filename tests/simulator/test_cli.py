@@ -141,3 +141,15 @@ def test_generate_under_another_radio_says_so_in_the_files(tmp_path: Path) -> No
     assert "radio=shadowing:5dB,body-loss:0dB" in issue_header.source
     assert "radio=shadowing:5dB" in read_recording(tmp_path / "issue/calibration.jsonl.gz")[0].source
     assert [a.rssi for a in default_adverts] != [a.rssi for a in issue_adverts]
+
+
+def test_each_problem_of_a_store_file_is_its_own_error_line(tmp_path: Path) -> None:
+    """SPEC section 2: one line per problem. Two misplaced keys came as one line joined with '; '."""
+    store = tmp_path / "my-store.toml"
+    text = (Path(__file__).resolve().parents[2] / "simulator/stores/corner-shop.toml").read_text()
+    store.write_text(text + "facade_loss_db = 12.0\ndoor_width_m = 1.5\n")  # after [[receiver]]: the receiver's
+    result = runner.invoke(app, ["generate", "--store", str(store), "--out", str(tmp_path / "day"), "--quiet"])
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and all(line.startswith(f"error: {store}: receiver.0.") for line in lines), lines
+    assert "facade_loss_db" in lines[0] and "door_width_m" in lines[1]
