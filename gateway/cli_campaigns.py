@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from gateway.campaigns.model import Campaign, CampaignsError, LoadedCampaigns, load_campaigns
 from gateway.campaigns.schedule import is_active, store_zone
+from gateway.cli_tables import print_rows
 from gateway.config import DEFAULT_CONFIG_DIR, ConfigError, gateway_document, read_toml
 
 CAMPAIGNS_FILE = "campaigns.toml"
@@ -198,26 +198,7 @@ def list_campaigns(
         )
         for c in sorted(loaded.campaigns, key=lambda c: -c.priority)
     ]
-    table = Table(title=f"Campaigns at {when} ({tz_name})")
-    for col in columns:
-        table.add_column(col, no_wrap=True)
-    for row in rows:
-        table.add_row(*row)
-    # a cell's widest line, plus rich's borders and one space of padding either side per column
-    needed = 1 + sum(
-        3 + max(len(col), *(len(line) for row in rows for line in row[i].splitlines())) for i, col in enumerate(columns)
-    )
-    if needed <= _out.width:
-        _out.print(table)
-    else:
-        # nine columns do not fit a narrow terminal: a block per campaign, so nothing is cut or broken mid-word
-        _out.print(f"Campaigns at {when} ({tz_name})", markup=False)
-        width = max(map(len, columns))
-        for row in rows:
-            _out.print(markup=False)
-            for name, value in zip(columns, row, strict=True):
-                _out.print(f"  {name:<{width}}  {value}".replace("\n", "; "), markup=False)
-        _out.print(markup=False)
+    print_rows(_out, f"Campaigns at {when} ({tz_name})", columns, rows)
     caps = loaded.caps
     _out.print(
         f"caps: max_per_visit={caps.max_per_visit}, min_interval_s={caps.min_interval_s:g}, "

@@ -17,8 +17,8 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from gateway.cli_tables import print_rows
 from gateway.config import DEFAULT_CONFIG_DIR, ConfigError, load_gateway_config
 from gateway.identity.models import Customer
 from gateway.identity.registry import Registry, RegistryError
@@ -131,23 +131,19 @@ def list_command(
     if as_json:
         typer.echo(json.dumps({"customers": [c.public_view() for c in customers]}))
         return
-    table = Table(title=f"{len(customers)} customers")
-    # staff copy the id into `customers show/revoke/export`: never cut it; the rest wraps rather than losing text
-    table.add_column("customer", no_wrap=True)
-    for col in ("consent", "purpose", "segments", "identifiers", "expires (UTC)"):
-        table.add_column(col, overflow="fold")
-    for c in customers:
-        kinds = ", ".join(f"{k}×{n}" for k, n in sorted(c.kind_counts().items())) or "-"
-        table.add_row(
+    rows = [
+        (
             c.customer_id,
             _consent_label(c),
             c.purpose,
             ", ".join(sorted(c.segments)) or "-",
-            kinds,
+            ", ".join(f"{k}×{n}" for k, n in sorted(c.kind_counts().items())) or "-",
             _date(c.expires_at),
-            style=None if c.consent else "dim",
         )
-    _out.print(table)
+        for c in customers
+    ]
+    columns = ("customer", "consent", "purpose", "segments", "identifiers", "expires (UTC)")
+    print_rows(_out, f"{len(customers)} customers", columns, rows, [None if c.consent else "dim" for c in customers])
 
 
 @customers_app.command("show")

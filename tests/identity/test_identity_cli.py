@@ -145,9 +145,9 @@ def test_list_shows_a_long_id_and_every_segment_whole_at_80_columns(
     assert run("import", str(path), "--config", str(config))[0] == 0
     code, out, _ = run("list", "--config", str(config))
     assert code == 0 and "…" not in out and max(len(line) for line in out.splitlines()) <= 80
-    rows = [line.split("│")[1:-1] for line in out.splitlines() if line.startswith("│")]
-    assert rows[0][0].strip() == cid
-    assert "".join("".join(r[3].split()) for r in rows) == ",".join(segments)
+    # too wide for a table at 80 columns: a block of "column  value" lines, none cut or folded mid-word
+    fields = dict(line.split(maxsplit=1) for line in out.splitlines() if line.startswith("  "))
+    assert fields["customer"] == cid and fields["segments"] == ", ".join(segments)
 
 
 def test_list_says_expired_for_a_consent_past_its_date(config: Path, tmp_path: Path) -> None:
