@@ -7,7 +7,9 @@ revocation travels the real way: a message on {prefix}/{store}/consent through a
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
+from gateway.logs import setup_logging
 from gateway.runtime import Runtime
 from gateway.setup import load_config_dir
 from gateway.sources.recording import read_recording
@@ -122,3 +125,31 @@ async def test_revocation_over_mqtt_mid_day_stops_that_customer_from_that_moment
         assert victim not in rt.history.customer_ids()
     finally:
         rt.close()
+
+
+async def test_each_consent_change_and_problem_reaches_the_log(tmp_path: Path) -> None:
+    # The journal's repeat filter keyed these lines by their template: a second revocation (or a second, different
+    # problem) within a minute of the first never reached the log.
+    shutil.copytree(DEMO, tmp_path / "demo")
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    setup_logging(logging.INFO, stream=stream, environ={})
+    runtime = Runtime(load_config_dir(tmp_path / "demo" / "config"))
+    try:
+        consenting = sorted(c.customer_id for c in runtime.registry.consenting())[:3]
+        for cid in consenting:
+            await runtime.on_consent({"customer_id": cid, "consent": False})
+        await runtime.on_consent({"customer_id": consenting[0]})
+        await runtime.on_consent({"customer_id": consenting[0], "consent": "no"})
+        runtime.pipeline.engine.on_redemption({"customer_id": "c", "campaign_id": "k", "at": 1.0})
+        runtime.pipeline.engine.on_redemption({"trigger_id": "t", "customer_id": "c", "campaign_id": "k"})
+    finally:
+        runtime.close()
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    lines = stream.getvalue()
+    for cid in consenting:
+        assert f"consent revoked: {cid} " in lines
+    assert lines.count("consent message ignored: ") == 2
+    assert lines.count("ignored redemption message: ") == 2

@@ -156,7 +156,8 @@ class CampaignEngine:
         reason = _redemption_problem(msg)
         if reason is not None:
             self.stats["redemptions_ignored"] += 1
-            log.warning("ignored redemption message: %s", reason)
+            # keyed by the reason: the journal's repeat filter would otherwise hold back a different problem
+            log.warning("ignored redemption message: %s", reason, extra={"log_key": f"redemption: {reason}"})
             return
         assert isinstance(msg, dict)
         rec = RedemptionRecord(msg["trigger_id"], msg["customer_id"], msg["campaign_id"], float(msg["at"]))
