@@ -69,6 +69,9 @@ NODE_LATENCY_S = 0.5  # broker round trip and a node's housekeeping tick, on a s
 
 # soft_wrap: an error is one line however narrow the terminal (or a pipe, which rich takes as 80 columns)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+# The walk's readout wraps instead: with soft_wrap, rich's Live crops each line at the terminal's width, and at
+# 80 columns (ssh, a Pi's console) the spot cue lost its countdown ("... where people wait; move on in 4 s").
+live_err = Console(stderr=True, highlight=False)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Configuration directory.")]
 BackendOpt = Annotated[
@@ -236,7 +239,7 @@ class _CalibrationView:
     def __init__(self, zone: str, duration_s: float) -> None:
         self.zone = zone
         self.progress = Progress(
-            TextColumn("zone [bold]{task.fields[zone]}[/]"), BarColumn(), TimeRemainingColumn(), console=err
+            TextColumn("zone [bold]{task.fields[zone]}[/]"), BarColumn(), TimeRemainingColumn(), console=live_err
         )
         self.task = self.progress.add_task("walk", total=duration_s, zone=zone)
         self.rx: dict[str, _RxReadout] = {}
@@ -312,7 +315,7 @@ def calibrate_record_command(
         with (
             RecordingWriter(scans_path, header, append=True) as writer,
             _stop_on_signals(asyncio.get_running_loop(), stop),
-            Live(view, console=err, refresh_per_second=LIVE_REFRESH_PER_S, transient=False),
+            Live(view, console=live_err, refresh_per_second=LIVE_REFRESH_PER_S, transient=False),
         ):
 
             def write(adv: Advert) -> None:
@@ -373,6 +376,9 @@ def calibrate_record_command(
         raise _fail(str(e)) from None
     except OSError as e:
         raise _fail(f"{out_dir}: cannot write: {e.strerror or e}") from None
+    finally:
+        if not live_err.is_terminal:  # Live's last frame ends without a line break off a terminal (a log file)
+            live_err.line()
     if "start" not in times:
         raise _fail(f"scanning never started: {source.last_error or 'unknown reason'}; no interval recorded")
     if source.clock_steps:

@@ -449,3 +449,19 @@ def test_a_clock_step_during_the_walk_labels_nothing(
     assert code == 1
     assert "the wall clock stepped during the walk" in stderr and "walk this zone again" in stderr
     assert not (out_dir / "calibration-truth.jsonl").exists()
+
+
+def test_the_walk_readout_is_not_cropped_at_80_columns(
+    app: typer.Typer, config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # rich's Live cropped each line of the readout at the console's width (80 off a terminal, and on many ssh
+    # sessions): outside, the cue lost its countdown; and the summary line ran on from the readout's last row.
+    monkeypatch.setenv("COLUMNS", "80")
+    use_script(monkeypatch, traffic())
+    code, stderr = invoke(
+        app, "calibrate", "record", "--zone", "outside", "--duration", SHORT_S, "--tag", TAG,
+        "--out", str(tmp_path / "cal"), "--config", str(config_dir),
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert re.search(r"where\s+people wait; move on in \d+ s", stderr), stderr
+    assert "\nzone outside: " in stderr, stderr
