@@ -65,7 +65,11 @@ def known_segments(config: Path) -> set[str] | None:
     """Segments some consenting customer has: from the registry if it exists, else gateway.toml's customers_file."""
     doc = _gateway_doc(config)
     registry = _registry_file(config)
-    if registry.is_file():
+    try:
+        present = registry.is_file()
+    except PermissionError:  # the service's state directory, run without sudo: "segments not checked" says so
+        present = False
+    if present:
         from gateway.identity.registry import Registry, RegistryError
 
         try:

@@ -124,13 +124,23 @@ def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> It
             loop.remove_signal_handler(sig)
 
 
+def _registry_present(path: Path) -> bool:
+    """Whether the consent registry is there; exits with one line when this user may not look (the service's
+    state directory, under /var/lib/private, is root's: the traceback's PermissionError said nothing of sudo)."""
+    try:
+        return path.is_file()
+    except PermissionError:
+        problem = f"{path}: permission denied: the consent registry is the service's; run this command with sudo"
+        raise _fail(problem) from None
+
+
 def _only_known_filter(cfg: GatewayConfig) -> Callable[[Advert], bool]:
     # imported here: the registry pulls in SQLite only for this option
     from gateway.identity.registry import Registry, RegistryError
     from gateway.identity.resolver import Resolver
 
     path = cfg.state_dir / REGISTRY_FILE
-    if not path.is_file():
+    if not _registry_present(path):
         raise _fail(f"{path}: no consent registry (import customers first: proximity-gateway customers import FILE)")
     try:
         with Registry(path) as registry:
@@ -149,7 +159,7 @@ def _customer_filter(cfg: GatewayConfig, customer_id: str) -> Callable[[Advert],
     from gateway.identity.resolver import Resolver
 
     path = cfg.state_dir / REGISTRY_FILE
-    if not path.is_file():
+    if not _registry_present(path):
         raise _fail(f"{path}: no consent registry (import the phone's customer record first)")
     try:
         with Registry(path) as registry:

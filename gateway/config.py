@@ -303,7 +303,13 @@ def service_credentials(cfg: GatewayConfig, environ: Mapping[str, str] | None = 
 def _path_problems(path: Path, cfg: GatewayConfig, environ: Mapping[str, str]) -> list[str]:
     """Paths the daemon would only trip over once running: a state_dir that is a file, a missing TLS file."""
     out = []
-    if cfg.state_dir.exists() and not cfg.state_dir.is_dir():
+    try:
+        not_a_dir = cfg.state_dir.exists() and not cfg.state_dir.is_dir()
+    except PermissionError:
+        # the service's own (DynamicUser: /var/lib/private is root's alone): commands run by hand without sudo,
+        # such as `config check` or a walk with a tag, have no business there; those that need it say so
+        not_a_dir = False
+    if not_a_dir:
         out.append(f"{path}: state_dir: {cfg.state_dir} exists and is not a directory")
     elsewhere = service_credentials(cfg, environ)
     for key in ("ca_file", "cert_file", "key_file"):

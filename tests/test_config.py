@@ -331,3 +331,29 @@ def test_a_key_handed_over_as_a_systemd_credential_is_not_checked_outside_the_se
     with pytest.raises(ConfigError) as e:
         load_gateway_config(config, environ={"CREDENTIALS_DIRECTORY": "/run/credentials/proximity-gateway.service"})
     assert e.value.problems == [f"{gw}: mqtt.key_file: no such file: {key}"]
+
+
+def deny_below(monkeypatch: pytest.MonkeyPatch, denied: Path) -> None:
+    """What a user other than root meets at the service's state directory (/var/lib/private is 0700 root)."""
+    real_stat = Path.stat
+
+    def stat(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
+        if self == denied or denied in self.parents:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, follow_symlinks=follow_symlinks)
+
+    monkeypatch.setattr(Path, "stat", stat)
+
+
+def test_a_state_dir_this_user_may_not_look_into_is_no_problem_for_the_commands_that_do_not_need_it(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # after the service's first start, `config check` (install guide section 3) and a tag walk (section 9) run
+    # without sudo ended in "error: PermissionError: [Errno 13] Permission denied: '/var/lib/proximity-gateway'"
+    deny_below(monkeypatch, config / "state")
+    code, out, err = check(config)
+    assert code == 0, err
+    assert "ok" in out
+    result = CliRunner().invoke(app, ["campaigns", "validate", "--config", str(config)])
+    assert result.exit_code == 0, result.stderr
+    assert "segments not checked (no consent registry readable at" in result.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import threading
 import time
@@ -465,3 +466,31 @@ def test_the_walk_readout_is_not_cropped_at_80_columns(
     assert code == 0, stderr
     assert re.search(r"where\s+people wait; move on in \d+ s", stderr), stderr
     assert "\nzone outside: " in stderr, stderr
+
+
+@pytest.mark.parametrize("who", [["--customer", "staff-1"], None])
+def test_a_consent_registry_this_user_may_not_read_asks_for_sudo(
+    app: typer.Typer, config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, who: list[str] | None
+) -> None:
+    # /var/lib/private is root's alone: the walk with a phone and `record` ended in a bare PermissionError
+    real_stat = Path.stat
+    denied = config_dir / "state"
+
+    def stat(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
+        if self == denied or denied in self.parents:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, follow_symlinks=follow_symlinks)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    use_script(monkeypatch, traffic())
+    args = (
+        ["calibrate", "record", "--zone", "coffee", "--duration", SHORT_S, *who, "--out", str(tmp_path / "cal")]
+        if who
+        else ["record", "--out", str(tmp_path / "x.jsonl"), "--duration", SHORT_S]
+    )
+    code, stderr = invoke(app, *args, "--config", str(config_dir))
+    assert code == 1
+    assert stderr.strip() == (
+        f"error: {denied / 'registry.db'}: permission denied: the consent registry is the service's; "
+        "run this command with sudo"
+    )
