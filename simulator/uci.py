@@ -236,12 +236,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m simulator.uci", description=__doc__.split("\n\n")[0])
     ap.add_argument("csv", type=Path, help="iBeacon_RSSI_Labeled*.csv")
     ap.add_argument("--out", type=Path, required=True, help="output directory")
-    ap.add_argument("--split", type=float, default=0.7, help="share of rows (whole walks, earliest first) to fit on")
+    ap.add_argument(
+        "--split", type=float, default=0.7, help="share of rows (whole walks, earliest first) to fit on (default 0.7)"
+    )
     args = ap.parse_args(argv)
+    if not 0 < args.split < 1:  # a usage error (exit 2), as the other commands' out-of-range options are
+        ap.error(f"--split must be between 0 and 1, got {args.split}")
     try:
         parts = convert_split(args.csv, args.out, args.split)
     except UciError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # --out not writable, or a file in the way: one line, not a traceback (SPEC 2)
+        print(f"error: {e.filename or args.out}: cannot write: {e.strerror or e}", file=sys.stderr)
         return 1
     for name, (scans, truth) in parts.items():
         print(f"{name}: {scans} {truth}")

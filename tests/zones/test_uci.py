@@ -155,3 +155,18 @@ def test_each_fold_is_fitted_on_the_other_walks_only(tmp_path: Path) -> None:
         scored = {(iv.t_start, iv.t_end) for iv in read_truth(part["evaluate"][1])}
         fitted = {(iv.t_start, iv.t_end) for iv in read_truth(part["fit"][1])}
         assert scored and len(fitted) == 2 and not scored & fitted
+
+
+def test_usage_and_output_problems_are_one_line_with_the_spec_exit_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --split 1.5 exited 1 (SPEC 2: a usage error is 2); an --out that cannot be written was a traceback
+    (tmp_path / "x.csv").write_text(HEADER + "\n" + _row("J05", "10-18-2016 11:15:21", {1: -70}) + "\n")
+    with pytest.raises(SystemExit) as e:
+        main([str(tmp_path / "x.csv"), "--out", str(tmp_path / "o"), "--split", "1.5"])
+    assert e.value.code == 2
+    assert "--split must be between 0 and 1" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert main([str(tmp_path / "x.csv"), "--out", str(tmp_path / "file" / "o")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {tmp_path / 'file' / 'o'}: cannot write: ")
