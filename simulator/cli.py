@@ -245,6 +245,10 @@ def evaluate(
         sys.stdout.write(json.dumps(scores, sort_keys=True) + "\n")
     else:
         _print_table(scores)
+    if not scores["samples"]:
+        # no labelled sample (no advertisement, no truth, nobody recognised): zone accuracy 0 and trigger scores
+        # of 1.0 over nothing; a failed check (SPEC 2: exit 1), as `calibrate evaluate` says of an empty recording
+        raise _fail("no labelled sample: nothing was scored (the warnings above say why)")
 
 
 WEAK_ZONE = 0.7  # a zone the oracle gets right less often than this is named as hard to tell apart

@@ -41,6 +41,18 @@ def test_evaluate_without_json_prints_a_table(small_day: GenerateResult) -> None
     assert "zone_accuracy" in result.stdout and "trigger_recall" in result.stdout
 
 
+def test_evaluate_that_scored_nothing_exits_1(small_day: GenerateResult, tmp_path: Path) -> None:
+    # an empty truth (or a recording without advertisements) exited 0 with trigger precision and recall 1.0
+    empty = tmp_path / "truth.jsonl"
+    empty.write_text("")
+    args = ["--scans", str(small_day.scans), "--truth", str(empty), "--config", str(small_day.config_dir)]
+    result = runner.invoke(app, ["evaluate", *args, "--json"])
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["samples"] == 0  # the scores are still printed
+    last = result.stderr.splitlines()[-1]
+    assert last == "error: no labelled sample: nothing was scored (the warnings above say why)"
+
+
 def test_generate_via_cli_writes_the_day(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["generate", "--out", str(tmp_path), "--shoppers", "2", "--duration", "60", "--seed", "9", "--quiet"]
