@@ -294,3 +294,20 @@ async def test_a_second_deciding_gateway_in_the_store_is_named(
             "gateway 'gw-2' of this store is online as standalone and decides too: every coupon would be sent twice; "
             'make all but one of them role = "node"',
         ]
+
+
+async def test_a_decider_that_came_and_went_while_this_gateway_was_away_is_not_named(
+    config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The broker queued the other gateway's statuses for this one's persistent session: back online, it was
+    told 'gw-2 ... is online ... every coupon would be sent twice' of a gateway whose retained status was offline."""
+    async with running(Runtime(loaded_as(config, tmp_path / "one", "gw-1", "standalone"))):
+        pass
+    async with running(Runtime(loaded_as(config, tmp_path / "two", "gw-2", "standalone"))):
+        pass
+    again = Runtime(loaded_as(config, tmp_path / "one", "gw-1", "standalone"))
+    with caplog.at_level("WARNING", logger="gateway.delivery.publisher"):
+        async with running(again):
+            await asyncio.sleep(0.5)
+            assert again.publisher.other_deciders == set()
+    assert not [r for r in caplog.records if "decides too" in r.getMessage()]

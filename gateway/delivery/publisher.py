@@ -328,7 +328,9 @@ class Publisher:
             if self._on_sightings is not None:
                 subscriptions.append((self.topics.full("sightings/+"), 0))
             if self._role in DECIDING_ROLES:
-                subscriptions.append((self.topics.full("+/status"), 1))
+                # QoS 0: the broker keeps no statuses for this persistent session while it is away (the retained
+                # ones still come on subscribing), or a gateway that came and went meanwhile was named as online
+                subscriptions.append((self.topics.full("+/status"), 0))
             await client.subscribe(subscriptions)
             self._client_now = client
             inbound = asyncio.create_task(self._inbound(client))
