@@ -152,6 +152,10 @@ class Runtime:
         purge_revoked(self.history, self.outbox, {c.customer_id for c in consenting})
         self.pipeline: Pipeline = build_pipeline(loaded, customers=consenting, history=self.history, now=now)
         self._registry_version = self.registry.version()
+        # consent as a message on the consent topic left it, per customer: every receiver heard that message, so
+        # poll_registry must not send it again as a revocation made here. Cleared at each poll, and a change
+        # made later (a CLI revocation has its own revoked_at) does not match, so it is still sent.
+        self._changed_by_topic: dict[str, tuple[bool, float | None]] = {}
         self._reported_rx: set[str] = set()
         self._reported_level = False
         self.publisher = Publisher(
@@ -332,6 +336,12 @@ class Runtime:
         if change.problem or change.customer_id is None:
             _log_each("consent message ignored: %s", change.problem or "no customer_id", level=logging.WARNING)
             return
+        try:
+            stored = self.registry.get(change.customer_id)
+        except RegistryError:  # applied, but not read back: at worst it is sent once more on the consent topic
+            stored = None
+        if stored is not None:
+            self._changed_by_topic[change.customer_id] = (stored.consent, stored.revoked_at)
         self._apply_customer_change(change.customer_id, change.customer)
 
     async def on_redemption(self, msg: dict[str, Any]) -> None:
@@ -370,15 +380,19 @@ class Runtime:
         try:
             version = self.registry.version()
             if version == self._registry_version:
+                self._changed_by_topic.clear()
                 return
             changed = self.registry.changes_since(self._registry_version)
         except RegistryError as e:
             log.warning("registry not readable this time, retrying: %s", e)
             return
         self._registry_version = version
+        from_topic, self._changed_by_topic = self._changed_by_topic, {}
         notices: list[Event] = []
         for customer in changed:
             self._apply_customer_change(customer.customer_id, customer)
+            if from_topic.get(customer.customer_id) == (customer.consent, customer.revoked_at):
+                continue
             if not customer.consent and self.cfg.role in ("primary", "node"):
                 notices.append(RevocationNotice(customer.customer_id, customer.revoked_at or self.now()))
         if notices:

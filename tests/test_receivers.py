@@ -311,3 +311,34 @@ async def test_a_decider_that_came_and_went_while_this_gateway_was_away_is_not_n
             await asyncio.sleep(0.5)
             assert again.publisher.other_deciders == set()
     assert not [r for r in caplog.records if "decides too" in r.getMessage()]
+
+
+async def test_a_revocation_heard_on_the_consent_topic_is_not_sent_again(
+    config: Path, tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """Only a revocation made with a receiver's own CLI goes out on the consent topic. One the CRM sent there was
+    sent again by the primary and by every node (the CRM saw its message come back once per receiver)."""
+    import aiomqtt
+
+    node = Runtime(loaded_as(config, tmp_path / "node", "rx-coffee", "node"))
+    primary = Runtime(loaded_as(config, tmp_path / "primary", "gw-1", "primary"))
+    topic = f"proximity/{primary.cfg.store_id}/consent"
+    seen: list[bytes] = []
+    async with (
+        running(node, primary),
+        aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="crm") as crm,
+    ):
+        await crm.subscribe(topic, qos=1)
+
+        async def collect() -> None:
+            async for m in crm.messages:
+                seen.append(bytes(m.payload))  # type: ignore[arg-type]
+
+        collector = asyncio.create_task(collect())
+        await crm.publish(topic, json.dumps({"customer_id": "cust-1", "consent": False}), qos=1)
+        await wait_until(lambda: not any(c.customer_id == "cust-1" for c in node.registry.consenting()))
+        await wait_until(lambda: not any(c.customer_id == "cust-1" for c in primary.registry.consenting()))
+        await asyncio.sleep(2.5)  # housekeeping polls the registry once a second
+        collector.cancel()
+        await asyncio.gather(collector, return_exceptions=True)
+    assert len(seen) == 1, seen  # the CRM's own message, nothing more
