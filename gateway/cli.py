@@ -229,7 +229,7 @@ def status(
         warning = level.get("warning")
         table.add_row(
             "devices vs walk",
-            f"{median:+.1f} dB (median of {level.get('devices')} visits)" + (f"; {warning}" if warning else ""),
+            was + f"{median:+.1f} dB (median of {level.get('devices')} visits)" + (f"; {warning}" if warning else ""),
         )
     table.add_row("outbox depth", str(health.get("outbox_depth")))
     last = health.get("last_publish_at")

@@ -250,7 +250,13 @@ def test_status_of_a_stopped_gateway_says_its_scanner_and_broker_are_last_known(
     monkeypatch.setenv("COLUMNS", "200")
     state = config / "state"
     state.mkdir()
-    health = {"updated_at": time.time() - 600, "scanner": "scanning", "broker_connected": True, "tracked_devices": 3}
+    health = {
+        "updated_at": time.time() - 600,
+        "scanner": "scanning",
+        "broker_connected": True,
+        "tracked_devices": 3,
+        "device_level": {"median_db": -1.5, "devices": 12, "warning": None},
+    }
     (state / "health.json").write_text(json.dumps(health))
     rows = {}
     for line in CliRunner().invoke(app, ["status", "--config", str(config)]).stdout.splitlines():
@@ -260,6 +266,7 @@ def test_status_of_a_stopped_gateway_says_its_scanner_and_broker_are_last_known(
     assert rows["daemon"].startswith("not running")
     assert rows["scanner"] == "last known: scanning" and rows["broker"] == "last known: connected"
     assert rows["recognised devices"] == "last known: 3"
+    assert rows["devices vs walk"] == "last known: -1.5 dB (median of 12 visits)"
 
 
 def test_status_of_a_stopped_gateway_counts_the_outbox_itself(config: Path) -> None:
