@@ -79,6 +79,14 @@ class OneLineFormatter(logging.Formatter):
         return line
 
 
+def log_each(logger: logging.Logger, level: int, template: str, *args: object) -> None:
+    """A line about one customer or one problem, which the repeat filter keys by what it says rather than by its
+    template: a second revocation, or a second, different bad line, within the interval is not held back. The
+    same line repeated still is."""
+    line = template % args if args else template
+    logger.log(level, "%s", line, extra={"log_key": line})
+
+
 class RateLimitFilter(logging.Filter):
     """Lets the first record of a key through, then at most one per `interval_s`, counting what it held back.
 

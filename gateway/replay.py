@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.adverts import Advert
+from gateway.logs import log_each
 from gateway.runtime import Runtime
 from gateway.setup import ZONES_FILE, LoadedConfig, input_warnings
 from gateway.sources.recording import RecordingReader
@@ -52,9 +53,7 @@ async def replay(
     """Replays `scans`; `speed` None means as fast as possible. Waits (bounded) for the outbox to drain."""
     # Open the recording before anything else: a wrong path is one line, with no broker connection first.
     # Each problem line is distinct and the reader caps them, so each gets its own log key (no folding).
-    reader = RecordingReader(
-        scans, strict=strict, on_problem=lambda msg: log.warning("%s", msg, extra={"log_key": msg})
-    )
+    reader = RecordingReader(scans, strict=strict, on_problem=lambda msg: log_each(log, logging.WARNING, msg))
     reader.open()
     runtime = Runtime(loaded)
     stop = asyncio.Event()
@@ -106,10 +105,6 @@ async def replay(
             await publisher_task
         runtime.close()
     return result
-
-
-def _log_problem(msg: str) -> None:
-    log.warning("%s", msg, extra={"log_key": msg})
 
 
 async def _replay_fast(runtime: Runtime, reader: RecordingReader) -> None:

@@ -24,6 +24,7 @@ from gateway.campaigns.history import SqliteHistory
 from gateway.delivery.outbox import Outbox, OutboxEntry, OutboxError
 from gateway.delivery.publisher import Publisher
 from gateway.identity.registry import Registry, RegistryError
+from gateway.logs import log_each
 from gateway.metrics import Metrics
 from gateway.pipeline import Event, Pipeline
 from gateway.privacy import HISTORY_FILE, OUTBOX_FILE, purge_revoked
@@ -93,14 +94,6 @@ class RevocationNotice:
 LOCK_FILE = "gateway.lock"
 
 
-def _log_each(template: str, *args: object, level: int = logging.INFO) -> None:
-    """A line about one customer or one problem: the journal's repeat filter keys it by what it says, not by its
-    template, or a second revocation (or a second bad line of the customers file) within a minute of the
-    first was held back. The same line repeated is still held back."""
-    line = template % args
-    log.log(level, "%s", line, extra={"log_key": line})
-
-
 class StateInUseError(Exception):
     """Another gateway process works on the same state directory."""
 
@@ -145,7 +138,7 @@ class Runtime:
             report = self.registry.import_file(cfg.customers_file)
             self.import_problems = list(report.problems)
             for problem in report.problems:
-                _log_each("customers file: %s", problem, level=logging.WARNING)
+                log_each(log, logging.WARNING, "customers file: %s", problem)
         self.history = SqliteHistory(state_dir / HISTORY_FILE)
         self.outbox = Outbox(state_dir / OUTBOX_FILE)
         consenting = self.registry.consenting()
@@ -334,7 +327,7 @@ class Runtime:
             log.error("consent message could not be stored, not applied: %s", e)
             return
         if change.problem or change.customer_id is None:
-            _log_each("consent message ignored: %s", change.problem or "no customer_id", level=logging.WARNING)
+            log_each(log, logging.WARNING, "consent message ignored: %s", change.problem or "no customer_id")
             return
         try:
             stored = self.registry.get(change.customer_id)
@@ -363,7 +356,7 @@ class Runtime:
     def _apply_customer_change(self, customer_id: str, customer: Any | None) -> None:
         if customer is not None and customer.consent:  # expiry is checked per advertisement by the resolver
             self.pipeline.resolver.upsert(customer)
-            _log_each("consent granted or updated: %s", customer_id)
+            log_each(log, logging.INFO, "consent granted or updated: %s", customer_id)
             return
         self.revoke_everywhere(customer_id)
 
@@ -373,7 +366,7 @@ class Runtime:
         self._pending = [e for e in self._pending if e.customer_id != customer_id]
         self.history.delete_customer(customer_id)
         dropped = self.outbox.delete_customer(customer_id)
-        _log_each("consent revoked: %s (%d queued messages deleted)", customer_id, dropped)
+        log_each(log, logging.INFO, "consent revoked: %s (%d queued messages deleted)", customer_id, dropped)
 
     def poll_registry(self) -> None:
         """Picks up changes another process (the CLI) made to the registry: only what changed is applied."""

@@ -17,6 +17,7 @@ from gateway.campaigns.history import History, RedemptionRecord, StayRecord, Tri
 from gateway.campaigns.model import Campaign, Caps, PresenceSettings
 from gateway.campaigns.presence import Episode, Presence, is_subsequence
 from gateway.campaigns.schedule import is_active, local_day, store_zone
+from gateway.logs import log_each
 from gateway.zones.estimate import OUTSIDE, UNKNOWN, ZoneEstimate
 
 log = logging.getLogger(__name__)
@@ -156,8 +157,7 @@ class CampaignEngine:
         reason = _redemption_problem(msg)
         if reason is not None:
             self.stats["redemptions_ignored"] += 1
-            # keyed by the reason: the journal's repeat filter would otherwise hold back a different problem
-            log.warning("ignored redemption message: %s", reason, extra={"log_key": f"redemption: {reason}"})
+            log_each(log, logging.WARNING, "ignored redemption message: %s", reason)
             return
         assert isinstance(msg, dict)
         rec = RedemptionRecord(msg["trigger_id"], msg["customer_id"], msg["campaign_id"], float(msg["at"]))
