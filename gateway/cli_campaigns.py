@@ -56,15 +56,15 @@ def store_timezone(config: Path) -> str:
     return tz if isinstance(tz, str) else "UTC"
 
 
-def _registry_file(config: Path) -> Path:
-    state_dir = Path(str(_gateway_doc(config).get("state_dir", "state")))
+def _registry_file(config: Path, doc: dict[str, Any]) -> Path:
+    state_dir = Path(str(doc.get("state_dir", "state")))
     return (state_dir if state_dir.is_absolute() else config / state_dir) / REGISTRY_FILE
 
 
 def known_segments(config: Path) -> set[str] | None:
     """Segments some consenting customer has: from the registry if it exists, else gateway.toml's customers_file."""
     doc = _gateway_doc(config)
-    registry = _registry_file(config)
+    registry = _registry_file(config, doc)
     try:
         present = registry.is_file()
     except PermissionError:  # the service's state directory, run without sudo: "segments not checked" says so
@@ -124,7 +124,7 @@ def validate(
     why = "unreadable, or without a 'zones' list" if zones_file.exists() else "not found"
     checked = "zone names checked" if zones is not None else f"zone names not checked ({zones_file}: {why})"
     # silence about segments read as "they are fine": say when there was nothing to check them against
-    registry = _registry_file(config)
+    registry = _registry_file(config, _gateway_doc(config))
     checked += (
         "; segments checked"
         if segments is not None
