@@ -33,8 +33,9 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="also print one JSON object per store")
     ap.add_argument("--shadowing-db", type=float, help="the radio's shadowing spread (default: the simulator's)")
     ap.add_argument("--body-loss-db", type=float, help="what a carrier's body costs (default: the simulator's)")
+    ap.add_argument("--device-offset-db", type=float, help="how much phones differ (default: the simulator's)")
     args = ap.parse_args()
-    radio = radio_with(args.shadowing_db, args.body_loss_db)
+    radio = radio_with(args.shadowing_db, args.body_loss_db, args.device_offset_db)
 
     print(f"{'store':<27} {'ceiling':>8} {'causal':>7} {'setting':>10} {'s/day':>6}  per zone (pooled over the seeds)")
     for name in args.stores:

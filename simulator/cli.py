@@ -98,6 +98,18 @@ BodyLossOption = Annotated[
         help="What the carrier's body costs a receiver behind them, in dB; default: the simulator's 9.",
     ),
 ]
+# Phones of one kind differ by a constant offset (antenna, case, transmit power): how much, for measuring the zone
+# model against a more (or less) varied crowd than the simulator's (docs/zones.md, round 20)
+DeviceOffsetOption = Annotated[
+    float | None,
+    typer.Option(
+        "--device-offset-db",
+        min=0,
+        max=20,
+        help="Spread (standard deviation) of devices' constant RSSI offsets among devices of one kind, in dB; "
+        "default: the simulator's 3.",
+    ),
+]
 
 
 class WalkDevice(StrEnum):
@@ -146,6 +158,7 @@ def generate(
     ] = None,
     shadowing_db: ShadowingOption = None,
     body_loss_db: BodyLossOption = None,
+    device_offset_db: DeviceOffsetOption = None,
 ) -> None:
     """Synthesise a store day: scans, truth, customers, calibration walk and config/."""
     from simulator.generate import generate_day
@@ -163,7 +176,7 @@ def generate(
             walk_device=walk_device.value,
             walk_seconds_per_zone=walk_seconds,
             walk_spot_sets=walk_spot_sets,
-            radio=radio_with(shadowing_db, body_loss_db),
+            radio=radio_with(shadowing_db, body_loss_db, device_offset_db),
         )
     except _expected_errors() as e:
         if _debug:
@@ -268,6 +281,7 @@ def ceiling(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     shadowing_db: ShadowingOption = None,
     body_loss_db: BodyLossOption = None,
+    device_offset_db: DeviceOffsetOption = None,
 ) -> None:
     """An estimate of the zone accuracy this layout allows (not a bound): an estimator that knows the simulator's
     radio map, per zone."""
@@ -276,7 +290,7 @@ def ceiling(
     from simulator.store import load_store
 
     days = seeds or [1]
-    radio = radio_with(shadowing_db, body_loss_db)
+    radio = radio_with(shadowing_db, body_loss_db, device_offset_db)
     result = Ceiling()
     try:
         st = load_store(store)
@@ -300,7 +314,11 @@ def ceiling(
         summary = {
             "store_id": st.store_id,
             "seeds": days,
-            "radio": {"shadowing_db": radio.shadow_sigma_db, "body_loss_db": radio.body_loss_db},
+            "radio": {
+                "shadowing_db": radio.shadow_sigma_db,
+                "body_loss_db": radio.body_loss_db,
+                "device_offset_db": radio.device_offset_sigma_db,
+            },
             "accuracy": round(result.accuracy, 4),
             "forward_accuracy": round(result.forward_accuracy, 4),
             "setting": {"evidence_weight": result.setting[0], "move_spread_m": result.setting[1]},

@@ -38,9 +38,15 @@ class RadioParams:
 DEFAULT_RADIO = RadioParams()
 
 
-def radio_with(shadowing_db: float | None = None, body_loss_db: float | None = None) -> RadioParams:
+def radio_with(
+    shadowing_db: float | None = None, body_loss_db: float | None = None, device_offset_db: float | None = None
+) -> RadioParams:
     """The default radio with the noise a user chose on the command line (None: the default's)."""
-    chosen = {"shadow_sigma_db": shadowing_db, "body_loss_db": body_loss_db}
+    chosen = {
+        "shadow_sigma_db": shadowing_db,
+        "body_loss_db": body_loss_db,
+        "device_offset_sigma_db": device_offset_db,
+    }
     return replace(DEFAULT_RADIO, **{k: v for k, v in chosen.items() if v is not None})
 
 
@@ -49,7 +55,11 @@ def radio_note(radio: RadioParams) -> str:
     seed gives another day under another radio, so the file must say which."""
     if radio == DEFAULT_RADIO:
         return ""
-    return f" radio=shadowing:{radio.shadow_sigma_db:g}dB,body-loss:{radio.body_loss_db:g}dB"
+    note = f" radio=shadowing:{radio.shadow_sigma_db:g}dB,body-loss:{radio.body_loss_db:g}dB"
+    if radio.device_offset_sigma_db != DEFAULT_RADIO.device_offset_sigma_db:
+        # said only when changed, so the files of a day made before the option read as they did
+        note += f",device-offset:{radio.device_offset_sigma_db:g}dB"
+    return note
 
 
 class Receivers:

@@ -142,8 +142,8 @@ def test_cli_scores_the_layout_under_another_radio(one_at_each_end: Path) -> Non
     args = ["ceiling", "--store", str(one_at_each_end), "--shoppers", "6", "--duration", "600", "--json"]
     default = json.loads(CliRunner().invoke(app, args).stdout)
     quiet = json.loads(CliRunner().invoke(app, [*args, "--shadowing-db", "0", "--body-loss-db", "0"]).stdout)
-    assert default["radio"] == {"shadowing_db": 4.0, "body_loss_db": 9.0}
-    assert quiet["radio"] == {"shadowing_db": 0.0, "body_loss_db": 0.0}
+    assert default["radio"] == {"shadowing_db": 4.0, "body_loss_db": 9.0, "device_offset_db": 3.0}
+    assert quiet["radio"] == {"shadowing_db": 0.0, "body_loss_db": 0.0, "device_offset_db": 3.0}
     assert quiet["accuracy"] > default["accuracy"] + 0.02
     bad = CliRunner().invoke(app, [*args, "--shadowing-db", "-1"])
     assert bad.exit_code == 2 and "--shadowing-db" in bad.output

@@ -155,6 +155,26 @@ def test_generate_under_another_radio_says_so_in_the_files(tmp_path: Path) -> No
     assert [a.rssi for a in default_adverts] != [a.rssi for a in issue_adverts]
 
 
+def test_generate_with_more_varied_phones_says_so_and_changes_only_the_levels(tmp_path: Path) -> None:
+    """--device-offset-db: the same people and walks, their devices further apart in level; the header says so,
+    so a day made with it is never mistaken for the default one."""
+    from gateway.sources.recording import read_recording
+
+    base = ["generate", "--shoppers", "3", "--duration", "120", "--seed", "4", "--quiet"]
+    assert runner.invoke(app, [*base, "--out", str(tmp_path / "default")]).exit_code == 0
+    result = runner.invoke(app, [*base, "--out", str(tmp_path / "varied"), "--device-offset-db", "8"])
+    assert result.exit_code == 0, result.output
+    default_header, default_adverts, _ = read_recording(tmp_path / "default/scans.jsonl.gz")
+    varied_header, varied_adverts, _ = read_recording(tmp_path / "varied/scans.jsonl.gz")
+    assert "device-offset" not in default_header.source
+    assert "radio=shadowing:4dB,body-loss:9dB,device-offset:8dB" in varied_header.source
+    assert "device-offset:8dB" in read_recording(tmp_path / "varied/calibration.jsonl.gz")[0].source
+    assert (tmp_path / "default/truth.jsonl").read_text() == (tmp_path / "varied/truth.jsonl").read_text()
+    assert [a.rssi for a in default_adverts] != [a.rssi for a in varied_adverts]
+    bad = runner.invoke(app, [*base, "--out", str(tmp_path / "bad"), "--device-offset-db", "-2"])
+    assert bad.exit_code == 2 and "--device-offset-db" in bad.stderr
+
+
 def test_each_problem_of_a_store_file_is_its_own_error_line(tmp_path: Path) -> None:
     """SPEC section 2: one line per problem. Two misplaced keys came as one line joined with '; '."""
     store = tmp_path / "my-store.toml"

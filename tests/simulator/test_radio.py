@@ -154,3 +154,20 @@ def test_a_device_advertises_at_its_interval_across_slices() -> None:
     # the receiver catches about scan_duty of them; a missed one shows as a gap of twice the interval or more
     assert len(ts) == pytest.approx(sim.adverts_sent * 0.8, rel=0.08)
     assert np.all((gaps < 0.52) | (gaps > 0.99))
+
+
+def test_the_device_offset_spread_is_the_one_asked_for() -> None:
+    """--device-offset-db sets how far phones of one kind differ in level; 0 makes them alike, and the walk's
+    device is drawn from the same spread."""
+    from simulator.generate import day_draws
+    from simulator.radio import radio_with
+
+    store = load_store(None)
+
+    def phone_offsets(spread: float) -> list[float]:
+        pop = day_draws(store, 3, 60, 1800.0, strangers=0, radio=radio_with(device_offset_db=spread)).population
+        return [d.offset_db for d in pop.devices if d.kind in ("app-phone", "irk-phone")]
+
+    assert set(phone_offsets(0.0)) == {0.0}
+    varied = phone_offsets(8.0)
+    assert len(varied) >= 30 and 5.0 < float(np.std(varied)) < 11.0
