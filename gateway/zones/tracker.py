@@ -24,7 +24,8 @@ MOTION_TAU_S, below `still_motion_db`: a slow advertiser's filter moves in jumps
 the rule falls back to the plain filter where it cannot tell (docs/zones.md, "Standing devices").
 
 With `offset_learning_rate` > 0 (method offset_nb with an offset prior) each device carries its own belief
-about its constant offset, N(mu, var), starting at the prior N(0, offset_sigma_db^2). A phone's offset (its
+about its constant offset, N(mu, var), starting at the prior N(0, offset_sigma_db^2), or for a returning customer
+at what their last visit learnt (recall.py). A phone's offset (its
 radio, its case, how it is carried) stays for the whole visit, but integrating it afresh at every step throws
 that away: the overall level of the readings then says nothing, and a quiet phone by the door reads like one
 outside, behind the facade. After each step heard by two receivers or more (where the shape of the vector
@@ -52,6 +53,7 @@ from gateway.zones.grid import GridScorer, scorer_from_model
 from gateway.zones.level import LevelSurvey
 from gateway.zones.model import ZoneModel
 from gateway.zones.rates import RATE_AWARE_METHODS, RateScorers
+from gateway.zones.recall import OffsetRecall
 
 NEW_PACKET_GAP_S = 0.05  # readings closer than this are the same packet heard by several receivers
 INTERVAL_EWMA_ALPHA = 0.2  # how quickly the learnt advertising interval follows a change of the device's rate
@@ -145,6 +147,8 @@ class ZoneTracker:
         self._offset_prior = (0.0, p.offset_sigma_db**2)
         # what departing devices' offsets say about the walk's device (level.py); empty without offset learning
         self.level = LevelSurvey(p.offset_sigma_db)
+        # what each customer's last visit learnt, for their next (recall.py); unused without offset learning
+        self.recall = OffsetRecall(p.offset_sigma_db**2)
 
     # ---- public ---------------------------------------------------------------------------------------
 
@@ -152,6 +156,8 @@ class ZoneTracker:
         st = self._devices.get(device)
         if st is None:
             st = self._devices[device] = DeviceState(t, self._step)
+            if self._learn > 0:
+                st.offset = self.recall.recall(device)
         i = self._rx_index.get(rx)
         if i is not None:
             f = st.filters.get(i)
@@ -174,8 +180,9 @@ class ZoneTracker:
         return st.estimate
 
     def forget(self, device: str) -> None:
-        # a revocation: its offset does not go into the level survey either
+        # a revocation: its offset does not go into the level survey either, and is not recalled
         self._devices.pop(device, None)
+        self.recall.forget(device)
 
     def expire(self, t: float) -> list[str]:
         """Devices silent for longer than their own advertising rhythm allows; their state is dropped."""
@@ -189,6 +196,7 @@ class ZoneTracker:
             st = self._devices.pop(d)
             if st.offset is not None:
                 self.level.add(*st.offset)
+                self.recall.remember(d, *st.offset)
         return gone
 
     def tracked(self) -> int:

@@ -17,6 +17,7 @@ from gateway.zones.calibrate import FIT_OFFSET_LEARNING_RATE, FIT_OFFSET_STEP_SP
 from gateway.zones.classify import OffsetNaiveBayes
 from gateway.zones.estimate import ZoneEstimate
 from gateway.zones.model import Params, ZoneModel
+from gateway.zones.recall import DRIFT_DB2
 from gateway.zones.tracker import OFFSET_VAR_FLOOR_DB2, ZoneTracker, updated_offset
 from tests.zones.bad_params import assert_one_line_error, assert_written_and_optional
 
@@ -162,13 +163,44 @@ def test_steps_heard_by_one_receiver_use_the_belief_without_moving_it() -> None:
     assert tr._devices["phone"].offset == learnt
 
 
-def test_a_new_visit_starts_from_the_prior() -> None:
+def test_a_returning_customer_starts_from_what_the_last_visit_learnt() -> None:
     tr = ZoneTracker(_model())
     _visit(tr, np.random.default_rng(3), -9.0, [("aisle", 30.0)])
-    assert tr._devices["phone"].offset is not None
+    left = tr._devices["phone"].offset
+    assert left is not None
     tr.expire(1e6)
     assert tr.tracked() == 0
     tr.observe("phone", "rx-a", -60, 1e6)
+    assert tr._devices["phone"].offset == (left[0], left[1] + DRIFT_DB2)
+    tr.observe("other-phone", "rx-a", -60, 1e6)
+    assert tr._devices["other-phone"].offset is None  # a first visit starts from the prior
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_quiet_regular_is_placed_by_the_door_from_the_start_of_the_next_visit(seed: int) -> None:
+    """By the door, a phone 9 dB quieter than the walk's device reads like one outside (the facade costs every
+    receiver 10 dB), and standing there alone it cannot learn which it is. Its last visit, which passed the aisle,
+    did."""
+    regular = ZoneTracker(_model())
+    _visit(regular, np.random.default_rng(seed), -9.0, [("aisle", 60.0)])
+    regular.expire(1e6)
+    back = _visit(regular, np.random.default_rng(seed + 10), -9.0, [("door", 30.0)], t0=2e6)
+    stranger = _visit(ZoneTracker(_model()), np.random.default_rng(seed + 10), -9.0, [("door", 30.0)], t0=2e6)
+
+    def door_share(ests: list[tuple[str, ZoneEstimate]]) -> float:
+        decided = ests[10:]  # after the first 5 s: the smoother's 3 s lag has passed
+        return sum(e.zone == "door" for _, e in decided) / len(decided)
+
+    assert door_share(back) >= 0.9
+    assert door_share(stranger) <= 0.5
+
+
+def test_a_revoked_customer_starts_again_from_the_prior() -> None:
+    tr = ZoneTracker(_model())
+    _visit(tr, np.random.default_rng(3), -9.0, [("aisle", 30.0)])
+    tr.expire(1e6)
+    tr.forget("phone")
+    tr.observe("phone", "rx-a", -60, 2e6)
     assert tr._devices["phone"].offset is None
 
 

@@ -1,0 +1,61 @@
+"""A returning customer's offset (recall.py): what is kept, for how many, and what a visit that learnt nothing
+does to it."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.zones.recall import DRIFT_DB2, OffsetRecall
+
+PRIOR_VAR = 3.27**2
+
+
+def test_a_departing_belief_comes_back_less_sure() -> None:
+    r = OffsetRecall(PRIOR_VAR)
+    r.remember("cust-1", -6.5, 1.5)
+    assert r.recall("cust-1") == (-6.5, 1.5 + DRIFT_DB2)
+    assert r.recall("cust-2") is None
+
+
+def test_a_belief_no_surer_than_the_prior_is_not_kept_and_drops_the_older_one() -> None:
+    r = OffsetRecall(PRIOR_VAR)
+    r.remember("cust-1", -6.5, 1.5)
+    # this visit learnt next to nothing (its steps were heard by one receiver, or it was short): the earlier
+    # visit's figure is not confirmed by it, and a prior-like belief says nothing worth keeping
+    r.remember("cust-1", -0.2, PRIOR_VAR - 1.0)
+    assert r.recall("cust-1") is None
+    assert len(r) == 0
+
+
+def test_repeated_visits_that_learn_little_wear_the_belief_out() -> None:
+    r = OffsetRecall(PRIOR_VAR)
+    r.remember("cust-1", -6.5, 1.5)
+    visits = 1
+    while (back := r.recall("cust-1")) is not None:
+        r.remember("cust-1", *back)  # the next visit leaves with what it started from
+        visits += 1
+    assert 2 <= visits <= 1 + PRIOR_VAR / DRIFT_DB2
+
+
+@given(st.lists(st.integers(min_value=0, max_value=30), max_size=200), st.integers(min_value=1, max_value=10))
+def test_it_keeps_the_most_recently_departed_customers(order: list[int], keep: int) -> None:
+    r = OffsetRecall(PRIOR_VAR, keep=keep)
+    for n in order:
+        r.remember(f"cust-{n}", float(n), 1.0)
+    recent: list[int] = []
+    for n in reversed(order):
+        if n not in recent:
+            recent.append(n)
+    kept = recent[:keep]
+    assert len(r) == len(kept)
+    for n in kept:
+        assert r.recall(f"cust-{n}") == (float(n), 1.0 + DRIFT_DB2)
+
+
+def test_forget_removes_the_customer() -> None:
+    r = OffsetRecall(PRIOR_VAR)
+    r.remember("cust-1", -6.5, 1.5)
+    r.forget("cust-1")
+    r.forget("cust-never-seen")
+    assert r.recall("cust-1") is None
