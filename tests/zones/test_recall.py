@@ -23,7 +23,7 @@ def test_a_belief_no_surer_than_the_prior_is_not_kept_and_drops_the_older_one() 
     r.remember("cust-1", -6.5, 1.5)
     # this visit learnt next to nothing (its steps were heard by one receiver, or it was short): the earlier
     # visit's figure is not confirmed by it, and a prior-like belief says nothing worth keeping
-    r.remember("cust-1", -0.2, PRIOR_VAR - 1.0)
+    r.remember("cust-1", -0.2, PRIOR_VAR - DRIFT_DB2 / 2)
     assert r.recall("cust-1") is None
     assert len(r) == 0
 
