@@ -138,41 +138,35 @@ def test_demo_without_a_recording_says_how_to_make_one(tmp_path: Path) -> None:
     assert "proximity-sim generate" in result.stderr
 
 
-def test_generate_under_another_radio_says_so_in_the_files(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--shadowing-db", "5", "--body-loss-db", "0"], "radio=shadowing:5dB,body-loss:0dB"),
+        # phones further apart in level (the walk's device too): said after the radio's other two figures
+        (["--device-offset-db", "8"], "radio=shadowing:4dB,body-loss:9dB,device-offset:8dB"),
+    ],
+)
+def test_generate_under_another_radio_says_so_in_the_files(tmp_path: Path, options: list[str], said: str) -> None:
     """The same seed under another radio is another day: the recordings' headers must say which radio made them,
-    and a default day's must not change."""
+    and a default day's must not change. The people and their walks stay the same."""
     from gateway.sources.recording import read_recording
 
     base = ["generate", "--shoppers", "2", "--duration", "60", "--seed", "9", "--quiet"]
     assert runner.invoke(app, [*base, "--out", str(tmp_path / "default")]).exit_code == 0
-    result = runner.invoke(app, [*base, "--out", str(tmp_path / "issue"), "--shadowing-db", "5", "--body-loss-db", "0"])
+    result = runner.invoke(app, [*base, "--out", str(tmp_path / "other"), *options])
     assert result.exit_code == 0, result.output
     default_header, default_adverts, _ = read_recording(tmp_path / "default/scans.jsonl.gz")
-    issue_header, issue_adverts, _ = read_recording(tmp_path / "issue/scans.jsonl.gz")
+    other_header, other_adverts, _ = read_recording(tmp_path / "other/scans.jsonl.gz")
     assert "radio" not in default_header.source
-    assert "radio=shadowing:5dB,body-loss:0dB" in issue_header.source
-    assert "radio=shadowing:5dB" in read_recording(tmp_path / "issue/calibration.jsonl.gz")[0].source
-    assert [a.rssi for a in default_adverts] != [a.rssi for a in issue_adverts]
+    assert said in other_header.source
+    assert said in read_recording(tmp_path / "other/calibration.jsonl.gz")[0].source
+    assert (tmp_path / "default/truth.jsonl").read_text() == (tmp_path / "other/truth.jsonl").read_text()
+    assert [a.rssi for a in default_adverts] != [a.rssi for a in other_adverts]
 
 
-def test_generate_with_more_varied_phones_says_so_and_changes_only_the_levels(tmp_path: Path) -> None:
-    """--device-offset-db: the same people and walks, their devices further apart in level; the header says so,
-    so a day made with it is never mistaken for the default one."""
-    from gateway.sources.recording import read_recording
-
-    base = ["generate", "--shoppers", "3", "--duration", "120", "--seed", "4", "--quiet"]
-    assert runner.invoke(app, [*base, "--out", str(tmp_path / "default")]).exit_code == 0
-    result = runner.invoke(app, [*base, "--out", str(tmp_path / "varied"), "--device-offset-db", "8"])
-    assert result.exit_code == 0, result.output
-    default_header, default_adverts, _ = read_recording(tmp_path / "default/scans.jsonl.gz")
-    varied_header, varied_adverts, _ = read_recording(tmp_path / "varied/scans.jsonl.gz")
-    assert "device-offset" not in default_header.source
-    assert "radio=shadowing:4dB,body-loss:9dB,device-offset:8dB" in varied_header.source
-    assert "device-offset:8dB" in read_recording(tmp_path / "varied/calibration.jsonl.gz")[0].source
-    assert (tmp_path / "default/truth.jsonl").read_text() == (tmp_path / "varied/truth.jsonl").read_text()
-    assert [a.rssi for a in default_adverts] != [a.rssi for a in varied_adverts]
-    bad = runner.invoke(app, [*base, "--out", str(tmp_path / "bad"), "--device-offset-db", "-2"])
-    assert bad.exit_code == 2 and "--device-offset-db" in bad.stderr
+def test_a_negative_device_offset_spread_is_a_usage_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", "--out", str(tmp_path / "day"), "--device-offset-db", "-2"])
+    assert result.exit_code == 2 and "--device-offset-db" in result.stderr
 
 
 def test_each_problem_of_a_store_file_is_its_own_error_line(tmp_path: Path) -> None:
