@@ -148,7 +148,7 @@ class ZoneTracker:
         # what departing devices' offsets say about the walk's device (level.py); empty without offset learning
         self.level = LevelSurvey(p.offset_sigma_db)
         # what each customer's last visit learnt, for their next (recall.py); unused without offset learning
-        self.recall = OffsetRecall(p.offset_sigma_db**2)
+        self.recall = OffsetRecall(self._offset_prior[1])
 
     # ---- public ---------------------------------------------------------------------------------------
 
