@@ -25,9 +25,11 @@ def test_history_holds_rows_while_the_disk_is_full_and_writes_them_after(
     for i in range(5):
         history.add_trigger(TriggerRecord(f"t{i}{big}", "cust-1", "coffee-10", 100.0 + i, "v1", "2026-11-28"))
         history.add_stay(StayRecord("cust-1", "v1", "coffee", 50.0, 120.0 + i))
+    history.put_offsets("zones-digest" + big * 2, [("cust-1", (-6.0, 2.0))], 120.0)
     history.flush()
     assert history.last_error is not None and "cannot write" in history.last_error
     assert history.triggers_of("cust-1", 0.0) == []
+    assert history.db.execute("select count(*) from offsets").fetchone()[0] == 0
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1  # said once, not once per row
 
@@ -36,6 +38,7 @@ def test_history_holds_rows_while_the_disk_is_full_and_writes_them_after(
     assert history.last_error is None
     assert len(history.triggers_of("cust-1", 0.0)) == 5
     assert len(history.export_customer("cust-1")["stays"]) == 5
+    assert history.export_customer("cust-1")["phone_offset"] == {"mean_db": -6.0, "var_db2": 2.0, "learnt_at": 120.0}
     history.close()
 
 

@@ -1,7 +1,9 @@
 """What the caps must remember across restarts, and each customer's presence history (I/O).
 
 Triggers and redemptions are written at once (they are few, and a cooldown must survive a crash); stays are
-buffered and written in batches, because a replayed store day produces thousands of them in seconds.
+buffered and written in batches, because a replayed store day produces thousands of them in seconds. The
+daemon's file also keeps each returning customer's learnt phone offset (gateway/zones/recall.py), one row per
+customer, written with the stays.
 """
 
 from __future__ import annotations
@@ -66,7 +68,11 @@ class History(Protocol):
 
 
 def _export(
-    customer_id: str, triggers: list[TriggerRecord], redemptions: list[RedemptionRecord], stays: list[StayRecord]
+    customer_id: str,
+    triggers: list[TriggerRecord],
+    redemptions: list[RedemptionRecord],
+    stays: list[StayRecord],
+    phone_offset: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     def strip(d: dict[str, Any]) -> dict[str, Any]:
         d.pop("customer_id", None)
@@ -77,6 +83,8 @@ def _export(
         "triggers": [strip(asdict(r)) for r in sorted(triggers, key=lambda r: r.t)],
         "redemptions": [strip(asdict(r)) for r in sorted(redemptions, key=lambda r: r.at)],
         "stays": [strip(asdict(r)) for r in sorted(stays, key=lambda r: r.start)],
+        # how this customer's phone reads against the walk's device, as their last visit learnt it (recall.py)
+        "phone_offset": phone_offset,
     }
 
 
@@ -152,6 +160,8 @@ class SqliteHistory:
         _create_private(self.path)
         self._stays: list[dict[str, Any]] = []
         self._held: list[tuple[str, dict[str, Any]]] = []  # trigger/redemption rows a failed write kept
+        # phone offsets to write: customer -> row, or None to delete the customer's row
+        self._offsets: dict[str, dict[str, Any] | None] = {}
         self.last_error: str | None = None
         try:
             self.db = sqlite_utils.Database(self.path)
@@ -178,6 +188,11 @@ class SqliteHistory:
         )
         db.table("stays").create(
             {"customer_id": str, "visit_id": str, "zone": str, "start": float, "end": float}, if_not_exists=True
+        )
+        db.table("offsets").create(
+            {"customer_id": str, "model": str, "mean_db": float, "var_db2": float, "t": float},
+            pk="customer_id",
+            if_not_exists=True,
         )
         db.table("triggers").create_index(["customer_id", "t"], if_not_exists=True)
         db.table("triggers").create_index(["campaign_id", "day"], if_not_exists=True)
@@ -231,20 +246,67 @@ class SqliteHistory:
         if len(self._stays) >= STAY_BATCH_ROWS:
             self.flush()
 
-    def flush(self) -> None:
-        self._write_held()
-        if not self._stays:
-            return
-        rows, self._stays = self._stays, []
+    def put_offsets(self, model: str, changes: list[tuple[str, tuple[float, float] | None]], t: float) -> None:
+        """Phone offsets as OffsetRecall.changes gives them (None: drop the customer's row), learnt under the zone
+        model with digest `model`; written at the next flush."""
+        for customer_id, belief in changes:
+            self._offsets[customer_id] = (
+                None
+                if belief is None
+                else {"customer_id": customer_id, "model": model, "mean_db": belief[0], "var_db2": belief[1], "t": t}
+            )
+
+    def offsets(self, model: str, limit: int) -> list[tuple[str, float, float]]:
+        """The `limit` most recent phone offsets learnt under the zone model `model`, least recent first, for
+        OffsetRecall.restore. Rows learnt under another model are deleted: their offsets are relative to another
+        walk's device, and nothing is kept that will not be used."""
+        self.flush()
         try:
             with self.db.atomic():
-                self.db.table("stays").insert_all(rows, batch_size=STAY_BATCH_ROWS)
+                self.db.execute("delete from offsets where model != ?", [model])
+            rows = self.db.execute(
+                "select customer_id, mean_db, var_db2 from"
+                " (select customer_id, mean_db, var_db2, t from offsets order by t desc limit ?) order by t",
+                [limit],
+            ).fetchall()
         except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as e:
-            self._stays = rows + self._stays
+            # a nicety, not a duty: regulars start from the prior, as on a first visit
+            log.warning("history %s: phone offsets not read (%s); every visit starts from the prior", self.path, e)
+            return []
+        return [(str(c), float(m), float(v)) for c, m, v in rows if isinstance(m, float) and isinstance(v, float)]
+
+    def flush(self) -> None:
+        self._write_held()
+        if self._offsets:
+            self._write_offsets()
+        if self._stays:
+            rows, self._stays = self._stays, []
+            try:
+                with self.db.atomic():
+                    self.db.table("stays").insert_all(rows, batch_size=STAY_BATCH_ROWS)
+            except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as e:
+                self._stays = rows + self._stays
+                self._failed(e)
+        if not (self._held or self._stays or self._offsets):
+            self.last_error = None  # everything held is written: the disk is back
+
+    def _write_offsets(self) -> None:
+        changes, self._offsets = self._offsets, {}
+        try:
+            with self.db.atomic():
+                gone = [[c] for c, row in changes.items() if row is None]
+                if gone:
+                    self.db.conn.executemany("delete from offsets where customer_id = ?", gone)
+                rows = [row for row in changes.values() if row is not None]
+                if rows:
+                    self.db.table("offsets").upsert_all(rows, pk="customer_id")
+        except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as e:
+            self._offsets = {**changes, **self._offsets}
             self._failed(e)
 
     def _failed(self, e: BaseException) -> None:
-        message = f"history {self.path}: cannot write ({e}); {len(self._held) + len(self._stays)} rows held in memory"
+        held = len(self._held) + len(self._stays) + len(self._offsets)
+        message = f"history {self.path}: cannot write ({e}); {held} rows held in memory"
         if self.last_error is None:
             log.error("%s", message)
         self.last_error = message
@@ -252,8 +314,9 @@ class SqliteHistory:
     def delete_customer(self, customer_id: str) -> None:
         self._stays = [r for r in self._stays if r["customer_id"] != customer_id]
         self._held = [(t, r) for t, r in self._held if r["customer_id"] != customer_id]
+        self._offsets.pop(customer_id, None)
         with self.db.atomic():
-            for table in ("triggers", "redemptions", "stays"):
+            for table in ("triggers", "redemptions", "stays", "offsets"):
                 self.db.execute(f"delete from {table} where customer_id = ?", [customer_id])
 
     def export_customer(self, customer_id: str) -> dict[str, Any]:
@@ -262,19 +325,24 @@ class SqliteHistory:
         triggers = [TriggerRecord(**r) for r in self.db.query(q.format("triggers"), [customer_id])]
         redemptions = [RedemptionRecord(**r) for r in self.db.query(q.format("redemptions"), [customer_id])]
         stays = [StayRecord(**r) for r in self.db.query(q.format("stays"), [customer_id])]
-        return _export(customer_id, triggers, redemptions, stays)
+        offset = next(
+            self.db.query("select mean_db, var_db2, t as learnt_at from offsets where customer_id = ?", [customer_id]),
+            None,
+        )
+        return _export(customer_id, triggers, redemptions, stays, offset)
 
     def customer_ids(self) -> set[str]:
         """Everyone with stored history: at start, the daemon erases those no longer consenting (revoked offline)."""
         self.flush()
         rows = self.db.execute(
             "select customer_id from triggers union select customer_id from redemptions"
-            " union select customer_id from stays"
+            " union select customer_id from stays union select customer_id from offsets"
         )
         return {r[0] for r in rows.fetchall()}
 
     def prune(self, before: float) -> int:
-        """Data minimisation: drop triggers and stays older than `before` (keep at least the longest cooldown).
+        """Data minimisation: drop triggers, stays and phone offsets older than `before` (keep at least the longest
+        cooldown).
 
         Redemptions are kept: they stop a redeemed coupon from being offered again.
         """
@@ -282,6 +350,7 @@ class SqliteHistory:
         with self.db.atomic():
             n = self.db.execute("delete from triggers where t < ?", [before]).rowcount
             n += self.db.execute("delete from stays where end < ?", [before]).rowcount
+            n += self.db.execute("delete from offsets where t < ?", [before]).rowcount
         return int(n)
 
     def close(self) -> None:

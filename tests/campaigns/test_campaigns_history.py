@@ -72,7 +72,7 @@ def test_export_then_delete_customer(tmp_path: Path) -> None:
     assert [(s["zone"], s["start"], s["end"]) for s in exported["stays"]] == [("a", T0, T0 + 30)]
     history.delete_customer("customer-revoked")
     h.engine.forget("customer-revoked")
-    empty = {"customer_id": "customer-revoked", "triggers": [], "redemptions": [], "stays": []}
+    empty = {"customer_id": "customer-revoked", "triggers": [], "redemptions": [], "stays": [], "phone_offset": None}
     assert history.export_customer("customer-revoked") == empty
     assert len(history.export_customer("customer-kept")["stays"]) == 1
     history.close()  # checkpoints the WAL into the main file
@@ -117,3 +117,38 @@ def test_prune_keeps_recent_history_and_redemptions(tmp_path: Path) -> None:
     assert history.export_customer("old")["triggers"] == [] and history.export_customer("old")["stays"] == []
     assert len(history.export_customer("old")["redemptions"]) == 1
     assert len(history.export_customer("new")["triggers"]) == 1
+
+
+def test_phone_offsets_survive_a_restart_under_the_same_zone_model_only(tmp_path: Path) -> None:
+    history = SqliteHistory(tmp_path / "history.db")
+    history.put_offsets("model-a", [("c1", (-6.5, 2.0)), ("c2", (3.0, 1.0))], T0)
+    history.put_offsets("model-a", [("c3", (1.0, 1.5))], T0 + 60)
+    history.put_offsets("model-a", [("c2", None)], T0 + 120)  # a later visit that learnt nothing
+    history.close()  # written at close, like the stays
+    again = SqliteHistory(tmp_path / "history.db")
+    assert again.offsets("model-a", limit=10) == [("c1", -6.5, 2.0), ("c3", 1.0, 1.5)]  # least recent first
+    assert again.offsets("model-a", limit=1) == [("c3", 1.0, 1.5)]
+    # zones.toml refitted: offsets relative to the old walk's device are of no use, and are not kept
+    assert again.offsets("model-b", limit=10) == []
+    assert again.offsets("model-a", limit=10) == []
+    again.close()
+    raw = (tmp_path / "history.db").read_bytes()
+    assert b"model-a" not in raw
+
+
+def test_a_phone_offset_is_exported_erased_and_pruned_with_the_rest(tmp_path: Path) -> None:
+    history = SqliteHistory(tmp_path / "history.db")
+    history.put_offsets("m", [("cust-old", (-2.0, 2.0)), ("cust-kept", (1.0, 1.0))], T0)
+    history.put_offsets("m", [("cust-new", (4.0, 1.0))], T0 + 90_000)
+    # a customer revoked while the gateway was down is found by their offset alone (and while it is unwritten)
+    assert history.customer_ids() == {"cust-old", "cust-kept", "cust-new"}
+    assert history.export_customer("cust-old")["phone_offset"] == {"mean_db": -2.0, "var_db2": 2.0, "learnt_at": T0}
+    history.put_offsets("m", [("cust-kept", (1.5, 1.0))], T0 + 100)
+    history.delete_customer("cust-kept")  # before its update was written: the update must not bring it back
+    history.flush()
+    assert history.export_customer("cust-kept")["phone_offset"] is None
+    assert history.prune(T0 + 86_400) == 1
+    assert history.offsets("m", limit=10) == [("cust-new", 4.0, 1.0)]
+    history.close()
+    raw = (tmp_path / "history.db").read_bytes()
+    assert b"cust-kept" not in raw and b"cust-old" not in raw
