@@ -30,6 +30,7 @@ from gateway.pipeline import Event, Pipeline
 from gateway.privacy import HISTORY_FILE, OUTBOX_FILE, purge_revoked
 from gateway.setup import LoadedConfig, build_pipeline, load_campaigns_file
 from gateway.sources.sightings import SightingsBatcher, SightingsError, decode_batch
+from gateway.zones.recall import KEEP_CUSTOMERS
 
 log = logging.getLogger("gateway.runtime")
 
@@ -144,6 +145,10 @@ class Runtime:
         consenting = self.registry.consenting()
         purge_revoked(self.history, self.outbox, {c.customer_id for c in consenting})
         self.pipeline: Pipeline = build_pipeline(loaded, customers=consenting, history=self.history, now=now)
+        # Regulars' phone offsets from earlier runs, learnt under this very zone model (recall.py); a restart
+        # (an update, a power cut at night) no longer sends every regular's next visit back to the prior.
+        self._zones_digest = loaded.zones.digest()
+        self.pipeline.tracker.recall.restore(self.history.offsets(self._zones_digest, KEEP_CUSTOMERS))
         self._registry_version = self.registry.version()
         # consent as a message on the consent topic left it, per customer: every receiver heard that message, so
         # poll_registry must not send it again as a revocation made here. Cleared at each poll, and a change
@@ -274,11 +279,19 @@ class Runtime:
 
     def flush(self) -> int:
         """Commits pending events to the outbox and wakes the publisher. Returns how many were queued."""
+        self._keep_offsets()
         self.pipeline.engine.flush()  # the caps' history first: a trigger is never sent before it is recorded
         if not self._pending:
             return 0
         events, self._pending = self._pending, []
         return self.enqueue(events)
+
+    def _keep_offsets(self) -> None:
+        """Hands the phone offsets departures left since the last flush to the history file."""
+        changes = self.pipeline.tracker.recall.changes()
+        if changes:
+            t = self.pipeline.last_t
+            self.history.put_offsets(self._zones_digest, changes, t if t is not None else self.now())
 
     def enqueue(self, events: Sequence[Event]) -> int:
         prefix = f"{self.cfg.mqtt.topic_prefix}/{self.cfg.store_id}/"
@@ -475,6 +488,7 @@ class Runtime:
                 await asyncio.wait_for(stop.wait(), timeout=REGISTRY_POLL_S)
 
     def close(self) -> None:
+        self._keep_offsets()
         self.history.close()
         self.outbox.close()
         self.registry.close()

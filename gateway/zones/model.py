@@ -7,6 +7,8 @@ fingerprint statistics (mean filtered RSSI, its spread, and how often the receiv
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import tomllib
@@ -192,6 +194,12 @@ class ZoneModel:
             }
         doc["fingerprint"] = fp
         return doc
+
+    def digest(self) -> str:
+        """Names this model's content: what the daemon learnt against it (phone offsets, recall.py) is kept under
+        it, so a refitted or edited zones.toml does not inherit offsets relative to another walk's device."""
+        text = json.dumps(self.to_toml(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def save(self, path: str | os.PathLike[str]) -> None:
         p = Path(path)

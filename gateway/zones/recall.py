@@ -6,14 +6,16 @@ carries the same phone, so their next visit can start from what the last one lea
 (docs/zones.md, round 20) a second visit that started from the first one's belief placed customers 0.1-1.3
 points better per layout, on 38 of 42 days.
 
-Kept in memory only, per customer id, bounded, most recently departed last; a revocation removes the customer's
-entry with the rest of their state. It goes when the daemon restarts, which is also what puts a refitted
-zones.toml to work, so nothing learnt against an earlier walk's device is applied to a later walk's model.
+Kept per customer id, bounded, most recently departed last; a revocation removes the customer's entry with the
+rest of their state. The daemon keeps a copy in history.db (`changes` hands it what to write, `restore` takes
+it back at start), under a digest of the zone model: an offset is relative to the walk's device, so nothing
+learnt against an earlier walk is applied to a refitted zones.toml. Offline replays keep it in memory only.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 
 KEEP_CUSTOMERS = 10_000  # regulars of a large store; 1.7 MB when full (tracemalloc, ids shared with the registry)
 # Between visits the phone may sit in a new case or another pocket: the recalled belief is this much less sure
@@ -21,12 +23,15 @@ KEEP_CUSTOMERS = 10_000  # regulars of a large store; 1.7 MB when full (tracemal
 # do; there 2 dB^2 gave back two fifths of what recall wins, and 0.5 a tenth (docs/zones.md, round 20).
 DRIFT_DB2 = 0.5
 
+Belief = tuple[float, float]  # (mean dB, variance dB^2)
+
 
 class OffsetRecall:
     def __init__(self, prior_var_db2: float, keep: int = KEEP_CUSTOMERS) -> None:
         self._prior_var = prior_var_db2
         self._keep = keep
-        self._beliefs: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._beliefs: OrderedDict[str, Belief] = OrderedDict()
+        self._changed: set[str] = set()  # customers whose entry was set or dropped since `changes` was last called
 
     def __len__(self) -> int:
         return len(self._beliefs)
@@ -35,15 +40,35 @@ class OffsetRecall:
         """A departing visit's belief N(mean, var); one that learnt nothing beyond the prior is not kept (and
         drops what an earlier visit left, which this visit could not confirm)."""
         self._beliefs.pop(customer, None)
+        self._changed.add(customer)
         if var_db2 + DRIFT_DB2 >= self._prior_var:
             return
         self._beliefs[customer] = (mean_db, var_db2 + DRIFT_DB2)
         if len(self._beliefs) > self._keep:
-            self._beliefs.popitem(last=False)
+            self._changed.add(self._beliefs.popitem(last=False)[0])
 
-    def recall(self, customer: str) -> tuple[float, float] | None:
+    def recall(self, customer: str) -> Belief | None:
         """The belief a new visit of this customer starts from, or None (then: the prior)."""
         return self._beliefs.get(customer)
 
     def forget(self, customer: str) -> None:
         self._beliefs.pop(customer, None)
+        self._changed.discard(customer)  # a revocation erases the stored copy itself: nothing is left to write
+
+    def changes(self) -> list[tuple[str, Belief | None]]:
+        """What changed since the last call, for the stored copy: each customer's belief now, or None where it was
+        dropped (a visit that learnt nothing, or worn out of the bound)."""
+        out = [(c, self._beliefs.get(c)) for c in self._changed]
+        self._changed.clear()
+        return out
+
+    def restore(self, beliefs: Iterable[tuple[str, float, float]]) -> None:
+        """Beliefs as `changes` left them in the stored copy, least recently departed first (they already carry
+        their drift). Entries no surer than the prior, from a model with another prior, are skipped."""
+        for customer, mean_db, var_db2 in beliefs:
+            if not 0.0 < var_db2 < self._prior_var:
+                continue
+            self._beliefs.pop(customer, None)
+            self._beliefs[customer] = (mean_db, var_db2)
+            if len(self._beliefs) > self._keep:
+                self._beliefs.popitem(last=False)

@@ -59,3 +59,70 @@ def test_forget_removes_the_customer() -> None:
     r.forget("cust-1")
     r.forget("cust-never-seen")
     assert r.recall("cust-1") is None
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["remember", "learnt-nothing", "forget"]), st.integers(min_value=0, max_value=12)),
+        max_size=120,
+    ),
+    st.integers(min_value=1, max_value=6),
+    st.integers(min_value=1, max_value=20),
+)
+def test_the_changes_keep_a_stored_copy_equal_to_what_is_recalled(
+    steps: list[tuple[str, int]], keep: int, every: int
+) -> None:
+    """The daemon writes `changes` to history.db every second and a revocation erases the customer's row itself:
+    replayed that way, the stored copy holds exactly what memory would recall, and a restart restores it."""
+    r = OffsetRecall(PRIOR_VAR, keep=keep)
+    stored: dict[str, tuple[float, float]] = {}
+    order: list[str] = []  # departures as the stored copy's times would order them
+
+    def write() -> None:
+        for c, belief in r.changes():
+            stored.pop(c, None)
+            if c in order:
+                order.remove(c)
+            if belief is not None:
+                stored[c] = belief
+                order.append(c)
+
+    for i, (what, n) in enumerate(steps):
+        c = f"cust-{n}"
+        if what == "remember":
+            r.remember(c, float(n), 1.0 + n / 10)
+        elif what == "learnt-nothing":
+            r.remember(c, 0.0, PRIOR_VAR)
+        else:
+            r.forget(c)
+            stored.pop(c, None)  # what history.delete_customer does
+            if c in order:
+                order.remove(c)
+        if i % every == 0:
+            write()
+    write()
+    assert stored == {c: b for c in stored if (b := r.recall(c)) is not None}
+    assert len(stored) == len(r)
+    again = OffsetRecall(PRIOR_VAR, keep=keep)
+    again.restore((c, *stored[c]) for c in order)
+    assert {c: again.recall(c) for c in stored} == stored
+    assert again.changes() == []  # what came from the file is not written back
+
+
+def test_restore_keeps_the_most_recent_and_skips_what_is_not_a_belief() -> None:
+    r = OffsetRecall(PRIOR_VAR, keep=2)
+    r.restore(
+        [
+            ("oldest", 1.0, 1.0),
+            ("no-surer-than-the-prior", 2.0, PRIOR_VAR),
+            ("damaged", 3.0, float("nan")),
+            ("negative", 4.0, -1.0),
+            ("middle", 5.0, 1.0),
+            ("newest", 6.0, 1.0),
+        ]
+    )
+    assert len(r) == 2
+    assert r.recall("middle") == (5.0, 1.0) and r.recall("newest") == (6.0, 1.0)
+    r.remember("third", 7.0, 1.0)
+    assert r.recall("middle") is None  # the least recently departed goes first
+    assert dict(r.changes()) == {"third": (7.0, 1.0 + DRIFT_DB2), "middle": None}
