@@ -140,6 +140,12 @@ class MetricsSettings(_Strict):
     port: int = Field(default=9464, ge=1, le=65535)
 
 
+class HistorySettings(_Strict):
+    # Data minimisation: presence stays and learnt phone offsets older than this are deleted from history.db, and
+    # triggers too unless a campaign's cooldown or the caps' interval still needs them. Redemptions are kept.
+    retention_days: float = Field(default=90.0, gt=0, le=3650)
+
+
 class GatewayConfig(_Strict):
     store_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
     gateway_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
@@ -154,6 +160,7 @@ class GatewayConfig(_Strict):
     recognition: RecognitionSettings = RecognitionSettings()
     metrics: MetricsSettings = MetricsSettings()
     calibration: CalibrationSettings = CalibrationSettings()
+    history: HistorySettings = HistorySettings()
 
     @field_validator("timezone")
     @classmethod

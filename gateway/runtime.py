@@ -12,6 +12,7 @@ import fcntl
 import json
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ log = logging.getLogger("gateway.runtime")
 
 REGISTRY_POLL_S = 1.0  # revocations made by the CLI reach the running daemon within this
 HEALTH_WRITE_S = 2.0
+PRUNE_EVERY_S = 3600.0  # advertisement time between two prunings of history.db (gateway.toml [history])
 HEALTH_FILE = "health.json"
 RATE_WINDOW_S = 10.0  # advertisements per second per receiver, averaged over this
 # While the outbox cannot be written (full or read-only disk), events wait in memory up to this many; past
@@ -182,6 +184,9 @@ class Runtime:
         self.outbox_errors = 0
         self.events_dropped = 0
         self._pending: list[Event] = []
+        # advertisement time of the next pruning; None: an hour after the next advertisement (at start, and after
+        # a step of the wall clock, whose new time is not trusted to judge what is old until it has run a while)
+        self._next_prune_t: float | None = None
 
     # -- the hot path ---------------------------------------------------------------------------
     def handle(self, adv: Advert) -> None:
@@ -271,6 +276,7 @@ class Runtime:
             len(events),
         )
         self._pending.extend(events)
+        self._next_prune_t = None
         self.flush()
 
     def finish(self) -> None:
@@ -280,6 +286,7 @@ class Runtime:
     def flush(self) -> int:
         """Commits pending events to the outbox and wakes the publisher. Returns how many were queued."""
         self._keep_offsets()
+        self._prune_history()
         self.pipeline.engine.flush()  # the caps' history first: a trigger is never sent before it is recorded
         if not self._pending:
             return 0
@@ -290,8 +297,28 @@ class Runtime:
         """Hands the phone offsets departures left since the last flush to the history file."""
         changes = self.pipeline.tracker.recall.changes()
         if changes:
-            t = self.pipeline.last_t
-            self.history.put_offsets(self._zones_digest, changes, t if t is not None else self.now())
+            self.history.put_offsets(self._zones_digest, changes)
+
+    def _prune_history(self) -> None:
+        """Hourly, in advertisement time (a replayed day prunes by its own dates): what gateway.toml's retention
+        lets go; triggers only past what the campaigns' cooldowns and the caps still read."""
+        t = self.pipeline.last_t
+        if t is None:
+            return
+        if self._next_prune_t is None:
+            self._next_prune_t = t + PRUNE_EVERY_S
+        if t < self._next_prune_t:
+            return
+        self._next_prune_t = t + PRUNE_EVERY_S
+        keep_s = self.cfg.history.retention_days * 86_400
+        self.pipeline.tracker.recall.forget_before(t - keep_s)
+        try:
+            n = self.history.prune(t - keep_s, t - max(keep_s, self.pipeline.engine.lookback_s()))
+        except (sqlite3.Error, OSError) as e:
+            log.warning("history %s: old rows not deleted this hour: %s", self.history.path, e)
+            return
+        if n:
+            log.info("history: %d rows older than the retention (%g days) deleted", n, self.cfg.history.retention_days)
 
     def enqueue(self, events: Sequence[Event]) -> int:
         prefix = f"{self.cfg.mqtt.topic_prefix}/{self.cfg.store_id}/"

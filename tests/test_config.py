@@ -364,3 +364,12 @@ def test_a_state_dir_this_user_may_not_look_into_is_no_problem_for_the_commands_
     result = CliRunner().invoke(app, ["campaigns", "validate", "--config", str(config)])
     assert result.exit_code == 0, result.stderr
     assert "segments not checked (no consent registry readable at" in result.stdout
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "5000", '"forever"'])
+def test_a_retention_that_keeps_nothing_or_forever_is_named(config: Path, value: str) -> None:
+    gw = config / "gateway.toml"
+    gw.write_text(gw.read_text().replace("retention_days = 90", f"retention_days = {value}"))
+    code, _, err = check(config)
+    assert code == 1
+    assert "gateway.toml: history.retention_days: " in err and len(err.strip().splitlines()) == 1

@@ -25,7 +25,7 @@ def test_history_holds_rows_while_the_disk_is_full_and_writes_them_after(
     for i in range(5):
         history.add_trigger(TriggerRecord(f"t{i}{big}", "cust-1", "coffee-10", 100.0 + i, "v1", "2026-11-28"))
         history.add_stay(StayRecord("cust-1", "v1", "coffee", 50.0, 120.0 + i))
-    history.put_offsets("zones-digest" + big * 2, [("cust-1", (-6.0, 2.0))], 120.0)
+    history.put_offsets("zones-digest" + big * 2, [("cust-1", (-6.0, 2.0, 120.0))])
     history.flush()
     assert history.last_error is not None and "cannot write" in history.last_error
     assert history.triggers_of("cust-1", 0.0) == []

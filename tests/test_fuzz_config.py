@@ -28,6 +28,8 @@ keys = st.sampled_from(
         "keepalive_s",
         "scanner",
         "mode",
+        "history",
+        "retention_days",
         "metrics",
         "port",
         "zones",

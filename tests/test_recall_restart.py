@@ -45,7 +45,8 @@ def loaded(config: Path, state: Path) -> LoadedConfig:
 
 def shop(rt: Runtime, customer: str, offset_db: float, t0: float, seconds: int = 90) -> None:
     """The customer's phone, `offset_db` louder than the walk's device, stands in the coffee corner and then at the
-    bakery, a packet every 0.5 s heard by every receiver that hears those zones; then everyone leaves."""
+    bakery, a packet every 0.5 s heard by every receiver that hears those zones; then everyone leaves, and the
+    runtime flushes as its housekeeping would."""
     model = rt.loaded.zones
     rng = np.random.default_rng(7)
     for k, zone in enumerate(("coffee", "bakery")):
@@ -57,6 +58,7 @@ def shop(rt: Runtime, customer: str, offset_db: float, t0: float, seconds: int =
                     rssi = model.mean[ci, ri] + offset_db + rng.normal(0.0, 2.0)
                     rt.handle(Advert(t, rx, ADDRS[customer], round(float(rssi))))
     rt.finish()
+    rt.flush()
 
 
 def test_a_regular_starts_the_visit_after_a_restart_from_what_the_last_one_learnt(config: Path, tmp_path: Path) -> None:

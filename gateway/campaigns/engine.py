@@ -179,19 +179,20 @@ class CampaignEngine:
     def _customer(self, customer_id: str, t: float) -> _Customer:
         st = self._customers.get(customer_id)
         if st is None:
-            since = t - self._lookback_s()
+            since = t - self.lookback_s()
             ledger = Ledger(
                 self.history.triggers_of(customer_id, since), set(self.history.redeemed_campaigns(customer_id))
             )
             st = self._customers[customer_id] = _Customer(ledger)
         return st
 
-    def _lookback_s(self) -> float:
+    def lookback_s(self) -> float:
+        """How far back the caps read a customer's triggers: history pruning keeps at least this much."""
         longest = max((c.cooldown_s for c in self.campaigns), default=0.0)
         return max(longest, self.caps.min_interval_s, LEDGER_MIN_LOOKBACK_S)
 
     def _start_visit(self, customer_id: str, st: _Customer, t: float) -> _Visit:
-        st.ledger.prune(t - self._lookback_s())
+        st.ledger.prune(t - self.lookback_s())
         visit_id = None
         if st.may_resume and st.ledger.triggers:
             last = st.ledger.triggers[-1]

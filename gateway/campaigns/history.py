@@ -64,7 +64,7 @@ class History(Protocol):
     def delete_customer(self, customer_id: str) -> None: ...
     def export_customer(self, customer_id: str) -> dict[str, Any]: ...
     def customer_ids(self) -> set[str]: ...
-    def prune(self, before: float) -> int: ...
+    def prune(self, before: float, triggers_before: float | None = None) -> int: ...
 
 
 def _export(
@@ -131,9 +131,10 @@ class MemoryHistory:
             | {r.customer_id for r in self.stays}
         )
 
-    def prune(self, before: float) -> int:
+    def prune(self, before: float, triggers_before: float | None = None) -> int:
+        cut = before if triggers_before is None else triggers_before
         n = len(self.triggers) + len(self.stays)
-        self.triggers = {k: r for k, r in self.triggers.items() if r.t >= before}
+        self.triggers = {k: r for k, r in self.triggers.items() if r.t >= cut}
         self.stays = [r for r in self.stays if r.end >= before]
         return n - len(self.triggers) - len(self.stays)
 
@@ -246,17 +247,17 @@ class SqliteHistory:
         if len(self._stays) >= STAY_BATCH_ROWS:
             self.flush()
 
-    def put_offsets(self, model: str, changes: list[tuple[str, tuple[float, float] | None]], t: float) -> None:
-        """Phone offsets as OffsetRecall.changes gives them (None: drop the customer's row), learnt under the zone
-        model with digest `model`; written at the next flush."""
-        for customer_id, belief in changes:
+    def put_offsets(self, model: str, changes: list[tuple[str, tuple[float, float, float] | None]]) -> None:
+        """Phone offsets as OffsetRecall.changes gives them, (mean, variance, last heard) or None to drop the
+        customer's row, learnt under the zone model with digest `model`; written at the next flush."""
+        for customer_id, got in changes:
             self._offsets[customer_id] = (
                 None
-                if belief is None
-                else {"customer_id": customer_id, "model": model, "mean_db": belief[0], "var_db2": belief[1], "t": t}
+                if got is None
+                else {"customer_id": customer_id, "model": model, "mean_db": got[0], "var_db2": got[1], "t": got[2]}
             )
 
-    def offsets(self, model: str, limit: int) -> list[tuple[str, float, float]]:
+    def offsets(self, model: str, limit: int) -> list[tuple[str, float, float, float]]:
         """The `limit` most recent phone offsets learnt under the zone model `model`, least recent first, for
         OffsetRecall.restore. Rows learnt under another model are deleted: their offsets are relative to another
         walk's device, and nothing is kept that will not be used."""
@@ -265,15 +266,15 @@ class SqliteHistory:
             with self.db.atomic():
                 self.db.execute("delete from offsets where model != ?", [model])
             rows = self.db.execute(
-                "select customer_id, mean_db, var_db2 from"
-                " (select customer_id, mean_db, var_db2, t from offsets order by t desc limit ?) order by t",
+                "select * from (select customer_id, mean_db, var_db2, t from offsets order by t desc limit ?)"
+                " order by t",
                 [limit],
             ).fetchall()
         except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as e:
             # a nicety, not a duty: regulars start from the prior, as on a first visit
             log.warning("history %s: phone offsets not read (%s); every visit starts from the prior", self.path, e)
             return []
-        return [(str(c), float(m), float(v)) for c, m, v in rows if isinstance(m, float) and isinstance(v, float)]
+        return [(str(c), m, v, t) for c, m, v, t in rows if all(isinstance(x, float) for x in (m, v, t))]
 
     def flush(self) -> None:
         self._write_held()
@@ -340,15 +341,16 @@ class SqliteHistory:
         )
         return {r[0] for r in rows.fetchall()}
 
-    def prune(self, before: float) -> int:
-        """Data minimisation: drop triggers, stays and phone offsets older than `before` (keep at least the longest
-        cooldown).
+    def prune(self, before: float, triggers_before: float | None = None) -> int:
+        """Data minimisation: drop stays and phone offsets older than `before`, and triggers older than
+        `triggers_before` (default `before`; the caller keeps what the longest cooldown or cap interval needs).
 
         Redemptions are kept: they stop a redeemed coupon from being offered again.
         """
         self.flush()
         with self.db.atomic():
-            n = self.db.execute("delete from triggers where t < ?", [before]).rowcount
+            cut = before if triggers_before is None else triggers_before
+            n = self.db.execute("delete from triggers where t < ?", [cut]).rowcount
             n += self.db.execute("delete from stays where end < ?", [before]).rowcount
             n += self.db.execute("delete from offsets where t < ?", [before]).rowcount
         return int(n)

@@ -9,11 +9,14 @@ points better per layout, on 38 of 42 days.
 Kept per customer id, bounded, most recently departed last; a revocation removes the customer's entry with the
 rest of their state. The daemon keeps a copy in history.db (`changes` hands it what to write, `restore` takes
 it back at start), under a digest of the zone model: an offset is relative to the walk's device, so nothing
-learnt against an earlier walk is applied to a refitted zones.toml. Offline replays keep it in memory only.
+learnt against an earlier walk is applied to a refitted zones.toml. Each entry keeps when the customer was last
+heard, so gateway.toml's `[history] retention_days` lets go of it in memory as in the file (`forget_before`).
+Offline scoring (the evaluations, the benchmarks) keeps it in memory for the one run.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Iterable
 
@@ -24,51 +27,62 @@ KEEP_CUSTOMERS = 10_000  # regulars of a large store; 1.7 MB when full (tracemal
 DRIFT_DB2 = 0.5
 
 Belief = tuple[float, float]  # (mean dB, variance dB^2)
+Departed = tuple[float, float, float]  # (mean dB, variance dB^2, when the customer was last heard)
 
 
 class OffsetRecall:
     def __init__(self, prior_var_db2: float, keep: int = KEEP_CUSTOMERS) -> None:
         self._prior_var = prior_var_db2
         self._keep = keep
-        self._beliefs: OrderedDict[str, Belief] = OrderedDict()
+        self._beliefs: OrderedDict[str, Departed] = OrderedDict()
         self._changed: set[str] = set()  # customers whose entry was set or dropped since `changes` was last called
 
     def __len__(self) -> int:
         return len(self._beliefs)
 
-    def remember(self, customer: str, mean_db: float, var_db2: float) -> None:
-        """A departing visit's belief N(mean, var); one that learnt nothing beyond the prior is not kept (and
-        drops what an earlier visit left, which this visit could not confirm)."""
+    def remember(self, customer: str, mean_db: float, var_db2: float, t: float) -> None:
+        """A departing visit's belief N(mean, var), the customer last heard at `t`; one that learnt nothing beyond
+        the prior is not kept (and drops what an earlier visit left, which this visit could not confirm)."""
         self._beliefs.pop(customer, None)
         self._changed.add(customer)
         if var_db2 + DRIFT_DB2 >= self._prior_var:
             return
-        self._beliefs[customer] = (mean_db, var_db2 + DRIFT_DB2)
+        self._beliefs[customer] = (mean_db, var_db2 + DRIFT_DB2, t)
         if len(self._beliefs) > self._keep:
             self._changed.add(self._beliefs.popitem(last=False)[0])
 
     def recall(self, customer: str) -> Belief | None:
         """The belief a new visit of this customer starts from, or None (then: the prior)."""
-        return self._beliefs.get(customer)
+        got = self._beliefs.get(customer)
+        return None if got is None else (got[0], got[1])
 
     def forget(self, customer: str) -> None:
         self._beliefs.pop(customer, None)
         self._changed.discard(customer)  # a revocation erases the stored copy itself: nothing is left to write
 
-    def changes(self) -> list[tuple[str, Belief | None]]:
+    def forget_before(self, t: float) -> int:
+        """Retention: drops the customers last heard before `t` (the stored copy is pruned by the same rule, so
+        nothing is marked changed). Returns how many."""
+        old = [c for c, (_, _, last) in self._beliefs.items() if last < t]
+        for c in old:
+            del self._beliefs[c]
+        return len(old)
+
+    def changes(self) -> list[tuple[str, Departed | None]]:
         """What changed since the last call, for the stored copy: each customer's belief now, or None where it was
         dropped (a visit that learnt nothing, or worn out of the bound)."""
         out = [(c, self._beliefs.get(c)) for c in self._changed]
         self._changed.clear()
         return out
 
-    def restore(self, beliefs: Iterable[tuple[str, float, float]]) -> None:
+    def restore(self, beliefs: Iterable[tuple[str, float, float, float]]) -> None:
         """Beliefs as `changes` left them in the stored copy, least recently departed first (they already carry
-        their drift). Entries no surer than the prior, from a model with another prior, are skipped."""
-        for customer, mean_db, var_db2 in beliefs:
-            if not 0.0 < var_db2 < self._prior_var:
+        their drift). Entries that are not a belief worth keeping (a variance not between 0 and the prior's, a
+        mean or time that is not a number: a damaged file) are skipped."""
+        for customer, mean_db, var_db2, t in beliefs:
+            if not (0.0 < var_db2 < self._prior_var and math.isfinite(mean_db) and math.isfinite(t)):
                 continue
             self._beliefs.pop(customer, None)
-            self._beliefs[customer] = (mean_db, var_db2)
+            self._beliefs[customer] = (mean_db, var_db2, t)
             if len(self._beliefs) > self._keep:
                 self._beliefs.popitem(last=False)

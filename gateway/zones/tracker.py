@@ -196,7 +196,7 @@ class ZoneTracker:
             st = self._devices.pop(d)
             if st.offset is not None:
                 self.level.add(*st.offset)
-                self.recall.remember(d, *st.offset)
+                self.recall.remember(d, *st.offset, st.max_t)
         return gone
 
     def tracked(self) -> int:

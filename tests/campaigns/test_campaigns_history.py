@@ -121,13 +121,13 @@ def test_prune_keeps_recent_history_and_redemptions(tmp_path: Path) -> None:
 
 def test_phone_offsets_survive_a_restart_under_the_same_zone_model_only(tmp_path: Path) -> None:
     history = SqliteHistory(tmp_path / "history.db")
-    history.put_offsets("model-a", [("c1", (-6.5, 2.0)), ("c2", (3.0, 1.0))], T0)
-    history.put_offsets("model-a", [("c3", (1.0, 1.5))], T0 + 60)
-    history.put_offsets("model-a", [("c2", None)], T0 + 120)  # a later visit that learnt nothing
+    history.put_offsets("model-a", [("c1", (-6.5, 2.0, T0)), ("c2", (3.0, 1.0, T0))])
+    history.put_offsets("model-a", [("c3", (1.0, 1.5, T0 + 60))])
+    history.put_offsets("model-a", [("c2", None)])  # a later visit that learnt nothing
     history.close()  # written at close, like the stays
     again = SqliteHistory(tmp_path / "history.db")
-    assert again.offsets("model-a", limit=10) == [("c1", -6.5, 2.0), ("c3", 1.0, 1.5)]  # least recent first
-    assert again.offsets("model-a", limit=1) == [("c3", 1.0, 1.5)]
+    assert again.offsets("model-a", limit=10) == [("c1", -6.5, 2.0, T0), ("c3", 1.0, 1.5, T0 + 60)]  # oldest first
+    assert again.offsets("model-a", limit=1) == [("c3", 1.0, 1.5, T0 + 60)]
     # zones.toml refitted: offsets relative to the old walk's device are of no use, and are not kept
     assert again.offsets("model-b", limit=10) == []
     assert again.offsets("model-a", limit=10) == []
@@ -138,17 +138,17 @@ def test_phone_offsets_survive_a_restart_under_the_same_zone_model_only(tmp_path
 
 def test_a_phone_offset_is_exported_erased_and_pruned_with_the_rest(tmp_path: Path) -> None:
     history = SqliteHistory(tmp_path / "history.db")
-    history.put_offsets("m", [("cust-old", (-2.0, 2.0)), ("cust-kept", (1.0, 1.0))], T0)
-    history.put_offsets("m", [("cust-new", (4.0, 1.0))], T0 + 90_000)
+    history.put_offsets("m", [("cust-old", (-2.0, 2.0, T0)), ("cust-kept", (1.0, 1.0, T0))])
+    history.put_offsets("m", [("cust-new", (4.0, 1.0, T0 + 90_000))])
     # a customer revoked while the gateway was down is found by their offset alone (and while it is unwritten)
     assert history.customer_ids() == {"cust-old", "cust-kept", "cust-new"}
     assert history.export_customer("cust-old")["phone_offset"] == {"mean_db": -2.0, "var_db2": 2.0, "learnt_at": T0}
-    history.put_offsets("m", [("cust-kept", (1.5, 1.0))], T0 + 100)
+    history.put_offsets("m", [("cust-kept", (1.5, 1.0, T0 + 100))])
     history.delete_customer("cust-kept")  # before its update was written: the update must not bring it back
     history.flush()
     assert history.export_customer("cust-kept")["phone_offset"] is None
     assert history.prune(T0 + 86_400) == 1
-    assert history.offsets("m", limit=10) == [("cust-new", 4.0, 1.0)]
+    assert history.offsets("m", limit=10) == [("cust-new", 4.0, 1.0, T0 + 90_000)]
     history.close()
     raw = (tmp_path / "history.db").read_bytes()
     assert b"cust-kept" not in raw and b"cust-old" not in raw
