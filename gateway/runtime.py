@@ -515,6 +515,7 @@ class Runtime:
                 await asyncio.wait_for(stop.wait(), timeout=REGISTRY_POLL_S)
 
     def close(self) -> None:
+        self.pipeline.tracker.remember_tracked()  # an update's restart mid-day keeps the visits' learnt offsets
         self._keep_offsets()
         self.history.close()
         self.outbox.close()

@@ -43,10 +43,10 @@ def loaded(config: Path, state: Path) -> LoadedConfig:
     return cfg
 
 
-def shop(rt: Runtime, customer: str, offset_db: float, t0: float, seconds: int = 90) -> None:
+def shop(rt: Runtime, customer: str, offset_db: float, t0: float, seconds: int = 90, leave: bool = True) -> None:
     """The customer's phone, `offset_db` louder than the walk's device, stands in the coffee corner and then at the
-    bakery, a packet every 0.5 s heard by every receiver that hears those zones; then everyone leaves, and the
-    runtime flushes as its housekeeping would."""
+    bakery, a packet every 0.5 s heard by every receiver that hears those zones; then everyone leaves (if `leave`),
+    and the runtime flushes as its housekeeping would."""
     model = rt.loaded.zones
     rng = np.random.default_rng(7)
     for k, zone in enumerate(("coffee", "bakery")):
@@ -57,7 +57,8 @@ def shop(rt: Runtime, customer: str, offset_db: float, t0: float, seconds: int =
                 if model.p_heard[ci, ri] > 0.5:
                     rssi = model.mean[ci, ri] + offset_db + rng.normal(0.0, 2.0)
                     rt.handle(Advert(t, rx, ADDRS[customer], round(float(rssi))))
-    rt.finish()
+    if leave:
+        rt.finish()
     rt.flush()
 
 
@@ -76,6 +77,24 @@ def test_a_regular_starts_the_visit_after_a_restart_from_what_the_last_one_learn
         rx = again.loaded.zones.receivers[0]
         again.handle(Advert(T0 + 86_400, rx, ADDRS["cust-1"], -70))
         assert again.pipeline.tracker._devices["cust-1"].offset == pytest.approx(learnt)
+    finally:
+        again.close()
+
+
+def test_a_visit_under_way_when_the_gateway_stops_goes_on_with_what_it_learnt(config: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    first = Runtime(loaded(config, state))
+    shop(first, "cust-1", -8.0, T0, leave=False)
+    learnt = first.pipeline.tracker._devices["cust-1"].offset
+    assert learnt is not None and learnt[0] < -4.0
+    first.close()  # an update restarts the service while the customer is at the bakery
+
+    again = Runtime(loaded(config, state))
+    try:
+        rx = again.loaded.zones.receivers[0]
+        again.handle(Advert(T0 + 200, rx, ADDRS["cust-1"], -70))
+        resumed = again.pipeline.tracker._devices["cust-1"].offset
+        assert resumed is not None and resumed[0] == pytest.approx(learnt[0])
     finally:
         again.close()
 

@@ -199,6 +199,13 @@ class ZoneTracker:
                 self.recall.remember(d, *st.offset, st.max_t)
         return gone
 
+    def remember_tracked(self) -> None:
+        """The gateway stops while customers are in the store: what their visits learnt so far is recalled when
+        they are next heard, after the restart, as if they had left."""
+        for d, st in self._devices.items():
+            if st.offset is not None:
+                self.recall.remember(d, *st.offset, st.max_t)
+
     def tracked(self) -> int:
         return len(self._devices)
 
