@@ -198,7 +198,7 @@ class ZoneModel:
     def digest(self) -> str:
         """Names this model's content: what the daemon learnt against it (phone offsets, recall.py) is kept under
         it, so a refitted or edited zones.toml does not inherit offsets relative to another walk's device."""
-        text = json.dumps(self.to_toml(), sort_keys=True, separators=(",", ":"))
+        text = json.dumps(self.to_toml(), sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def save(self, path: str | os.PathLike[str]) -> None:

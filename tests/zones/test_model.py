@@ -140,3 +140,17 @@ def test_hand_edits_that_loaded_silently_are_named(
         ZoneModel.load(path)
     assert str(path) in str(e.value) and words in str(e.value)
     assert "\n" not in str(e.value)
+
+
+def test_the_digest_follows_what_the_model_says_not_how_the_file_is_written(fitted: FitResult, tmp_path: Path) -> None:
+    """The daemon keeps learnt phone offsets under the digest: a restart must find them again, a refit must not."""
+    path = tmp_path / "zones.toml"
+    fitted.model.save(path)
+    digest = ZoneModel.load(path).digest()
+    assert ZoneModel.load(path).digest() == digest
+    path.write_text("# walked on Tuesday with tag 7\n" + path.read_text())  # a comment staff added
+    assert ZoneModel.load(path).digest() == digest
+    louder = ZoneModel.load(path)
+    louder.mean = louder.mean + 0.5  # another walk's device
+    louder.save(path)
+    assert ZoneModel.load(path).digest() != digest
