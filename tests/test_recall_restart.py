@@ -62,6 +62,14 @@ def shop(rt: Runtime, customer: str, offset_db: float, t0: float, seconds: int =
     rt.flush()
 
 
+def a_day_then_stopped(config: Path, state: Path, *visits: tuple[str, float, float]) -> None:
+    """The gateway runs through the visits (customer, phone offset, start) and is stopped."""
+    rt = Runtime(loaded(config, state))
+    for customer, offset_db, t0 in visits:
+        shop(rt, customer, offset_db, t0)
+    rt.close()
+
+
 def test_a_regular_starts_the_visit_after_a_restart_from_what_the_last_one_learnt(config: Path, tmp_path: Path) -> None:
     state = tmp_path / "state"
     first = Runtime(loaded(config, state))
@@ -103,9 +111,7 @@ def test_a_refitted_zone_model_starts_everyone_from_the_prior_and_drops_the_old_
     config: Path, tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
-    first = Runtime(loaded(config, state))
-    shop(first, "cust-1", -8.0, T0)
-    first.close()
+    a_day_then_stopped(config, state, ("cust-1", -8.0, T0))
     zones = config / "zones.toml"
     model = ZoneModel.load(zones)
     model.mean = model.mean + 3.0  # a new walk with a louder device
@@ -123,10 +129,7 @@ def test_a_customer_revoked_while_the_gateway_was_down_is_not_recalled_and_their
     config: Path, tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
-    first = Runtime(loaded(config, state))
-    shop(first, "cust-1", -8.0, T0)
-    shop(first, "cust-2", 6.0, T0 + 3600)
-    first.close()
+    a_day_then_stopped(config, state, ("cust-1", -8.0, T0), ("cust-2", 6.0, T0 + 3600))
     registry = Registry(state / "registry.db")
     registry.revoke("cust-1")  # `proximity-gateway customers revoke` while the daemon is stopped
     registry.close()
