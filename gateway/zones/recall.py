@@ -20,7 +20,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Iterable
 
-KEEP_CUSTOMERS = 10_000  # regulars of a large store; 1.7 MB when full (tracemalloc, ids shared with the registry)
+KEEP_CUSTOMERS = 10_000  # regulars of a large store; 2.0 MB when full (tracemalloc, ids shared with the registry)
 # Between visits the phone may sit in a new case or another pocket: the recalled belief is this much less sure
 # than the one the visit left with. The simulator's phones never change, so it cannot say how much real ones
 # do; there 2 dB^2 gave back two fifths of what recall wins, and 0.5 a tenth (docs/zones.md, round 20).
