@@ -146,6 +146,17 @@ def config_check(config: ConfigOpt = DEFAULT_CONFIG_DIR) -> None:
             "the zones are fitted on a walk it recorded (a replay uses the recording's receivers)",
             markup=False,
         )
+    from gateway.campaigns.engine import lookback_s
+
+    kept_s = lookback_s(loaded.campaigns, loaded.caps)
+    if kept_s > g.history.retention_days * 86_400:
+        # a data-protection officer reads the retention as what the gateway keeps: say where triggers outlive it
+        err.print(
+            f"warning: {config / GATEWAY_FILE}: history.retention_days: {g.history.retention_days:g} days, but "
+            f"coupons' triggers are kept {kept_s / 86_400:g} days, as long as the campaigns' cooldowns and caps "
+            "read them (stays and phone offsets go after the retention)",
+            markup=False,
+        )
     for key in service_credentials(g):
         err.print(
             f"warning: {config / GATEWAY_FILE}: mqtt.{key}: {getattr(g.mqtt, key)} is a systemd credential, there "

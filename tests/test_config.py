@@ -373,3 +373,14 @@ def test_a_retention_that_keeps_nothing_or_forever_is_named(config: Path, value:
     code, _, err = check(config)
     assert code == 1
     assert "gateway.toml: history.retention_days: " in err and len(err.strip().splitlines()) == 1
+
+
+def test_check_says_when_triggers_outlive_the_retention(config: Path) -> None:
+    """The example's longest cooldown is a week: a day's retention still keeps a week of triggers, and says so."""
+    assert "retention_days" not in check(config)[2]  # 90 days: nothing outlives it
+    gw = config / "gateway.toml"
+    gw.write_text(gw.read_text().replace("retention_days = 90", "retention_days = 1"))
+    code, out, err = check(config)
+    assert code == 0 and ": ok" in out
+    lines = [line for line in err.splitlines() if "retention_days" in line]
+    assert len(lines) == 1 and lines[0].startswith("warning: ") and "kept 7 days" in lines[0], err

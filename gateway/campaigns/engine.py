@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from gateway.campaigns.caps import Ledger, blocked_by
@@ -23,6 +23,12 @@ from gateway.zones.estimate import OUTSIDE, UNKNOWN, ZoneEstimate
 log = logging.getLogger(__name__)
 
 LEDGER_MIN_LOOKBACK_S = 2 * 86400  # covers "today" in any time zone plus the visit that straddles midnight
+
+
+def lookback_s(campaigns: Iterable[Campaign], caps: Caps) -> float:
+    """How far back the caps and cooldowns read a customer's triggers (history keeps them at least this long)."""
+    longest = max((c.cooldown_s for c in campaigns), default=0.0)
+    return max(longest, caps.min_interval_s, LEDGER_MIN_LOOKBACK_S)
 
 
 @dataclass(slots=True)
@@ -188,8 +194,7 @@ class CampaignEngine:
 
     def lookback_s(self) -> float:
         """How far back the caps read a customer's triggers: history pruning keeps at least this much."""
-        longest = max((c.cooldown_s for c in self.campaigns), default=0.0)
-        return max(longest, self.caps.min_interval_s, LEDGER_MIN_LOOKBACK_S)
+        return lookback_s(self.campaigns, self.caps)
 
     def _start_visit(self, customer_id: str, st: _Customer, t: float) -> _Visit:
         st.ledger.prune(t - self.lookback_s())
