@@ -246,6 +246,9 @@ def status(
     last = health.get("last_publish_at")
     table.add_row("last publish", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last)) if last else "never")
     table.add_row("broker", was + ("connected" if health.get("broker_connected") else "disconnected"))
+    offline = health.get("nodes_offline")
+    if isinstance(offline, list) and offline:
+        table.add_row("receiver nodes offline", was + ", ".join(str(n) for n in offline))
     if health.get("last_error"):
         table.add_row("last error", str(health["last_error"]))
     out.print(table)

@@ -469,6 +469,7 @@ class Runtime:
             "outbox_errors": self.outbox_errors,
             "events_dropped": self.events_dropped,
             "broker_connected": pub.connected,
+            "nodes_offline": sorted(pub.nodes_offline),
             "last_publish_at": pub.last_publish_at,
             "published": pub.published,
             "publish_errors": pub.publish_errors,

@@ -44,6 +44,15 @@ async def wait_until(cond: object, timeout_s: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
+def status_table(config: Path, state: Path) -> str:
+    """What `proximity-gateway status` prints for the gateway whose state is in `state`."""
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", "status", "--config", str(config)],
+        env={**os.environ, "PROXIMITY_STATE_DIR": str(state), "COLUMNS": "400"},
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+
 @contextlib.asynccontextmanager
 async def running(*runtimes: Runtime) -> AsyncIterator[None]:
     """The runtimes as the daemon runs them (publisher and housekeeping), connected to the test broker; stopped
@@ -178,12 +187,8 @@ async def test_customers_far_louder_than_the_walks_device_are_logged_once_and_sh
         primary.write_health()
     finally:
         primary.close()
-    shown = subprocess.run(
-        [sys.executable, "-m", "gateway", "status", "--config", str(config)],
-        env={**os.environ, "PROXIMITY_STATE_DIR": str(tmp_path / "primary"), "COLUMNS": "400"},
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    assert "devices vs walk" in shown.stdout and f"+6.0 dB (median of {MIN_DEVICES} visits)" in shown.stdout
+    shown = status_table(config, tmp_path / "primary")
+    assert "devices vs walk" in shown and f"+6.0 dB (median of {MIN_DEVICES} visits)" in shown
 
 
 async def test_a_revocation_on_the_primarys_cli_reaches_the_nodes(config: Path, tmp_path: Path) -> None:
@@ -342,3 +347,27 @@ async def test_a_revocation_heard_on_the_consent_topic_is_not_sent_again(
         collector.cancel()
         await asyncio.gather(collector, return_exceptions=True)
     assert len(seen) == 1, seen  # the CRM's own message, nothing more
+
+
+async def test_the_primary_says_when_a_receiver_node_goes_offline_and_when_it_is_back(
+    config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A node that stops (its will, or a clean stop) leaves the zones near it placed worse: the store's IT team should
+    hear it from the primary, and see it in `status`, rather than find it in the coupons."""
+    primary = Runtime(loaded_as(config, tmp_path / "primary", "gw-1", "primary"))
+    with caplog.at_level("INFO", logger="gateway.delivery.publisher"):
+        async with running(primary):
+            async with running(Runtime(loaded_as(config, tmp_path / "node", "rx-bakery", "node"))):
+                await wait_until(lambda: "rx-bakery" not in primary.publisher.nodes_offline)
+            await wait_until(lambda: primary.publisher.nodes_offline == {"rx-bakery"})
+            assert primary.health()["nodes_offline"] == ["rx-bakery"]
+            primary.write_health()
+            shown = status_table(config, tmp_path / "primary")
+            assert "receiver nodes offline" in shown and "rx-bakery" in shown
+            async with running(Runtime(loaded_as(config, tmp_path / "node", "rx-bakery", "node"))):
+                await wait_until(lambda: primary.publisher.nodes_offline == set())
+                assert primary.health()["nodes_offline"] == []
+    # (the second node's own stop at the end may be heard too, before the primary stops)
+    said = [r.getMessage() for r in caplog.records if "'rx-bakery'" in r.getMessage()][:2]
+    assert said[0].startswith("receiver node 'rx-bakery' of this store is offline: its radio is not heard")
+    assert said[1] == "receiver node 'rx-bakery' of this store is back online"

@@ -119,6 +119,8 @@ class Publisher:
         self._gateway_id = gateway_id
         self._role = role
         self.other_deciders: set[str] = set()  # other gateways of this store that decide too (each warned once)
+        # receiver nodes of this store whose status says offline: this gateway no longer hears their radios
+        self.nodes_offline: set[str] = set()
         self._now = now
         self._max_in_flight = max_in_flight
         self._rng = rng or random.Random()
@@ -272,13 +274,19 @@ class Publisher:
     def _on_status(self, gateway: str, payload: object) -> None:
         """Another gateway's retained status: two that decide for one store would send every coupon twice, under
         different trigger ids that no consumer can deduplicate."""
-        if gateway == self._gateway_id or gateway in self.other_deciders:
+        if gateway == self._gateway_id:
             return
         try:
             status = json.loads(payload) if isinstance(payload, bytes | bytearray) else None
         except (ValueError, RecursionError):
             return
-        if isinstance(status, dict) and status.get("state") == "online" and status.get("role") in DECIDING_ROLES:
+        if not isinstance(status, dict):
+            return
+        if status.get("role") == "node" or gateway in self.nodes_offline:
+            self._node_status(gateway, status.get("state"))
+        if gateway in self.other_deciders:
+            return
+        if status.get("state") == "online" and status.get("role") in DECIDING_ROLES:
             self.other_deciders.add(gateway)
             log.warning(
                 "gateway %r of this store is online as %s and decides too: every coupon would be sent twice; "
@@ -286,6 +294,20 @@ class Publisher:
                 gateway,
                 status["role"],
             )
+
+    def _node_status(self, gateway: str, state: object) -> None:
+        """A receiver node went away or came back (its will, or its clean stop): until it is back, every customer
+        near it reads as if that receiver could not hear them, and zones there are placed worse. Said once each way."""
+        if state == "offline" and gateway not in self.nodes_offline:
+            self.nodes_offline.add(gateway)
+            log.warning(
+                "receiver node %r of this store is offline: its radio is not heard, so zones near it are placed worse "
+                "until it is back (a node taken out of service: clear its retained status)",
+                gateway,
+            )
+        elif state == "online" and gateway in self.nodes_offline:
+            self.nodes_offline.discard(gateway)
+            log.info("receiver node %r of this store is back online", gateway)
 
     def _client(self, since: float) -> aiomqtt.Client:
         s = self._settings
