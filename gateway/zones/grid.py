@@ -13,6 +13,7 @@ When the walk has `outside` samples the grid extends beyond the floor plan by OU
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -235,6 +236,13 @@ class GridScorer:
         swr2 = (hwx * x).sum(axis=-1)[..., None] - 2.0 * (hwx @ mu_t) + hw @ mu2_t
         quad = swr2 - swr * swr / (sw + 1.0 / self.var_b) if self.var_b > 0 else swr2
         out: FloatArray = -0.5 * quad + h @ heard_lin_t + heard_const
+        return out
+
+    def without(self, absent: frozenset[int]) -> GridScorer:
+        """This scorer with the receivers at these indices left out: neither their readings nor their silence count."""
+        out = copy.copy(self)
+        out.usable = self.usable & ~np.isin(np.arange(len(self.usable)), list(absent))
+        out.heard_const = self.log_q @ out.usable.astype(np.float64)
         return out
 
     def set_speed(self, walk_speed_m_s: float) -> None:

@@ -12,7 +12,7 @@ import json
 import math
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +194,27 @@ class ZoneModel:
             }
         doc["fingerprint"] = fp
         return doc
+
+    def without_receivers(self, names: set[str] | frozenset[str]) -> ZoneModel:
+        """The same model as if the walk had never had these receivers: their columns and entries dropped, nothing
+        refitted. What the tracker scores with while a receiver hears nothing at all (a dead node or adapter)."""
+        keep = [i for i, rx in enumerate(self.receivers) if rx not in names]
+        kept = [self.receivers[i] for i in keep]
+
+        def only(d: dict[str, Any]) -> dict[str, Any]:
+            return {rx: v for rx, v in d.items() if rx not in names}
+
+        return replace(
+            self,
+            receivers=kept,
+            mean=self.mean[:, keep],
+            std=self.std[:, keep],
+            p_heard=self.p_heard[:, keep],
+            receiver_positions=only(self.receiver_positions),
+            pathloss=only(self.pathloss),
+            grid_radio=only(self.grid_radio),
+            grid_bias={c: only(per) for c, per in self.grid_bias.items()},
+        )
 
     def digest(self) -> str:
         """Names this model's content: what the daemon learnt against it (phone offsets, recall.py) is kept under

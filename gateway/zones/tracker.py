@@ -43,10 +43,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from operator import mul
+from typing import NamedTuple
 
 import numpy as np
 
-from gateway.zones.classify import FloatArray, Heard, OffsetNaiveBayes, Scorer, make_scorer
+from gateway.zones.classify import P_HEARD_CLIP, FloatArray, Heard, OffsetNaiveBayes, Scorer, make_scorer
 from gateway.zones.estimate import OUTSIDE, UNKNOWN, ZoneEstimate
 from gateway.zones.filters import RssiFilter, make_filter
 from gateway.zones.grid import GridScorer, scorer_from_model
@@ -65,6 +66,15 @@ OFFSET_MIN_RECEIVERS = 2  # steps heard by fewer receivers do not update that be
 # One buffered step of the fixed-lag smoother: (time, likelihood per class after tempering and capping, stay
 # factor of the transition into this step, forward posterior at this step)
 LagStep = tuple[float, list[float], float, list[float]]
+
+
+class _ScoringView(NamedTuple):
+    """What the tracker scores with for one set of live receivers (set_absent)."""
+
+    scorer: Scorer
+    rates: RateScorers | None
+    grid: GridScorer | None
+    remap: list[int] | None
 
 
 class DeviceState:
@@ -149,6 +159,13 @@ class ZoneTracker:
         self.level = LevelSurvey(p.offset_sigma_db)
         # what each customer's last visit learnt, for their next (recall.py); unused without offset learning
         self.recall = OffsetRecall(self._offset_prior[1])
+        # Receivers that hear nothing at all (set_absent): scored as if the walk had never had them
+        self._scorer_method = scorer_method
+        self._full = _ScoringView(self.scorer, self._rates, self.grid, None)
+        self._views: dict[frozenset[int], _ScoringView] = {}
+        self._remap: list[int] | None = None  # full receiver index -> index in the reduced model, -1 if absent
+        self.absent: frozenset[str] = frozenset()
+        self._clipped_p_heard: dict[Scorer, FloatArray] = {}
 
     # ---- public ---------------------------------------------------------------------------------------
 
@@ -199,6 +216,57 @@ class ZoneTracker:
                 self.recall.remember(d, *st.offset, st.max_t)
         return gone
 
+    def set_absent(self, receivers: frozenset[str]) -> None:
+        """Score without these receivers until told otherwise: a receiver whose node or adapter has died is silent
+        everywhere, and its silence read as "not near me" pushes every device away from its zones (docs/zones.md,
+        round 22). Their columns are dropped, nothing is refitted; readings they still send are ignored."""
+        absent = frozenset(rx for rx in receivers if rx in self._rx_index)
+        if absent == self.absent:
+            return
+        self.absent = absent
+        idx = frozenset(self._rx_index[rx] for rx in absent)
+        view = self._full if not idx else self._views.get(idx)
+        if view is None:
+            view = self._views[idx] = self._reduced_view(idx)
+        self.scorer, self._rates, self.grid, self._remap = view
+
+    def _reduced_view(self, idx: frozenset[int]) -> _ScoringView:
+        model = self.model.without_receivers({self.model.receivers[i] for i in idx})
+        method = self._scorer_method
+        rates = RateScorers(model, method) if self._full.rates is not None else None
+        scorer = rates.for_interval(0.0) if rates else make_scorer(model, method)
+        grid = self._full.grid.without(idx) if self._full.grid is not None else None
+        remap: list[int] = []
+        for i in range(self._n_rx):
+            remap.append(-1 if i in idx else i - sum(1 for j in idx if j < i))
+        return _ScoringView(scorer, rates, grid, remap)
+
+    def silence_loglik(self, now: float, dt: float) -> dict[str, float]:
+        """Per receiver, the log-probability that it would miss every device heard in the last window for `dt`
+        seconds if it were alive: the walk's heard probability (at each device's rate) where the forward filter
+        believes the device is, a window's miss spread over the window (liveness.py)."""
+        window = self.params.window_s
+        full = self._full
+        by_scorer: dict[Scorer, list[list[float]]] = {}
+        for st in self._devices.values():
+            if now - st.max_t > window:
+                continue
+            post = st.class_post
+            if post is None:
+                if st.posterior is None or full.grid is None:
+                    continue
+                post = full.grid.class_mass(st.posterior).tolist()
+            scorer = full.rates.for_interval(st.interval_s) if full.rates is not None else full.scorer
+            by_scorer.setdefault(scorer, []).append(post)
+        total = np.zeros(self._n_rx)
+        for scorer, posts in by_scorer.items():
+            p_heard = self._clipped_p_heard.get(scorer)
+            if p_heard is None:
+                p_heard = self._clipped_p_heard[scorer] = np.clip(scorer.model.p_heard, P_HEARD_CLIP, 1 - P_HEARD_CLIP)
+            total += np.log1p(-(np.array(posts) @ p_heard)).sum(axis=0)
+        total *= min(dt, window) / window
+        return dict(zip(self.model.receivers, total.tolist(), strict=True))
+
     def remember_tracked(self) -> None:
         """The gateway stops while customers are in the store: what their visits learnt so far is recalled when
         they are next heard, after the restart, as if they had left."""
@@ -240,6 +308,9 @@ class ZoneTracker:
             self._classify_grid(st, now)
             return
         heard = self.heard(st, now)
+        if self._remap is not None:  # a dead receiver's last readings say nothing either
+            remap = self._remap
+            heard = [(i, v) for i, v in heard if remap[i] >= 0]
         if not heard:
             return
         dt = now - st.post_t
@@ -316,6 +387,9 @@ class ZoneTracker:
         stay factor of the transition into it. Scores are at the device's own advertising rate and, with offset
         learning, under its own offset belief."""
         scorer = self.scorer_for(st)
+        remap = self._remap
+        if remap is not None:
+            heard = [(remap[i], v) for i, v in heard if remap[i] >= 0]
         learn = self._learn
         if learn > 0:
             assert isinstance(scorer, OffsetNaiveBayes)
