@@ -16,7 +16,7 @@ from pathlib import Path
 from gateway.adverts import Advert
 from gateway.logs import log_each
 from gateway.runtime import Runtime
-from gateway.setup import ZONES_FILE, LoadedConfig, input_warnings
+from gateway.setup import ZONES_FILE, LoadedConfig, input_warnings, left_out_warnings
 from gateway.sources.recording import RecordingReader
 
 log = logging.getLogger("gateway.replay")
@@ -85,6 +85,7 @@ async def replay(
                     f"{read.adverts:,} replayed: is it a scan recording (SPEC section 4)?"
                 )
         runtime.finish()
+        result.warnings.extend(left_out_warnings(runtime.pipeline.left_out_s))
         if (level := runtime.pipeline.tracker.level.warning()) is not None:
             result.warnings.append(level)  # everyone has left by now: the survey holds the whole recording
         runtime.flush()

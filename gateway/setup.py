@@ -121,6 +121,15 @@ def customers_from_file(path: Path) -> list[Customer]:
     return [c for c in report.customers if c.consent]
 
 
+def left_out_warnings(left_out_s: dict[str, float]) -> list[str]:
+    """Receivers the zones were estimated without for part of a replay or evaluation (zones/liveness.py)."""
+    return [
+        f"receiver {rx} went silent although customers were where the calibration walk heard it: zones were "
+        f"estimated without it for {s:,.0f} s of the recording (a dead node or adapter? install guide, section 7)"
+        for rx, s in sorted(left_out_s.items())
+    ]
+
+
 def input_warnings(header: Header, store_id: str | None, unknown_rx: dict[str, int], zones_file: Path) -> list[str]:
     """What makes a replay or an evaluation decide on less than it seems to: another store's recording (when the
     store is known), or receivers the zone model does not know (their readings of recognised customers are

@@ -120,7 +120,7 @@ def evaluate_day(
     progress: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
     """Runs the pipeline over `scans` with the recording's clock and returns the scores (SPEC section 2 keys)."""
-    from gateway.setup import ZONES_FILE, build_pipeline, input_warnings, load_config_dir
+    from gateway.setup import ZONES_FILE, build_pipeline, input_warnings, left_out_warnings, load_config_dir
 
     intervals: list[TruthInterval] = read_truth(truth)
     index = TruthIndex(intervals)
@@ -214,6 +214,8 @@ def evaluate_day(
                 "no advertisement was recognised as a customer's (is customers_file set in gateway.toml?): "
                 "zone accuracy is 0 and the trigger scores say nothing"
             )
+        for w in left_out_warnings(pipeline.left_out_s):
+            on_problem(w)
         if unknown := sorted({iv.zone for iv in intervals} - set(loaded.zones.classes) - {OUTSIDE}):
             on_problem(f"{truth}: zones not in {zones_file}: {', '.join(unknown)}; scored as wrong")
     final = pipeline.finish(t_last)
@@ -257,6 +259,7 @@ def evaluate_day(
         "dropped": pipeline.stats.dropped,
         "skipped_lines": stats.skipped,
         "customers_seen": len(last_seen),
+        "receivers_left_out_s": {rx: round(v, 1) for rx, v in sorted(pipeline.left_out_s.items())},
         "triggers_to_non_consenting": sum(c in refused for c, _, _ in predicted),
         # estimates (and the triggers decided on them) describe a time this much before they are made: the
         # latencies and delays above are in described time, a decision is available this much later
