@@ -249,6 +249,9 @@ def status(
     offline = health.get("nodes_offline")
     if isinstance(offline, list) and offline:
         table.add_row("receiver nodes offline", was + ", ".join(str(n) for n in offline))
+    absent = health.get("receivers_absent")
+    if isinstance(absent, list) and absent:
+        table.add_row("receivers left out (silent)", was + ", ".join(str(rx) for rx in absent))
     if health.get("last_error"):
         table.add_row("last error", str(health["last_error"]))
     out.print(table)

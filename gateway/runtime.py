@@ -158,6 +158,7 @@ class Runtime:
         self._changed_by_topic: dict[str, tuple[bool, float | None]] = {}
         self._reported_rx: set[str] = set()
         self._reported_level = False
+        self._reported_absent: frozenset[str] = frozenset()
         self.publisher = Publisher(
             cfg.mqtt,
             self.outbox,
@@ -470,6 +471,7 @@ class Runtime:
             "events_dropped": self.events_dropped,
             "broker_connected": pub.connected,
             "nodes_offline": sorted(pub.nodes_offline),
+            "receivers_absent": sorted(self.pipeline.tracker.absent),
             "last_publish_at": pub.last_publish_at,
             "published": pub.published,
             "publish_errors": pub.publish_errors,
@@ -490,6 +492,25 @@ class Runtime:
             self._reported_rx.add(rx)
             log.warning("receiver %r is not in zones.toml: its readings are ignored until the zones are refitted", rx)
 
+    def report_absent_receivers(self) -> None:
+        """A receiver the zones are now estimated without (it stopped hearing devices the walk says it should
+        hear: zones/liveness.py), and one that hears again."""
+        absent = self.pipeline.tracker.absent
+        if absent == self._reported_absent:
+            return
+        pipeline = self.pipeline
+        t = pipeline.last_t or 0.0
+        for rx in sorted(absent - self._reported_absent):
+            log.warning(
+                "receiver %r has heard nothing for %.0f s although customers are where the calibration walk heard "
+                "it: zones are estimated without it until it hears again (is its node, adapter or scanner down?)",
+                rx,
+                pipeline.liveness.silent_for(rx, t),
+            )
+        for rx in sorted(self._reported_absent - absent):
+            log.info("receiver %r hears again: zones use it again", rx)
+        self._reported_absent = absent
+
     def report_level(self) -> None:
         """Once per run: customers' devices as a whole read far louder or quieter than the calibration walk's
         device (zones/level.py), which the store's IT team can fix by walking again."""
@@ -507,6 +528,7 @@ class Runtime:
             self.poll_registry()
             if report_receivers:
                 self.report_unknown_receivers()
+                self.report_absent_receivers()
                 self.report_level()
             now = self.now()
             if now - last_health >= HEALTH_WRITE_S:
