@@ -251,7 +251,7 @@ def status(
         table.add_row("receiver nodes offline", was + ", ".join(str(n) for n in offline))
     absent = health.get("receivers_absent")
     if isinstance(absent, list) and absent:
-        table.add_row("receivers left out (silent)", was + ", ".join(str(rx) for rx in absent))
+        table.add_row("receivers left out of the zones", was + ", ".join(str(rx) for rx in absent))
     if health.get("last_error"):
         table.add_row("last error", str(health["last_error"]))
     out.print(table)

@@ -7,7 +7,7 @@ function with nothing kept about it: the resolver returns None and the advertise
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -121,9 +121,21 @@ class Pipeline:
             loglik = tracker.silence_loglik(t, t - last)
             for rx in tracker.absent:
                 self.left_out_s[rx] = self.left_out_s.get(rx, 0.0) + (t - last)
-        absent = self.liveness.update(t, loglik)
-        if absent != tracker.absent:
-            tracker.set_absent(absent)
+        self.liveness.update(t, loglik)
+        self._leave_out()
+
+    def receivers_offline(self, nodes: Iterable[str]) -> None:
+        """The receiver nodes that say they are offline (the primary's status topics): their receivers are left out
+        at once rather than after their silence has been weighed."""
+        offline = frozenset(nodes) & frozenset(self.tracker.model.receivers)
+        if offline != self.liveness.offline:
+            self.liveness.offline = offline
+            self._leave_out()
+
+    def _leave_out(self) -> None:
+        left_out = self.liveness.left_out
+        if left_out != self.tracker.absent:
+            self.tracker.set_absent(left_out)
 
     def tick(self, t: float) -> Sequence[Event]:
         """Advance time without an advertisement (a quiet store still sees people leave)."""
@@ -155,7 +167,7 @@ class Pipeline:
         self._next_sweep_t = None
         self._liveness_t = None
         self.liveness.reset()
-        self.tracker.set_absent(frozenset())
+        self._leave_out()
         return events
 
     def forget(self, customer_id: str) -> None:

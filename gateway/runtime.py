@@ -493,12 +493,13 @@ class Runtime:
             log.warning("receiver %r is not in zones.toml: its readings are ignored until the zones are refitted", rx)
 
     def report_absent_receivers(self) -> None:
-        """A receiver the zones are now estimated without (it stopped hearing devices the walk says it should
-        hear: zones/liveness.py), and one that hears again."""
-        absent = self.pipeline.tracker.absent
+        """A receiver the zones are now estimated without because it stopped hearing devices the walk says it
+        should hear (zones/liveness.py), and one that hears again. A node that said it is offline is the
+        publisher's to report."""
+        pipeline = self.pipeline
+        absent = pipeline.liveness.absent
         if absent == self._reported_absent:
             return
-        pipeline = self.pipeline
         t = pipeline.last_t or 0.0
         for rx in sorted(absent - self._reported_absent):
             log.warning(
@@ -526,6 +527,8 @@ class Runtime:
                 self.publisher.publish_sighting(payload)  # a quiet second still sends what it has
             self.flush()
             self.poll_registry()
+            if self._batcher is None:
+                self.pipeline.receivers_offline(self.publisher.nodes_offline)
             if report_receivers:
                 self.report_unknown_receivers()
                 self.report_absent_receivers()

@@ -352,8 +352,8 @@ async def test_a_revocation_heard_on_the_consent_topic_is_not_sent_again(
 async def test_the_primary_says_when_a_receiver_node_goes_offline_and_when_it_is_back(
     config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A node that stops (its will, or a clean stop) leaves the zones near it placed worse: the store's IT team should
-    hear it from the primary, and see it in `status`, rather than find it in the coupons."""
+    """A node that stops (its will, or a clean stop): the store's IT team should hear it from the primary, and see it
+    in `status`, rather than find it in the coupons; and the zones stop reading its silence as evidence."""
     primary = Runtime(loaded_as(config, tmp_path / "primary", "gw-1", "primary"))
     with caplog.at_level("INFO", logger="gateway.delivery.publisher"):
         async with running(primary):
@@ -361,13 +361,17 @@ async def test_the_primary_says_when_a_receiver_node_goes_offline_and_when_it_is
                 await wait_until(lambda: "rx-bakery" not in primary.publisher.nodes_offline)
             await wait_until(lambda: primary.publisher.nodes_offline == {"rx-bakery"})
             assert primary.health()["nodes_offline"] == ["rx-bakery"]
+            # its receiver is left out of the zones at once, not after its silence has been weighed
+            await wait_until(lambda: primary.pipeline.tracker.absent == {"rx-bakery"})
+            assert primary.health()["receivers_absent"] == ["rx-bakery"]
             primary.write_health()
             shown = status_table(config, tmp_path / "primary")
             assert "receiver nodes offline" in shown and "rx-bakery" in shown
             async with running(Runtime(loaded_as(config, tmp_path / "node", "rx-bakery", "node"))):
                 await wait_until(lambda: primary.publisher.nodes_offline == set())
                 assert primary.health()["nodes_offline"] == []
+                await wait_until(lambda: primary.pipeline.tracker.absent == frozenset())
     # (the second node's own stop at the end may be heard too, before the primary stops)
     said = [r.getMessage() for r in caplog.records if "'rx-bakery'" in r.getMessage()][:2]
-    assert said[0].startswith("receiver node 'rx-bakery' of this store is offline: its radio is not heard")
+    assert said[0].startswith("receiver node 'rx-bakery' of this store is offline: zones are estimated without it")
     assert said[1] == "receiver node 'rx-bakery' of this store is back online"

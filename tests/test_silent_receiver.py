@@ -62,8 +62,8 @@ def test_a_receiver_that_stops_hearing_is_named_left_out_and_taken_back(
         assert len(warned) == 1 and "estimated without it" in warned[0].getMessage()
         assert rt.health()["receivers_absent"] == [dead]
         rt.write_health()
-        assert "receivers left out (silent)" in status_table(config, state)
-        assert dead in status_table(config, state).split("receivers left out (silent)")[1].splitlines()[0]
+        assert "receivers left out of the zones" in status_table(config, state)
+        assert dead in status_table(config, state).split("receivers left out of the zones")[1].splitlines()[0]
 
         stand(rt, "bakery", t, 10.0, silent=None)  # it hears again
         assert rt.pipeline.tracker.absent == frozenset()

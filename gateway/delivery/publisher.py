@@ -301,8 +301,8 @@ class Publisher:
         if state == "offline" and gateway not in self.nodes_offline:
             self.nodes_offline.add(gateway)
             log.warning(
-                "receiver node %r of this store is offline: its radio is not heard, so zones near it are placed worse "
-                "until it is back (a node taken out of service: clear its retained status)",
+                "receiver node %r of this store is offline: zones are estimated without its radio until it is back "
+                "(a node taken out of service: clear its retained status)",
                 gateway,
             )
         elif state == "online" and gateway in self.nodes_offline:

@@ -12,7 +12,8 @@ A dead receiver's silence has probability 1, so the sum is the evidence against 
 corner nobody visits gathers almost none, since the walk says it hears little of the rest of the store; one
 beside a busy aisle gathers it within seconds. A receiver is absent once the evidence passes
 `threshold_nats` and it has been silent for `min_silence_s`, and back with the first advertisement it hears
-(any device's: nothing is kept about whose).
+(any device's: nothing is kept about whose). A receiver node's own word that it is offline leaves its receiver
+out at once (`offline`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,14 @@ class ReceiverLiveness:
         self.recent: set[str] = set()
         self._since: dict[str, float] = {}  # when each receiver's silence began
         self._evidence: dict[str, float] = {}  # log-probability of that silence if the receiver were alive (<= 0)
-        self.absent: frozenset[str] = frozenset()
+        self.absent: frozenset[str] = frozenset()  # by the evidence
+        # Receivers whose node has said it is offline (a primary reads the store's status topics): left out at once,
+        # without waiting for the evidence, until the node says it is back
+        self.offline: frozenset[str] = frozenset()
+
+    @property
+    def left_out(self) -> frozenset[str]:
+        return self.absent | self.offline
 
     def heard(self, rx: str) -> None:
         """`rx` heard an advertisement (any device's) since the last update."""
@@ -66,7 +74,7 @@ class ReceiverLiveness:
         self.recent.clear()
         self._since.clear()
         self._evidence.clear()
-        self.absent = frozenset()
+        self.absent = frozenset()  # a node's offline status stands: it is not about the clock
 
     def evidence(self, rx: str) -> float:
         """Nats against `rx` being alive (0 while it hears)."""

@@ -106,3 +106,13 @@ def test_absent_means_silent_long_enough_with_enough_evidence(steps: list[tuple[
             assert (rx in absent) == expect
             if expect:
                 was_absent.add(rx)
+
+
+def test_a_node_that_says_it_is_offline_is_left_out_at_once_and_a_clock_step_does_not_bring_it_back() -> None:
+    live = fresh()
+    live.offline = frozenset({"rx-b"})
+    assert live.left_out == {"rx-b"}  # no evidence needed
+    assert run(live, 40, {"rx-a": -5.0}, heard=("rx-b", "rx-c")) == {"rx-a"}
+    assert live.left_out == {"rx-a", "rx-b"}
+    live.reset()
+    assert live.left_out == {"rx-b"}  # the node's word is not about the clock
