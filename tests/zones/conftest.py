@@ -1,4 +1,5 @@
-"""Fixtures shared by the zone tests: one synthetic store, its calibration walk and a fitted model (fit once)."""
+"""Fixtures shared by the zone tests: one synthetic store, its calibration walk and a fitted model (fit once); and a
+second store fitted with its zone polygons, for the grid method."""
 
 from __future__ import annotations
 
@@ -24,3 +25,14 @@ def walk_data(store: Store) -> tuple[list[Advert], list[TruthInterval]]:
 def fitted(store: Store, walk_data: tuple[list[Advert], list[TruthInterval]]) -> FitResult:
     adverts, truth = walk_data
     return fit(adverts, truth, store.header_receivers(), zone_positions=store.zone_centres())
+
+
+@pytest.fixture(scope="session")
+def geo_store() -> Store:
+    return make_store(11, shadow_db=4.0)
+
+
+@pytest.fixture(scope="session")
+def geo_fit(geo_store: Store) -> FitResult:
+    adverts, truth = calibration_walk(geo_store, 11)
+    return fit(adverts, truth, geo_store.header_receivers(), zone_positions=geo_store.zone_polygons())

@@ -7,22 +7,11 @@ import copy
 import numpy as np
 import pytest
 
-from gateway.zones.calibrate import FitResult, fit
+from gateway.zones.calibrate import FitResult
 from gateway.zones.grid import scorer_from_model
 from gateway.zones.model import ZoneModel
 from gateway.zones.tracker import ZoneTracker
-from tests.zones.synth import Store, calibration_walk, make_store, store_day
-
-
-@pytest.fixture(scope="module")
-def geo_store() -> Store:
-    return make_store(11, shadow_db=4.0)
-
-
-@pytest.fixture(scope="module")
-def geo_fit(geo_store: Store) -> FitResult:
-    adverts, truth = calibration_walk(geo_store, 11)
-    return fit(adverts, truth, geo_store.header_receivers(), zone_positions=geo_store.zone_polygons())
+from tests.zones.synth import Store, store_day
 
 
 def _day(store: Store, seed: int) -> list[tuple[str, str, int, float]]:

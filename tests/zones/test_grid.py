@@ -20,18 +20,7 @@ from gateway.zones.grid import points_in_polygon
 from gateway.zones.model import ZoneModel, ZonesError
 from gateway.zones.tracker import ZoneTracker
 from tests.zones.reference import ReferenceTracker
-from tests.zones.synth import Store, calibration_walk, make_store, store_day
-
-
-@pytest.fixture(scope="module")
-def geo_store() -> Store:
-    return make_store(11, shadow_db=4.0)
-
-
-@pytest.fixture(scope="module")
-def geo_fit(geo_store: Store) -> FitResult:
-    adverts, truth = calibration_walk(geo_store, 11)
-    return fit(adverts, truth, geo_store.header_receivers(), zone_positions=geo_store.zone_polygons())
+from tests.zones.synth import Store, calibration_walk, store_day
 
 
 def _grid_model(res: FitResult) -> ZoneModel:
