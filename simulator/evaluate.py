@@ -26,6 +26,7 @@ from typing import Any
 
 from gateway.adverts import Advert
 from gateway.identity.resolver import Resolver
+from gateway.pipeline import Pipeline
 from gateway.setup import customers_from_file
 from gateway.sources.recording import RecordingReader
 from gateway.truth import OUTSIDE, TruthIndex, TruthInterval, read_truth
@@ -118,8 +119,11 @@ def evaluate_day(
     config_dir: Path,
     on_problem: Callable[[str], None] | None = None,
     progress: Callable[[float], None] | None = None,
+    before_advert: Callable[[Pipeline, Advert], None] | None = None,
 ) -> dict[str, Any]:
-    """Runs the pipeline over `scans` with the recording's clock and returns the scores (SPEC section 2 keys)."""
+    """Runs the pipeline over `scans` with the recording's clock and returns the scores (SPEC section 2 keys).
+    `before_advert` sees the pipeline before each advertisement: what a benchmark changes as the day goes on (a
+    node that says it is offline, benchmarks/bench_dead_receiver.py)."""
     from gateway.setup import ZONES_FILE, build_pipeline, input_warnings, left_out_warnings, load_config_dir
 
     intervals: list[TruthInterval] = read_truth(truth)
@@ -178,6 +182,8 @@ def evaluate_day(
     with RecordingReader(scans, on_problem=on_problem) as reader:
         adv: Advert
         for n, adv in enumerate(reader):
+            if before_advert is not None:
+                before_advert(pipeline, adv)
             events = pipeline.process(adv)
             who = sender.match(adv)
             if who is not None:

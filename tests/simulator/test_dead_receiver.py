@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 import gateway.pipeline
+from gateway.adverts import Advert
+from gateway.pipeline import Pipeline
 from gateway.zones.liveness import ReceiverLiveness
 from simulator.evaluate import evaluate_day
 from simulator.generate import GenerateResult
@@ -61,3 +63,19 @@ def test_a_receiver_that_dies_is_left_out_within_a_minute_and_the_zones_recover(
     assert blind["receivers_left_out_s"] == {}
     assert isinstance(scores["zone_accuracy"], float) and isinstance(blind["zone_accuracy"], float)
     assert scores["zone_accuracy"] > blind["zone_accuracy"] + 0.01  # over the whole day: the first half is alike
+
+
+def test_a_node_that_says_it_is_offline_is_left_out_from_that_moment(small_day: GenerateResult, tmp_path: Path) -> None:
+    scans, died = _kill(small_day, DEAD, tmp_path)
+
+    def told_at_death(pipeline: Pipeline, adv: Advert) -> None:
+        if adv.t >= died:
+            pipeline.receivers_offline([DEAD])  # what the primary does when the node's status says offline
+
+    told = evaluate_day(scans, small_day.truth, small_day.config_dir, before_advert=told_at_death)
+    detected, _ = _evaluate(small_day, scans)
+    left_told, left_detected = told["receivers_left_out_s"], detected["receivers_left_out_s"]
+    assert isinstance(left_told, dict) and isinstance(left_detected, dict)
+    assert left_told[DEAD] > left_detected[DEAD] + 10.0  # no silence to weigh first
+    assert isinstance(told["zone_accuracy"], float) and isinstance(detected["zone_accuracy"], float)
+    assert told["zone_accuracy"] >= detected["zone_accuracy"] - 0.005
