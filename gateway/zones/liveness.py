@@ -5,9 +5,10 @@ model reads a silent receiver as "the device is not near me": every shopper is p
 the example store, one dead receiver took zone accuracy from 0.84 to 0.63-0.80; scoring without it won most of
 that back (docs/zones.md, round 22). The tracker drops what this module reports (ZoneTracker.set_absent).
 
-The test is a likelihood ratio the walk calibrates. While a receiver hears nothing at all, each second adds,
-for every tracked device, the log-probability that the receiver would miss it for that second if it were
-alive: the walk's heard probability where the tracker believes the device is (ZoneTracker.silence_loglik).
+The test is a likelihood ratio the walk calibrates. While a receiver hears nothing at all, each check (the
+pipeline's, every few seconds of advertisement time) adds, for every tracked device, the log-probability that
+the receiver would have missed it since the last check if it were alive: the walk's heard probability where the
+tracker believes the device is (ZoneTracker.silence_loglik).
 A dead receiver's silence has probability 1, so the sum is the evidence against "alive". A receiver in a
 corner nobody visits gathers almost none, since the walk says it hears little of the rest of the store; one
 beside a busy aisle gathers it within seconds. A receiver is absent once the evidence passes
