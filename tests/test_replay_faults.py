@@ -148,3 +148,20 @@ def test_another_stores_recording_and_an_unknown_receiver_are_named(
     assert any(
         w.startswith(f"warning: receivers not in {day / 'config' / 'zones.toml'}: rx-renamed (") for w in warnings
     )
+
+
+def test_a_receiver_that_dies_mid_recording_is_named(day: Path, tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """Its silence is no longer read as evidence after a while (zones/liveness.py), and the replay says for how long
+    it was left out, as the daemon's log would."""
+    header, *lines = gzip.decompress((day / "scans.jsonl.gz").read_bytes()).decode().splitlines()
+    died = (json.loads(lines[0])["t"] + json.loads(lines[-1])["t"]) / 2
+    kept = [x for x in lines if not ('"rx":"rx-produce"' in x.replace(" ", "") and json.loads(x)["t"] >= died)]
+    assert len(kept) < len(lines) - 100
+    scans = tmp_path / "dead.jsonl"
+    scans.write_text("\n".join([header, *kept]) + "\n")
+    result = replay(day, scans, mosquitto.url, tmp_path / "state")
+    assert result.returncode == 0, result.stderr
+    said = [x for x in result.stderr.splitlines() if x.startswith("warning: receiver rx-produce went silent")]
+    assert len(said) == 1 and "zones were estimated without it for" in said[0]
+    intact = replay(day, day / "scans.jsonl.gz", mosquitto.url, tmp_path / "state2")
+    assert "went silent" not in intact.stderr
