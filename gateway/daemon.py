@@ -82,6 +82,8 @@ class Daemon:
             if self.metrics.enabled:
                 self.metrics.set_outbox_depth(self.runtime.outbox.depth())
                 self.metrics.scanner(self.source.status())
+                tracker = self.runtime.pipeline.tracker
+                self.metrics.receivers_left_out(tracker.model.receivers, tracker.absent)
                 for _ in range(self.runtime.publisher.publish_errors - errors_seen):
                     self.metrics.publish_error()
                 errors_seen = self.runtime.publisher.publish_errors

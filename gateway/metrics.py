@@ -8,7 +8,7 @@ a scrape must not become a second, unconsented presence log.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from gateway.config import MetricsSettings
@@ -45,6 +45,9 @@ class Metrics:
 
     def scanner(self, status: Mapping[str, Any]) -> None:
         """Takes `LiveSource.status()`: restarts, state and the time of the last advertisement."""
+
+    def receivers_left_out(self, receivers: Iterable[str], left_out: Collection[str]) -> None:
+        """Per receiver of zones.toml, whether the zones are estimated without it (dead, or its node offline)."""
 
     def render(self) -> bytes:
         """The exposition text (for tests and a future status endpoint)."""
@@ -87,6 +90,14 @@ class PrometheusMetrics(Metrics):
             namespace=NAMESPACE,
             registry=r,
         )
+        # the receivers of zones.toml (bounded by the file, not by what arrives over MQTT)
+        self._left_out = Gauge(
+            "receiver_left_out",
+            "1 while the zones are estimated without this receiver (silent where it should hear, or its node offline)",
+            ["receiver"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
         self._receiver_children: dict[str, Any] = {}
         self._restarts_seen = 0
         self._server: Any = None
@@ -123,6 +134,10 @@ class PrometheusMetrics(Metrics):
         last = status.get("last_advert_at")
         if last is not None:
             self._last_advert.set(float(last))
+
+    def receivers_left_out(self, receivers: Iterable[str], left_out: Collection[str]) -> None:
+        for rx in receivers:
+            self._left_out.labels(receiver=rx).set(1 if rx in left_out else 0)
 
     def render(self) -> bytes:
         from prometheus_client import generate_latest

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import pytest
 
 from gateway.adverts import Advert
 from gateway.sources.recording import Header, RecordingWriter
-from simulator.localbroker import Mosquitto
+from simulator.localbroker import Mosquitto, free_port
 
 CUSTOMER_ADDR = "C0:11:22:33:44:01"
 STRANGER_ADDR = "C0:99:99:99:99:99"
@@ -154,6 +155,8 @@ def test_daemon_keeps_every_promise(kiosk: Path, tmp_path: Path, mosquitto: Mosq
         "PROXIMITY_STATE_DIR": str(tmp_path / "state"),
         "RECORDING_SCANNER_FILE": str(kiosk / "walk.jsonl"),
         "RECORDING_SCANNER_SPEED": "1",
+        "PROXIMITY_METRICS__ENABLED": "true",
+        "PROXIMITY_METRICS__PORT": str(metrics_port := free_port()),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway", "run", "--config", str(config),
@@ -199,6 +202,13 @@ def test_daemon_keeps_every_promise(kiosk: Path, tmp_path: Path, mosquitto: Mosq
         assert h["running"] and h["broker_connected"] and h["outbox_depth"] == 0
         assert h["adverts"] > 0 and h["dropped_adverts"] > 0
         assert h["device_level"] is None  # one customer's visit says nothing yet of the walk's device
+        assert h["receivers_absent"] == []
+
+        # what a monitoring system scrapes: the receiver's adverts, and that the zones still use it
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as resp:
+            scraped = resp.read().decode()
+        assert 'proximity_receiver_left_out{receiver="gw-1"} 0.0' in scraped
+        assert 'proximity_adverts_total{receiver="gw-1"}' in scraped
 
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)

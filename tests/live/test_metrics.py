@@ -44,6 +44,8 @@ def drive(m: Metrics) -> None:
     m.set_outbox_depth(4)
     m.scanner({"state": "scanning", "restarts": 2, "last_advert_at": 1732450000.5, "last_error": "x"})
     m.scanner({"state": "backoff", "restarts": 3, "last_advert_at": None})
+    m.receivers_left_out(["rx-entrance", "rx-coffee"], {"rx-entrance"})
+    m.receivers_left_out(["rx-entrance", "rx-coffee"], {"rx-coffee"})  # the entrance hears again, the coffee not
 
 
 def test_disabled_by_default_and_then_a_cheap_no_op() -> None:
@@ -75,6 +77,8 @@ def test_served_on_loopback_with_the_counts_a_user_would_look_for() -> None:
     assert got[("proximity_scanner_restarts_total", ())] == 3
     assert got[("proximity_scanner_scanning", ())] == 0
     assert got[("proximity_scanner_last_advert_timestamp_seconds", ())] == 1732450000.5
+    assert got[("proximity_receiver_left_out", (("receiver", "rx-entrance"),))] == 0
+    assert got[("proximity_receiver_left_out", (("receiver", "rx-coffee"),))] == 1
 
 
 def test_server_is_closed_by_close() -> None:
