@@ -31,6 +31,7 @@ from gateway.pipeline import Event, Pipeline
 from gateway.privacy import HISTORY_FILE, OUTBOX_FILE, purge_revoked
 from gateway.setup import LoadedConfig, build_pipeline, load_campaigns_file
 from gateway.sources.sightings import SightingsBatcher, SightingsError, decode_batch
+from gateway.zones.level import KEEP_DEVICES
 from gateway.zones.recall import KEEP_CUSTOMERS
 
 log = logging.getLogger("gateway.runtime")
@@ -150,7 +151,12 @@ class Runtime:
         # Regulars' phone offsets from earlier runs, learnt under this very zone model (recall.py); a restart
         # (an update, a power cut at night) no longer sends every regular's next visit back to the prior.
         self._zones_digest = loaded.zones.digest()
-        self.pipeline.tracker.recall.restore(self.history.offsets(self._zones_digest, KEEP_CUSTOMERS))
+        kept = self.history.offsets(self._zones_digest, KEEP_CUSTOMERS)
+        self.pipeline.tracker.recall.restore(kept)
+        # ...and the walk's level check starts from them too, one offset per customer (the most recent visits'),
+        # rather than waiting for ten departures after every restart (level.py)
+        for _, mean_db, var_db2, _ in kept[-KEEP_DEVICES:]:
+            self.pipeline.tracker.level.add(mean_db, var_db2)
         self._registry_version = self.registry.version()
         # consent as a message on the consent topic left it, per customer: every receiver heard that message, so
         # poll_registry must not send it again as a revocation made here. Cleared at each poll, and a change

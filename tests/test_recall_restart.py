@@ -142,3 +142,36 @@ def test_a_customer_revoked_while_the_gateway_was_down_is_not_recalled_and_their
     finally:
         again.close()
     assert b"cust-1" not in (state / "history.db").read_bytes()
+
+
+def test_the_walk_level_check_starts_after_a_restart_from_the_offsets_kept(
+    config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Twelve regulars' phones all learnt to read 6 dB quieter than the walk's device: after a restart the check
+    says so at once (level.py), instead of after ten more departures."""
+    people = tmp_path / "customers.jsonl"  # the config fixture's customers file: twelve regulars more
+    people.write_text(
+        people.read_text()
+        + "".join(
+            json.dumps({"customer_id": f"cust-{k:02d}", "consent": True, "identifiers": [{"kind": "address",
+                        "address": f"C0:11:22:33:55:{k:02X}"}]}) + "\n"
+            for k in range(12)
+        )
+    )  # fmt: skip
+    state = tmp_path / "state"
+    first = Runtime(loaded(config, state))
+    learnt = [(f"cust-{k:02d}", (-6.0 + k * 0.1, 1.5, T0 + k)) for k in range(12)]
+    first.history.put_offsets(first._zones_digest, learnt)  # what twelve departures leave at a flush
+    assert first.pipeline.tracker.level.summary() is None  # this run saw none of them leave
+    first.close()
+
+    second = Runtime(loaded(config, state))
+    try:
+        level = second.health()["device_level"]
+        assert level is not None and level["devices"] == 12 and level["median_db"] == -5.5
+        assert "quieter than the calibration walk's device" in level["warning"]
+        with caplog.at_level("WARNING", logger="gateway"):
+            second.report_level()
+        assert any("quieter than the calibration walk's device" in r.getMessage() for r in caplog.records)
+    finally:
+        second.close()

@@ -13,7 +13,9 @@ beyond were each store's worst day (pharmacy +3.5 dB: 0.529 against 0.69-0.76 on
 The check warns when the median lies further from the walk's device than the model's own offset prior
 spreads phones (`offset_sigma_db`): the model was told phones differ by about that much, and the customers as
 a whole differ by more. It needs devices heard by two receivers or more (one receiver cannot tell a quiet
-phone from a far one, and learns no offset). Only the offsets are kept, never who they belong to.
+phone from a far one, and learns no offset). Only the offsets are kept, never who they belong to. After a
+restart the survey starts from the offsets history.db keeps for the recall (one per customer, the KEEP_DEVICES
+most recently heard), so the check does not wait for ten departures after every restart.
 """
 
 from __future__ import annotations
