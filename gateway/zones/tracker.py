@@ -236,9 +236,9 @@ class ZoneTracker:
         rates = RateScorers(model, method) if self._full.rates is not None else None
         scorer = rates.for_interval(0.0) if rates else make_scorer(model, method)
         grid = self._full.grid.without(idx) if self._full.grid is not None else None
-        remap: list[int] = []
-        for i in range(self._n_rx):
-            remap.append(-1 if i in idx else i - sum(1 for j in idx if j < i))
+        remap = [-1] * self._n_rx
+        for k, i in enumerate(i for i in range(self._n_rx) if i not in idx):
+            remap[i] = k
         return _ScoringView(scorer, rates, grid, remap)
 
     def silence_loglik(self, now: float, dt: float) -> dict[str, float]:
@@ -302,15 +302,18 @@ class ZoneTracker:
                 out.append((i, v))
         return out
 
+    def live_heard(self, st: DeviceState, now: float) -> list[tuple[int, float]]:
+        """`heard` without the receivers left out (set_absent): a dead receiver's last readings say nothing either."""
+        heard = self.heard(st, now)
+        remap = self._remap
+        return heard if remap is None else [(i, v) for i, v in heard if remap[i] >= 0]
+
     def _classify(self, st: DeviceState, now: float) -> None:
         st.last_class_t = now
         if self.grid is not None:
             self._classify_grid(st, now)
             return
-        heard = self.heard(st, now)
-        if self._remap is not None:  # a dead receiver's last readings say nothing either
-            remap = self._remap
-            heard = [(i, v) for i, v in heard if remap[i] >= 0]
+        heard = self.live_heard(st, now)
         if not heard:
             return
         dt = now - st.post_t
@@ -373,7 +376,7 @@ class ZoneTracker:
         st.posterior = self.grid.forward(st.posterior, self.grid.loglik(x, heard) * self._weight, dt, self._switch)
         post = self.grid.class_mass(st.posterior)
         if self._blend > 0:
-            st.class_post = self._class_step(st, self.heard(st, now), dt)
+            st.class_post = self._class_step(st, self.live_heard(st, now), dt)
             post = (1.0 - self._blend) * post + self._blend * np.asarray(st.class_post)
         self._report(st, post.tolist(), now)
 
@@ -388,8 +391,8 @@ class ZoneTracker:
         learning, under its own offset belief."""
         scorer = self.scorer_for(st)
         remap = self._remap
-        if remap is not None:
-            heard = [(remap[i], v) for i, v in heard if remap[i] >= 0]
+        if remap is not None:  # `heard` is live_heard's: indices into the reduced model's receivers
+            heard = [(remap[i], v) for i, v in heard]
         learn = self._learn
         if learn > 0:
             assert isinstance(scorer, OffsetNaiveBayes)
