@@ -296,8 +296,8 @@ class Publisher:
             )
 
     def _node_status(self, gateway: str, state: object) -> None:
-        """A receiver node went away or came back (its will, or its clean stop): until it is back, every customer
-        near it reads as if that receiver could not hear them, and zones there are placed worse. Said once each way."""
+        """A receiver node went away or came back (its will, or its clean stop): until it is back, the runtime has the
+        zones estimated without its receiver (Pipeline.receivers_offline). Said once each way."""
         if state == "offline" and gateway not in self.nodes_offline:
             self.nodes_offline.add(gateway)
             log.warning(

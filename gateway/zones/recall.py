@@ -47,9 +47,14 @@ class OffsetRecall:
         self._changed.add(customer)
         if var_db2 + DRIFT_DB2 >= self._prior_var:
             return
-        self._beliefs[customer] = (mean_db, var_db2 + DRIFT_DB2, t)
-        if len(self._beliefs) > self._keep:
-            self._changed.add(self._beliefs.popitem(last=False)[0])
+        if (evicted := self._put(customer, (mean_db, var_db2 + DRIFT_DB2, t))) is not None:
+            self._changed.add(evicted)
+
+    def _put(self, customer: str, entry: Departed) -> str | None:
+        """The customer's entry, most recent last; returns whom the bound pushed out, if anyone."""
+        self._beliefs.pop(customer, None)
+        self._beliefs[customer] = entry
+        return self._beliefs.popitem(last=False)[0] if len(self._beliefs) > self._keep else None
 
     def recall(self, customer: str) -> Belief | None:
         """The belief a new visit of this customer starts from, or None (then: the prior)."""
@@ -82,7 +87,4 @@ class OffsetRecall:
         for customer, mean_db, var_db2, t in beliefs:
             if not (0.0 < var_db2 < self._prior_var and math.isfinite(mean_db) and math.isfinite(t)):
                 continue
-            self._beliefs.pop(customer, None)
-            self._beliefs[customer] = (mean_db, var_db2, t)
-            if len(self._beliefs) > self._keep:
-                self._beliefs.popitem(last=False)
+            self._put(customer, (mean_db, var_db2, t))
