@@ -34,7 +34,7 @@ def _fail(msg: str) -> typer.Exit:
 
 def _load(scans: Path, truth: Path) -> tuple[Header, list[Advert], list[TruthInterval], ReadStats]:
     try:
-        with RecordingReader(scans) as reader:
+        with RecordingReader(scans, sort_all=True) as reader:
             adverts = list(reader)
             header = reader.header
             for p in reader.stats.problems:
