@@ -163,6 +163,19 @@ def config_check(config: ConfigOpt = DEFAULT_CONFIG_DIR) -> None:
             "only while the service runs (LoadCredential=): not checked here",
             markup=False,
         )
+    if g.customers_file is not None:
+        # the daemon imports it at start and keeps the good rows; a bad one is a customer it will never recognise
+        from gateway.identity.importer import read_customers_file
+
+        listed = read_customers_file(g.customers_file)
+        for problem in listed.problems:
+            err.print(f"warning: {problem}", markup=False)
+        if listed.rejected:
+            err.print(
+                f"warning: {config / GATEWAY_FILE}: customers_file: {listed.rejected} of {listed.rows} rows of "
+                f"{g.customers_file} would not be imported (above)",
+                markup=False,
+            )
     out.print(
         f"{config}: ok (store {g.store_id}, gateway {g.gateway_id}, {len(loaded.zones.zones)} zones, "
         f"{len(loaded.campaigns)} campaigns, broker {g.mqtt.url})",

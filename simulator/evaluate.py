@@ -16,7 +16,6 @@ precision = matched / predicted, recall = matched / expected (1.0 when the denom
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Callable
@@ -25,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from gateway.adverts import Advert
+from gateway.identity.importer import read_customers_file
+from gateway.identity.models import Customer
 from gateway.identity.resolver import Resolver
 from gateway.pipeline import Pipeline
-from gateway.setup import customers_from_file
 from gateway.sources.recording import RecordingReader
 from gateway.truth import OUTSIDE, TruthIndex, TruthInterval, read_truth
 from gateway.zones.estimate import UNKNOWN, ZoneEstimate
@@ -94,19 +94,16 @@ def match_triggers(
     return pairs
 
 
-def _non_consenting(customers_file: Path | None) -> set[str]:
-    """Ids marked consent false in the customers file: a trigger to any of them is a privacy failure."""
-    if customers_file is None or not customers_file.is_file():
-        return set()
-    out = set()
-    for line in customers_file.read_text(encoding="utf-8").splitlines():
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict) and rec.get("consent") is False and isinstance(rec.get("customer_id"), str):
-            out.add(rec["customer_id"])
-    return out
+def _customers(customers_file: Path | None, on_problem: Callable[[str], None]) -> list[Customer]:
+    """Every record of the customers file, consenting or not (a trigger to one marked consent false is a privacy
+    failure). A bad row is named, as `customers import` names it, and the rest is read: a customer lost without a
+    word would be scored as the pipeline's miss."""
+    if customers_file is None:
+        return []
+    parsed = read_customers_file(customers_file)
+    for problem in parsed.problems:
+        on_problem(problem)
+    return parsed.customers
 
 
 def _triggers(events: Any) -> list[tuple[str, str, float]]:
@@ -157,7 +154,9 @@ def _evaluate(
     index = TruthIndex(intervals)
     loaded = load_config_dir(config_dir)
     cfg = loaded.gateway
-    pipeline = build_pipeline(loaded)  # customers from gateway.toml's customers_file, history in memory
+    # gateway.toml's customers_file, read once: the pipeline's customers, the scorer's and the refusals
+    listed = _customers(cfg.customers_file, on_problem)
+    pipeline = build_pipeline(loaded, customers=[c for c in listed if c.consent])  # history in memory
     expected_engine = ExpectedTriggers(loaded, index, pipeline.resolver.segments)
     scores = Scores()
     tracks: dict[str, _DeviceTrack] = {}
@@ -195,7 +194,7 @@ def _evaluate(
 
     # Who sent each advertisement is decided by a resolver of our own, not the pipeline's: an advertisement
     # the pipeline failed to recognise must count against it (no estimate = wrong), not vanish from the score.
-    people = customers_from_file(cfg.customers_file) if cfg.customers_file is not None else []
+    people = [c for c in listed if c.consent]
     sender = Resolver(people, token_company_id=cfg.recognition.token_company_id)
     # Each sample is scored against the estimate describing its time, which with the tracker's fixed-lag
     # smoother arrives a few seconds after the advertisement (gateway/zones/pairing.py). The expected
@@ -258,7 +257,7 @@ def _evaluate(
     expected = _triggers(expected_engine.finish())
 
     pairs = match_triggers(predicted, expected, TRIGGER_TOLERANCE_S)
-    refused = _non_consenting(cfg.customers_file)
+    refused = {c.customer_id for c in listed if not c.consent}
     tracked_h = (
         sum(
             min(iv.t_end, t_last) - max(iv.t_start, t_first or 0.0)

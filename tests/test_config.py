@@ -163,6 +163,20 @@ def test_a_directory_where_a_file_belongs_is_called_one(config: Path) -> None:
     assert code == 1 and "customers_file: " in err and "people is a directory, not a file" in err
 
 
+def test_bad_rows_of_the_customers_file_are_named_by_the_check(config: Path) -> None:
+    """The daemon imports the good rows and logs the bad ones; the check used to say "ok" and nothing else, so a
+    customer with a mistyped key was found only by never being recognised."""
+    good = {"customer_id": "c-1", "consent": True, "identifiers": [{"kind": "address", "address": "C0:00:00:00:00:01"}]}
+    bad = {"customer_id": "c-2", "consent": True, "identifiers": [{"kind": "token", "secret": "zz" * 16}]}
+    (config / "customers.jsonl").write_text(f"{json.dumps(good)}\n{json.dumps(bad)}\n")
+    gw = config / "gateway.toml"
+    gw.write_text(gw.read_text().replace('# customers_file = "customers.jsonl"', 'customers_file = "customers.jsonl"'))
+    code, out, err = check(config)
+    assert code == 0 and "ok" in out  # the daemon runs with the good rows
+    assert "customers.jsonl: line 2: identifiers[0].secret" in err
+    assert "customers_file: 1 of 2 rows of " in err
+
+
 def test_a_state_dir_that_is_a_file_is_found_by_the_check(config: Path) -> None:
     (config / "state").write_text("not a directory")
     code, _, err = check(config)

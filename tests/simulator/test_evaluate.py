@@ -161,3 +161,23 @@ def test_receivers_in_batches_or_one_after_another_score_as_the_time_sorted_day(
             assert said == []  # merged as read
         else:
             assert len(said) == 1 and str(scans) in said[0]  # read again, sorted whole
+
+
+def test_bad_customer_rows_are_named_and_the_rest_is_scored(small_day: GenerateResult, tmp_path: Path) -> None:
+    """A mistyped key used to drop its customer without a word (scored as the pipeline's miss), and one row saved
+    as Latin-1 stopped the whole evaluation with a message naming neither file nor line."""
+    config = tmp_path / "config"
+    shutil.copytree(small_day.config_dir, config)
+    rows = (small_day.config_dir.parent / "customers.jsonl").read_bytes().splitlines()
+    damaged = json.loads(rows[1])
+    damaged["identifiers"][0]["kind"] = "Token"
+    rows[1] = json.dumps(damaged).encode()
+    rows.append(b'{"customer_id": "cust-9999", "consent": true, "segments": ["caf\xe9"], "identifiers": []}')
+    (tmp_path / "customers.jsonl").write_bytes(b"\n".join(rows) + b"\n")
+    problems: list[str] = []
+    got = evaluate_day(small_day.scans, small_day.truth, config, on_problem=problems.append)
+    named = [p for p in problems if "customers.jsonl: line" in p]
+    assert len(named) == 2
+    assert any("line 2: identifiers[0].kind" in p for p in named)
+    assert any(f"line {len(rows)}: not UTF-8 text" in p for p in named)
+    assert got["samples"] > 0 and got["recognised"] > 0
