@@ -12,7 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gateway.adverts import Advert
+from gateway.adverts import DEFAULT_TOKEN_COMPANY_ID, Advert
+from gateway.config import DEFAULT_CONFIG_DIR
 from gateway.setup import input_warnings
 from gateway.sources.recording import Header, ReadStats, RecordingError, RecordingReader
 from gateway.truth import OUTSIDE, TruthError, TruthInterval, read_truth
@@ -63,10 +64,34 @@ CustomersOpt = Annotated[
         "addresses.",
     ),
 ]
+ConfigOpt = Annotated[
+    Path,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Configuration directory: its gateway.toml's [recognition] token_company_id recognises the store "
+        "app's tokens when the truth names customers (without gateway.toml there, the SPEC default 0xFFFF).",
+    ),
+]
+
+
+def _token_company_id(config: Path) -> int:
+    """The store app's token company id from gateway.toml: a walk made with an app that uses another id than the
+    SPEC default would otherwise go unrecognised, or a store day's token customers be left out of the score."""
+    from gateway.config import ConfigError, load_gateway_config
+
+    if not (config / "gateway.toml").is_file():
+        if config != DEFAULT_CONFIG_DIR:
+            raise _fail(f"{config / 'gateway.toml'}: file not found (--config)")
+        return DEFAULT_TOKEN_COMPANY_ID
+    try:
+        return load_gateway_config(config).recognition.token_company_id
+    except ConfigError as e:
+        raise _fail("; ".join(e.problems)) from None
 
 
 def _as_truth_devices(
-    scans: Path, adverts: list[Advert], intervals: list[TruthInterval], customers: Path | None
+    scans: Path, adverts: list[Advert], intervals: list[TruthInterval], customers: Path | None, config: Path
 ) -> list[Advert]:
     """The adverts, under the names the truth uses: addresses and iBeacon ids as they are, customer ids
     through the customers file (recognised as the gateway would)."""
@@ -75,7 +100,7 @@ def _as_truth_devices(
         customers = beside if beside.is_file() else None
     if customers is None:
         return adverts
-    recognised = _recognise(adverts, customers)
+    recognised = _recognise(adverts, customers, _token_company_id(config))
     if adverts and not recognised:
         # a mistyped tag address next to a customers file: not "the recording holds no advertisement"
         devices = sorted({iv.device for iv in intervals})
@@ -114,6 +139,7 @@ def fit_command(
         ),
     ] = FitMethod.offset_nb,
     customers: CustomersOpt = None,
+    config: ConfigOpt = DEFAULT_CONFIG_DIR,
     layout: Annotated[
         Path | None,
         typer.Option(
@@ -141,7 +167,7 @@ def fit_command(
     header, adverts, intervals, stats = _load(scans, truth)
     if stats.truncated and adverts:
         intervals = _before_the_cut(scans, adverts, intervals)
-    adverts = _as_truth_devices(scans, adverts, intervals, customers)
+    adverts = _as_truth_devices(scans, adverts, intervals, customers, config)
     receivers = plan.receivers if plan is not None else header.receivers or None
     zone_positions = plan.zones if plan is not None else header.zone_geometry()
     try:
@@ -215,7 +241,7 @@ def _before_the_cut(scans: Path, adverts: list[Advert], intervals: list[TruthInt
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-def _recognise(adverts: list[Advert], customers: Path) -> list[Advert]:
+def _recognise(adverts: list[Advert], customers: Path, token_company_id: int) -> list[Advert]:
     """Store-day truth names customers: recognise their adverts as the gateway would, keep only those.
     `customers` is a customers file (SPEC section 6) or the gateway's consent registry (registry.db)."""
     from gateway.identity.importer import read_customers_file
@@ -241,8 +267,10 @@ def _recognise(adverts: list[Advert], customers: Path) -> list[Advert]:
         parsed = read_customers_file(customers)
         if not parsed.records:
             raise _fail(parsed.problems[0] if parsed.problems else f"{customers}: no customers")
+        for problem in parsed.problems:  # the rest is read: a bad row is one customer whose walk or visits go unseen
+            _err.print(f"warning: {problem}", markup=False)
         people = [c for c in parsed.customers if c.consent]
-    resolver = Resolver(people)
+    resolver = Resolver(people, token_company_id=token_company_id)
     out = []
     for a in adverts:
         cid = resolver.match(a)
@@ -258,6 +286,7 @@ def evaluate_command(
     zones: Annotated[Path, typer.Option("--zones", help="Zones file (zones.toml) to score.")],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     customers: CustomersOpt = None,
+    config: ConfigOpt = DEFAULT_CONFIG_DIR,
 ) -> None:
     """Score a zones file against labelled scans."""
     try:
@@ -289,7 +318,7 @@ def evaluate_command(
             )
         gone = set(map(id, outside))
         intervals = [iv for iv in intervals if id(iv) not in gone]
-    adverts = _as_truth_devices(scans, adverts, intervals, customers)
+    adverts = _as_truth_devices(scans, adverts, intervals, customers, config)
     heard = Counter(a.rx for a in adverts)
     if silent := [rx for rx in model.receivers if rx not in heard]:
         _err.print(

@@ -221,6 +221,37 @@ def test_a_walk_with_the_store_app_is_fitted_through_the_customers_file(
     assert abs(ZoneModel.load(out).mean - by_tag.mean).max() < 1e-9
 
 
+def test_a_walk_with_an_app_of_another_token_company_is_recognised_through_the_config(
+    walk_data: tuple[list[Advert], list[TruthInterval]], tmp_path: Path
+) -> None:
+    """SPEC section 6 takes the token frame's company id from config. The fit used the default 0xFFFF whatever
+    gateway.toml said, so a walk made with such a store app was "no advertisement of any truth device"."""
+    adverts, truth = walk_data
+    secret = bytes(range(16, 32))
+    phone = [
+        Advert(a.t, a.rx, "5A:00:00:00:00:02", a.rssi, mfr=encode_token_frame(token_for(secret, window_of(a.t)), 89))
+        for a in adverts
+    ]
+    scans = _write(tmp_path / "walk.jsonl.gz", phone)
+    write_truth(tmp_path / "truth.jsonl", [TruthInterval("staff", iv.zone, iv.t_start, iv.t_end) for iv in truth])
+    ident = {"kind": "token", "secret": secret.hex()}
+    record = {"customer_id": "staff", "consent": True, "segments": [], "identifiers": [ident]}
+    bad = {**record, "customer_id": "visitor", "identifiers": [{"kind": "token", "secret": "beef"}]}  # too short
+    (tmp_path / "customers.jsonl").write_text(json.dumps(record) + "\n" + json.dumps(bad) + "\n")
+    config = tmp_path / "config"
+    config.mkdir()
+    example = (Path(__file__).resolve().parents[2] / "config" / "gateway.toml").read_text()
+    (config / "gateway.toml").write_text(example.replace("token_company_id = 65535", "token_company_id = 89"))
+    args = ["fit", "--scans", str(scans), "--truth", str(tmp_path / "truth.jsonl"), "--out", str(tmp_path / "z.toml")]
+    r = runner.invoke(calibrate_app, args)
+    assert r.exit_code == 1 and "no advertisement of any truth device" in r.output  # 0xFFFF: not the app's
+    r = runner.invoke(calibrate_app, [*args, "--config", str(config)])
+    assert r.exit_code == 0, r.output
+    assert "warning: " in r.output and "customers.jsonl: line 2: identifiers[0].secret" in r.output  # named, not lost
+    r = runner.invoke(calibrate_app, [*args, "--config", str(tmp_path / "nowhere")])
+    assert r.exit_code == 1 and "nowhere/gateway.toml: file not found" in r.output
+
+
 def test_store_day_truth_by_customer_is_scored_through_the_customers_file(
     zones_file: tuple[Path, str], store: Store, tmp_path: Path
 ) -> None:
