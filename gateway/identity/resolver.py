@@ -215,5 +215,6 @@ class Resolver:
                 if cid is not None:
                     return cid
         if self._has_irks and is_resolvable_private(addr):
-            return self._irk.resolve(addr, adv.t)
+            # the caches key the address's text: a node or tool writing it in lower case is the same address
+            return self._irk.resolve(addr.upper(), adv.t)
         return None

@@ -6,12 +6,13 @@ The reader never stops on a bad line: it reports it with its line number, counts
 
 from __future__ import annotations
 
+import bisect
 import gzip
-import heapq
 import io
 import json
 import math
 import os
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -37,10 +38,13 @@ T_MAX_S = 4_102_444_800.0  # 2100-01-01
 # line of another receiver within this of it (clocks that agree), which also keeps the file's order.
 JUMP_S = 600.0
 # SPEC section 4 orders lines per receiver only: a tool may flush each receiver's buffer in turn, or a primary write
-# a node's batch after its own later lines. The reader merges receivers by t within this much advertisement time,
-# so the pipeline sees time move forward (20 s batches in file order took a day's zone accuracy from 0.84 to 0.68).
-# Held lines cost memory: about a minute of the store's adverts (60,000 on a busy hour's 1,000 a second).
+# a node's batch after its own later lines. A file whose first minute shows receivers more than IN_ORDER_S apart is
+# merged by t through a buffer of MERGE_S of advertisement time (20 s batches in file order took a day's zone accuracy
+# from 0.84 to 0.68); one in time order, or nearly (a primary's own node batches), is passed on as read.
+IN_ORDER_S = 2.0
 MERGE_S = 60.0
+PROBE_MAX = 50_000  # lines the first look holds at most (a busy store's first minute can be more)
+_BY_T = attrgetter("t")
 
 
 class RecordingError(Exception):
@@ -77,7 +81,7 @@ class ReadStats:
     adverts: int = 0
     malformed: int = 0
     out_of_order: int = 0
-    late: int = 0  # lines that came more than MERGE_S after a later line of another receiver: passed on as they are
+    late: int = 0  # lines that came long after later lines of other receivers: passed on as they are
     truncated: bool = False
     problems: list[str] = field(default_factory=list)
 
@@ -104,6 +108,7 @@ def _open_binary(path: Path) -> IO[bytes]:
 _KNOWN_MFR_KEYS: set[str] = set()
 _KNOWN_SVC_KEYS: set[str] = set()
 MAX_KNOWN_KEYS = 1024
+_is_hex = re.compile("[0-9a-fA-F]*").fullmatch
 _MFR_KEY_EXPECTED = f"a company identifier in decimal (0..{MAX_COMPANY_ID})"
 _SVC_KEY_EXPECTED = "a service UUID"
 
@@ -116,7 +121,8 @@ def _hex_map(
         return f"field '{what}' is not an object"
     renamed = False
     for k, v in value.items():
-        if not isinstance(v, str) or len(v) % 2:
+        if not isinstance(v, str) or len(v) % 2 or not _is_hex(v):
+            # "0x0215..." or base64 would match nobody, and would stop whatever decodes it later
             return f"{what}[{k}] is not a hex string"
         if k in known:
             continue
@@ -150,7 +156,8 @@ def advert_from_json(obj: Any) -> Advert | str:
             return "a second header line (recordings joined end to end?); skipped"
         return "field 't' missing or not a number"
     if not 0.0 <= t <= T_MAX_S:  # also false for NaN
-        return f"field 't' is {t}, not a time between 1970 and 2100 (seconds since the Unix epoch)"
+        shown = str(t) if len(str(t)) <= 24 else f"{str(t)[:12]}... ({len(str(t))} digits)"  # 10**400: one line
+        return f"field 't' is {shown}, not a time between 1970 and 2100 (seconds since the Unix epoch)"
     rx = obj.get("rx")
     if type(rx) is not str or not rx:
         return "field 'rx' missing or not a string"
@@ -158,11 +165,15 @@ def advert_from_json(obj: Any) -> Advert | str:
     if type(addr) is not str:
         return "field 'addr' missing or not a string"
     rssi = obj.get("rssi")
-    if type(rssi) is not int or not RSSI_MIN_DBM <= rssi <= RSSI_MAX_DBM:
+    if type(rssi) is not int:
+        rssi = _integral(rssi)  # -67.0: another writer's way of saying -67
+    if rssi is None or not RSSI_MIN_DBM <= rssi <= RSSI_MAX_DBM:
         return f"field 'rssi' missing or not an integer in {RSSI_MIN_DBM}..{RSSI_MAX_DBM}"
     tx = obj.get("tx_power")
     if tx is not None and type(tx) is not int:
-        return "field 'tx_power' is not an integer"
+        tx = _integral(tx)
+        if tx is None:
+            return "field 'tx_power' is not an integer"
     name = obj.get("name")
     if name is not None and type(name) is not str:
         return "field 'name' is not a string"
@@ -186,6 +197,13 @@ def advert_from_json(obj: Any) -> Advert | str:
     elif not isinstance(uuids, list):
         return "field 'svc_uuids' is not a list"
     return Advert(float(t), rx, addr, rssi, tx, name, mfr, svc, uuids)
+
+
+def _integral(v: Any) -> int | None:
+    """A float that is a whole number, as an int (JSON writers that have no integers write -67.0); else None."""
+    if type(v) is float and v.is_integer():
+        return int(v)
+    return None
 
 
 def _version(v: Any) -> int | None:
@@ -298,43 +316,80 @@ class RecordingReader:
                 extra,
             )
             return
+        if isinstance(obj, dict) and "format" in obj and "t" not in obj:
+            # another program's header: named once, as what it is, not a second time as a bad advertisement
+            self._problem(1, f"header format {obj['format']!r} is not {FORMAT_NAME!r}; reading the lines after it")
+            return
         # No header: keep the line, it may be a perfectly good advertisement.
         self._problem(1, "no 'proximity-scans' header; reading the file as advertisements")
         self._first = first
 
     def __iter__(self) -> Iterator[Advert]:
-        """The advertisements in t order: each receiver's in file order, receivers merged within MERGE_S."""
+        """The advertisements in t order: each receiver's in file order, receivers merged (MERGE_S)."""
+        lines = self._file_order()
         if self.sort_all:
-            yield from sorted(self._file_order(), key=attrgetter("t"))  # stable: equal times keep the file's order
+            yield from sorted(lines, key=_BY_T)  # stable: equal times keep the file's order
             return
-        heap: list[tuple[float, int, Advert]] = []
-        push, pop = heapq.heappush, heapq.heappop
-        newest = released = -math.inf
-        late: dict[str, float] = {}  # receiver -> the most its late lines lagged
-        for seq, adv in enumerate(self._file_order()):
+        # The start of the file says how it was written. Nearly every recording is in time order and is passed on as
+        # read, at no cost; one whose receivers come in batches is merged through a buffer of MERGE_S.
+        probe: list[Advert] = []
+        lag, newest = 0.0, -math.inf
+        for adv in lines:
+            probe.append(adv)
             t = adv.t
-            if t < released:
-                # a whole receiver after another (per-receiver files joined): too late to merge, and holding the
-                # file in memory is not an option on a Pi. Passed on, counted, and named once at the end.
-                self.stats.late += 1
-                late[adv.rx] = max(late.get(adv.rx, 0.0), released - t)
+            if t < newest:
+                lag = max(lag, newest - t)
+            else:
+                newest = t
+            if newest - probe[0].t >= MERGE_S or len(probe) >= PROBE_MAX:
+                break
+        probe.sort(key=_BY_T)
+        late: dict[str, float] = {}  # receiver -> the most its late lines lagged
+        if lag <= IN_ORDER_S:
+            yield from probe
+            released = newest
+            for adv in lines:
+                t = adv.t
+                if t >= released:
+                    released = t
+                elif released - t > IN_ORDER_S:
+                    self._late(adv, released, late)
                 yield adv
-                continue
-            newest = max(newest, t)
-            push(heap, (t, seq, adv))
-            horizon = newest - MERGE_S
-            while heap[0][0] <= horizon:
-                released = heap[0][0]
-                yield pop(heap)[2]
-        while heap:
-            yield pop(heap)[2]
+        else:
+            buf, released = probe, -math.inf
+            flush_at = newest + MERGE_S / 2
+            for adv in lines:
+                t = adv.t
+                if t < released:
+                    self._late(adv, released, late)
+                    yield adv
+                    continue
+                buf.append(adv)
+                if t > newest:
+                    newest = t
+                    if newest >= flush_at:  # timsort on a few sorted runs is close to linear
+                        buf.sort(key=_BY_T)
+                        cut = bisect.bisect_right(buf, newest - MERGE_S, key=_BY_T)
+                        if cut:
+                            released = buf[cut - 1].t
+                            yield from buf[:cut]
+                            del buf[:cut]
+                        flush_at = newest + MERGE_S / 2
+            buf.sort(key=_BY_T)
+            yield from buf
         if late:
             worst = ", ".join(f"{rx} by up to {lag:.0f} s" for rx, lag in sorted(late.items()))
             self._report(
-                f"{self.path}: {self.stats.late} lines came more than {MERGE_S:.0f} s after later lines of other "
-                f"receivers ({worst}) and were used out of time order, which misplaces those devices; the reader "
-                "merges receivers only within that window: sort the file's lines by t"
+                f"{self.path}: {self.stats.late} lines came long after later lines of other receivers ({worst}) and "
+                "were used out of time order, which misplaces those devices (the reader merges receivers written in "
+                f"batches of up to {MERGE_S:.0f} s): sort the file's lines by t"
             )
+
+    def _late(self, adv: Advert, released: float, late: dict[str, float]) -> None:
+        """A line behind what has gone on (a whole receiver after another: per-receiver files joined). Holding the
+        file in memory is not an option on a Pi: it is passed on, counted, and named once at the end."""
+        self.stats.late += 1
+        late[adv.rx] = max(late.get(adv.rx, 0.0), released - adv.t)
 
     def _file_order(self) -> Iterator[Advert]:
         if self._stream is None:
@@ -384,26 +439,27 @@ class RecordingReader:
                 if held:
                     # another receiver's clock agrees with a held jump: it was a real gap, and its line goes out
                     # where the file has it. (Clocks that disagree leave it to the receiver's own next line.)
-                    for other in [o for o, (_, j) in held.items() if o != rx and abs(t - j.t) <= JUMP_S]:
-                        jumped = held.pop(other)[1]
-                        last_t[other] = jumped.t
+                    confirmed = [
+                        held.pop(o)[1] for o in [o for o, (_, j) in held.items() if o != rx and abs(t - j.t) <= JUMP_S]
+                    ]
+                    prev = last_t.get(rx)
+                    if rx in held:
+                        # the receiver's next line decides whether its held jump was real or one bad clock reading
+                        held_no, jumped = held.pop(rx)
+                        if t >= jumped.t:
+                            confirmed.append(jumped)
+                        else:
+                            stats.out_of_order += 1
+                            self._problem(
+                                held_no,
+                                f"t jumps {jumped.t - (prev or 0.0):.0f} s ahead of receiver {rx!r}'s next line and "
+                                "back again; skipped",
+                            )
+                    for jumped in sorted(confirmed, key=_BY_T):  # released together: in time order
+                        last_t[jumped.rx] = jumped.t
                         stats.adverts += 1
                         yield jumped
                 prev = last_t.get(rx)
-                if held and rx in held:
-                    # the receiver's next line decides whether its held jump was real or one bad clock reading
-                    held_no, jumped = held.pop(rx)
-                    if t >= jumped.t:
-                        last_t[rx] = prev = jumped.t
-                        stats.adverts += 1
-                        yield jumped
-                    else:
-                        stats.out_of_order += 1
-                        self._problem(
-                            held_no,
-                            f"t jumps {jumped.t - (prev or 0.0):.0f} s ahead of receiver {rx!r}'s next line and "
-                            "back again; skipped",
-                        )
                 if prev is not None and t < prev:
                     stats.out_of_order += 1
                     self._problem(line_no, f"t goes backwards for receiver {rx!r} ({t} < {prev}); skipped")

@@ -163,6 +163,17 @@ def test_irk_pass_is_paid_once_per_address() -> None:
     assert s.irk_cache_hits == 9 and s.irk_negative_hits == 9
 
 
+def test_an_address_written_in_lower_case_is_the_same_address_to_the_irk_caches() -> None:
+    """bleak writes addresses in upper case; a node or another tool may write lower case. The caches keyed the
+    text, so the same address in the other case was a new first sighting (one more advert lost) and one more pass
+    over every key."""
+    r = Resolver([customer("c1", identifiers=[{"kind": "irk", "irk": SAMPLE_IRK_HEX}])])
+    assert r.match(adv(SAMPLE_RPA.upper())) is None  # a first sighting waits for a second one
+    assert r.match(adv(SAMPLE_RPA.lower(), t=T0 + 1)) == "c1"
+    assert r.match(adv(SAMPLE_RPA.upper(), t=T0 + 2)) == "c1"
+    assert r.stats.irk_resolutions == 1
+
+
 def test_negative_cache_is_bounded_and_expires(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(irk_resolver, "NEGATIVE_CACHE_MAX", 100)
     r = Resolver([customer("c1", identifiers=[{"kind": "irk", "irk": SAMPLE_IRK_HEX}])])
