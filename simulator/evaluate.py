@@ -94,12 +94,29 @@ def match_triggers(
     return pairs
 
 
-def _customers(customers_file: Path | None, on_problem: Callable[[str], None]) -> list[Customer]:
-    """Every record of the customers file, consenting or not (a trigger to one marked consent false is a privacy
-    failure). A bad row is named, as `customers import` names it, and the rest is read: a customer lost without a
-    word would be scored as the pipeline's miss."""
+def _customers(
+    customers_file: Path | None, state_dir: Path, scans: Path, on_problem: Callable[[str], None]
+) -> list[Customer]:
+    """Every customer the gateway would know, consenting or not (a trigger to one marked consent false is a privacy
+    failure): gateway.toml's customers_file; else the consent registry `customers import` fills (state_dir), as
+    `replay` and the daemon read it; else the customers.jsonl `generate` writes next to the scans. A bad row of a
+    file is named, as `customers import` names it, and the rest is read: a customer lost without a word would be
+    scored as the pipeline's miss."""
     if customers_file is None:
-        return []
+        registry_db = state_dir / "registry.db"
+        if registry_db.is_file():
+            from gateway.identity.registry import Registry, RegistryError
+
+            try:
+                with Registry(registry_db) as registry:
+                    return registry.list()
+            except RegistryError as e:
+                on_problem(str(e))
+                return []
+        beside = scans.parent / "customers.jsonl"
+        if not beside.is_file():
+            return []
+        customers_file = beside
     parsed = read_customers_file(customers_file)
     for problem in parsed.problems:
         on_problem(problem)
@@ -155,7 +172,7 @@ def _evaluate(
     loaded = load_config_dir(config_dir)
     cfg = loaded.gateway
     # gateway.toml's customers_file, read once: the pipeline's customers, the scorer's and the refusals
-    listed = _customers(cfg.customers_file, on_problem)
+    listed = _customers(cfg.customers_file, cfg.state_dir, scans, on_problem)
     pipeline = build_pipeline(loaded, customers=[c for c in listed if c.consent])  # history in memory
     expected_engine = ExpectedTriggers(loaded, index, pipeline.resolver.segments)
     scores = Scores()
@@ -241,9 +258,15 @@ def _evaluate(
     if t_first is None:
         on_problem(f"{scans}: no advertisement: there is nothing to score")
     elif pipeline.stats.recognised == 0:
+        known = (
+            f"none of the {len(listed)} customers known matches them"
+            if listed
+            else "no customers known: set customers_file in gateway.toml, run `proximity-gateway customers import`, "
+            "or put customers.jsonl next to the scans"
+        )
         on_problem(
-            "no advertisement was recognised as a customer's (is customers_file set in gateway.toml?): "
-            "zone accuracy is 0 and the trigger scores say nothing"
+            f"no advertisement was recognised as a customer's ({known}): zone accuracy is 0 and the trigger scores "
+            "say nothing"
         )
     for w in left_out_warnings(pipeline.left_out_s):
         on_problem(w)

@@ -10,6 +10,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway.config import load_gateway_config
 from gateway.truth import TruthInterval, read_truth, write_truth
 from simulator.evaluate import TRIGGER_TOLERANCE_S, evaluate_day, match_triggers
 from simulator.generate import GenerateResult
@@ -91,7 +92,7 @@ def test_expected_triggers_follow_the_truth_and_never_reach_non_consenting_custo
 
 
 def test_scores_that_mean_nothing_come_with_a_warning(small_day: GenerateResult, tmp_path: Path) -> None:
-    """Without customers_file nobody is recognised: accuracy 0 and trigger scores of 1.0 (nothing expected,
+    """With no customers known nobody is recognised: accuracy 0 and trigger scores of 1.0 (nothing expected,
     nothing sent) used to come out without a word. A truth zone the zones file lacks is named too."""
     config = tmp_path / "config"
     shutil.copytree(small_day.config_dir, config)
@@ -101,8 +102,10 @@ def test_scores_that_mean_nothing_come_with_a_warning(small_day: GenerateResult,
     truth = tmp_path / "truth.jsonl"
     first = intervals[0]
     write_truth(truth, [TruthInterval(first.device, "narnia", first.t_start, first.t_end), *intervals[1:]])
+    scans = tmp_path / "scans.jsonl.gz"  # away from the day's customers.jsonl: nobody known at all
+    shutil.copy(small_day.scans, scans)
     problems: list[str] = []
-    scores = evaluate_day(small_day.scans, truth, config, on_problem=problems.append)
+    scores = evaluate_day(scans, truth, config, on_problem=problems.append)
     assert scores["recognised"] == 0
     assert any(p.startswith("no advertisement was recognised as a customer's") for p in problems), problems
     assert f"{truth}: zones not in {config / 'zones.toml'}: narnia; scored as wrong" in problems
@@ -181,3 +184,29 @@ def test_bad_customer_rows_are_named_and_the_rest_is_scored(small_day: GenerateR
     assert any("line 2: identifiers[0].kind" in p for p in named)
     assert any(f"line {len(rows)}: not UTF-8 text" in p for p in named)
     assert got["samples"] > 0 and got["recognised"] > 0
+
+
+def test_customers_imported_into_the_registry_or_beside_the_scans_are_the_ones_scored(
+    small_day: GenerateResult, tmp_path: Path
+) -> None:
+    """A gateway.toml with only SPEC section 3's keys, its customers loaded with `customers import` (what replay
+    and the daemon read): evaluate recognised nobody and exited 1, while calibrate evaluate scored the same files."""
+    from gateway.identity.registry import Registry
+
+    with_file = evaluate_day(small_day.scans, small_day.truth, small_day.config_dir)
+    config = tmp_path / "config"
+    shutil.copytree(small_day.config_dir, config)
+    gw = config / "gateway.toml"
+    gw.write_text("\n".join(x for x in gw.read_text().splitlines() if not x.startswith("customers_file")) + "\n")
+    beside = evaluate_day(small_day.scans, small_day.truth, config)  # generate's customers.jsonl next to the scans
+    scans = tmp_path / "scans.jsonl.gz"
+    shutil.copy(small_day.scans, scans)
+    state = load_gateway_config(config).state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    with Registry(state / "registry.db") as registry:
+        assert registry.import_file(small_day.config_dir.parent / "customers.jsonl").ok
+    imported = evaluate_day(scans, small_day.truth, config)
+    for got in (beside, imported):
+        assert got["samples"] == with_file["samples"] > 0
+        assert got["zone_accuracy"] == with_file["zone_accuracy"]
+        assert got["triggers_matched"] == with_file["triggers_matched"]
