@@ -26,6 +26,9 @@ TOKEN_PAYLOAD_HEX_LEN = 2 * 9  # frame type 1 + token 8
 ADDRESS_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")  # AA:BB:CC:DD:EE:FF, either case
 DEFAULT_TOKEN_COMPANY_ID = 0xFFFF  # "reserved for testing" in the Bluetooth SIG list; configurable
 MAX_COMPANY_ID = 0xFFFF  # company identifiers are 16 bits
+# BlueZ and bleak report -127 when a packet came without an RSSI (HCI says 127). Such an advertisement says the
+# device is there, for recognition and a receiver's liveness; taken as a level it would read 30-40 dB too far away.
+NO_RSSI_DBM = -127
 BLUETOOTH_BASE_UUID_TAIL = "-0000-1000-8000-00805f9b34fb"  # a 16- or 32-bit service UUID is short for base + it
 _UUID128_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SHORT_UUID_RE = re.compile(r"^(?:[0-9a-f]{4}){1,2}$")

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from gateway.adverts import (
     EDDYSTONE_UUID,
+    NO_RSSI_DBM,
     Advert,
     eddystone_uid_key_from_svc,
     encode_eddystone_uid,
@@ -538,3 +539,11 @@ def test_a_new_recording_is_readable_by_its_owner_only(tmp_path: Path, name: str
     with RecordingWriter(tmp_path / name, Header("store-042")) as w:
         w.write(Advert(1.0, "rx-a", "AA:BB:CC:DD:EE:FF", -60))
     assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
+
+
+def test_hcis_rssi_not_available_is_read_as_the_no_rssi_bluez_writes(tmp_path: Path) -> None:
+    """HCI says 127 for a packet without an RSSI, BlueZ -127: both are the device heard with no level (the tracker
+    keeps it out of the filters). 127 used to cost the line as 'not an integer in -127..20'."""
+    path = write(tmp_path / "s.jsonl", [json.dumps(HEADER), line(1.0, rssi=127), line(2.0, rssi=-127)])
+    _, got, stats = read_recording(path)
+    assert [a.rssi for a in got] == [NO_RSSI_DBM, NO_RSSI_DBM] and stats.malformed == 0

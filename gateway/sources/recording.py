@@ -22,12 +22,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from gateway.adverts import MAX_COMPANY_ID, Advert, company_key, service_key
+from gateway.adverts import MAX_COMPANY_ID, NO_RSSI_DBM, Advert, company_key, service_key
 
 FORMAT_NAME = "proximity-scans"
 FORMAT_VERSION = 1
 MAX_REPORTED_PROBLEMS = 20  # beyond this a flood of bad lines is only counted, so logs stay readable
-RSSI_MIN_DBM = -127  # BlueZ reports -127 for "no RSSI"
+RSSI_MIN_DBM = NO_RSSI_DBM  # BlueZ reports -127 for "no RSSI"
+HCI_NO_RSSI = 127  # what HCI itself says for it; read as -127
 RSSI_MAX_DBM = 20
 # A t outside 1970..2100 is not a clock reading (1e308, Infinity, NaN, a negative number): taken as a time it
 # would make every later line of its receiver "go backwards" and be skipped. Rejecting it costs one line.
@@ -167,6 +168,8 @@ def advert_from_json(obj: Any) -> Advert | str:
     rssi = obj.get("rssi")
     if type(rssi) is not int:
         rssi = _integral(rssi)  # -67.0: another writer's way of saying -67
+    elif rssi == HCI_NO_RSSI:
+        rssi = NO_RSSI_DBM
     if rssi is None or not RSSI_MIN_DBM <= rssi <= RSSI_MAX_DBM:
         return f"field 'rssi' missing or not an integer in {RSSI_MIN_DBM}..{RSSI_MAX_DBM}"
     tx = obj.get("tx_power")

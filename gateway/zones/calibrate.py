@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from gateway.adverts import Advert
+from gateway.adverts import NO_RSSI_DBM, Advert
 from gateway.truth import TruthInterval
 from gateway.zones.classify import FloatArray, make_scorer
 from gateway.zones.estimate import OUTSIDE, UNKNOWN, ZoneEstimate
@@ -453,7 +453,7 @@ def fit(
     # recordings, come slightly or wholly out of time order, and the filters would drop what goes back in time
     all_adverts = sorted(adverts, key=lambda a: a.t)
     unheard_edges = check_time_span(all_adverts, truth)
-    rs = list(readings(all_adverts, truth))
+    rs = [r for r in readings(all_adverts, truth) if r.rssi != NO_RSSI_DBM]  # heard, but no level to fit
     if not rs:
         raise CalibrationError("no advertisement of any truth device in the scans (check addresses/identities)")
     warnings: list[str] = []

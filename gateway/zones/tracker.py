@@ -47,6 +47,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from gateway.adverts import NO_RSSI_DBM
 from gateway.zones.classify import P_HEARD_CLIP, FloatArray, Heard, OffsetNaiveBayes, Scorer, make_scorer
 from gateway.zones.estimate import OUTSIDE, UNKNOWN, ZoneEstimate
 from gateway.zones.filters import RssiFilter, make_filter
@@ -181,7 +182,8 @@ class ZoneTracker:
             if f is None:
                 p = self.params
                 f = st.filters[i] = make_filter(p.smoothing, p.window_s, p.kalman_q_db2_per_s, p.kalman_r_db2)
-            f.add(t, rssi)
+            if rssi != NO_RSSI_DBM:
+                f.add(t, rssi)
         else:
             self.unknown_rx[rx] = self.unknown_rx.get(rx, 0) + 1
         max_t = st.max_t

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gateway.adverts import NO_RSSI_DBM
 from gateway.zones.calibrate import FitResult
 from gateway.zones.estimate import UNKNOWN
 from gateway.zones.model import Params, ZoneModel
@@ -9,7 +10,7 @@ from gateway.zones.tracker import ZoneTracker
 from tests.zones.synth import Store
 
 
-def _two_zone_model(**params: float) -> ZoneModel:
+def _two_zone_model(**params: float | str) -> ZoneModel:
     # rx-a is loud in "front", rx-b in "back"
     mean = np.array([[-60.0, -85.0], [-85.0, -60.0]])
     p = Params(**params)  # type: ignore[arg-type]
@@ -102,3 +103,21 @@ def test_interleaved_receivers_give_the_same_estimates_as_sorted(fitted: FitResu
     zb = [b.observe("d", x.rx, x.rssi, x.t).zone for x in shuffled]
     agree = sum(1 for x, y in zip(za[200:], zb[200:], strict=False) if x == y) / max(len(za) - 200, 1)
     assert agree > 0.9
+
+
+def test_a_packet_without_rssi_keeps_the_device_but_moves_no_level() -> None:
+    """BlueZ reports -127 when a packet came without an RSSI. Read as a level it is 30-40 dB further away than any
+    zone: a standing device in front was pulled towards the back by every such packet."""
+    clean, noisy = (ZoneTracker(_two_zone_model(smoothing="kalman")) for _ in range(2))  # as calibrate fit chooses
+    t = 0.0
+    for i in range(200):
+        for tr in (clean, noisy):
+            tr.observe("d", "rx-a", -68, t)  # nearer the front, not by much
+            tr.observe("d", "rx-b", -77, t + 0.01)
+        if i % 3 == 0:
+            noisy.observe("d", "rx-a", NO_RSSI_DBM, t + 0.02)
+        t += 0.5
+    a, b = clean.estimate("d"), noisy.estimate("d")
+    assert a is not None and b is not None
+    assert (b.zone, b.confidence) == (a.zone, a.confidence) == ("front", a.confidence)
+    assert noisy.tracked() == 1
