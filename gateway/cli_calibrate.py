@@ -14,7 +14,7 @@ from rich.table import Table
 
 from gateway.adverts import DEFAULT_TOKEN_COMPANY_ID, Advert
 from gateway.config import DEFAULT_CONFIG_DIR
-from gateway.setup import input_warnings
+from gateway.setup import input_warnings, left_out_warnings
 from gateway.sources.recording import Header, ReadStats, RecordingError, RecordingReader
 from gateway.truth import OUTSIDE, TruthError, TruthInterval, read_truth
 from gateway.zones.calibrate import CalibrationError, check_time_span, evaluate, fit, outside_span
@@ -335,6 +335,8 @@ def evaluate_command(
     result = evaluate(model, adverts, intervals)
     if (level := result.pop("device_level_warning")) is not None:
         _err.print(f"warning: {scans}: {level}", markup=False)
+    for w in left_out_warnings(result["receivers_left_out_s"]):  # the same words as replay's
+        _err.print(f"warning: {scans}: {w}", markup=False)
     result["skipped_lines"] = stats.skipped
     if result["samples"] == 0:
         raise _fail(f"{scans}: no advertisement of a truth device falls inside a truth interval")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.adverts import Advert
 from gateway.zones.estimate import ZoneEstimate
-from gateway.zones.liveness import ReceiverLiveness
+from gateway.zones.liveness import ReceiverWatch
 
 if TYPE_CHECKING:
     from gateway.campaigns.engine import CampaignEngine
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from gateway.zones.tracker import ZoneTracker
 
 SWEEP_INTERVAL_S = 1.0  # how often (in advertisement time) devices that went quiet are checked for departure
-LIVENESS_EVERY_S = 5.0  # how often receivers are checked for silence (liveness.py): a dead one waits 30 s anyway
 
 
 class Event(Protocol):
@@ -66,12 +65,11 @@ class Pipeline:
         # The tracker hands back the same estimate object until it reclassifies (about twice a second);
         # the campaign engine has nothing new to learn from it again, and most advertisements skip it.
         self._last_estimate: dict[str, ZoneEstimate] = {}
-        # Receivers that stopped hearing what the walk says they should are scored without (liveness.py); every
-        # advertisement counts as a sign of life, a stranger's too (nothing about it is kept)
-        self.liveness = ReceiverLiveness(tracker.model.receivers)
-        self._heard_rx = self.liveness.recent.add
-        self._liveness_t: float | None = None
-        self.left_out_s: dict[str, float] = {}  # advertisement time each receiver was scored without, in total
+        # Receivers that stopped hearing what the walk says they should are scored without (liveness.py)
+        self.watch = ReceiverWatch(tracker)
+        self.liveness = self.watch.liveness
+        self.left_out_s = self.watch.left_out_s
+        self._heard_rx = self.watch.heard
 
     def process(self, adv: Advert) -> Sequence[Event]:
         stats = self.stats
@@ -105,37 +103,17 @@ class Pipeline:
         return _NO_EVENTS
 
     def _sweep(self, t: float) -> list[Event]:
-        if self._liveness_t is None or t - self._liveness_t >= LIVENESS_EVERY_S:
-            self._check_receivers(t)
+        if self.watch.due(t):
+            self.watch.check(t)
         out: list[Event] = []
         for device in self.tracker.expire(t):
             self._last_estimate.pop(device, None)
             out.extend(self.engine.on_gone(device, t))
         return out
 
-    def _check_receivers(self, t: float) -> None:
-        last, self._liveness_t = self._liveness_t, t
-        tracker = self.tracker
-        loglik: dict[str, float] = {}
-        if last is not None and t > last:
-            loglik = tracker.silence_loglik(t, t - last)
-            for rx in tracker.absent:
-                self.left_out_s[rx] = self.left_out_s.get(rx, 0.0) + (t - last)
-        self.liveness.update(t, loglik)
-        self._leave_out()
-
     def receivers_offline(self, nodes: Iterable[str]) -> None:
-        """The receiver nodes that say they are offline (the primary's status topics): their receivers are left out
-        at once rather than after their silence has been weighed."""
-        offline = frozenset(nodes) & frozenset(self.tracker.model.receivers)
-        if offline != self.liveness.offline:
-            self.liveness.offline = offline
-            self._leave_out()
-
-    def _leave_out(self) -> None:
-        left_out = self.liveness.left_out
-        if left_out != self.tracker.absent:
-            self.tracker.set_absent(left_out)
+        """The receiver nodes that say they are offline: their receivers are left out at once (liveness.py)."""
+        self.watch.offline(nodes)
 
     def tick(self, t: float) -> Sequence[Event]:
         """Advance time without an advertisement (a quiet store still sees people leave)."""
@@ -165,9 +143,7 @@ class Pipeline:
         events = self.finish(t)
         self.last_t = None
         self._next_sweep_t = None
-        self._liveness_t = None
-        self.liveness.reset()
-        self._leave_out()
+        self.watch.reset()
         return events
 
     def forget(self, customer_id: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from gateway.zones.grid import (
     step_groups,
     zones_without_receiver,
 )
+from gateway.zones.liveness import ReceiverWatch
 from gateway.zones.model import (
     COORD_LIMIT_M,
     MAX_GRID_CELLS,
@@ -1266,7 +1267,18 @@ def evaluate(
         if iv is not None and times.first(r.device, r.t):
             pairing.sample(r.device, r.t, (r, iv))
 
-    drive(tracker, readings(adverts, truth), record)
+    # as the daemon runs it: a receiver silent where the walk says it would hear these devices is left out
+    watch = ReceiverWatch(tracker)
+
+    def watched(adverts: Iterable[Advert]) -> Iterator[Advert]:
+        heard, due, check = watch.heard, watch.due, watch.check
+        for a in adverts:
+            heard(a.rx)
+            if due(a.t):
+                check(a.t)
+            yield a
+
+    drive(tracker, readings(watched(adverts), truth), record)
     pairing.flush()
     tracker.expire(math.inf)  # every visit over: the level survey holds them all
     level = tracker.level.report()
@@ -1297,6 +1309,7 @@ def evaluate(
         "device_level_vs_walk_db": None if level is None else level["median_db"],
         "device_level_visits": 0 if level is None else level["devices"],
         "device_level_warning": None if level is None else level["warning"],
+        "receivers_left_out_s": {rx: round(v, 1) for rx, v in sorted(watch.left_out_s.items())},
     }
 
 

@@ -20,9 +20,14 @@ out at once (`offline`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.zones.tracker import ZoneTracker
 
 ABSENT_EVIDENCE_NATS = 50.0  # see docs/zones.md, round 22: live receivers stayed far below it on every simulated day
 ABSENT_MIN_SILENCE_S = 30.0  # and never on less than this much silence, whatever the devices say
+CHECK_EVERY_S = 5.0  # how often receivers are checked for silence: a dead one waits 30 s anyway
 
 
 class ReceiverLiveness:
@@ -84,3 +89,50 @@ class ReceiverLiveness:
     def silent_for(self, rx: str, t: float) -> float:
         """Seconds of advertisement time since `rx` last heard anything (0 if not followed yet)."""
         return t - self._since.get(rx, t)
+
+
+class ReceiverWatch:
+    """A tracker's receivers watched as the pipeline and `calibrate evaluate` run it: every advertisement is a sign
+    of life of its receiver (`heard`, a stranger's too: nothing about it is kept), and every CHECK_EVERY_S of
+    advertisement time (`check`, when `due`) the silent ones' evidence is weighed and the tracker told which to
+    score without. How long each was left out is kept for the warnings."""
+
+    def __init__(self, tracker: ZoneTracker) -> None:
+        self.tracker = tracker
+        self.liveness = ReceiverLiveness(tracker.model.receivers)
+        self.heard = self.liveness.recent.add  # once per advertisement: the bound method, not a call through
+        self.left_out_s: dict[str, float] = {}  # advertisement time each receiver was scored without, in total
+        self._t: float | None = None
+
+    def due(self, t: float) -> bool:
+        return self._t is None or t - self._t >= CHECK_EVERY_S
+
+    def check(self, t: float) -> None:
+        last, self._t = self._t, t
+        tracker = self.tracker
+        loglik: dict[str, float] = {}
+        if last is not None and t > last:
+            loglik = tracker.silence_loglik(t, t - last)
+            for rx in tracker.absent:
+                self.left_out_s[rx] = self.left_out_s.get(rx, 0.0) + (t - last)
+        self.liveness.update(t, loglik)
+        self._leave_out()
+
+    def offline(self, nodes: Iterable[str]) -> None:
+        """The receiver nodes that say they are offline (a primary's status topics): their receivers are left out
+        at once rather than after their silence has been weighed."""
+        offline = frozenset(nodes) & frozenset(self.tracker.model.receivers)
+        if offline != self.liveness.offline:
+            self.liveness.offline = offline
+            self._leave_out()
+
+    def reset(self) -> None:
+        """A step of the clock: every receiver starts afresh (a node's own offline word stands)."""
+        self._t = None
+        self.liveness.reset()
+        self._leave_out()
+
+    def _leave_out(self) -> None:
+        left_out = self.liveness.left_out
+        if left_out != self.tracker.absent:
+            self.tracker.set_absent(left_out)

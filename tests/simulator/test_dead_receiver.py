@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import gateway.pipeline
+import gateway.zones.liveness
 from gateway.adverts import Advert
 from gateway.pipeline import Pipeline
 from gateway.zones.liveness import ReceiverLiveness
@@ -58,7 +58,7 @@ def test_a_receiver_that_dies_is_left_out_within_a_minute_and_the_zones_recover(
 
     # the same day with the test switched off reads the dead receiver's silence as evidence, and does worse
     never = functools.partial(ReceiverLiveness, threshold_nats=math.inf)
-    monkeypatch.setattr(gateway.pipeline, "ReceiverLiveness", never)
+    monkeypatch.setattr(gateway.zones.liveness, "ReceiverLiveness", never)
     blind, _ = _evaluate(small_day, scans)
     assert blind["receivers_left_out_s"] == {}
     assert isinstance(scores["zone_accuracy"], float) and isinstance(blind["zone_accuracy"], float)

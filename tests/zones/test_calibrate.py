@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 import pytest
 
 from gateway.adverts import NO_RSSI_DBM, Advert, encode_ibeacon
 from gateway.truth import TruthInterval
+from gateway.zones import liveness
 from gateway.zones.calibrate import (
     PHONE_SHIFTS_DB,
     CalibrationError,
@@ -222,6 +226,25 @@ def test_packets_without_rssi_fit_the_same_model(
     )
     assert again.model.params == fitted.model.params
     assert np.array_equal(again.model.mean, fitted.model.mean)
+
+
+def test_evaluate_leaves_out_a_receiver_that_died_as_the_daemon_does(
+    fitted: FitResult, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """calibrate evaluate scored with a dead receiver's silence as evidence, where the daemon and proximity-sim
+    evaluate leave it out: on a recording with a receiver missing or renamed it reported 15-17 points below what
+    the gateway delivers (a review sweep)."""
+    day, truth = store_day(store, 11, phones=4)
+    dead = fitted.model.receivers[0]
+    mid = (day[0].t + day[-1].t) / 2
+    killed = [a for a in day if a.rx != dead or a.t < mid]
+    got = evaluate(fitted.model, killed, truth)
+    assert set(got["receivers_left_out_s"]) == {dead} and got["receivers_left_out_s"][dead] > 0
+    assert evaluate(fitted.model, day, truth)["receivers_left_out_s"] == {}
+    never = functools.partial(liveness.ReceiverLiveness, threshold_nats=math.inf)
+    monkeypatch.setattr(liveness, "ReceiverLiveness", never)
+    blind = evaluate(fitted.model, killed, truth)
+    assert blind["receivers_left_out_s"] == {} and got["zone_accuracy"] > blind["zone_accuracy"]
 
 
 def test_one_receiver_still_tells_near_from_far() -> None:
