@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gateway import __version__
@@ -236,37 +237,43 @@ def status(
     if as_json:
         out.print(json.dumps(health), markup=False)
         return
-    table = Table(title=f"proximity-gateway {health.get('store_id')}/{health.get('gateway_id')}", show_header=False)
+    table = Table(
+        title=escape(f"proximity-gateway {health.get('store_id')}/{health.get('gateway_id')}"), show_header=False
+    )
     table.add_column("what")
     table.add_column("value")
+
+    def add_row(what: str, value: str) -> None:
+        add_row(what, escape(value))  # names and errors are text: "rx-[b]" or "[Errno 2]" are not markup
+
     running = "running" if health["running"] else f"not running (last update {age:.0f} s ago)"
     # a stopped daemon's health file still says "scanning" and "connected": what it was, not what it is
     was = "" if health["running"] else "last known: "
-    table.add_row("daemon", running)
-    table.add_row("scanner", was + str(health.get("scanner")))
+    add_row("daemon", running)
+    add_row("scanner", was + str(health.get("scanner")))
     rates = health.get("adverts_per_s") or {}
-    table.add_row("adverts/s", was + (", ".join(f"{rx} {r}" for rx, r in rates.items()) or "-"))
-    table.add_row("recognised devices", was + str(health.get("tracked_devices")))
+    add_row("adverts/s", was + (", ".join(f"{rx} {r}" for rx, r in rates.items()) or "-"))
+    add_row("recognised devices", was + str(health.get("tracked_devices")))
     level = health.get("device_level")
     median = level.get("median_db") if isinstance(level, dict) else None
     if isinstance(level, dict) and isinstance(median, int | float) and not isinstance(median, bool):
         warning = level.get("warning")
-        table.add_row(
+        add_row(
             "devices vs walk",
             was + f"{median:+.1f} dB (median of {level.get('devices')} visits)" + (f"; {warning}" if warning else ""),
         )
-    table.add_row("outbox depth", str(health.get("outbox_depth")))
+    add_row("outbox depth", str(health.get("outbox_depth")))
     last = health.get("last_publish_at")
-    table.add_row("last publish", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last)) if last else "never")
-    table.add_row("broker", was + ("connected" if health.get("broker_connected") else "disconnected"))
+    add_row("last publish", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last)) if last else "never")
+    add_row("broker", was + ("connected" if health.get("broker_connected") else "disconnected"))
     offline = health.get("nodes_offline")
     if isinstance(offline, list) and offline:
-        table.add_row("receiver nodes offline", was + ", ".join(str(n) for n in offline))
+        add_row("receiver nodes offline", was + ", ".join(str(n) for n in offline))
     absent = health.get("receivers_absent")
     if isinstance(absent, list) and absent:
-        table.add_row("receivers left out of the zones", was + ", ".join(str(rx) for rx in absent))
+        add_row("receivers left out of the zones", was + ", ".join(str(rx) for rx in absent))
     if health.get("last_error"):
-        table.add_row("last error", str(health["last_error"]))
+        add_row("last error", str(health["last_error"]))
     out.print(table)
 
 

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gateway.adverts import DEFAULT_TOKEN_COMPANY_ID, Advert
@@ -355,5 +356,5 @@ def evaluate_command(
     )
     table = Table("zone", "precision", "recall", "samples")
     for z, m in result["per_zone"].items():
-        table.add_row(z, _share(m["precision"]), _share(m["recall"]), str(m["support"]))
+        table.add_row(escape(z), _share(m["precision"]), _share(m["recall"]), str(m["support"]))
     _out.print(table)

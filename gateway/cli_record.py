@@ -20,6 +20,7 @@ import typer
 from bleak.backends.scanner import BaseBleakScanner
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -274,7 +275,7 @@ class _CalibrationView:
         table = Table("receiver", "adverts", "last RSSI", "mean RSSI", box=None)
         for name, r in sorted(self.rx.items()):
             mean = f"{r.total / r.count:.1f}" if r.count else "-"
-            table.add_row(name, str(r.count), f"{r.last} dBm" if r.last is not None else "-", mean)
+            table.add_row(escape(name), str(r.count), f"{r.last} dBm" if r.last is not None else "-", mean)
         if not self.rx:
             table.add_row("(tag not heard yet)", "", "", "")
         return Group(self.progress, cue, table)

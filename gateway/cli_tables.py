@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 BORDER_PER_COLUMN = 3  # a rule and one space of padding either side
@@ -32,11 +33,11 @@ def print_rows(
 ) -> None:
     """A table when it fits the console's width, else a block per row; a cell's lines are joined by '; ' there."""
     if table_width(columns, rows) <= console.width:
-        table = Table(title=title)
+        table = Table(title=escape(title))
         for col in columns:
             table.add_column(col, no_wrap=True)
         for i, row in enumerate(rows):
-            table.add_row(*row, style=styles[i] if styles else None)
+            table.add_row(*map(escape, row), style=styles[i] if styles else None)  # "coffee[b]" is not markup
         console.print(table)
         return
     console.print(title, markup=False)

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gateway.cli_group import OneLineGroup
@@ -224,7 +225,7 @@ def _print_table(scores: dict[str, Any]) -> None:
             text = f"{value:.3f}"
         else:
             text = "-" if value is None else str(value)
-        table.add_row(key, text)
+        table.add_row(key, escape(text))  # zone names are the store's: "Aisle 7 [/b]" is not markup
     out.print(table)
 
 
@@ -338,7 +339,7 @@ def ceiling(
     table.add_column("samples", justify="right")
     table.add_column("ceiling", justify="right")
     for z, t in sorted(per_zone.items()):
-        table.add_row(z, f"{t.samples:,}", f"{t.accuracy:.3f}")
+        table.add_row(escape(z), f"{t.samples:,}", f"{t.accuracy:.3f}")
     table.add_row("all", f"{sum(t.samples for t in per_zone.values()):,}", f"{result.accuracy:.3f}")
     out.print(table)
     out.print(

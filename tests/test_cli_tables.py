@@ -10,7 +10,7 @@ from rich.console import Console
 
 from gateway.cli_tables import print_rows, table_width
 
-words = st.text(alphabet="abcdefghij-", min_size=1, max_size=30)
+words = st.text(alphabet="abcdefghij-[]/", min_size=1, max_size=30)  # brackets: "coffee[b]" is a name, not markup
 cells = st.lists(words, min_size=1, max_size=3).map("\n".join)
 
 

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -210,3 +211,18 @@ def test_customers_imported_into_the_registry_or_beside_the_scans_are_the_ones_s
         assert got["samples"] == with_file["samples"] > 0
         assert got["zone_accuracy"] == with_file["zone_accuracy"]
         assert got["triggers_matched"] == with_file["triggers_matched"]
+
+
+def test_the_evaluate_table_shows_zone_names_as_the_store_wrote_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Zone names are free text: "Aisle 7 [/b]" stopped proximity-sim evaluate with a traceback (rich markup), and
+    "house[hold]" was shown as "house"."""
+    import io
+
+    from rich.console import Console
+
+    import simulator.cli
+
+    buf = io.StringIO()
+    monkeypatch.setattr(simulator.cli, "out", Console(file=buf, width=200))
+    simulator.cli._print_table({"zone_accuracy": 0.5, "zone_accuracy_by_zone": {"Aisle 7 [/b]": 0.5, "house[hold]": 1}})
+    assert "Aisle 7 [/b] 0.50" in buf.getvalue() and "house[hold] 1.00" in buf.getvalue()
