@@ -255,6 +255,12 @@ def _evaluate(
         on_problem(w)
     if not intervals:
         on_problem(f"{truth}: no truth intervals: there is nothing to score against")
+    elif t_first is not None and (off := [iv for iv in intervals if iv.t_end < t_first or iv.t_start > t_last]):
+        span = f"the recording's time span {t_first:.3f}..{t_last:.3f}"
+        if len(off) == len(intervals):  # another day's truth, or one written in local time for UTC
+            on_problem(f"{truth}: every truth interval lies outside {span} ({scans}): nothing can be scored")
+        else:
+            on_problem(f"{truth}: {len(off)} of {len(intervals)} truth intervals lie outside {span}; not scored")
     if t_first is None:
         on_problem(f"{scans}: no advertisement: there is nothing to score")
     elif pipeline.stats.recognised == 0:

@@ -226,3 +226,20 @@ def test_the_evaluate_table_shows_zone_names_as_the_store_wrote_them(monkeypatch
     monkeypatch.setattr(simulator.cli, "out", Console(file=buf, width=200))
     simulator.cli._print_table({"zone_accuracy": 0.5, "zone_accuracy_by_zone": {"Aisle 7 [/b]": 0.5, "house[hold]": 1}})
     assert "Aisle 7 [/b] 0.50" in buf.getvalue() and "house[hold] 1.00" in buf.getvalue()
+
+
+def test_a_truth_of_another_day_is_named_as_one(small_day: GenerateResult, tmp_path: Path) -> None:
+    """Another day's truth (or one written in local time for UTC) scored nothing and said "the warnings above say
+    why" above no warning."""
+    shifted = tmp_path / "truth.jsonl"
+    write_truth(
+        shifted,
+        [TruthInterval(iv.device, iv.zone, iv.t_start + 86400, iv.t_end + 86400) for iv in read_truth(small_day.truth)],
+    )
+    problems: list[str] = []
+    got = evaluate_day(small_day.scans, shifted, small_day.config_dir, on_problem=problems.append)
+    assert got["samples"] == 0
+    assert [p for p in problems if p.startswith(f"{shifted}: every truth interval lies outside the recording's")]
+    quiet: list[str] = []
+    evaluate_day(small_day.scans, small_day.truth, small_day.config_dir, on_problem=quiet.append)
+    assert not [p for p in quiet if "lie outside" in p or "lies outside" in p]
