@@ -96,16 +96,25 @@ def _as_truth_devices(
 ) -> list[Advert]:
     """The adverts, under the names the truth uses: addresses and iBeacon ids as they are, customer ids
     through the customers file (recognised as the gateway would)."""
+    devices = sorted({iv.device for iv in intervals})
+    named = ", ".join(devices[:3]) + (f" (and {len(devices) - 3} more)" if len(devices) > 3 else "")
     if customers is None and not any(True for _ in readings(adverts, intervals)):
         beside = scans.parent / "customers.jsonl"
-        customers = beside if beside.is_file() else None
+        if not beside.is_file():
+            if adverts:  # SPEC section 5's device is a customer id: say where its identity is looked for
+                raise _fail(
+                    f"{scans}: no advertisement of any truth device: the truth names {named}, which no address or "
+                    "iBeacon id in the recording matches; if those are customers (a walk with the store app, a tag "
+                    "in the customers file), pass --customers FILE (a customers file or the gateway's registry.db) "
+                    "or put customers.jsonl next to the scans"
+                )
+            return adverts
+        customers = beside
     if customers is None:
         return adverts
     recognised = _recognise(adverts, customers, _token_company_id(config))
     if adverts and not recognised:
         # a mistyped tag address next to a customers file: not "the recording holds no advertisement"
-        devices = sorted({iv.device for iv in intervals})
-        named = ", ".join(devices[:3]) + (f" (and {len(devices) - 3} more)" if len(devices) > 3 else "")
         raise _fail(
             f"{scans}: no advertisement of any truth device in the scans (check addresses/identities): the truth "
             f"names {named}, and {customers} recognises none of the recording's advertisements"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -175,6 +176,7 @@ def write_report(model: ZoneModel, report: dict[str, Any], path: str | os.PathLi
         ax_conf.set_xlabel("estimated")
         ax_conf.set_ylabel("true")
     fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)  # as the zones file's own directory is made
     fig.savefig(os.fspath(path), dpi=90, bbox_inches="tight")  # rotated zone names are not cut off
     plt.close(fig)
     return True

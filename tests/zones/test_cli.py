@@ -216,6 +216,7 @@ def test_a_walk_with_the_store_app_is_fitted_through_the_customers_file(
     (tmp_path / "customers.jsonl").unlink()
     r = runner.invoke(calibrate_app, args)
     assert r.exit_code == 1 and "no advertisement of any truth device" in r.output
+    assert "the truth names staff-phone" in r.output and "pass --customers FILE" in r.output  # what to do
     r = runner.invoke(calibrate_app, [*args, "--customers", str(tmp_path / "state" / "registry.db")])
     assert r.exit_code == 0, r.output
     assert abs(ZoneModel.load(out).mean - by_tag.mean).max() < 1e-9
@@ -804,3 +805,5 @@ def test_a_report_name_the_plotter_cannot_write_is_refused_before_the_fit(
     r = runner.invoke(calibrate_app, [*args, "--report", str(tmp_path / "report")])
     assert r.exit_code == 0, r.output
     assert f"wrote {tmp_path / 'report.png'}" in r.stdout and (tmp_path / "report.png").is_file()
+    r = runner.invoke(calibrate_app, [*args, "--report", str(tmp_path / "new" / "sub" / "r.png")])  # as --out does
+    assert r.exit_code == 0 and (tmp_path / "new" / "sub" / "r.png").is_file(), r.output
