@@ -116,6 +116,8 @@ def import_command(
         markup=False,
         soft_wrap=True,
     )
+    for note in report.notes:
+        _err.print(f"warning: {note}", markup=False, soft_wrap=True)
     if report.problems:
         raise _fail(report.problems)
 

@@ -83,6 +83,8 @@ class ImportReport:
     declined: int = 0
     rejected: int = 0
     problems: list[str] = field(default_factory=list)
+    # rows imported as they are that can never be recognised: a marketer wants to know, the import did not fail
+    notes: list[str] = field(default_factory=list)
     changes: list[ConsentChange] = field(default_factory=list)
 
     @property
@@ -315,6 +317,20 @@ class Registry:
         if not parsed.records:
             return report
         records = parsed.records
+        now = self._now()
+        for rec in records:
+            c = rec.customer
+            if not c.consent:
+                continue
+            if not c.identifiers:
+                report.notes.append(
+                    f"{path}: line {rec.line}: identifiers: none: nothing can recognise {c.customer_id}"
+                )
+            elif c.expires_at is not None and c.expires_at <= now:
+                report.notes.append(
+                    f"{path}: line {rec.line}: expires_at: {_iso(c.expires_at)} has passed: {c.customer_id}'s consent "
+                    "is imported but expired, and they are not recognised"
+                )
         for start in range(0, len(records), IMPORT_BATCH_ROWS):
             with self._write():
                 gen = self.version() + 1

@@ -75,6 +75,22 @@ def test_rejected_rows_exit_1_and_the_rest_is_imported(config: Path, tmp_path: P
         assert [c.customer_id for c in reg.consenting()] == ["good"]
 
 
+def test_rows_that_can_never_be_recognised_are_imported_with_a_warning(config: Path, tmp_path: Path) -> None:
+    """A consent already expired, or a consenting customer with no identifier, counted as "added" without a word:
+    a marketer would look for coupons that can never reach them."""
+    path = write_jsonl(
+        tmp_path / "c.jsonl",
+        [record("ok"), record("lapsed", expires_at="2020-01-31"), record("keyless", identifiers=[])],
+    )
+    code, out, err = run("import", str(path), "--config", str(config))
+    assert code == 0 and "3 added" in out
+    assert err.splitlines() == [
+        f"warning: {path}: line 2: expires_at: 2020-01-31T00:00:00Z has passed: lapsed's consent is imported but "
+        "expired, and they are not recognised",
+        f"warning: {path}: line 3: identifiers: none: nothing can recognise keyless",
+    ]
+
+
 def test_a_file_that_grants_and_withdraws_one_customer_imports_the_withdrawal(config: Path, tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "c.jsonl", [record("c1"), record("c2"), record("c1", consent=False, identifiers=[])])
     code, out, err = run("import", str(path), "--config", str(config))
