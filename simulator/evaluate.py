@@ -171,7 +171,7 @@ def _evaluate(
     index = TruthIndex(intervals)
     loaded = load_config_dir(config_dir)
     cfg = loaded.gateway
-    # gateway.toml's customers_file, read once: the pipeline's customers, the scorer's and the refusals
+    # the customers the gateway would know, read once: the pipeline's, the scorer's and the refusals
     listed = _customers(cfg.customers_file, cfg.state_dir, scans, on_problem)
     pipeline = build_pipeline(loaded, customers=[c for c in listed if c.consent])  # history in memory
     expected_engine = ExpectedTriggers(loaded, index, pipeline.resolver.segments)

@@ -211,8 +211,8 @@ def _integral(v: Any) -> int | None:
 
 def _version(v: Any) -> int | None:
     """The header's format version, or None if it is none (missing, text, 0, 1.5, true)."""
-    if type(v) is float and v.is_integer():  # 1.0: a JSON writer's way of saying 1
-        v = int(v)
+    if type(v) is float:  # 1.0: a JSON writer's way of saying 1
+        v = _integral(v)
     return v if type(v) is int and v >= 1 else None
 
 
