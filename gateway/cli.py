@@ -244,7 +244,7 @@ def status(
     table.add_column("value")
 
     def add_row(what: str, value: str) -> None:
-        add_row(what, escape(value))  # names and errors are text: "rx-[b]" or "[Errno 2]" are not markup
+        table.add_row(what, escape(value))  # names and errors are text: "rx-[b]" or "[Errno 2]" are not markup
 
     running = "running" if health["running"] else f"not running (last update {age:.0f} s ago)"
     # a stopped daemon's health file still says "scanning" and "connected": what it was, not what it is

@@ -189,6 +189,24 @@ def test_a_config_file_that_is_not_utf8_is_named(config: Path) -> None:
     assert code == 1 and err.strip() == f"error: {config / 'gateway.toml'}: not UTF-8 text (byte 15)"
 
 
+def test_status_shows_names_and_errors_as_written(config: Path) -> None:
+    """Receiver names and errors are text: rich read "rx-[b]" as a bold "rx-" and "[Errno 2]" could be a tag."""
+    state = config / "state"
+    state.mkdir()
+    health = {
+        "updated_at": time.time(),
+        "running": True,
+        "store_id": "store-[042]",
+        "receivers_absent": ["rx-[b]"],
+        "last_error": "[Errno 2] No such file or directory: '/dev/[hci0]'",
+    }
+    (state / "health.json").write_text(json.dumps(health))
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["status", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    for shown in ("store-[042]", "rx-[b]", "[Errno 2] No such file or directory: '/dev/[hci0]'"):
+        assert shown in result.stdout
+
+
 @pytest.mark.parametrize("level", ['"loud"', '{"median_db": "loud", "devices": 12}', '{"median_db": true}', "[]"])
 def test_status_shows_a_health_file_with_an_odd_device_level_without_it(config: Path, level: str) -> None:
     """A hand-edited or truncated health file still gives a status table, without the "devices vs walk" row."""
