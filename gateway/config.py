@@ -91,6 +91,13 @@ class MqttSettings(_Strict):
             raise ValueError("has an invalid port (0)")
         if parts.path.strip("/") or parts.query or parts.fragment:
             raise ValueError("is a broker address (mqtt[s]://host[:port]); a path or query would be ignored")
+        if parts.username is not None or parts.password is not None:
+            # mqtt://user:pass@host is common, but a URL is printed by config check, status and every broker
+            # error: the password would be in logs and terminals (and was silently not used)
+            raise ValueError(
+                "carries a user name or password: give them as [mqtt] username and password "
+                "(the password best from PROXIMITY_MQTT__PASSWORD or a systemd credential), not in the URL"
+            )
         return v
 
     @property

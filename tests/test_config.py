@@ -65,15 +65,18 @@ def test_all_problems_of_all_files_are_reported_at_once(config: Path) -> None:
         ("mqtts://broker:0", "invalid port (0)"),
         ("mqtt://broker:1884/gateway", "a path or query would be ignored"),
         ("mqtt://broker:1884?tls=1", "a path or query would be ignored"),
+        ("mqtt://gw1:s3cret@broker:1884", "carries a user name or password"),  # was ignored, and printed
+        ("mqtts://gw1@broker", "carries a user name or password"),
     ],
 )
 def test_a_broker_url_that_would_not_mean_what_it_says_is_refused(config: Path, url: str, why: str) -> None:
     """urllib reads ":0" as no port; the default would then connect to some other broker on 1883 or 8883."""
     gw = config / "gateway.toml"
     gw.write_text(gw.read_text().replace('url = "mqtt://127.0.0.1:1883"', f'url = "{url}"'))
-    code, _, err = check(config)
+    code, out, err = check(config)
     assert code == 1
     assert "gateway.toml: mqtt.url: " in err and why in err
+    assert "s3cret" not in out + err
 
 
 def test_a_misspelt_key_is_named(config: Path) -> None:
