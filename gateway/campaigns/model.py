@@ -23,9 +23,12 @@ Trigger_On = Literal["dwell", "enter", "exit"]
 # Nobody stays in one zone of a shop for a day: a dwell beyond this is a typo (minutes or milliseconds written as
 # seconds) and the campaign would be accepted and never fire
 MAX_DWELL_S = 86_400.0
-# A cooldown (or the gap between any two coupons) beyond a month is a typo: an hour written in milliseconds is
-# 3,600,000, 42 days. Above these counts a cap limits nothing (omit the key for no limit): also a typo.
-MAX_COOLDOWN_S = 31 * 86_400.0
+# The gap between any two coupons beyond a month is a typo: an hour written in milliseconds is 3,600,000, 42 days.
+# A campaign's own cooldown may be a quarter or a year ("once a year"): beyond a month it is named in a warning,
+# beyond a year it is a typo. Above these counts a cap limits nothing (omit the key for no limit): also a typo.
+MAX_INTERVAL_S = 31 * 86_400.0
+LONG_COOLDOWN_S = MAX_INTERVAL_S
+MAX_COOLDOWN_S = 366 * 86_400.0
 MAX_PER_CUSTOMER = 1_000
 MAX_BUDGET_PER_DAY = 1_000_000
 # Priority only orders the campaigns that complete on one advertisement, a few dozen at most; beyond this it is a
@@ -47,9 +50,9 @@ def _seconds_at_most(limit_s: float, span: str, why: str) -> Any:
     return check
 
 
-_plausible_interval = _seconds_at_most(
-    MAX_COOLDOWN_S, "31 days", "the value is in seconds (an hour is 3600, not the 3600000 of milliseconds)"
-)
+_MS_HINT = "the value is in seconds (an hour is 3600, not the 3600000 of milliseconds)"
+_plausible_interval = _seconds_at_most(MAX_INTERVAL_S, "31 days", _MS_HINT)
+_plausible_cooldown = _seconds_at_most(MAX_COOLDOWN_S, "a year", _MS_HINT)
 
 
 def _plausible_count(limit: int, what: str) -> Any:
@@ -121,7 +124,7 @@ class Campaign(_Strict):
             "no shopper stays that long, so the campaign could never fire (the value is in seconds)",
         )
     )
-    _cooldown = field_validator("cooldown_s")(_plausible_interval)
+    _cooldown = field_validator("cooldown_s")(_plausible_cooldown)
     _priority = field_validator("priority", mode="before")(_priority_in_range)
     _budget = field_validator("budget_per_day")(
         _plausible_count(MAX_BUDGET_PER_DAY, "one store gives in a day; omit the key for no limit")
@@ -334,6 +337,11 @@ def parse_campaigns(
                         warnings.append(f"{label}: {field}: no customer has segment '{s}'")
         if c.budget_per_day == 0:
             warnings.append(f"{label}: budget_per_day: 0 means the campaign never fires")
+        if c.cooldown_s > LONG_COOLDOWN_S:
+            warnings.append(
+                f"{label}: cooldown_s: {c.cooldown_s:.0f} s is {c.cooldown_s / 86_400:.0f} days, one coupon per "
+                "customer in that time (if it was meant in milliseconds, an hour is 3600)"
+            )
         campaigns.append(c)
     if problems:
         raise CampaignsError(problems)

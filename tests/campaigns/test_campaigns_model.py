@@ -270,12 +270,23 @@ def test_docs_cover_every_key_and_command() -> None:
     assert all(f"campaigns {c}" in text for c in commands), commands
 
 
+@pytest.mark.parametrize(("value", "days"), [("7776000", 90), ("31536000", 365), ("3600000", 42)])
+def test_a_cooldown_of_a_quarter_or_a_year_is_taken_with_a_warning(tmp_path: Path, value: str, days: int) -> None:
+    """Once a quarter or once a year is a marketer's rule: a cooldown over 31 days refused the whole file (the
+    daemon would not start). It is named instead, which still catches an hour written in milliseconds."""
+    path = tmp_path / "campaigns.toml"
+    path.write_text(f'[[campaign]]\nid = "x"\nzone = "coffee"\ncooldown_s = {value}\n')
+    loaded = load_campaigns(path, zones={"coffee"})
+    assert loaded.campaigns[0].cooldown_s == float(value)
+    assert [w for w in loaded.warnings if f"cooldown_s: {value} s is {days} days" in w and "milliseconds" in w]
+
+
 @pytest.mark.parametrize(
     ("table", "key", "value", "words"),
     [
         # an hour typed in milliseconds, and a value no clock reaches: both passed validation
-        ("campaign", "cooldown_s", "3600000", "cooldown_s: 3600000 s is over 31 days (2678400 s)"),
-        ("campaign", "cooldown_s", "1e308", "cooldown_s: 1e+308 s is over 31 days (2678400 s)"),
+        ("campaign", "cooldown_s", "36000000", "cooldown_s: 36000000 s is over a year (31622400 s)"),
+        ("campaign", "cooldown_s", "1e308", "cooldown_s: 1e+308 s is over a year (31622400 s)"),
         ("caps", "min_interval_s", "3600000", "caps.min_interval_s: 3600000 s is over 31 days (2678400 s)"),
         ("campaign", "budget_per_day", "9223372036854775807", "budget_per_day: 9223372036854775807 is over"),
         ("caps", "max_per_day", "1000000", "caps.max_per_day: 1000000 is over"),
