@@ -148,6 +148,7 @@ def config_check(config: ConfigOpt = DEFAULT_CONFIG_DIR) -> None:
             markup=False,
         )
     from gateway.campaigns.engine import lookback_s
+    from gateway.campaigns.model import describe_caps
 
     kept_s = lookback_s(loaded.campaigns, loaded.caps)
     if kept_s > g.history.retention_days * 86_400:
@@ -179,7 +180,7 @@ def config_check(config: ConfigOpt = DEFAULT_CONFIG_DIR) -> None:
             )
     out.print(
         f"{config}: ok (store {g.store_id}, gateway {g.gateway_id}, {len(loaded.zones.zones)} zones, "
-        f"{len(loaded.campaigns)} campaigns, broker {g.mqtt.url})",
+        f"{len(loaded.campaigns)} campaigns, broker {g.mqtt.url}; {describe_caps(loaded.caps)})",
         markup=False,
     )
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.console import Console
 
-from gateway.campaigns.model import Campaign, CampaignsError, LoadedCampaigns, load_campaigns
+from gateway.campaigns.model import Campaign, CampaignsError, LoadedCampaigns, describe_caps, load_campaigns
 from gateway.campaigns.schedule import is_active, store_zone
 from gateway.cli_tables import print_rows
 from gateway.config import DEFAULT_CONFIG_DIR, ConfigError, gateway_document, read_toml
@@ -130,7 +130,11 @@ def validate(
         if segments is not None
         else f"; segments not checked (no consent registry readable at {registry}, and no customers_file)"
     )
-    _out.print(f"{path}: {len(loaded.campaigns)} campaigns ok; {checked}", markup=False, soft_wrap=True)
+    _out.print(
+        f"{path}: {len(loaded.campaigns)} campaigns ok; {describe_caps(loaded.caps)}; {checked}",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def _describe_schedule(c: Campaign) -> str:

@@ -401,3 +401,20 @@ def shadowed(campaigns: list[Campaign], caps: Caps) -> list[tuple[Campaign, str]
                 out.append((b, f"unreachable: campaign '{a.id}' (same zone, fires first) always takes the slot"))
                 break
     return out
+
+
+def describe_caps(caps: Caps) -> str:
+    """The limits across campaigns in words, for `campaigns validate` and `config check`: with no [caps] table the
+    defaults apply, and a marketer who never wrote them would otherwise wonder where half the coupons went."""
+    parts = ["no limit a visit" if caps.max_per_visit is None else f"at most {caps.max_per_visit} a visit"]
+    if caps.min_interval_s > 0:
+        parts.append(f"{caps.min_interval_s:g} s apart")
+    if caps.max_per_day is not None:
+        parts.append(f"at most {caps.max_per_day} a day")
+    default = Caps()
+    same = (caps.max_per_visit, caps.min_interval_s, caps.max_per_day) == (
+        default.max_per_visit,
+        default.min_interval_s,
+        default.max_per_day,
+    )
+    return "coupons per customer: " + ", ".join(parts) + (" (the defaults; [caps] changes them)" if same else "")

@@ -48,7 +48,19 @@ def test_validate_ok(tmp_path: Path) -> None:
     d = config_dir(tmp_path)
     r = runner.invoke(campaigns_app, ["validate", "--config", str(d)])
     assert r.exit_code == 0, r.output
-    assert "2 campaigns ok; zone names checked" in r.stdout and r.stderr == ""
+    assert "2 campaigns ok; " in r.stdout and "; zone names checked" in r.stdout and r.stderr == ""
+
+
+def test_validate_says_which_caps_bind_when_the_file_names_none(tmp_path: Path) -> None:
+    """Without a [caps] table the defaults hold (at most 2 coupons a visit, 600 s apart): nothing said so, and a
+    file written from SPEC's keys alone lost half the coupons its rules call for without a word (a review sweep)."""
+    d = config_dir(tmp_path)
+    assert "[caps]" not in (d / "campaigns.toml").read_text()
+    r = runner.invoke(campaigns_app, ["validate", "--config", str(d)])
+    assert "coupons per customer: at most 2 a visit, 600 s apart (the defaults; [caps] changes them)" in r.stdout
+    (d / "campaigns.toml").write_text("[caps]\nmax_per_visit = 5\nmin_interval_s = 0\n" + GOOD)
+    r = runner.invoke(campaigns_app, ["validate", "--config", str(d)])
+    assert "coupons per customer: at most 5 a visit;" in r.stdout and "defaults" not in r.stdout
 
 
 def test_validate_says_when_segments_could_not_be_checked(tmp_path: Path) -> None:
