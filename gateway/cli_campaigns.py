@@ -113,9 +113,18 @@ def _load(file: Path, config: Path, segments: set[str] | None) -> LoadedCampaign
 @campaigns_app.command("validate")
 def validate(
     file: Path | None = typer.Argument(None, help="Campaigns file (default: DIR/campaigns.toml of --config)."),
-    config: Path = ConfigOption,
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help="Config directory (zones.toml, gateway.toml); default: FILE's own directory when it holds zones.toml, "
+        "else ./config.",
+    ),
 ) -> None:
     """Check the rules: unknown zones, bad values, duplicate ids, schedules that never match, unreachable rules."""
+    if config is None:
+        # another store's file is checked against its own zones, not those of whatever ./config holds
+        config = file.parent if file is not None and (file.parent / ZONES_FILE).is_file() else DEFAULT_CONFIG_DIR
     path = file if file is not None else config / CAMPAIGNS_FILE
     zones = zone_names(config)
     segments = known_segments(config)

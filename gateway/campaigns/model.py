@@ -5,6 +5,7 @@ SPEC section 3 fixes `id`, `zone`, `min_dwell_s`, `segments`, `cooldown_s`; docs
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -243,7 +244,11 @@ def _field_problems(prefix: str, err: ValidationError) -> list[str]:
 def campaign_lines(text: str) -> list[int]:
     """Line numbers of the `[[campaign]]` headers, so a problem can point at the table in an editor."""
     # TOML ends a line at "\n" (or "\r\n"); splitlines() would also cut at U+2028 inside a string
-    return [n for n, line in enumerate(text.split("\n"), 1) if line.strip().replace(" ", "") == "[[campaign]]"]
+    # "[[campaign]]  # weekend offer": a trailing comment must not hide a header (the lines would shift by one)
+    return [n for n, line in enumerate(text.split("\n"), 1) if _CAMPAIGN_HEADER.match(line)]
+
+
+_CAMPAIGN_HEADER = re.compile(r"\s*\[\[\s*campaign\s*\]\]\s*(#.*)?$")
 
 
 def _label(path: Path, index: int, raw: Any, lines: list[int]) -> str:

@@ -245,3 +245,21 @@ def test_validate_warns_about_a_window_the_clock_changes_cut(tmp_path: Path) -> 
     assert "(Europe/Berlin: 03:00 goes back to 02:00)" in lines[1] and "starts again at the second" in lines[1]
     (tmp_path / "utc").mkdir()
     assert runner.invoke(campaigns_app, ["validate", "--config", str(config_dir(tmp_path / "utc", night))]).stderr == ""
+
+
+def test_a_file_of_another_store_is_checked_against_its_own_zones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`campaigns validate ../pharmacy/config/campaigns.toml` run beside another store's ./config checked the
+    pharmacy's zones against that store's, and refused a valid file."""
+    here = tmp_path / "here"
+    here.mkdir()
+    config_dir(here, zones=["produce"])  # ./config of the store the shell happens to be in
+    pharmacy = tmp_path / "pharmacy"
+    pharmacy.mkdir()
+    other = config_dir(pharmacy)  # coffee and bakery
+    monkeypatch.chdir(here)
+    r = runner.invoke(campaigns_app, ["validate", str(other / "campaigns.toml")])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(campaigns_app, ["validate", str(other / "campaigns.toml"), "--config", "config"])
+    assert r.exit_code == 1 and "unknown zone 'coffee'" in r.output  # asked for: ./config's zones

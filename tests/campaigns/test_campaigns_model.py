@@ -454,3 +454,10 @@ def test_a_segment_name_no_customer_can_have_is_an_error(tmp_path: Path, line: s
     campaign's audience was nobody (or, in segments_none, excluded nobody)."""
     got = problems(tmp_path, f'[[campaign]]\nid = "x"\nzone = "coffee"\n{line}\n')
     assert len(got) == 1 and got[0].startswith(f"{tmp_path / 'campaigns.toml'}:1: campaign 'x' (#1): {words}"), got
+
+
+def test_a_header_with_a_comment_is_still_the_line_a_problem_points_at(tmp_path: Path) -> None:
+    """`[[campaign]]  # weekend offer` was not counted as a header, so campaign #1's problem pointed at #2's line."""
+    text = '[[campaign]]  # weekend offer\nid = "a"\nzone = "narnia"\n\n[[campaign]]\nid = "b"\nzone = "coffee"\n'
+    (got,) = problems(tmp_path, text)
+    assert got.startswith(f"{tmp_path / 'campaigns.toml'}:1: campaign 'a' (#1): zone: unknown zone 'narnia'")
