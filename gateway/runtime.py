@@ -21,6 +21,7 @@ from typing import IO, Any
 
 from gateway import __version__
 from gateway.adverts import Advert
+from gateway.campaigns.events import Trigger
 from gateway.campaigns.history import SqliteHistory
 from gateway.delivery.outbox import Outbox, OutboxEntry, OutboxError
 from gateway.delivery.publisher import Publisher
@@ -222,6 +223,10 @@ class Runtime:
             events = process(adv)
             if events:
                 pending.extend(events)
+                if any(isinstance(e, Trigger) for e in events):
+                    # a coupon goes to the outbox now, not with the batch: until then a crash loses it
+                    self.flush()
+                    pending = self._pending
 
     def _share(self, adv: Advert) -> None:
         assert self._batcher is not None
@@ -294,11 +299,15 @@ class Runtime:
         """Commits pending events to the outbox and wakes the publisher. Returns how many were queued."""
         self._keep_offsets()
         self._prune_history()
-        self.pipeline.engine.flush()  # the caps' history first: a trigger is never sent before it is recorded
-        if not self._pending:
-            return 0
         events, self._pending = self._pending, []
-        return self.enqueue(events)
+        # The outbox first, then the caps' history, then the publisher. A crash between the two leaves a trigger the
+        # next run decides again under the same trigger_id (the outbox keeps one); the other order lost it for good,
+        # as the history said it had been sent. The history is written before the publisher may send it.
+        added = self.enqueue(events, notify=False) if events else 0
+        self.pipeline.engine.flush()
+        if added:
+            self.publisher.notify()
+        return added
 
     def _keep_offsets(self) -> None:
         """Hands the phone offsets departures left since the last flush to the history file."""
@@ -327,7 +336,7 @@ class Runtime:
         if n:
             log.info("history: %d rows older than the retention (%g days) deleted", n, self.cfg.history.retention_days)
 
-    def enqueue(self, events: Sequence[Event]) -> int:
+    def enqueue(self, events: Sequence[Event], notify: bool = True) -> int:
         prefix = f"{self.cfg.mqtt.topic_prefix}/{self.cfg.store_id}/"
         items = [OutboxEntry(e.message_id, prefix + e.topic_suffix, e.payload(), e.customer_id) for e in events]
         try:
@@ -346,7 +355,8 @@ class Runtime:
             for ev in events:
                 if ev.topic_suffix.startswith("triggers/"):
                     self.metrics.trigger(ev.topic_suffix.removeprefix("triggers/"))
-        self.publisher.notify()
+        if notify:
+            self.publisher.notify()
         return added
 
     def _shed(self, held: list[Event]) -> list[Event]:

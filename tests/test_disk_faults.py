@@ -73,9 +73,11 @@ def test_runtime_holds_events_while_the_outbox_is_full_then_queues_them(
     _, adverts, _ = read_recording(tmp_path / "demo" / "scans.jsonl.gz")
     rt.handle_many(adverts)
     rt.finish()
+    queued = rt.outbox.depth()  # the batch's triggers tried the outbox at once: the first fitted
     produced = len(rt._pending)
     assert produced > 0
-    assert rt.flush() == 0 and rt.outbox_errors == 1 and len(rt._pending) == produced
+    errors = rt.outbox_errors
+    assert rt.flush() == 0 and rt.outbox_errors == errors + 1 and len(rt._pending) == produced
     assert rt.pipeline.stats.adverts == len(adverts)  # the pipeline kept going
 
     monkeypatch.setattr(runtime_mod, "MAX_HELD_EVENTS", 3)
@@ -85,7 +87,7 @@ def test_runtime_holds_events_while_the_outbox_is_full_then_queues_them(
     assert triggers  # coupons outlive presence events when memory must be shed
 
     rt.outbox.db.execute("PRAGMA max_page_count = 1073741823")
-    assert rt.flush() == 3 and rt.outbox.depth() == 3
+    assert rt.flush() == 3 and rt.outbox.depth() == queued + 3
     rt.close()
 
 
@@ -95,3 +97,40 @@ def test_a_history_file_that_is_not_a_database_is_named(tmp_path: Path) -> None:
     path.write_bytes(b"this was never a database" * 100)
     with pytest.raises(HistoryError, match=f"^{re.escape(str(path))}: not a usable history database: "):
         SqliteHistory(path)
+
+
+def test_a_trigger_the_process_dies_on_before_the_outbox_is_decided_again_and_queued(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SPEC 7: a killed gateway delays triggers, never loses them. The caps' history was written the moment a
+    trigger was decided, the outbox only at the runtime's next flush: a kill in between left a history saying "sent
+    this visit" and no message, so the coupon was never decided again (a review sweep)."""
+    import shutil
+
+    from gateway.campaigns.events import Trigger
+    from gateway.runtime import Runtime
+    from gateway.setup import load_config_dir
+    from gateway.sources.recording import read_recording
+
+    shutil.copytree(Path(__file__).resolve().parent.parent / "demo", tmp_path / "demo")
+    monkeypatch.setenv("PROXIMITY_MQTT__URL", "mqtt://127.0.0.1:9")  # never connected: only the stores matter
+    monkeypatch.setenv("PROXIMITY_STATE_DIR", str(tmp_path / "state"))
+    config = tmp_path / "demo" / "config"
+    _, adverts, _ = read_recording(tmp_path / "demo" / "scans.jsonl.gz")
+    first = Runtime(load_config_dir(config))
+    decided = None
+    for adv in adverts:  # the engine decides; the process dies before the runtime flushes
+        decided = next((e for e in first.pipeline.process(adv) if isinstance(e, Trigger)), None)
+        if decided is not None:
+            break
+    assert decided is not None
+    first._lock.close()  # what the kill does to the lock; nothing is flushed or closed
+
+    again = Runtime(load_config_dir(config))
+    try:
+        again.handle_many(adverts)
+        again.finish()
+        again.flush()
+        assert decided.trigger_id in {row.msg_id for row in again.outbox.pending(10_000)}
+    finally:
+        again.close()

@@ -201,10 +201,13 @@ class SqliteHistory:
         db.table("stays").create_index(["customer_id"], if_not_exists=True)
 
     def add_trigger(self, rec: TriggerRecord) -> None:
+        # Held until flush(), which the runtime calls once the trigger is in the outbox: written first, a trigger
+        # a crash then kept from the outbox would read as "already sent this visit" and never be sent (SPEC 7).
+        # Meanwhile the engine's own ledger enforces the caps in memory.
         self._held.append(("triggers", asdict(rec)))
-        self._write_held()
 
     def triggers_of(self, customer_id: str, since: float) -> list[TriggerRecord]:
+        self._write_held()  # nothing reads before the runtime's flush, which puts the outbox first: a safety net
         rows = self.db.query(
             "select trigger_id, customer_id, campaign_id, t, visit_id, day from triggers"
             " where customer_id = ? and t >= ? order by t",
@@ -213,6 +216,7 @@ class SqliteHistory:
         return [TriggerRecord(**r) for r in rows]
 
     def campaign_day_count(self, campaign_id: str, day: str) -> int:
+        self._write_held()
         row = self.db.execute(
             "select count(*) from triggers where campaign_id = ? and day = ?", [campaign_id, day]
         ).fetchone()

@@ -17,7 +17,8 @@ def test_cooldown_survives_a_restart(tmp_path: Path) -> None:
     db = tmp_path / "history.db"
     first = make_engine([COFFEE], history=SqliteHistory(db))
     assert len(triggers(first.feed("c1", leg("coffee", 0, 30), gone_at=40))) == 1
-    # the process dies without flushing anything: a new engine over the same file
+    first.engine.flush()  # the runtime's flush: the trigger is in the outbox, then in the history
+    # then the process dies: a new engine over the same file
     second = make_engine([COFFEE], history=SqliteHistory(db))
     assert triggers(second.feed("c1", leg("coffee", 3600, 3700), gone_at=3710)) == []
     assert len(triggers(second.feed("c2", leg("coffee", 3600, 3700)))) == 1
@@ -29,6 +30,7 @@ def test_visit_caps_survive_a_restart_mid_visit(tmp_path: Path) -> None:
     caps = {**NO_CAPS, "max_per_visit": 1}
     first = make_engine(campaigns, caps=caps, history=SqliteHistory(db))
     assert [t.campaign_id for t in triggers(first.feed("c1", leg("a", 0, 30)))] == ["a"]
+    first.engine.flush()  # as the runtime does once the trigger is in the outbox
     second = make_engine(campaigns, caps=caps, history=SqliteHistory(db))
     # the customer is still in the store: same visit, its only slot is taken, and "a" is not sent twice
     assert triggers(second.feed("c1", leg("a", 60, 100))) == []
@@ -38,7 +40,9 @@ def test_visit_caps_survive_a_restart_mid_visit(tmp_path: Path) -> None:
 def test_budget_survives_a_restart(tmp_path: Path) -> None:
     db = tmp_path / "history.db"
     rule = [{"id": "a", "zone": "a", "min_dwell_s": 10, "budget_per_day": 1}]
-    assert len(triggers(make_engine(rule, history=SqliteHistory(db)).feed("c1", leg("a", 0, 30)))) == 1
+    first = make_engine(rule, history=SqliteHistory(db))
+    assert len(triggers(first.feed("c1", leg("a", 0, 30)))) == 1
+    first.engine.flush()  # as the runtime does once the trigger is in the outbox
     assert triggers(make_engine(rule, history=SqliteHistory(db)).feed("c2", leg("a", 100, 130))) == []
 
 
