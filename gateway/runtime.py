@@ -140,10 +140,23 @@ class Runtime:
         self.registry = Registry(state_dir / "registry.db")
         self.import_problems: list[str] = []
         if cfg.customers_file is not None:
-            report = self.registry.import_file(cfg.customers_file)
+            report = self.registry.import_file(cfg.customers_file, only_if_changed=True)
             self.import_problems = list(report.problems)
             for problem in report.problems:
                 log_each(log, logging.WARNING, "customers file: %s", problem)
+            if report.unchanged_file:
+                log.info("customers file %s: unchanged since its last import, not applied again", cfg.customers_file)
+            else:
+                log.info(
+                    "customers file %s: %d rows: %d added, %d updated, %d unchanged, %d revoked, %d rejected",
+                    cfg.customers_file,
+                    report.rows,
+                    report.added,
+                    report.updated,
+                    report.unchanged,
+                    report.revoked,
+                    report.rejected,
+                )
         self.history = SqliteHistory(state_dir / HISTORY_FILE)
         self.outbox = Outbox(state_dir / OUTBOX_FILE)
         consenting = self.registry.consenting()
@@ -177,6 +190,7 @@ class Runtime:
             now=now,
             on_sightings=self.on_sightings if cfg.role == "primary" else None,
             role=cfg.role,
+            on_retained_consent=self.on_retained_consent,
         )
         # A receiver node shares what it recognises instead of deciding; strangers never leave its memory.
         self._batcher = SightingsBatcher(cfg.gateway_id) if cfg.role == "node" else None
@@ -377,9 +391,18 @@ class Runtime:
     # -- consent and redemptions ----------------------------------------------------------------
     async def on_consent(self, msg: dict[str, Any]) -> None:
         # A message on the consent topic is the app's own word, so it may re-grant a revoked customer
-        # (unlike the customers_file re-imported at start, which must not undo a revocation).
+        # (unlike the customers_file imported at start, which must not undo a revocation).
+        self._consent(msg, regrant=True)
+
+    async def on_retained_consent(self, msg: dict[str, Any]) -> None:
+        # The broker's kept copy, replayed at every (re)subscription: old news that must not undo a revocation made
+        # since (customers revoke), so it re-grants only as a file row would, with consented_at after the revocation.
+        # It still adds a customer this gateway never had (a gateway installed after the message).
+        self._consent(msg, regrant=False)
+
+    def _consent(self, msg: dict[str, Any], *, regrant: bool) -> None:
         try:
-            change = self.registry.apply_consent_message(msg, regrant=True)
+            change = self.registry.apply_consent_message(msg, regrant=regrant)
         except RegistryError as e:  # lock held too long or disk trouble: the broker will not redeliver, say so
             log.error("consent message could not be stored, not applied: %s", e)
             return

@@ -153,3 +153,57 @@ async def test_each_consent_change_and_problem_reaches_the_log(tmp_path: Path) -
         assert f"consent revoked: {cid} " in lines
     assert lines.count("consent message ignored: ") == 2
     assert lines.count("ignored redemption message: ") == 2
+
+
+async def test_a_restart_keeps_what_the_consent_topic_changed_since_the_file(tmp_path: Path) -> None:
+    """The customers file was imported again at every start: a tag changed on the consent topic went back to the
+    file's, and a customer the file had as revoked but who opted in again was revoked again, with their history
+    erased (a review sweep). The file is applied again only when it changes."""
+    shutil.copytree(DEMO, tmp_path / "demo")
+    config = tmp_path / "demo" / "config"
+    people = tmp_path / "demo" / "customers.jsonl"
+    rows = [json.loads(line) for line in people.read_text().splitlines()]
+    rows[1]["consent"] = False  # the file's word on cust-0002: no
+    people.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    new_tag = {"kind": "address", "address": "C0:FF:EE:00:00:01"}
+    first = Runtime(load_config_dir(config))
+    try:
+        assert first.registry.get("cust-0002") is None  # never consented: not even the id is kept
+        await first.on_consent({**rows[0], "identifiers": [new_tag]})  # a new tag for cust-0001
+        await first.on_consent({**rows[1], "consent": True})  # cust-0002 opts in again
+    finally:
+        first.close()
+    again = Runtime(load_config_dir(config))
+    try:
+        one, two = again.registry.get("cust-0001"), again.registry.get("cust-0002")
+        assert one is not None and [i.model_dump() for i in one.identifiers] == [new_tag]
+        assert two is not None and two.consent
+    finally:
+        again.close()
+    fresh = {**rows[2], "customer_id": "cust-new", "identifiers": [{"kind": "address", "address": "C0:FF:EE:00:00:03"}]}
+    people.write_text(people.read_text() + json.dumps(fresh) + "\n")
+    changed = Runtime(load_config_dir(config))  # a new export of the CRM: applied
+    try:
+        assert changed.registry.get("cust-new") is not None
+    finally:
+        changed.close()
+
+
+async def test_a_retained_grant_replayed_by_the_broker_does_not_undo_a_revocation(tmp_path: Path) -> None:
+    """A grant the back office published with the retain flag came back at every reconnection and re-granted a
+    customer the store had revoked with `customers revoke` since (a review sweep). Replayed, it is old news: it still
+    adds a customer the gateway never had, as a file row would, but does not re-grant."""
+    shutil.copytree(DEMO, tmp_path / "demo")
+    rows = [json.loads(line) for line in (tmp_path / "demo" / "customers.jsonl").read_text().splitlines()]
+    runtime = Runtime(load_config_dir(tmp_path / "demo" / "config"))
+    try:
+        assert runtime.registry.revoke("cust-0003")
+        await runtime.on_retained_consent(rows[2])
+        assert not runtime.registry.get("cust-0003").consent  # type: ignore[union-attr]
+        late = {"kind": "address", "address": "C0:FF:EE:00:00:02"}
+        await runtime.on_retained_consent({**rows[2], "customer_id": "cust-late", "identifiers": [late]})
+        assert runtime.registry.get("cust-late").consent  # type: ignore[union-attr]
+        await runtime.on_consent(rows[2])  # the app's word now, not the broker's copy: re-granted
+        assert runtime.registry.get("cust-0003").consent  # type: ignore[union-attr]
+    finally:
+        runtime.close()

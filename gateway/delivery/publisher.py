@@ -105,7 +105,10 @@ class Publisher:
         rng: random.Random | None = None,
         on_sightings: SightingsCallback | None = None,
         role: str | None = None,
+        on_retained_consent: Callback | None = None,
     ) -> None:
+        """`on_retained_consent`: for a consent message the broker kept (retain flag), replayed at every subscription:
+        the broker's copy of old news, which must not undo a revocation made since. Without it, `on_consent`."""
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
         self._settings = settings
@@ -114,6 +117,7 @@ class Publisher:
         self._client_id = settings.client_id or f"{store_id}-{gateway_id}"
         self._version = version
         self._on_consent = on_consent
+        self._on_retained_consent = on_retained_consent or on_consent
         self._on_redemption = on_redemption
         self._on_sightings = on_sightings
         self._gateway_id = gateway_id
@@ -388,7 +392,8 @@ class Publisher:
     async def _inbound(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             if message.topic.matches(self.topics.consent):
-                await self._dispatch("consent", self._on_consent, message.payload)
+                handler = self._on_retained_consent if message.retain else self._on_consent
+                await self._dispatch("consent", handler, message.payload)
             elif message.topic.matches(self.topics.redemptions):
                 await self._dispatch("redemptions", self._on_redemption, message.payload)
             elif self._on_sightings is not None and message.topic.matches(self.topics.full("sightings/+")):

@@ -21,6 +21,7 @@ or the caller passes `regrant=True` (the CLI's `--regrant`).
 from __future__ import annotations
 
 import builtins
+import hashlib
 import json
 import logging
 import os
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 DB_FILE_MODE = 0o600
 STATE_DIR_MODE = 0o700
 IMPORT_BATCH_ROWS = 1000  # ~60 ms of writes per transaction: the other process's wait stays short
+FILE_DIGEST_KEY = "customers_file"  # meta: the bytes of the customers file the daemon imported last (import_file)
 BUSY_TIMEOUT_MS = 5000  # the CLI and the daemon share the file: wait for the other's short transaction
 
 # declined: consent=false for a customer the registry never had; nothing is stored
@@ -85,6 +87,7 @@ class ImportReport:
     problems: list[str] = field(default_factory=list)
     # rows imported as they are that can never be recognised: a marketer wants to know, the import did not fail
     notes: list[str] = field(default_factory=list)
+    unchanged_file: bool = False  # only_if_changed, and the file is the one imported last: nothing applied
     changes: list[ConsentChange] = field(default_factory=list)
 
     @property
@@ -304,13 +307,27 @@ class Registry:
             customer = withdrawal
         return self.upsert(customer, regrant=regrant)
 
-    def import_file(self, path: Path | str, regrant: bool = False) -> ImportReport:
+    def import_file(self, path: Path | str, regrant: bool = False, only_if_changed: bool = False) -> ImportReport:
         """Imports a customers file (JSON Lines or CSV); bad rows are reported, the rest imported.
 
         Written in transactions of IMPORT_BATCH_ROWS records, so a daemon applying a consent message never waits
         long for the lock; a re-run after an interruption finishes the job (import is idempotent).
+
+        `only_if_changed` (the daemon's import at every start): a file whose bytes are those of the last such import
+        is not applied again. Re-applied, a stale file would undo what the consent topic changed since: revoke a
+        customer who opted in again (and erase their history), or put back an old tag.
         """
         path = Path(path)
+        digest = None
+        if only_if_changed:
+            try:
+                digest = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                pass  # read_customers_file names it
+            else:
+                row = self.db.execute("SELECT value FROM meta WHERE key = ?", (FILE_DIGEST_KEY,)).fetchone()
+                if row is not None and row[0] == digest:
+                    return ImportReport(unchanged_file=True)
         parsed = read_customers_file(path)
         report = ImportReport(rows=parsed.rows, problems=list(parsed.problems))
         report.rejected = parsed.rejected
@@ -347,6 +364,9 @@ class Registry:
                         changed = True
                 if changed:
                     self._bump(gen)
+        if digest is not None:
+            with self._write():
+                self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (FILE_DIGEST_KEY, digest))
         report.problems.sort(key=_line_of)
         return report
 

@@ -273,3 +273,29 @@ async def test_a_message_mqtt_cannot_carry_is_set_aside_and_does_not_block_its_c
         assert pub.connected and pub.connects == 1
     assert pub.dead_lettered == 1 and box.dead_letters() == 1
     assert box.delete_customer("c1") == 0 and box.dead_letters() == 0  # revocation reaches the set-aside too
+
+
+async def test_a_consent_message_the_broker_kept_is_told_apart_from_a_new_one(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """A retained grant comes back at every subscription: the runtime must know it is the broker's copy, or it
+    re-grants a customer revoked since (runtime.on_retained_consent)."""
+    live: list[dict[str, Any]] = []
+    kept: list[dict[str, Any]] = []
+    async with asyncio.timeout(TEST_TIMEOUT_S):
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+            await client.publish("proximity/s1/consent", json.dumps({"customer_id": "old"}), qos=1, retain=True)
+        pub = make_publisher(
+            mosquitto, Outbox(tmp_path / "o.db"), on_consent=live.append, on_retained_consent=kept.append
+        )
+        async with running(pub):
+            while not pub.connected:
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)  # subscribed: the kept copy arrives
+            async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+                await client.publish("proximity/s1/consent", json.dumps({"customer_id": "new"}), qos=1)
+            for _ in range(250):
+                if live:
+                    break
+                await asyncio.sleep(0.02)
+    assert kept == [{"customer_id": "old"}] and live == [{"customer_id": "new"}]
