@@ -64,6 +64,7 @@ class ParsedRecord:
 class CustomersFile:
     records: list[ParsedRecord] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "file: line N: field: message"
+    notes: list[str] = field(default_factory=list)  # rows imported with keys ignored
     rows: int = 0  # non-blank data rows seen
     rejected: int = 0  # rows with at least one problem (not imported)
 
@@ -74,10 +75,20 @@ class CustomersFile:
 
 def parse_record(obj: object) -> Customer:
     """A SPEC section 6 record (a dict from JSON) -> Customer, or RecordError naming each bad field."""
+    return parse_record_noting(obj)[0]
+
+
+def parse_record_noting(obj: object) -> tuple[Customer, list[str]]:
+    """`parse_record`, and the record's keys it ignored. A CRM's export or consent message may carry more than
+    SPEC section 6's keys (an e-mail, an updated_at): rejecting the record for them left an opted-in customer
+    unrecognised. They are ignored and named, so a misspelt key (exprires_at) is still seen."""
     if not isinstance(obj, dict):
         raise RecordError(["(record): must be a JSON object"])
+    extra = [k for k in obj if k not in Customer.model_fields]
+    if extra:
+        obj = {k: v for k, v in obj.items() if k in Customer.model_fields}
     try:
-        return Customer.model_validate(obj)
+        return Customer.model_validate(obj), extra
     except ValidationError as e:
         raise RecordError(format_record_errors(e)) from None
 
@@ -243,11 +254,13 @@ def parse_customers_text(text: str, path: Path) -> CustomersFile:
         try:
             if isinstance(obj, RecordError):
                 raise obj
-            customer = parse_record(obj)
+            customer, extra = parse_record_noting(obj)
         except RecordError as e:
             out.problems.extend(f"{path}: line {line}: {p}" for p in e.problems)
             out.rejected += 1
             continue
+        if extra:
+            out.notes.append(f"{path}: line {line}: {', '.join(map(str, extra))}: not a customer record key; ignored")
         cid = customer.customer_id
         seen = first_line.get(cid)
         if seen is None:

@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import sqlite_utils
 
-from gateway.identity.importer import RecordError, parse_record, read_customers_file
+from gateway.identity.importer import RecordError, parse_record, parse_record_noting, read_customers_file
 from gateway.identity.models import Customer
 
 log = logging.getLogger(__name__)
@@ -293,7 +293,7 @@ class Registry:
     def apply_consent_message(self, obj: object, regrant: bool = False) -> ConsentChange:
         """A payload from {prefix}/{store}/consent: a customers-file record or {"customer_id", "consent": false}."""
         try:
-            customer = parse_record(obj)
+            customer, extra = parse_record_noting(obj)
         except RecordError as e:
             cid = obj.get("customer_id") if isinstance(obj, dict) else None
             withdrawal = _withdrawal(obj)
@@ -305,6 +305,13 @@ class Registry:
                 "consent withdrawal for %s applied; the rest of the message was not: %s", cid, "; ".join(e.problems)
             )
             customer = withdrawal
+        else:
+            if extra:  # the keys, never their values (an e-mail, a phone number)
+                log.warning(
+                    "consent message for %s: %s: not a customer record key; ignored",
+                    customer.customer_id,
+                    ", ".join(map(str, extra)),
+                )
         return self.upsert(customer, regrant=regrant)
 
     def import_file(self, path: Path | str, regrant: bool = False, only_if_changed: bool = False) -> ImportReport:
@@ -329,7 +336,7 @@ class Registry:
                 if row is not None and row[0] == digest:
                     return ImportReport(unchanged_file=True)
         parsed = read_customers_file(path)
-        report = ImportReport(rows=parsed.rows, problems=list(parsed.problems))
+        report = ImportReport(rows=parsed.rows, problems=list(parsed.problems), notes=list(parsed.notes))
         report.rejected = parsed.rejected
         if not parsed.records:
             return report

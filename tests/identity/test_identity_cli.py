@@ -80,11 +80,17 @@ def test_rows_that_can_never_be_recognised_are_imported_with_a_warning(config: P
     a marketer would look for coupons that can never reach them."""
     path = write_jsonl(
         tmp_path / "c.jsonl",
-        [record("ok"), record("lapsed", expires_at="2020-01-31"), record("keyless", identifiers=[])],
+        [
+            record("ok"),
+            record("lapsed", expires_at="2020-01-31"),
+            record("keyless", identifiers=[]),
+            record("crm", email="ann@example.com"),  # a CRM's own key: ignored and named, the customer imported
+        ],
     )
     code, out, err = run("import", str(path), "--config", str(config))
-    assert code == 0 and "3 added" in out
+    assert code == 0 and "4 added" in out and "ann@" not in err
     assert err.splitlines() == [
+        f"warning: {path}: line 4: email: not a customer record key; ignored",
         f"warning: {path}: line 2: expires_at: 2020-01-31T00:00:00Z has passed: lapsed's consent is imported but "
         "expired, and they are not recognised",
         f"warning: {path}: line 3: identifiers: none: nothing can recognise keyless",
