@@ -17,6 +17,7 @@ from gateway.campaigns.history import History, RedemptionRecord, StayRecord, Tri
 from gateway.campaigns.model import Campaign, Caps, PresenceSettings
 from gateway.campaigns.presence import Episode, Presence, is_subsequence
 from gateway.campaigns.schedule import is_active, local_day, store_zone
+from gateway.identity.models import parse_timestamp
 from gateway.logs import log_each
 from gateway.zones.estimate import OUTSIDE, UNKNOWN, ZoneEstimate
 
@@ -160,13 +161,11 @@ class CampaignEngine:
         return not st.ledger.triggers or t - st.ledger.triggers[-1].t > self.presence.visit_timeout_s
 
     def on_redemption(self, msg: object) -> None:
-        reason = _redemption_problem(msg)
-        if reason is not None:
+        rec = _redemption(msg)
+        if isinstance(rec, str):
             self.stats["redemptions_ignored"] += 1
-            log_each(log, logging.WARNING, "ignored redemption message: %s", reason)
+            log_each(log, logging.WARNING, "ignored redemption message: %s", rec)
             return
-        assert isinstance(msg, dict)
-        rec = RedemptionRecord(msg["trigger_id"], msg["customer_id"], msg["campaign_id"], float(msg["at"]))
         self.history.add_redemption(rec)
         self.stats["redemptions"] += 1
         st = self._customers.get(rec.customer_id)
@@ -277,15 +276,20 @@ class CampaignEngine:
         return self._budget[key]
 
 
-def _redemption_problem(msg: object) -> str | None:
-    """One line saying why a redemption payload is unusable (no identifiers in it), or None."""
+def _redemption(msg: object) -> RedemptionRecord | str:
+    """The redemption a payload records, or one line saying why it is unusable (no identifiers in it). A point of
+    sale may write `at` as ISO 8601 or a number in quotes: read as the customers file reads its times (a redemption
+    dropped for it left the redeemed coupon on offer)."""
     if not isinstance(msg, dict):
         return "payload is not a JSON object"
     for key in ("trigger_id", "customer_id", "campaign_id"):
         v = msg.get(key)
         if not isinstance(v, str) or not v:
             return f"field '{key}' missing or not a non-empty string"
-    at = msg.get("at")
-    if isinstance(at, bool) or not isinstance(at, int | float):
-        return "field 'at' missing or not a number (epoch seconds)"
-    return None
+    try:
+        at = parse_timestamp(msg.get("at"))
+    except ValueError:
+        at = None
+    if at is None:
+        return "field 'at' missing or not a time (epoch seconds, or ISO 8601 such as 2026-11-30T10:00:00Z)"
+    return RedemptionRecord(msg["trigger_id"], msg["customer_id"], msg["campaign_id"], at)

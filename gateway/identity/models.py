@@ -183,7 +183,10 @@ def _parse_time(v: object) -> float | None:
     if isinstance(v, bool):
         raise ValueError("must be epoch seconds or an ISO date")
     if isinstance(v, int | float):
-        f = float(v)
+        try:
+            f = float(v)
+        except OverflowError:  # an integer of 400 digits: one line, not a stopped import
+            raise ValueError("must be a time between 1970 and 2100 (leave it out for none)") from None
         if not math.isfinite(f):
             raise ValueError("must be a finite number")
         return f

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 from campaign_script import NO_CAPS, T0, leg, make_engine, triggers, walk
 
 from gateway.zones.estimate import OUTSIDE, UNKNOWN, ZoneEstimate
@@ -152,6 +153,25 @@ def test_bad_redemptions_are_counted_and_ignored() -> None:
         h.engine.on_redemption(bad)
     assert h.engine.stats["redemptions_ignored"] == 4
     assert len(triggers(h.feed("c1", leg("a", 0, 20)))) == 1
+
+
+@pytest.mark.parametrize("at", ["2026-11-30T10:00:00Z", "1796033556.5", 1796033556])
+def test_a_redemption_stamped_as_a_point_of_sale_writes_it_blocks_the_campaign(at: object) -> None:
+    """SPEC 7 fixes `at` but not its form: ISO 8601 text, or a number in quotes, dropped the redemption, and the
+    coupon already used kept being offered (a review sweep)."""
+    h = make_engine([{"id": "a", "zone": "a", "min_dwell_s": 10}])
+    (t,) = triggers(h.feed("c1", leg("a", 0, 20), gone_at=30))
+    h.engine.on_redemption({"trigger_id": t.trigger_id, "customer_id": "c1", "campaign_id": "a", "at": at})
+    assert h.engine.stats["redemptions_ignored"] == 0
+    assert triggers(h.feed("c1", leg("a", 100, 200), gone_at=210)) == []
+
+
+@pytest.mark.parametrize("at", [float("nan"), float("inf"), 10**400, "tomorrowish", True, None])
+def test_a_redemption_whose_at_is_no_time_is_ignored_and_counted(at: object) -> None:
+    """NaN was stored as NULL and then stopped `customers export` for that customer; 10**400 raised OverflowError."""
+    h = make_engine([{"id": "a", "zone": "a", "min_dwell_s": 10}])
+    h.engine.on_redemption({"trigger_id": "x", "customer_id": "c1", "campaign_id": "a", "at": at})
+    assert h.engine.stats["redemptions_ignored"] == 1
 
 
 def test_forget_drops_the_customer_state() -> None:
