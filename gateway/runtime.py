@@ -409,6 +409,9 @@ class Runtime:
         if change.problem or change.customer_id is None:
             log_each(log, logging.WARNING, "consent message ignored: %s", change.problem or "no customer_id")
             return
+        if change.action == "declined":
+            # "no" from someone this gateway never had: nothing to revoke, and their id is not logged either
+            return
         try:
             stored = self.registry.get(change.customer_id)
         except RegistryError:  # applied, but not read back: at worst it is sent once more on the consent topic

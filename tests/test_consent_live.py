@@ -140,6 +140,7 @@ async def test_each_consent_change_and_problem_reaches_the_log(tmp_path: Path) -
         consenting = sorted(c.customer_id for c in runtime.registry.consenting())[:3]
         for cid in consenting:
             await runtime.on_consent({"customer_id": cid, "consent": False})
+        await runtime.on_consent({"customer_id": "never-here", "consent": False})
         await runtime.on_consent({"customer_id": consenting[0]})
         await runtime.on_consent({"customer_id": consenting[0], "consent": "no"})
         runtime.pipeline.engine.on_redemption({"customer_id": "c", "campaign_id": "k", "at": 1.0})
@@ -151,6 +152,7 @@ async def test_each_consent_change_and_problem_reaches_the_log(tmp_path: Path) -
     lines = stream.getvalue()
     for cid in consenting:
         assert f"consent revoked: {cid} " in lines
+    assert "never-here" not in lines  # a "no" from someone the gateway never had is no consent change of theirs
     assert lines.count("consent message ignored: ") == 2
     assert lines.count("ignored redemption message: ") == 2
 
