@@ -165,6 +165,14 @@ def config_check(config: ConfigOpt = DEFAULT_CONFIG_DIR) -> None:
             "only while the service runs (LoadCredential=): not checked here",
             markup=False,
         )
+    daily = loaded.caps.max_per_day is not None or any(c.budget_per_day is not None for c in loaded.campaigns)
+    if "timezone" not in g.model_fields_set and (daily or any(c.schedule is not None for c in loaded.campaigns)):
+        # SPEC's gateway.toml has no time zone: a Berlin store's "07:00-10:30" would run 08:00-11:30 in winter
+        err.print(
+            f"warning: {config / GATEWAY_FILE}: timezone: not set, so campaign schedules, daily caps and budgets run "
+            'on UTC hours and days; set the store\'s, e.g. timezone = "Europe/Berlin"',
+            markup=False,
+        )
     if g.customers_file is not None:
         # the daemon imports it at start and keeps the good rows; a bad one is a customer it will never recognise
         from gateway.identity.importer import read_customers_file

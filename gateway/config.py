@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
@@ -205,13 +205,25 @@ def validator_message(msg: object) -> str:
     return str(msg).removeprefix("Value error, ")
 
 
+def unknown_key_message(loc: tuple[Any, ...], outer_keys: Iterable[str], header: str = "") -> str:
+    """A key a table does not take. TOML puts every key written below a [table] header into that table, so a
+    correctly spelt key of the level above, written after the header, lands there: say so, not "misspelt?"."""
+    if len(loc) >= 2 and loc[-1] in set(outer_keys):
+        table = header + ".".join(str(p) for p in loc[:-1])  # as the header is written: [campaign.schedule]
+        return (
+            f"unknown key: '{loc[-1]}' is written after the [{table}] header, so TOML reads it as part of it; "
+            "move it above"
+        )
+    return "unknown key (misspelt?)"
+
+
 def format_validation_error(file: Path | str, err: ValidationError) -> list[str]:
     out = []
     for e in err.errors():
         field = ".".join(str(p) for p in e["loc"]) or "(top level)"
         msg = validator_message(e["msg"])
         if e["type"] == "extra_forbidden":
-            msg = "unknown key (misspelt?)"
+            msg = unknown_key_message(tuple(e["loc"]), GatewayConfig.model_fields)
         out.append(f"{file}: {field}: {msg}")
     return out
 

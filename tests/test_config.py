@@ -87,6 +87,32 @@ def test_a_misspelt_key_is_named(config: Path) -> None:
     assert "gateway.toml: mqtt.keepalive_secs: unknown key" in err
 
 
+def test_a_key_written_below_a_table_header_is_said_to_be_there_not_misspelt(config: Path) -> None:
+    """TOML reads every key below [mqtt] as the table's: a correct `state_dir` written there was "misspelt?"."""
+    gw = config / "gateway.toml"
+    lines = gw.read_text().splitlines()
+    state = next(line for line in lines if line.startswith("state_dir"))
+    lines.remove(state)
+    lines.insert(lines.index("[mqtt]") + 1, state)
+    gw.write_text("\n".join(lines) + "\n")
+    code, _, err = check(config)
+    assert code == 1
+    assert (
+        "mqtt.state_dir: unknown key: 'state_dir' is written after the [mqtt] header" in err and "misspelt" not in err
+    )
+
+
+def test_schedules_on_utc_because_no_timezone_was_written_are_named(config: Path) -> None:
+    """A gateway.toml of SPEC's keys has no time zone: the example campaigns' hours and daily cap ran on UTC, and
+    nothing said so (a review sweep)."""
+    code, _, err = check(config)
+    assert code == 0 and "timezone: not set" not in err  # the example names Europe/Berlin
+    gw = config / "gateway.toml"
+    gw.write_text("\n".join(x for x in gw.read_text().splitlines() if not x.startswith("timezone")) + "\n")
+    code, _, err = check(config)
+    assert code == 0 and "gateway.toml: timezone: not set, so campaign schedules, daily caps and budgets run" in err
+
+
 def test_invalid_toml_names_the_file(config: Path) -> None:
     (config / "gateway.toml").write_text("store_id = \n")
     code, _, err = check(config)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from gateway.campaigns.schedule import Schedule, never_matches, repeated_times, skipped_times
-from gateway.config import no_bool_for_number, validator_message
+from gateway.config import no_bool_for_number, unknown_key_message, validator_message
 from gateway.zones.estimate import OUTSIDE, UNKNOWN
 
 DEFAULT_CAMPAIGNS_FILE = Path("config/campaigns.toml")
@@ -236,7 +236,7 @@ def _field_problems(prefix: str, err: ValidationError) -> list[str]:
         elif field in _FILE_TABLES:
             msg = f"unknown key: [{field}] is a table of the whole file, for every campaign, not of one campaign"
         else:
-            msg = "unknown key (misspelt?)"
+            msg = unknown_key_message(tuple(e["loc"]), Campaign.model_fields, header="campaign.")
         out.append(f"{prefix}: {field}: {msg}")
     return out
 

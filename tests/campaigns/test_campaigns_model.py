@@ -461,3 +461,9 @@ def test_a_header_with_a_comment_is_still_the_line_a_problem_points_at(tmp_path:
     text = '[[campaign]]  # weekend offer\nid = "a"\nzone = "narnia"\n\n[[campaign]]\nid = "b"\nzone = "coffee"\n'
     (got,) = problems(tmp_path, text)
     assert got.startswith(f"{tmp_path / 'campaigns.toml'}:1: campaign 'a' (#1): zone: unknown zone 'narnia'")
+
+
+def test_a_campaign_key_written_below_its_schedule_is_said_to_be_there(tmp_path: Path) -> None:
+    text = '[[campaign]]\nid = "x"\nzone = "coffee"\n[campaign.schedule]\ndays = ["mon"]\nmin_dwell_s = 30\n'
+    (got,) = problems(tmp_path, text)
+    assert "schedule.min_dwell_s: unknown key: 'min_dwell_s' is written after the [campaign.schedule] header" in got
