@@ -96,7 +96,7 @@ def match_triggers(
 
 def _customers(
     customers_file: Path | None, state_dir: Path, scans: Path, on_problem: Callable[[str], None]
-) -> list[Customer]:
+) -> tuple[list[Customer], str | None]:
     """Every customer the gateway would know, consenting or not (a trigger to one marked consent false is a privacy
     failure): gateway.toml's customers_file; else the consent registry `customers import` fills (state_dir), as
     `replay` and the daemon read it; else the customers.jsonl `generate` writes next to the scans. A bad row of a
@@ -109,18 +109,18 @@ def _customers(
 
             try:
                 with Registry(registry_db) as registry:
-                    return registry.list()
+                    return registry.list(), str(registry_db)
             except RegistryError as e:
                 on_problem(str(e))
-                return []
+                return [], None
         beside = scans.parent / "customers.jsonl"
         if not beside.is_file():
-            return []
+            return [], None
         customers_file = beside
     parsed = read_customers_file(customers_file)
     for problem in parsed.problems:
         on_problem(problem)
-    return parsed.customers
+    return parsed.customers, str(customers_file)
 
 
 def _triggers(events: Any) -> list[tuple[str, str, float]]:
@@ -172,7 +172,9 @@ def _evaluate(
     loaded = load_config_dir(config_dir)
     cfg = loaded.gateway
     # the customers the gateway would know, read once: the pipeline's, the scorer's and the refusals
-    listed = _customers(cfg.customers_file, cfg.state_dir, scans, on_problem)
+    listed, listed_from = _customers(cfg.customers_file, cfg.state_dir, scans, on_problem)
+    for w in loaded.warnings:  # what config check says of the campaigns (an unreachable rule) explains a score
+        on_problem(w)
     pipeline = build_pipeline(loaded, customers=[c for c in listed if c.consent])  # history in memory
     expected_engine = ExpectedTriggers(loaded, index, pipeline.resolver.segments)
     scores = Scores()
@@ -320,6 +322,7 @@ def _evaluate(
         "skipped_lines": stats.skipped,
         "lines_out_of_time_order": stats.late,
         "customers_seen": len(last_seen),
+        "customers_from": listed_from,  # gateway.toml's customers_file, the registry, or customers.jsonl beside
         "receivers_left_out_s": {rx: round(v, 1) for rx, v in sorted(pipeline.left_out_s.items())},
         "triggers_to_non_consenting": sum(c in refused for c, _, _ in predicted),
         # estimates (and the triggers decided on them) describe a time this much before they are made: the

@@ -207,6 +207,9 @@ def test_customers_imported_into_the_registry_or_beside_the_scans_are_the_ones_s
     with Registry(state / "registry.db") as registry:
         assert registry.import_file(small_day.config_dir.parent / "customers.jsonl").ok
     imported = evaluate_day(scans, small_day.truth, config)
+    assert with_file["customers_from"].endswith("customers.jsonl")
+    assert beside["customers_from"] == str(small_day.scans.parent / "customers.jsonl")
+    assert imported["customers_from"] == str(state / "registry.db")
     for got in (beside, imported):
         assert got["samples"] == with_file["samples"] > 0
         assert got["zone_accuracy"] == with_file["zone_accuracy"]
