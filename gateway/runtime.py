@@ -312,13 +312,15 @@ class Runtime:
     def flush(self) -> int:
         """Commits pending events to the outbox and wakes the publisher. Returns how many were queued."""
         self._keep_offsets()
-        self._prune_history()
         events, self._pending = self._pending, []
         # The outbox first, then the caps' history, then the publisher. A crash between the two leaves a trigger the
         # next run decides again under the same trigger_id (the outbox keeps one); the other order lost it for good,
         # as the history said it had been sent. The history is written before the publisher may send it.
+        errors = self.outbox_errors
         added = self.enqueue(events, notify=False) if events else 0
-        self.pipeline.engine.flush()
+        if self.outbox_errors == errors:  # a full disk keeps the triggers in memory: their history waits with them
+            self.pipeline.engine.flush()
+            self._prune_history()  # it writes what the history holds: after the outbox too
         if added:
             self.publisher.notify()
         return added

@@ -161,6 +161,7 @@ class SqliteHistory:
         _create_private(self.path)
         self._stays: list[dict[str, Any]] = []
         self._held: list[tuple[str, dict[str, Any]]] = []  # trigger/redemption rows a failed write kept
+        self._triggers: list[TriggerRecord] = []  # decided, waiting for the runtime's flush (after the outbox)
         # phone offsets to write: customer -> row, or None to delete the customer's row
         self._offsets: dict[str, dict[str, Any] | None] = {}
         self.last_error: str | None = None
@@ -201,26 +202,29 @@ class SqliteHistory:
         db.table("stays").create_index(["customer_id"], if_not_exists=True)
 
     def add_trigger(self, rec: TriggerRecord) -> None:
-        # Held until flush(), which the runtime calls once the trigger is in the outbox: written first, a trigger
-        # a crash then kept from the outbox would read as "already sent this visit" and never be sent (SPEC 7).
-        # Meanwhile the engine's own ledger enforces the caps in memory.
-        self._held.append(("triggers", asdict(rec)))
+        # Written only by flush(), which the runtime calls once the trigger is in the outbox: written first, a
+        # trigger a crash then kept from the outbox would read as "already sent this visit" and never be sent
+        # (SPEC 7). Until then the readers below count it from memory.
+        self._triggers.append(rec)
 
     def triggers_of(self, customer_id: str, since: float) -> list[TriggerRecord]:
-        self._write_held()  # nothing reads before the runtime's flush, which puts the outbox first: a safety net
         rows = self.db.query(
             "select trigger_id, customer_id, campaign_id, t, visit_id, day from triggers"
             " where customer_id = ? and t >= ? order by t",
             [customer_id, since],
         )
-        return [TriggerRecord(**r) for r in rows]
+        stored = [TriggerRecord(**r) for r in rows]
+        ids = {r.trigger_id for r in stored}
+        waiting = [
+            r for r in self._triggers if r.customer_id == customer_id and r.t >= since and r.trigger_id not in ids
+        ]
+        return sorted(stored + waiting, key=lambda r: r.t) if waiting else stored
 
     def campaign_day_count(self, campaign_id: str, day: str) -> int:
-        self._write_held()
         row = self.db.execute(
             "select count(*) from triggers where campaign_id = ? and day = ?", [campaign_id, day]
         ).fetchone()
-        return int(row[0])
+        return int(row[0]) + sum(1 for r in self._triggers if r.campaign_id == campaign_id and r.day == day)
 
     def add_redemption(self, rec: RedemptionRecord) -> None:
         self._held.append(("redemptions", asdict(rec)))
@@ -249,7 +253,7 @@ class SqliteHistory:
     def add_stay(self, rec: StayRecord) -> None:
         self._stays.append(asdict(rec))
         if len(self._stays) >= STAY_BATCH_ROWS:
-            self.flush()
+            self._write_stays()  # not flush(): a trigger waits for the runtime's, after the outbox
 
     def put_offsets(self, model: str, changes: list[tuple[str, tuple[float, float, float] | None]]) -> None:
         """Phone offsets as OffsetRecall.changes gives them, (mean, variance, last heard) or None to drop the
@@ -281,19 +285,26 @@ class SqliteHistory:
         return [(str(c), m, v, t) for c, m, v, t in rows if all(isinstance(x, float) for x in (m, v, t))]
 
     def flush(self) -> None:
+        if self._triggers:
+            self._held.extend(("triggers", asdict(r)) for r in self._triggers)
+            self._triggers = []
         self._write_held()
         if self._offsets:
             self._write_offsets()
-        if self._stays:
-            rows, self._stays = self._stays, []
-            try:
-                with self.db.atomic():
-                    self.db.table("stays").insert_all(rows, batch_size=STAY_BATCH_ROWS)
-            except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as e:
-                self._stays = rows + self._stays
-                self._failed(e)
+        self._write_stays()
         if not (self._held or self._stays or self._offsets):
             self.last_error = None  # everything held is written: the disk is back
+
+    def _write_stays(self) -> None:
+        if not self._stays:
+            return
+        rows, self._stays = self._stays, []
+        try:
+            with self.db.atomic():
+                self.db.table("stays").insert_all(rows, batch_size=STAY_BATCH_ROWS)
+        except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as e:
+            self._stays = rows + self._stays
+            self._failed(e)
 
     def _write_offsets(self) -> None:
         changes, self._offsets = self._offsets, {}
@@ -319,6 +330,7 @@ class SqliteHistory:
     def delete_customer(self, customer_id: str) -> None:
         self._stays = [r for r in self._stays if r["customer_id"] != customer_id]
         self._held = [(t, r) for t, r in self._held if r["customer_id"] != customer_id]
+        self._triggers = [r for r in self._triggers if r.customer_id != customer_id]
         self._offsets.pop(customer_id, None)
         with self.db.atomic():
             for table in ("triggers", "redemptions", "stays", "offsets"):

@@ -156,3 +156,18 @@ def test_a_phone_offset_is_exported_erased_and_pruned_with_the_rest(tmp_path: Pa
     history.close()
     raw = (tmp_path / "history.db").read_bytes()
     assert b"cust-kept" not in raw and b"cust-old" not in raw
+
+
+def test_a_trigger_waiting_for_the_outbox_counts_for_the_caps_but_is_written_only_by_flush(tmp_path: Path) -> None:
+    """The runtime puts a trigger in the outbox, then flushes the history: until then the caps still count it, and
+    nothing else (a batch of stays, a reader) writes it to the file ahead of the outbox."""
+    db = tmp_path / "history.db"
+    h = SqliteHistory(db)
+    h.add_trigger(TriggerRecord("t1", "c1", "a", T0, "v1", "2026-01-01"))
+    for i in range(600):  # past a batch of stays, which is written on its own
+        h.add_stay(StayRecord("c2", "v2", "z", T0 + i, T0 + i + 1))
+    assert [r.trigger_id for r in h.triggers_of("c1", T0 - 1)] == ["t1"]
+    assert h.campaign_day_count("a", "2026-01-01") == 1
+    assert SqliteHistory(db).triggers_of("c1", T0 - 1) == []  # another process: not in the file yet
+    h.flush()
+    assert [r.trigger_id for r in SqliteHistory(db).triggers_of("c1", T0 - 1)] == ["t1"]
