@@ -249,7 +249,7 @@ class RecordingReader:
         self.sort_all = sort_all
         # how far behind the newest line _file_order lets a line go before counting it late: set once __iter__ has
         # seen the file in time order (infinite while it looks, and when it merges)
-        self._late_after = [math.inf]
+        self._late_after = math.inf
         self._late_by_rx: dict[str, float] = {}  # receiver -> the most its late lines lagged
         self.on_problem = on_problem
         self.stats = ReadStats()
@@ -366,11 +366,10 @@ class RecordingReader:
             if newest - probe[0].t >= MERGE_S or len(probe) >= PROBE_MAX:
                 break
         probe.sort(key=_BY_T)
-        late = self._late_by_rx
         if lag <= IN_ORDER_S:
             # the rest as read: _file_order itself counts a line later than this (one more Python frame per line
             # here cost a tenth of the reader's time)
-            self._late_after[0] = IN_ORDER_S
+            self._late_after = IN_ORDER_S
             yield from probe
             yield from lines
         else:
@@ -379,7 +378,7 @@ class RecordingReader:
             for adv in lines:
                 t = adv.t
                 if t < released:
-                    self._late(adv, released, late)
+                    self._late(adv, released)
                     yield adv
                     continue
                 buf.append(adv)
@@ -395,18 +394,19 @@ class RecordingReader:
                         flush_at = newest + MERGE_S / 2
             buf.sort(key=_BY_T)
             yield from buf
-        if late:
-            worst = ", ".join(f"{rx} by up to {lag:.0f} s" for rx, lag in sorted(late.items()))
+        if self._late_by_rx:
+            worst = ", ".join(f"{rx} by up to {behind:.0f} s" for rx, behind in sorted(self._late_by_rx.items()))
             self._report(
                 f"{self.path}: {self.stats.late} lines came long after later lines of other receivers ({worst}) and "
                 "were used out of time order, which misplaces those devices (the reader merges receivers written in "
                 f"batches of up to {MERGE_S:.0f} s): sort the file's lines by t"
             )
 
-    def _late(self, adv: Advert, released: float, late: dict[str, float]) -> None:
+    def _late(self, adv: Advert, released: float) -> None:
         """A line behind what has gone on (a whole receiver after another: per-receiver files joined). Holding the
         file in memory is not an option on a Pi: it is passed on, counted, and named once at the end."""
         self.stats.late += 1
+        late = self._late_by_rx
         late[adv.rx] = max(late.get(adv.rx, 0.0), released - adv.t)
 
     def _file_order(self) -> Iterator[Advert]:
@@ -428,7 +428,6 @@ class RecordingReader:
         decode, scan = decoder.decode, make_scanner(decoder)  # type: ignore[arg-type]
         last_t: dict[str, float] = {}
         newest = -math.inf  # the newest line yet, for lines later than __iter__ lets pass (_late_after)
-        late_after, late_by_rx = self._late_after, self._late_by_rx
         held: dict[str, tuple[int, Advert]] = {}  # receiver -> a line that jumped far ahead, and its number
         try:
             for raw in stream:
@@ -492,8 +491,8 @@ class RecordingReader:
                 stats.adverts += 1
                 if t >= newest:
                     newest = t
-                elif newest - t > late_after[0]:
-                    self._late(parsed, newest, late_by_rx)
+                elif newest - t > self._late_after:  # read only for a line behind the newest: rare
+                    self._late(parsed, newest)
                 yield parsed
         except (EOFError, OSError, zlib.error) as e:
             stats.truncated = True
