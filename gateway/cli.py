@@ -49,8 +49,8 @@ calibrate_app.command(
     "record", help="Record a labelled calibration walk in one zone, carrying a reference tag or a store-app phone."
 )(calibrate_record_command)
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)  # one problem, one line, even in a pipe
-out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)  # one problem, one line, even in a pipe
+out = Console(highlight=False, emoji=False, soft_wrap=True)
 log = logging.getLogger("gateway.cli")
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Configuration directory.")]

@@ -25,8 +25,8 @@ from gateway.zones.report import weak_zone_advice
 from gateway.zones.samples import readings
 
 calibrate_app = typer.Typer(help="Zone calibration: fit a zone model from a labelled walk, score it.")
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
-_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
+_out = Console(highlight=False, emoji=False, soft_wrap=True)
 
 
 def _fail(msg: str) -> typer.Exit:

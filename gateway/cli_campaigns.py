@@ -26,8 +26,8 @@ REGISTRY_FILE = "registry.db"
 
 campaigns_app = typer.Typer(help="Campaign rules: validate the file, list what is active.", no_args_is_help=True)
 
-_out = Console(highlight=False)
-_err = Console(stderr=True, highlight=False)
+_out = Console(highlight=False, emoji=False)
+_err = Console(stderr=True, highlight=False, emoji=False)
 
 ConfigOption = typer.Option(DEFAULT_CONFIG_DIR, "--config", "-c", help="Config directory (zones.toml, gateway.toml).")
 

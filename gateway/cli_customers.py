@@ -31,8 +31,8 @@ customers_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_out = Console(highlight=False)
-_err = Console(stderr=True, highlight=False)
+_out = Console(highlight=False, emoji=False)
+_err = Console(stderr=True, highlight=False, emoji=False)
 
 ConfigOption = typer.Option(DEFAULT_CONFIG_DIR, "--config", "-c", help="Config directory holding gateway.toml.")
 

@@ -69,10 +69,10 @@ def spot_cue(elapsed_s: float, zone: str = "") -> str:
 NODE_LATENCY_S = 0.5  # broker round trip and a node's housekeeping tick, on a store's LAN
 
 # soft_wrap: an error is one line however narrow the terminal (or a pipe, which rich takes as 80 columns)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
 # The walk's readout wraps instead: with soft_wrap, rich's Live crops each line at the terminal's width, and at
 # 80 columns (ssh, a Pi's console) the spot cue lost its countdown ("... where people wait; move on in 4 s").
-live_err = Console(stderr=True, highlight=False)
+live_err = Console(stderr=True, highlight=False, emoji=False)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Configuration directory.")]
 BackendOpt = Annotated[

@@ -29,8 +29,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, emoji=False)
+out = Console(highlight=False, emoji=False)
 _debug = False
 
 
@@ -385,7 +385,7 @@ def demo(
         raise _fail(f"{day}: no scans.jsonl.gz and config/ here; make a day with: proximity-sim generate --out {day}")
     errors: tuple[type[BaseException], ...] = (*_expected_errors(), BrokerError)
     # In a pipe or a CI log rich assumes 80 columns and would cut the table's ids; give it room.
-    console = out if out.is_terminal else Console(highlight=False, width=130)
+    console = out if out.is_terminal else Console(highlight=False, emoji=False, width=130)
     try:
         result, got = asyncio.run(run_demo(day, speed, console))
     except errors as e:

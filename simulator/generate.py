@@ -114,7 +114,7 @@ def _progress(enabled: bool, total: float, label: str) -> Iterator[Any]:
         TextColumn("{task.description}"),
         BarColumn(),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=Console(stderr=True, emoji=False),
         transient=True,
     ) as bar:
         task = bar.add_task(label, total=total)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gzip
 import json
 import warnings
 from pathlib import Path
@@ -484,6 +485,25 @@ def test_fit_on_a_walk_whose_recording_stopped_early_blames_the_recording(
         f"error: {scans}: the recording ends at {end:.3f}, before the truth's intervals of zone {lost[0]!r} (the "
         f"first starts at {first:.3f}): it stopped before that part of the walk; record the walk again"
     )
+
+
+def test_a_bad_line_is_named_by_its_number_whatever_the_number(
+    walk_files: tuple[Path, Path], zones_file: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Rich reads ":100:" and ":1234:" as emoji codes: staff were told "walk.jsonl💯 field 'rssi' ..."."""
+    scans, truth = walk_files
+    with gzip.open(scans, "rt") as f:
+        lines = f.readlines()
+    lines[99] = lines[99][:40] + "\n"  # cut short
+    lines[1233] = '{"t": 1}\n'
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(lines))
+    r = runner.invoke(
+        calibrate_app, ["evaluate", "--scans", str(bad), "--truth", str(truth), "--zones", str(zones_file[0])]
+    )
+    assert r.exit_code == 0, r.output
+    assert f"{bad}:100: not valid JSON" in r.output
+    assert f"{bad}:1234: field 'rx' missing" in r.output
 
 
 def test_fit_takes_a_walk_recorded_receiver_by_receiver(
