@@ -214,6 +214,12 @@ def fit_command(
 
         if write_report(result.model, r, png):
             _out.print(f"wrote {png}")
+        else:  # staff asked for the picture (or expect it beside zones.toml): say why there is none
+            _err.print(
+                f"warning: {png}: report not written: matplotlib is not installed "
+                "(pip install 'proximity-gateway[plots]')",
+                markup=False,
+            )
     except OSError as e:
         _err.print(f"warning: {png}: report not written: {e}", markup=False)
 

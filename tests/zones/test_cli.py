@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 import warnings
 from pathlib import Path
 
@@ -504,6 +505,20 @@ def test_a_bad_line_is_named_by_its_number_whatever_the_number(
     assert r.exit_code == 0, r.output
     assert f"{bad}:100: not valid JSON" in r.output
     assert f"{bad}:1234: field 'rx' missing" in r.output
+
+
+def test_a_report_that_cannot_be_drawn_is_named_with_the_reason(
+    walk_files: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """matplotlib is optional (the `plots` extra, often left off a Pi): the fit wrote zones.toml and said nothing
+    about the report it had been asked for."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib: ImportError
+    scans, truth = walk_files
+    png = tmp_path / "rep.png"
+    r = _fit(scans, truth, tmp_path / "z.toml", "--report", str(png))
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    assert (tmp_path / "z.toml").exists() and not png.exists()
+    assert f"warning: {png}: report not written: matplotlib is not installed" in r.output  # type: ignore[attr-defined]
 
 
 def test_fit_takes_a_walk_recorded_receiver_by_receiver(
