@@ -18,7 +18,14 @@ from gateway.config import DEFAULT_CONFIG_DIR
 from gateway.setup import input_warnings, left_out_warnings
 from gateway.sources.recording import Header, ReadStats, RecordingError, RecordingReader
 from gateway.truth import OUTSIDE, TruthError, TruthInterval, read_truth
-from gateway.zones.calibrate import CalibrationError, check_time_span, evaluate, fit, outside_span
+from gateway.zones.calibrate import (
+    CalibrationError,
+    check_time_span,
+    evaluate,
+    fit,
+    outside_span,
+    unscorable_outside,
+)
 from gateway.zones.layout import LayoutError, load_layout
 from gateway.zones.model import ZoneModel, ZonesError
 from gateway.zones.report import weak_zone_advice
@@ -345,9 +352,11 @@ def evaluate_command(
     unknown_rx = {rx: n for rx, n in heard.items() if rx not in model.receivers}
     for w in input_warnings(header, None, unknown_rx, zones):  # the same words as replay's
         _err.print(f"warning: {scans}: {w}", markup=False)
-    if unknown := sorted({iv.zone for iv in intervals} - set(model.classes)):
+    if unknown := sorted({iv.zone for iv in intervals} - set(model.classes) - {OUTSIDE}):
         names = ", ".join(repr(z) for z in unknown)
         _err.print(f"warning: {truth}: zones not in {zones}: {names}; their samples count as wrong", markup=False)
+    if (street := unscorable_outside(model.classes, intervals, zones)) is not None:
+        _err.print(f"warning: {truth}: {street}", markup=False)
     result = evaluate(model, adverts, intervals)
     if (level := result.pop("device_level_warning")) is not None:
         _err.print(f"warning: {scans}: {level}", markup=False)

@@ -30,6 +30,7 @@ from gateway.identity.resolver import Resolver
 from gateway.pipeline import Pipeline
 from gateway.sources.recording import RecordingReader
 from gateway.truth import OUTSIDE, TruthIndex, TruthInterval, read_truth
+from gateway.zones.calibrate import unscorable_outside
 from gateway.zones.estimate import UNKNOWN, ZoneEstimate
 from gateway.zones.pairing import EstimatePairing, SampleTimes
 from simulator.expected import ExpectedTriggers
@@ -280,6 +281,8 @@ def _evaluate(
         on_problem(w)
     if unknown := sorted({iv.zone for iv in intervals} - set(loaded.zones.classes) - {OUTSIDE}):
         on_problem(f"{truth}: zones not in {zones_file}: {', '.join(unknown)}; scored as wrong")
+    if (street := unscorable_outside(loaded.zones.classes, intervals, zones_file)) is not None:
+        on_problem(f"{truth}: {street}")
     final = pipeline.finish(t_last)
     predicted.extend(_triggers(final))
     level = pipeline.tracker.level.report()  # everyone has left: the whole day's visits

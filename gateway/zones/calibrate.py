@@ -289,6 +289,17 @@ def outside_span(adverts: Sequence[Advert], truth: Sequence[TruthInterval]) -> l
     return [iv for iv in truth if iv.zone != OUTSIDE and (iv.t_end < lo or iv.t_start > hi)]
 
 
+def unscorable_outside(classes: Sequence[str], truth: Sequence[TruthInterval], zones: object) -> str | None:
+    """A warning when the truth has `outside` stays a model without an outside class can never answer (SPEC
+    section 5 allows `outside` in every truth; it is no zone of zones.toml that is missing)."""
+    if OUTSIDE in classes or not any(iv.zone == OUTSIDE for iv in truth):
+        return None
+    return (
+        f"{zones} has no 'outside' class (its walk had no part outside the store), so the model never answers "
+        "'outside': the truth's outside samples count as wrong"
+    )
+
+
 # ---- step features ------------------------------------------------------------------------------------------
 
 
@@ -469,6 +480,11 @@ def fit(
     if (overlap := overlap_warning(truth)) is not None:
         warnings.append(overlap)
     street = _Intervals([iv for iv in truth if iv.zone == OUTSIDE])
+    if not street.ivs:
+        warnings.append(
+            "the walk has no 'outside' part: the model has no 'outside' class, so a shopper on the pavement by the "
+            "door is placed in the store; walk a zone named 'outside' too (install guide, section 9)"
+        )
     street_s = {int(r.t) for r in rs if street.at(r.device, r.t) is not None} if street.ivs else set()
     if street.ivs and len(street_s) < MIN_STREET_HEARD_S:
         # (almost) not heard on the street: no "outside" fingerprint to learn; a shopper who leaves goes quiet

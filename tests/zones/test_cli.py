@@ -521,6 +521,30 @@ def test_a_report_that_cannot_be_drawn_is_named_with_the_reason(
     assert f"warning: {png}: report not written: matplotlib is not installed" in r.output  # type: ignore[attr-defined]
 
 
+def test_a_walk_without_the_street_is_warned_about_and_its_outside_samples_explained(
+    walk_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A walk of the zones alone makes a model that never answers `outside`: the fit said nothing, and evaluate
+    called `outside` (valid in every truth, SPEC section 5) a zone missing from zones.toml."""
+    scans, indoors = walk_files  # the synthetic walk has no street part
+    assert '"outside"' not in indoors.read_text()
+    r = _fit(scans, indoors, tmp_path / "z.toml")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    assert "warning: the walk has no 'outside' part" in r.output  # type: ignore[attr-defined]
+    assert "outside" not in ZoneModel.load(tmp_path / "z.toml").classes
+    street = tmp_path / "street.jsonl"  # zone-f's stays taken for the pavement
+    street.write_text(indoors.read_text().replace('"zone-f"', '"outside"'))
+    r = runner.invoke(
+        calibrate_app, ["evaluate", "--scans", str(scans), "--truth", str(street), "--zones", str(tmp_path / "z.toml")]
+    )
+    assert r.exit_code == 0, r.output
+    assert f"warning: {street}: {tmp_path / 'z.toml'} has no 'outside' class" in r.output
+    assert "zones not in" not in r.output
+    r = _fit(scans, street, tmp_path / "street.toml")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    assert "no 'outside' part" not in r.output  # type: ignore[attr-defined]
+
+
 def test_fit_takes_a_walk_recorded_receiver_by_receiver(
     walk_files: tuple[Path, Path], walk_data: tuple[list[Advert], list[TruthInterval]], tmp_path: Path
 ) -> None:
