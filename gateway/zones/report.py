@@ -60,29 +60,66 @@ def plan_zones(model: ZoneModel, report: dict[str, Any]) -> list[PlanZone]:
     ]
 
 
+CONTACT_GAP_M = 0.5  # zones drawn by hand leave slivers between them: closer than this counts as touching
+MIN_CONTACT_M = 1.5  # a shared side at least this long; two rectangles meeting at a corner share at most 2 gaps
+
+
+def adjacent(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> bool:
+    """Whether two zone polygons share a side: the length of `a`'s outline within CONTACT_GAP_M of `b`'s."""
+    step = 0.1
+    contact = 0.0
+    for (x0, y0), (x1, y1) in zip(a, [*a[1:], a[0]], strict=True):
+        length = math.hypot(x1 - x0, y1 - y0)
+        n = min(max(1, math.ceil(length / step)), 2000)  # a 10 km side (the loader's bound) in 5 m steps
+        for k in range(n):
+            f = (k + 0.5) / n
+            if _to_outline(x0 + f * (x1 - x0), y0 + f * (y1 - y0), b) <= CONTACT_GAP_M:
+                contact += length / n
+                if contact >= MIN_CONTACT_M:
+                    return True
+    return False
+
+
+def _to_outline(x: float, y: float, poly: list[tuple[float, float]]) -> float:
+    best = math.inf
+    for (x0, y0), (x1, y1) in zip(poly, [*poly[1:], poly[0]], strict=True):
+        dx, dy = x1 - x0, y1 - y0
+        f = 0.0 if dx == dy == 0 else min(1.0, max(0.0, ((x - x0) * dx + (y - y0) * dy) / (dx * dx + dy * dy)))
+        best = min(best, math.hypot(x - x0 - f * dx, y - y0 - f * dy))
+    return best
+
+
 WEAK_RECALL = 0.6  # a zone the walk's cross-validation places right less often than this is named to staff
 
 
 def weak_zone_advice(model: ZoneModel, report: dict[str, Any]) -> list[str]:
     """One line per zone the walk's cross-validation placed right less than WEAK_RECALL of the time: what it was
     taken for, and the remedy that fits (a receiver where none stands in the zone, else more spots or a merge)."""
-    _, bare = _bare_zones(model, report)
+    polygons, bare = _bare_zones(model, report)
     out = []
     for z, row in _shares(model, report).items():
         if row[z] >= WEAK_RECALL:
             continue
-        others = sorted(((v, e) for e, v in row.items() if e != z and v >= 0.1), reverse=True)[:2]
-        taken = ", ".join(f"{e} {v:.0%}" for v, e in others)
+        confused = sorted(((v, e) for e, v in row.items() if e != z and v >= 0.1), reverse=True)
+        taken = ", ".join(f"{e} {v:.0%}" for v, e in confused[:2])
         line = f"weak zone {z}: {row[z]:.0%} of its walk placed right in cross-validation"
         line += f" (taken for {taken})" if taken else ""
-        # the zone it could be merged with: the one it is most taken for (the street is no zone to merge with)
-        near = next((f" with {e}" for _, e in others if e != OUTSIDE), "")
+        # the zone it could be merged with: the one it is most taken for that lies next to it on the floor plan
+        # (two zones apart, or meeting at a corner, they would make a zone no shopper stays in; the street is none)
+        merge = next(
+            (
+                f", or merge it with {e}"
+                for _, e in confused
+                if e != OUTSIDE and (z not in polygons or e not in polygons or adjacent(polygons[z], polygons[e]))
+            ),
+            "",
+        )
         if z == OUTSIDE:
             line += "; walk more spots by the door and on the pavement (install guide, section 9)"
         elif z in bare:
-            line += f"; no receiver stands in it: put one there, or merge it{near} (install guide, section 0)"
+            line += f"; no receiver stands in it: put one there{merge} (install guide, section 0)"
         else:
-            line += f"; walk it again at more spots, or merge it{near}"
+            line += f"; walk it again at more spots{merge}"
         out.append(line)
     return out
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gateway.zones.model import ZoneModel
-from gateway.zones.report import WEAK_RECALL, plan_zones, weak_zone_advice, write_report
+from gateway.zones.report import WEAK_RECALL, adjacent, plan_zones, weak_zone_advice, write_report
 
 LEFT = [(0.0, 0.0), (5.0, 0.0), (5.0, 4.0), (0.0, 4.0)]
 RIGHT = [(5.0, 0.0), (10.0, 0.0), (10.0, 4.0), (5.0, 4.0)]
@@ -105,3 +105,47 @@ def test_a_zone_at_the_weak_line_or_never_walked_is_not_named() -> None:
     confusion = [[at_line, 10 - at_line, 0, 0], [0, 10, 0, 0], [0, 0, 0, 0], [0, 0, 0, 10]]
     assert weak_zone_advice(model, {"classes": model.classes, "cv_confusion": confusion}) == []
     assert weak_zone_advice(model, {}) == []
+
+
+def _box(x0: float, y0: float, x1: float, y1: float) -> list[tuple[float, float]]:
+    return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+
+
+def test_zones_are_neighbours_when_they_share_a_side_not_a_corner_or_an_aisle() -> None:
+    a = _box(0, 0, 5, 4)
+    assert adjacent(a, _box(5, 0, 10, 4)) and adjacent(_box(5, 0, 10, 4), a)
+    assert adjacent(a, _box(5.3, 1, 9, 3))  # drawn by hand: a sliver between them, a shorter side
+    assert adjacent(a, _box(2, 4, 3.2, 6))  # a 1.2 m counter against its side
+    assert not adjacent(a, _box(5, 4, 10, 8))  # corner to corner
+    assert not adjacent(a, _box(7, 0, 10, 4))  # an aisle between them
+    assert not adjacent(a, _box(20, 20, 25, 24))
+
+
+def test_a_weak_zone_is_offered_a_merge_only_with_a_neighbour() -> None:
+    """A zone mostly taken for one two bays away (or across a corner) is no merge to suggest: the merged zone
+    would hold a bay nobody asked for."""
+    bays = {f"bay{k}": _box(4.0 * k, 0, 4.0 * k + 4, 6) for k in range(1, 4)}
+    bays["back"] = _box(8.0, 6, 16, 10)  # meets bay1 at its corner only
+    classes = [*bays, "outside"]
+    shape = (len(classes), 1)
+    model = ZoneModel(
+        zones=list(bays),
+        receivers=["rx-a"],
+        classes=classes,
+        mean=np.full(shape, -70.0),
+        std=np.full(shape, 4.0),
+        p_heard=np.full(shape, 0.9),
+        receiver_positions={"rx-a": (6.0, 3.0)},
+        zone_polygons=bays,
+    )
+    # rows: bay1, bay2, bay3, back, outside
+    confusion = [[3, 2, 4, 1, 0], [0, 10, 0, 0, 0], [5, 0, 5, 0, 0], [4, 0, 0, 6, 0], [0, 0, 0, 0, 10]]
+    by_zone = {
+        line.split(":")[0].removeprefix("weak zone "): line
+        for line in weak_zone_advice(model, {"classes": classes, "cv_confusion": confusion})
+    }
+    assert set(by_zone) == {"bay1", "bay3"}
+    assert "taken for bay3 40%, bay2 20%" in by_zone["bay1"]
+    assert by_zone["bay1"].endswith("walk it again at more spots, or merge it with bay2")
+    assert "taken for bay1 50%" in by_zone["bay3"]  # two bays away and no other: no merge offered
+    assert "merge" not in by_zone["bay3"]
