@@ -343,6 +343,12 @@ def evaluate_command(
         intervals = [iv for iv in intervals if id(iv) not in gone]
     adverts = _as_truth_devices(scans, adverts, intervals, customers, config)
     heard = Counter(a.rx for a in adverts)
+    if heard and not any(rx in heard for rx in model.receivers):
+        # every estimate would be unknown: a zones file of another store (or receivers renamed), not a score
+        raise _fail(
+            f"{scans}: none of the receivers of {zones} ({', '.join(model.receivers)}) hears a truth device here; "
+            f"the recording's are {', '.join(sorted(heard))}: a zones file of another store, or receivers renamed?"
+        )
     if silent := [rx for rx in model.receivers if rx not in heard]:
         _err.print(
             f"warning: {scans}: receivers of {zones} that never hear a truth device here: {', '.join(silent)} "

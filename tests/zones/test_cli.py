@@ -421,6 +421,15 @@ def test_evaluate_names_receivers_that_do_not_match_the_model(
     assert "never hear a truth device here: rx-2" in r.output
     n = sum(a.rx == "RX-2" for a in renamed)
     assert f"receivers not in {zones_file[0]}: RX-2 ({n} readings); their readings are ignored" in r.output
+    everyone = [Advert(a.t, a.rx.upper(), a.addr, a.rssi) for a in adverts]  # a zones file of another store
+    _write(scans, everyone)
+    line = _one_error_line(
+        runner.invoke(
+            calibrate_app,
+            ["evaluate", "--scans", str(scans), "--truth", str(tmp_path / "t.jsonl"), "--zones", str(zones_file[0])],
+        )
+    )
+    assert f"{scans}: none of the receivers of {zones_file[0]} (rx-" in line and "RX-1, RX-2" in line
 
 
 def _cut_short(adverts: list[Advert], tmp_path: Path) -> Path:
