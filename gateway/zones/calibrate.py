@@ -295,8 +295,8 @@ def unscorable_outside(classes: Sequence[str], truth: Sequence[TruthInterval], z
     if OUTSIDE in classes or not any(iv.zone == OUTSIDE for iv in truth):
         return None
     return (
-        f"{zones} has no 'outside' class (its walk had no part outside the store), so the model never answers "
-        "'outside': the truth's outside samples count as wrong"
+        f"{zones} has no 'outside' class (its walk had no outside part, or none a receiver heard), so the model never "
+        "answers 'outside': the truth's outside samples count as wrong"
     )
 
 
