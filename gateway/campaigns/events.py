@@ -34,7 +34,7 @@ class Trigger:
     zone: str
     dwell_s: float
     observed_at: float  # t of the advertisement that completed the rule
-    created_at: float  # wall clock when injected, else observed_at (replays stay byte-identical)
+    created_at: float  # the injected wall clock (the daemon, replay); observed_at for the pure pipeline alone
     confidence: float
     visit_id: str
     offer: str | None
