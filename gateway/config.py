@@ -6,6 +6,7 @@ systemd credential or EnvironmentFile instead of a world-readable TOML.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -47,6 +48,19 @@ def no_bool_for_number(cls: type[BaseModel], v: Any, info: ValidationInfo) -> An
     ):
         raise ValueError(f"{str(v).lower()} is not a number")
     return v
+
+
+def no_text_or_bool_for_number(cls: type[BaseModel], v: Any, info: ValidationInfo) -> Any:
+    """As `no_bool_for_number`, and text too, for files nothing else feeds: pydantic read `min_dwell_s = "90"` as
+    90 and `validate` said ok, where a marketer who quoted one number may have quoted another wrongly ("1h").
+    (gateway.toml takes text for numbers: the PROXIMITY_* environment is all text.)"""
+    if (
+        isinstance(v, str)
+        and info.field_name is not None
+        and _takes_number(cls.model_fields[info.field_name].annotation)
+    ):
+        raise ValueError(f"{json.dumps(v)} is text, not a number (write it without quotes)")
+    return no_bool_for_number(cls, v, info)
 
 
 class _Strict(BaseModel):

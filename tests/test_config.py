@@ -287,6 +287,24 @@ def test_true_or_false_where_a_number_belongs_is_refused_in_every_file(config: P
     assert any("zones.toml: field 'params.window_s' missing or not a number" in line for line in lines), lines
 
 
+def test_a_number_written_as_text_in_campaigns_is_refused(config: Path) -> None:
+    """pydantic read `min_dwell_s = "90"` as 90 and `campaigns validate` said ok; a marketer who quoted one number
+    may have written another as "1h". gateway.toml still takes text: the PROXIMITY_* environment is all text."""
+    f = config / "campaigns.toml"
+    for old, new in (("min_dwell_s = 30 ", 'min_dwell_s = "30" '), ("max_per_day = 4 ", 'max_per_day = "4" ')):
+        assert old in f.read_text(), old
+        f.write_text(f.read_text().replace(old, new, 1))
+    code, _, err = check(config)
+    assert code == 1
+    assert '(#1): min_dwell_s: "30" is text, not a number (write it without quotes)' in err, err
+    assert 'caps.max_per_day: "4" is text, not a number' in err, err
+    g = config / "gateway.toml"
+    g.write_text(g.read_text().replace("reconnect_max_s = 30.0", 'reconnect_max_s = "30"', 1))
+    f.write_text(f.read_text().replace('min_dwell_s = "30" ', "min_dwell_s = 30 ").replace('"4"', "4"))
+    code, _, err = check(config)
+    assert code == 0, err
+
+
 def test_status_says_not_running_once_the_daemons_process_is_gone(config: Path) -> None:
     """A daemon killed a moment ago leaves a fresh health file: the pid in the state lock has the last word."""
     state = config / "state"

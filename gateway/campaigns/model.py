@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from gateway.campaigns.schedule import Schedule, never_matches, repeated_times, skipped_times
-from gateway.config import no_bool_for_number, unknown_key_message, validator_message
+from gateway.config import no_text_or_bool_for_number, unknown_key_message, validator_message
 from gateway.zones.estimate import OUTSIDE, UNKNOWN
 
 DEFAULT_CAMPAIGNS_FILE = Path("config/campaigns.toml")
@@ -84,7 +84,7 @@ class CampaignsError(Exception):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # "inf" is no duration
-    _no_bool = field_validator("*", mode="before")(no_bool_for_number)
+    _no_text = field_validator("*", mode="before")(no_text_or_bool_for_number)
 
 
 class Campaign(_Strict):
