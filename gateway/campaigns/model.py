@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -320,6 +321,17 @@ def parse_campaigns(
             c = Campaign.model_validate(raw)
         except ValidationError as e:
             problems += _field_problems(label, e)
+            # the rest of what can be told from the table as written, so that one run names every problem
+            bad = {x["loc"][0] for x in e.errors() if x["loc"]}
+            if isinstance(raw_id := raw.get("id"), str) and "id" not in bad:
+                if raw_id in seen:
+                    problems.append(f"{label}: id: duplicate of campaign #{seen[raw_id] + 1}")
+                else:
+                    seen[raw_id] = i
+            names = raw.get("sequence") if "sequence" in raw else raw.get("zone")
+            field = "sequence" if "sequence" in raw else "zone"
+            if field not in bad and isinstance(names, str | list) and all(isinstance(z, str) for z in names):
+                problems += _check_zone_names(label, field, (names,) if isinstance(names, str) else names, zones)
             continue
         if c.id in seen:
             problems.append(f"{label}: id: duplicate of campaign #{seen[c.id] + 1}")
@@ -357,10 +369,14 @@ def parse_campaigns(
 
 
 def _check_zones(label: str, c: Campaign, zones: set[str] | None) -> list[str]:
-    out = []
     # a sequence ends with the zone (often it is where the zone came from): each name once, under the key written
-    field, names = ("sequence", tuple(dict.fromkeys(c.sequence))) if c.sequence else ("zone", (c.zone,))
-    for z in names:
+    field, names = ("sequence", c.sequence) if c.sequence else ("zone", (c.zone,))
+    return _check_zone_names(label, field, names, zones)
+
+
+def _check_zone_names(label: str, field: str, names: Iterable[str], zones: set[str] | None) -> list[str]:
+    out = []
+    for z in dict.fromkeys(names):
         if z in (UNKNOWN, OUTSIDE):
             out.append(f"{label}: {field}: '{z}' is not a store zone (rules never fire on it)")
         elif zones is not None and z not in zones:

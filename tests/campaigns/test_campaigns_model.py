@@ -86,6 +86,29 @@ min_dwel_s = 3
     assert any("campaign 'c' (#4): min_dwel_s: unknown key (misspelt?)" in g for g in got)
 
 
+def test_a_campaign_with_a_bad_field_still_has_its_zone_and_id_checked(tmp_path: Path) -> None:
+    """`config check` promises every problem at once: a campaign with a bad field skipped its zone and id checks,
+    so its misspelt zone and duplicate id surfaced only after the field was fixed, one more round trip."""
+    text = """
+[[campaign]]
+id = "a"
+zone = "cofee"
+min_dwell_s = -5
+[[campaign]]
+id = "a"
+sequence = ["bakery", "dary"]
+min_dwell_s = "90"
+[[campaign]]
+id = 7
+zone = "bakery"
+"""
+    got = problems(tmp_path, text)
+    assert any("campaign 'a' (#1): zone: unknown zone 'cofee'" in g for g in got), got
+    assert any("campaign 'a' (#2): id: duplicate of campaign #1" in g for g in got), got
+    assert any("campaign 'a' (#2): sequence: unknown zone 'dary'" in g for g in got), got
+    assert sum("min_dwell_s" in g for g in got) == 2 and sum("id:" in g for g in got) == 2, got  # no guesses
+
+
 def test_caps_written_under_a_campaign_are_pointed_to_the_file_level_table(tmp_path: Path) -> None:
     """`[campaign.caps]` read "caps: unknown key (misspelt?)": nothing misspelt, the table is in the wrong place."""
     text = """
