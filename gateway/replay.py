@@ -10,7 +10,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.adverts import Advert
@@ -62,12 +64,24 @@ async def replay(
     house_task = asyncio.create_task(runtime.housekeeping(stop, report_receivers=False), name="housekeeping")
     result = ReplayResult()
     started = time.perf_counter()
+    # a test run replayed twice into one state directory: the second sends nothing, its triggers already "sent"
+    earlier = runtime.history.newest_trigger_t()
+    first_t: list[float] = []
+
+    def noting_start(adverts: Iterable[Advert]) -> Iterator[Advert]:
+        it = iter(adverts)
+        for adv in it:
+            first_t.append(adv.t)
+            yield adv
+            break
+        yield from it
+
     try:
         with reader:
             if speed is None:
-                await _replay_fast(runtime, reader)
+                await _replay_fast(runtime, noting_start(reader))
             else:
-                await _replay_paced(runtime, reader, speed)
+                await _replay_paced(runtime, noting_start(reader), speed)
             result.skipped_lines = reader.stats.skipped
             result.truncated = reader.stats.truncated
             result.problems = list(reader.stats.problems)
@@ -85,6 +99,14 @@ async def replay(
                     f"{read.adverts:,} replayed: is it a scan recording (SPEC section 4)?"
                 )
         runtime.finish()
+        if earlier is not None and first_t and first_t[0] <= earlier:
+            state = loaded.gateway.state_dir
+            result.warnings.append(
+                f"{state}: its history already held triggers up to {_iso(earlier)}, after this recording's start "
+                f"({_iso(first_t[0])}): this recording (or a later one) was replayed into it before, and the "
+                "campaigns' cooldowns, caps and once-per-visit rule counted those triggers as sent; for a clean "
+                "run replay into an empty state directory (PROXIMITY_STATE_DIR=...)"
+            )
         result.warnings.extend(left_out_warnings(runtime.pipeline.left_out_s))
         if (level := runtime.pipeline.tracker.level.warning()) is not None:
             result.warnings.append(level)  # everyone has left by now: the survey holds the whole recording
@@ -108,7 +130,7 @@ async def replay(
     return result
 
 
-async def _replay_fast(runtime: Runtime, reader: RecordingReader) -> None:
+async def _replay_fast(runtime: Runtime, reader: Iterable[Advert]) -> None:
     batch: list[Advert] = []
     for adv in reader:
         batch.append(adv)
@@ -120,7 +142,7 @@ async def _replay_fast(runtime: Runtime, reader: RecordingReader) -> None:
     runtime.handle_many(batch)
 
 
-async def _replay_paced(runtime: Runtime, reader: RecordingReader, speed: float) -> None:
+async def _replay_paced(runtime: Runtime, reader: Iterable[Advert], speed: float) -> None:
     wall0: float | None = None
     t0 = 0.0
     for adv in reader:
@@ -131,3 +153,7 @@ async def _replay_paced(runtime: Runtime, reader: RecordingReader, speed: float)
             runtime.flush()
             await asyncio.sleep(ahead)
         runtime.handle(adv)
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")

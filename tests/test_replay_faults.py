@@ -165,3 +165,18 @@ def test_a_receiver_that_dies_mid_recording_is_named(day: Path, tmp_path: Path, 
     assert len(said) == 1 and "zones were estimated without it for" in said[0]
     intact = replay(day, day / "scans.jsonl.gz", mosquitto.url, tmp_path / "state2")
     assert "went silent" not in intact.stderr
+
+
+def test_a_recording_replayed_again_into_the_same_state_says_why_no_coupon_went(day: Path, tmp_path: Path) -> None:
+    """A second test run into the first's state directory sent no trigger (the history had them all as sent
+    this visit) and said nothing: it read as a broken gateway."""
+    port = free_port()
+    state = tmp_path / "state"
+    with Mosquitto(tmp_path / "broker", port=port):
+        first = replay(day, day / "scans.jsonl.gz", f"mqtt://127.0.0.1:{port}", state)
+        second = replay(day, day / "scans.jsonl.gz", f"mqtt://127.0.0.1:{port}", state)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert "already held triggers" not in first.stderr
+    warning = [line for line in second.stderr.splitlines() if "already held triggers" in line]
+    assert len(warning) == 1 and warning[0].startswith(f"warning: {state}: its history already held triggers up to")
+    assert "replay into an empty state directory" in warning[0]

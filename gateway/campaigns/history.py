@@ -220,6 +220,11 @@ class SqliteHistory:
         ]
         return sorted(stored + waiting, key=lambda r: r.t) if waiting else stored
 
+    def newest_trigger_t(self) -> float | None:
+        """The advertisement time of the newest trigger written, or None when there is none."""
+        row = self.db.execute("select max(t) from triggers").fetchone()
+        return None if row[0] is None else float(row[0])
+
     def campaign_day_count(self, campaign_id: str, day: str) -> int:
         row = self.db.execute(
             "select count(*) from triggers where campaign_id = ? and day = ?", [campaign_id, day]
