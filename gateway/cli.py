@@ -123,7 +123,12 @@ def replay(
     err.print(
         f"replayed {result.adverts} advertisements ({result.recognised} recognised) in {result.elapsed_s:.2f} s "
         f"({result.adverts_per_s:,.0f}/s); {result.events} events queued; "
-        f"{result.skipped_lines} lines skipped{'; recording truncated' if result.truncated else ''}",
+        f"{result.skipped_lines} lines skipped{'; recording truncated' if result.truncated else ''}"
+        + (
+            f"; {result.carried_over} events an earlier run had left queued went out too (same trigger ids)"
+            if result.carried_over
+            else ""
+        ),
         markup=False,
     )
     if result.still_queued:

@@ -35,6 +35,7 @@ class ReplayResult:
     truncated: bool = False
     events: int = 0
     still_queued: int = 0
+    carried_over: int = 0  # queued by an earlier run (a broker away, a crash): sent with this run's
     elapsed_s: float = 0.0
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -66,6 +67,7 @@ async def replay(
     started = time.perf_counter()
     # a test run replayed twice into one state directory: the second sends nothing, its triggers already "sent"
     earlier = runtime.history.newest_trigger_t()
+    result.carried_over = runtime.outbox.depth()
     first_t: list[float] = []
 
     def noting_start(adverts: Iterable[Advert]) -> Iterator[Advert]:

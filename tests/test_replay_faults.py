@@ -71,6 +71,7 @@ def test_broker_unreachable_at_start_then_back_nothing_lost(day: Path, tmp_path:
         time.sleep(0.5)
         client.loop_stop()
     assert second.returncode == 0, second.stderr
+    assert f"; {queued} events an earlier run had left queued went out too (same trigger ids)" in second.stderr
     ids = [p["trigger_id"] for p in got]
     assert ids and len(ids) == len(set(ids))
     # presence events were queued too; every trigger among them arrived, with the id it was created with
