@@ -6,10 +6,11 @@ systemd credential or EnvironmentFile instead of a world-readable TOML.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
@@ -219,16 +220,33 @@ def validator_message(msg: object) -> str:
     return str(msg).removeprefix("Value error, ")
 
 
-def unknown_key_message(loc: tuple[Any, ...], outer_keys: Iterable[str], header: str = "") -> str:
+def unknown_key_message(loc: tuple[Any, ...], root: type[BaseModel], header: str = "") -> str:
     """A key a table does not take. TOML puts every key written below a [table] header into that table, so a
-    correctly spelt key of the level above, written after the header, lands there: say so, not "misspelt?"."""
-    if len(loc) >= 2 and loc[-1] in set(outer_keys):
+    correctly spelt key of the level above, written after the header, lands there: say so, not "misspelt?".
+    A misspelt key is offered the table's key it is closest to (`segmnets`: did you mean 'segments'?)."""
+    if len(loc) >= 2 and loc[-1] in root.model_fields:
         table = header + ".".join(str(p) for p in loc[:-1])  # as the header is written: [campaign.schedule]
         return (
             f"unknown key: '{loc[-1]}' is written after the [{table}] header, so TOML reads it as part of it; "
             "move it above"
         )
-    return "unknown key (misspelt?)"
+    keys = _keys_at(root, loc[:-1])
+    close = difflib.get_close_matches(str(loc[-1]), keys, n=1, cutoff=0.75)
+    return f"unknown key (did you mean '{close[0]}'?)" if close else "unknown key (misspelt?)"
+
+
+def _keys_at(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
+    """The keys of the table at `path` below `model` ([] where the path leaves the models)."""
+    for part in path:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        inner = [a for a in (field.annotation, *get_args(field.annotation)) if isinstance(a, type)]
+        models = [a for a in inner if issubclass(a, BaseModel)]
+        if not models:
+            return []
+        model = models[0]
+    return list(model.model_fields)
 
 
 def format_validation_error(file: Path | str, err: ValidationError) -> list[str]:
@@ -237,7 +255,7 @@ def format_validation_error(file: Path | str, err: ValidationError) -> list[str]
         field = ".".join(str(p) for p in e["loc"]) or "(top level)"
         msg = validator_message(e["msg"])
         if e["type"] == "extra_forbidden":
-            msg = unknown_key_message(tuple(e["loc"]), GatewayConfig.model_fields)
+            msg = unknown_key_message(tuple(e["loc"]), GatewayConfig)
         out.append(f"{file}: {field}: {msg}")
     return out
 

@@ -287,6 +287,14 @@ def test_true_or_false_where_a_number_belongs_is_refused_in_every_file(config: P
     assert any("zones.toml: field 'params.window_s' missing or not a number" in line for line in lines), lines
 
 
+def test_a_misspelt_gateway_key_is_offered_the_key_it_is_closest_to(config: Path) -> None:
+    g = config / "gateway.toml"
+    assert "[mqtt]\n" in g.read_text()
+    g.write_text(g.read_text().replace("[mqtt]\n", "[mqtt]\nkeepalive = 30\n", 1))
+    code, _, err = check(config)
+    assert code == 1 and "gateway.toml: mqtt.keepalive: unknown key (did you mean 'keepalive_s'?)" in err, err
+
+
 def test_a_number_written_as_text_in_campaigns_is_refused(config: Path) -> None:
     """pydantic read `min_dwell_s = "90"` as 90 and `campaigns validate` said ok; a marketer who quoted one number
     may have written another as "1h". gateway.toml still takes text: the PROXIMITY_* environment is all text."""

@@ -237,7 +237,7 @@ def _field_problems(prefix: str, err: ValidationError) -> list[str]:
         elif field in _FILE_TABLES:
             msg = f"unknown key: [{field}] is a table of the whole file, for every campaign, not of one campaign"
         else:
-            msg = unknown_key_message(tuple(e["loc"]), Campaign.model_fields, header="campaign.")
+            msg = unknown_key_message(tuple(e["loc"]), Campaign, header="campaign.")
         out.append(f"{prefix}: {field}: {msg}")
     return out
 
@@ -306,7 +306,11 @@ def parse_campaigns(
         errs = [x for x in e.errors() if x["loc"][:1] != ("campaign",)]
         problems += [
             f"{path}: {'.'.join(str(p) for p in x['loc'])}: "
-            + ("unknown key (misspelt?)" if x["type"] == "extra_forbidden" else validator_message(x["msg"]))
+            + (
+                unknown_key_message(tuple(x["loc"]), _File)
+                if x["type"] == "extra_forbidden"
+                else validator_message(x["msg"])
+            )
             for x in errs
         ]
         top = _File()

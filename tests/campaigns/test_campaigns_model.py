@@ -83,7 +83,26 @@ min_dwel_s = 3
     got = problems(tmp_path, text)
     assert any("campaign 'a' (#2): id: duplicate of campaign #1" in g for g in got)
     assert any("campaign #3: id: Field required" in g for g in got)
-    assert any("campaign 'c' (#4): min_dwel_s: unknown key (misspelt?)" in g for g in got)
+    assert any("campaign 'c' (#4): min_dwel_s: unknown key (did you mean 'min_dwell_s'?)" in g for g in got)
+
+
+def test_a_misspelt_key_is_offered_the_key_it_is_closest_to(tmp_path: Path) -> None:
+    text = """
+[caps]
+max_per_visti = 1
+[[campaign]]
+id = "c"
+zone = "bakery"
+segmnets = ["x"]
+colour = "red"
+[campaign.schedule]
+hour = ["08:00-10:00"]
+"""
+    got = problems(tmp_path, text)
+    assert any(g.endswith("caps.max_per_visti: unknown key (did you mean 'max_per_visit'?)") for g in got), got
+    assert any(g.endswith("(#1): segmnets: unknown key (did you mean 'segments'?)") for g in got), got
+    assert any(g.endswith("(#1): schedule.hour: unknown key (did you mean 'hours'?)") for g in got), got
+    assert any(g.endswith("(#1): colour: unknown key (misspelt?)") for g in got), got  # nothing close: no guess
 
 
 def test_a_campaign_with_a_bad_field_still_has_its_zone_and_id_checked(tmp_path: Path) -> None:
