@@ -80,7 +80,16 @@ def load_config_dir(config_dir: Path) -> LoadedConfig:
     if problems:
         raise ConfigError(problems)
     assert gateway is not None and zones is not None and caps is not None
+    if not gateway.mqtt.tls and (unused := [k for k in TLS_KEYS if getattr(gateway.mqtt, k) is not None]):
+        # the store meant TLS: without mqtts:// the files are never read and the password goes in clear text
+        warnings.append(
+            f"{config_dir / GATEWAY_FILE}: mqtt.{', mqtt.'.join(unused)}: set, but mqtt.url {gateway.mqtt.url} is "
+            "not mqtts://, so the connection is not encrypted and they are not used; write mqtts:// to use TLS"
+        )
     return LoadedConfig(config_dir, gateway, zones, campaigns, caps, warnings)
+
+
+TLS_KEYS = ("ca_file", "cert_file", "key_file")
 
 
 def build_pipeline(

@@ -295,6 +295,20 @@ def test_a_misspelt_gateway_key_is_offered_the_key_it_is_closest_to(config: Path
     assert code == 1 and "gateway.toml: mqtt.keepalive: unknown key (did you mean 'keepalive_s'?)" in err, err
 
 
+def test_tls_files_with_a_plain_mqtt_url_are_warned_about(config: Path) -> None:
+    """A store that set its CA and client certificate but kept mqtt:// got no TLS and no word about it."""
+    (config / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    g = config / "gateway.toml"
+    g.write_text(g.read_text().replace("[mqtt]\n", '[mqtt]\nca_file = "ca.pem"\n', 1))
+    assert 'url = "mqtt://' in g.read_text()
+    code, out, err = check(config)
+    assert code == 0, err
+    assert "gateway.toml: mqtt.ca_file: set, but mqtt.url mqtt://" in err and "not encrypted" in err, err
+    g.write_text(g.read_text().replace('url = "mqtt://', 'url = "mqtts://', 1))
+    code, out, err = check(config)
+    assert code == 0 and "not encrypted" not in err, err
+
+
 def test_a_number_written_as_text_in_campaigns_is_refused(config: Path) -> None:
     """pydantic read `min_dwell_s = "90"` as 90 and `campaigns validate` said ok; a marketer who quoted one number
     may have written another as "1h". gateway.toml still takes text: the PROXIMITY_* environment is all text."""
