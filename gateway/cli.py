@@ -261,6 +261,12 @@ def status(
         table.add_row(what, escape(value))  # names and errors are text: "rx-[b]" or "[Errno 2]" are not markup
 
     running = "running" if health["running"] else f"not running (last update {age:.0f} s ago)"
+    if (written_by := health.get("written_by", "run")) != "run":  # a replay into this state directory
+        running = (
+            f"not running; a {written_by} is using this state directory"
+            if health["running"]
+            else f"not running; the rows below are from a {written_by}, {age:.0f} s ago"
+        )
     # a stopped daemon's health file still says "scanning" and "connected": what it was, not what it is
     was = "" if health["running"] else "last known: "
     add_row("daemon", running)

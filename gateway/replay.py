@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from gateway.adverts import Advert
 from gateway.logs import log_each
-from gateway.runtime import Runtime
+from gateway.runtime import HEALTH_FILE, Runtime
 from gateway.setup import ZONES_FILE, LoadedConfig, input_warnings, left_out_warnings
 from gateway.sources.recording import RecordingReader
 
@@ -58,7 +59,9 @@ async def replay(
     # Each problem line is distinct and the reader caps them, so each gets its own log key (no folding).
     reader = RecordingReader(scans, strict=strict, on_problem=lambda msg: log_each(log, logging.WARNING, msg))
     reader.open()
+    live = _written_by_the_daemon(loaded.gateway.state_dir)
     runtime = Runtime(loaded)
+    runtime.written_by = f"replay of {scans}"
     stop = asyncio.Event()
     publisher_task = asyncio.create_task(runtime.publisher.run(), name="publisher")
     # a replay names unknown receivers once, with their counts, at the end (input_warnings)
@@ -108,6 +111,19 @@ async def replay(
                 f"({_iso(first_t[0])}): this recording (or a later one) was replayed into it before, and the "
                 "campaigns' cooldowns, caps and once-per-visit rule counted those triggers as sent; for a clean "
                 "run replay into an empty state directory (PROXIMITY_STATE_DIR=...)"
+            )
+        if live is not None:
+            result.warnings.append(
+                f"{loaded.gateway.state_dir}: the daemon's state directory (`run` last wrote its health at "
+                f"{_iso(live)}): the recording's stays and triggers are now in its history, counting against its "
+                "customers' cooldowns and caps; test with PROXIMITY_STATE_DIR=... set to a directory of its own"
+            )
+        if runtime.consenting_at_start == 0 and runtime.pipeline.stats.recognised == 0:
+            listed = loaded.gateway.customers_file
+            result.warnings.append(
+                f"{loaded.gateway.state_dir / 'registry.db'}: no consenting customer"
+                + (f" (with {listed} imported)" if listed is not None else " (gateway.toml sets no customers_file)")
+                + ": nobody could be recognised; import them with `proximity-gateway customers import FILE`"
             )
         result.warnings.extend(left_out_warnings(runtime.pipeline.left_out_s))
         if (level := runtime.pipeline.tracker.level.warning()) is not None:
@@ -159,3 +175,15 @@ async def _replay_paced(runtime: Runtime, reader: Iterable[Advert], speed: float
 
 def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+
+
+def _written_by_the_daemon(state_dir: Path) -> float | None:
+    """When `run` last wrote the health file of `state_dir`, or None if it never did (or a replay did last)."""
+    try:
+        health = json.loads((state_dir / HEALTH_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(health, dict) or health.get("written_by", "run") != "run":  # older daemons wrote no key
+        return None
+    updated = health.get("updated_at")
+    return float(updated) if isinstance(updated, int | float) and not isinstance(updated, bool) else None

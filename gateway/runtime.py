@@ -160,6 +160,7 @@ class Runtime:
         self.history = SqliteHistory(state_dir / HISTORY_FILE)
         self.outbox = Outbox(state_dir / OUTBOX_FILE)
         consenting = self.registry.consenting()
+        self.consenting_at_start = len(consenting)
         purge_revoked(self.history, self.outbox, {c.customer_id for c in consenting})
         self.pipeline: Pipeline = build_pipeline(loaded, customers=consenting, history=self.history, now=now)
         # Regulars' phone offsets from earlier runs, learnt under this very zone model (recall.py); a restart
@@ -202,6 +203,7 @@ class Runtime:
         self.rates = RateMeter()
         self.started_at = now()
         self.scanner_state = "idle"
+        self.written_by = "run"  # or "replay of FILE": `status` must not pass a test run off as the daemon
         self.queued_events = 0
         self.outbox_errors = 0
         self.events_dropped = 0
@@ -501,6 +503,7 @@ class Runtime:
             "sightings_sent": pub.sightings_sent,
             "calibration_adverts_sent": self.calibration_sent,
             "pid": os.getpid(),
+            "written_by": self.written_by,
             "updated_at": self.now(),
             "started_at": self.started_at,
             "scanner": self.scanner_state,

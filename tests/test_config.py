@@ -301,11 +301,11 @@ def test_tls_files_with_a_plain_mqtt_url_are_warned_about(config: Path) -> None:
     g = config / "gateway.toml"
     g.write_text(g.read_text().replace("[mqtt]\n", '[mqtt]\nca_file = "ca.pem"\n', 1))
     assert 'url = "mqtt://' in g.read_text()
-    code, out, err = check(config)
+    code, _, err = check(config)
     assert code == 0, err
     assert "gateway.toml: mqtt.ca_file: set, but mqtt.url mqtt://" in err and "not encrypted" in err, err
     g.write_text(g.read_text().replace('url = "mqtt://', 'url = "mqtts://', 1))
-    code, out, err = check(config)
+    code, _, err = check(config)
     assert code == 0 and "not encrypted" not in err, err
 
 

@@ -181,3 +181,38 @@ def test_a_recording_replayed_again_into_the_same_state_says_why_no_coupon_went(
     warning = [line for line in second.stderr.splitlines() if "already held triggers" in line]
     assert len(warning) == 1 and warning[0].startswith(f"warning: {state}: its history already held triggers up to")
     assert "replay into an empty state directory" in warning[0]
+
+
+def test_a_replay_into_the_daemons_state_or_without_customers_says_so(day: Path, tmp_path: Path) -> None:
+    """Following the install guide, a replay with the live config wrote its test coupons into the daemon's
+    history and health, and `status` then showed them as the gateway's; a replay with nobody in the registry
+    reported "0 recognised" and nothing more."""
+    port = free_port()
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "health.json").write_text(json.dumps({"written_by": "run", "updated_at": 1_800_000_000.0}))
+    bare = tmp_path / "bare" / "config"  # the day's config without its customers file
+    bare.mkdir(parents=True)
+    for name in ("zones.toml", "campaigns.toml"):
+        (bare / name).write_text((day / "config" / name).read_text())
+    gateway = (day / "config" / "gateway.toml").read_text()
+    (bare / "gateway.toml").write_text("\n".join(x for x in gateway.splitlines() if not x.startswith("customers_file")))
+    with Mosquitto(tmp_path / "broker", port=port):
+        into_live = replay(day, day / "scans.jsonl.gz", f"mqtt://127.0.0.1:{port}", state)
+        nobody = replay(bare.parent, day / "scans.jsonl.gz", f"mqtt://127.0.0.1:{port}", tmp_path / "empty-state")
+    assert into_live.returncode == 0, into_live.stderr
+    assert f"warning: {state}: the daemon's state directory (`run` last wrote its health at 2027-01-15" in (
+        into_live.stderr
+    )
+    assert "no consenting customer" not in into_live.stderr
+    status = subprocess.run(
+        [sys.executable, "-m", "gateway", "status", "--config", str(day / "config")],
+        env={**os.environ, "PROXIMITY_STATE_DIR": str(state), "COLUMNS": "300"}, capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+    assert f"not running; the rows below are from a replay of {day / 'scans.jsonl.gz'}" in status.stdout
+    assert nobody.returncode == 0, nobody.stderr
+    assert "(0 recognised)" in nobody.stderr
+    assert "registry.db: no consenting customer (gateway.toml sets no customers_file): nobody could be recognised" in (
+        nobody.stderr
+    )
