@@ -217,8 +217,4 @@ def list_campaigns(
     ]
     print_rows(_out, f"Campaigns at {when} ({tz_name})", columns, rows)
     caps = loaded.caps
-    _out.print(
-        f"caps: max_per_visit={caps.max_per_visit}, min_interval_s={caps.min_interval_s:g}, "
-        f"max_per_day={caps.max_per_day}",
-        markup=False,
-    )
+    _out.print(describe_caps(caps), markup=False)  # "max_per_day=None" read as a setting to staff

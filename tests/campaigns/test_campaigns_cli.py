@@ -155,6 +155,9 @@ def test_list_shows_what_is_active_at_a_store_local_time(tmp_path: Path, monkeyp
     assert r.exit_code == 0, r.output
     rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in r.stdout.splitlines() if "│" in line}
     assert rows["coffee-10"] == "yes" and rows["breakfast"] == "yes"
+    # the caps in words, as `validate` says them: "max_per_day=None" read as a setting
+    assert "coupons per customer: at most 2 a visit, 600 s apart (the defaults; [caps] changes them)" in r.stdout
+    assert "None" not in r.stdout
     r = runner.invoke(campaigns_app, ["list", "--config", str(d), "--at", "2026-03-29T10:30"])
     rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in r.stdout.splitlines() if "│" in line}
     assert rows["breakfast"] == "no"
