@@ -122,7 +122,8 @@ def replay(
         err.print(f"warning: {w}", markup=False)
     err.print(
         f"replayed {result.adverts} advertisements ({result.recognised} recognised) in {result.elapsed_s:.2f} s "
-        f"({result.adverts_per_s:,.0f}/s); {result.events} events queued; "
+        f"({result.adverts_per_s:,.0f}/s); {result.events} events queued"
+        f"{', every one acknowledged by the broker' if result.events and not result.still_queued else ''}; "
         f"{result.skipped_lines} lines skipped{'; recording truncated' if result.truncated else ''}"
         + (
             f"; {result.carried_over} events an earlier run had left queued went out too (same trigger ids)"
@@ -229,15 +230,21 @@ def status(
     except ConfigError as e:
         raise fail(e.problems) from None
     path = cfg.state_dir / HEALTH_FILE
+
+    def no_health(problem: str) -> typer.Exit:
+        if as_json:  # a monitoring script reads stdout: one object there too, saying why there is nothing more
+            out.print(json.dumps({"running": False, "problem": problem}), markup=False)
+        return fail(problem)
+
     try:
         health: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError:
-        raise fail(f"{path}: no health file: the gateway has not run with this config") from None
+        raise no_health(f"{path}: no health file: the gateway has not run with this config") from None
     except (OSError, ValueError) as e:
-        raise fail(f"{path}: unreadable health file ({e})") from None
+        raise no_health(f"{path}: unreadable health file ({e})") from None
     updated = health.get("updated_at") if isinstance(health, dict) else None
     if not isinstance(updated, int | float) or isinstance(updated, bool):
-        raise fail(f"{path}: not a health file written by the gateway (no numeric 'updated_at')")
+        raise no_health(f"{path}: not a health file written by the gateway (no numeric 'updated_at')")
     age = time.time() - float(updated)
     health["age_s"] = round(age, 1)
     # the health file is written every few seconds; a daemon killed a moment ago leaves a fresh one behind,

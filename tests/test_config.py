@@ -259,6 +259,15 @@ def test_status_on_a_health_file_it_did_not_write_is_one_line(config: Path, cont
     assert len(lines) == 1 and lines[0].startswith(f"error: {state / 'health.json'}: "), lines
 
 
+def test_status_json_of_a_gateway_that_never_ran_is_still_one_object(config: Path) -> None:
+    """A monitoring script parses stdout: `status --json` printed nothing there when no health file existed."""
+    result = CliRunner().invoke(app, ["status", "--config", str(config), "--json"])
+    assert result.exit_code == 1
+    health = json.loads(result.stdout)
+    assert health["running"] is False and "no health file" in health["problem"]
+    assert result.stderr.startswith("error: ") and "no health file" in result.stderr
+
+
 def test_an_infinite_duration_is_refused(config: Path) -> None:
     gw = config / "gateway.toml"
     gw.write_text(gw.read_text().replace("reconnect_max_s = 30.0", "reconnect_max_s = inf"))

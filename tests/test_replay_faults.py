@@ -178,6 +178,7 @@ def test_a_recording_replayed_again_into_the_same_state_says_why_no_coupon_went(
         second = replay(day, day / "scans.jsonl.gz", f"mqtt://127.0.0.1:{port}", state)
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert "already held triggers" not in first.stderr
+    assert "events queued, every one acknowledged by the broker;" in first.stderr
     warning = [line for line in second.stderr.splitlines() if "already held triggers" in line]
     assert len(warning) == 1 and warning[0].startswith(f"warning: {state}: its history already held triggers up to")
     assert "replay into an empty state directory" in warning[0]
