@@ -297,8 +297,11 @@ def ceiling(
         st = load_store(store)
         with err.status("scoring", spinner="dots") if err.is_terminal else _no_status() as status:
             for n, seed in enumerate(days, start=1):
+                doing = f"scoring day {n} of {len(days)} (seed {seed})"
                 if status is not None:
-                    status.update(f"scoring day {n} of {len(days)} (seed {seed})")
+                    status.update(doing)
+                else:  # a pipe or a CI log: a line a day, where a minute of silence read as a hang
+                    err.print(f"{doing} ...", markup=False)
                 ceiling_of_day(st, seed, shoppers, duration, radio, result)
     except _expected_errors() as e:
         if _debug:
