@@ -465,10 +465,16 @@ def fit(
     # recordings, come slightly or wholly out of time order, and the filters would drop what goes back in time
     all_adverts = sorted(adverts, key=lambda a: a.t)
     unheard_edges = check_time_span(all_adverts, truth)
-    rs = [r for r in readings(all_adverts, truth) if r.rssi != NO_RSSI_DBM]  # heard, but no level to fit
+    walked = list(readings(all_adverts, truth))
+    rs = [r for r in walked if r.rssi != NO_RSSI_DBM]  # heard, but no level to fit
     if not rs:
         raise CalibrationError("no advertisement of any truth device in the scans (check addresses/identities)")
     warnings: list[str] = []
+    if levelless := len(walked) - len(rs):
+        warnings.append(
+            f"{levelless} of the walk's {len(walked)} readings carry no RSSI (-127, or HCI's 127: the adapter did "
+            "not measure it) and are left out of the fit"
+        )
     if unheard_edges:
         edge = unheard_edges[0]
         more = f" (and {len(unheard_edges) - 1} more)" if len(unheard_edges) > 1 else ""

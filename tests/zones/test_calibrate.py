@@ -226,6 +226,10 @@ def test_packets_without_rssi_fit_the_same_model(
     )
     assert again.model.params == fitted.model.params
     assert np.array_equal(again.model.mean, fitted.model.mean)
+    # ...and said, not silently: a walk whose adapter reports no level is one staff should hear about
+    said = [w for w in again.warnings if "carry no RSSI" in w]
+    assert len(said) == 1 and said[0].startswith(f"{len(blank)} of the walk's "), again.warnings
+    assert not any("carry no RSSI" in w for w in fitted.warnings)
 
 
 def test_evaluate_leaves_out_a_receiver_that_died_as_the_daemon_does(
