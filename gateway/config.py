@@ -249,14 +249,16 @@ def _keys_at(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-def format_validation_error(file: Path | str, err: ValidationError) -> list[str]:
+def format_validation_error(file: Path | str, err: ValidationError, model: type[BaseModel] | None = None) -> list[str]:
+    """One line per problem, naming file and field; `model` is the file's (default: gateway.toml's)."""
     out = []
     for e in err.errors():
-        field = ".".join(str(p) for p in e["loc"]) or "(top level)"
         msg = validator_message(e["msg"])
         if e["type"] == "extra_forbidden":
-            msg = unknown_key_message(tuple(e["loc"]), GatewayConfig)
-        out.append(f"{file}: {field}: {msg}")
+            msg = unknown_key_message(tuple(e["loc"]), model or GatewayConfig)
+        # a check of the whole file names what it is about in its message: no "(top level)" before it
+        field = ".".join(str(p) for p in e["loc"])
+        out.append(f"{file}: {field}: {msg}" if field else f"{file}: {msg}")
     return out
 
 

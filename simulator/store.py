@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from gateway.config import format_validation_error
+from gateway.config import format_validation_error, no_text_or_bool_for_number
 
 BUILTIN_STORE = "example"
 Point = tuple[float, float]
@@ -32,6 +32,7 @@ class StoreError(Exception):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    _no_text = field_validator("*", mode="before")(no_text_or_bool_for_number)  # width = "25" was taken as 25
 
 
 class Zone(_Strict):
@@ -110,12 +111,26 @@ class Store(_Strict):
         names = [z.name for z in self.zone]
         if len(set(names)) != len(names):
             raise ValueError("zone names must be unique")
-        if "outside" in names or "unknown" in names:
-            raise ValueError("'outside' and 'unknown' are reserved zone names")
+        # the truth and zones.toml take names as written, and the fit refuses two that differ only in case or
+        # spaces: say so here, before a whole day is simulated for nothing
+        seen: dict[str, str] = {}
+        for name in names:
+            key = name.strip().casefold()
+            if key in ("outside", "unknown"):
+                raise ValueError(f"zone {name!r}: 'outside' and 'unknown' are reserved zone names, in any case")
+            if key in seen:
+                raise ValueError(f"zones {seen[key]!r} and {name!r} differ only in case or spaces: name them apart")
+            seen[key] = name
         ids = [r.id for r in self.receiver]
         if len(set(ids)) != len(ids):
             raise ValueError("receiver ids must be unique")
         for z in self.zone:
+            if (crossing := _self_crossing(z.polygon)) is not None:
+                i, j = crossing
+                raise ValueError(
+                    f"zone {z.name!r}: its polygon crosses itself (side {i + 1} crosses side {j + 1}): list the "
+                    "vertices in order around the zone"
+                )
             for px, py in z.polygon:
                 if not (0 <= px <= self.width and 0 <= py <= self.height):
                     raise ValueError(f"zone {z.name!r}: vertex ({px}, {py}) is outside the floor plan")
@@ -211,4 +226,22 @@ def load_store(path: Path | str | None = None) -> Store:
     try:
         return Store.model_validate(data)
     except ValidationError as e:
-        raise StoreError("\n".join(format_validation_error(label, e))) from None  # a line per problem
+        raise StoreError("\n".join(format_validation_error(label, e, Store))) from None  # a line per problem
+
+
+def _self_crossing(polygon: list[Point]) -> tuple[int, int] | None:
+    """The first two non-adjacent sides of `polygon` that cross (a bow tie), as 0-based side indexes, or None."""
+    n = len(polygon)
+    sides = [(polygon[i], polygon[(i + 1) % n]) for i in range(n)]
+
+    def orient(a: Point, b: Point, c: Point) -> float:
+        return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+    for i in range(n):
+        for j in range(i + 2, n):
+            if i == 0 and j == n - 1:
+                continue  # the first and last sides share a vertex
+            (a, b), (c, d) = sides[i], sides[j]
+            if orient(a, b, c) * orient(a, b, d) < 0 and orient(c, d, a) * orient(c, d, b) < 0:
+                return i, j
+    return None

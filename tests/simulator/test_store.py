@@ -66,6 +66,32 @@ def test_reserved_zone_names_are_refused(tmp_path: Path) -> None:
         load_store(p)
 
 
+@pytest.mark.parametrize(
+    ("replace", "message"),
+    [
+        # the fit refuses names that differ only in case: said at the end of a whole simulated day, in no file
+        (('name = "door"', 'name = "Outside"'), "zone 'Outside': 'outside' and 'unknown' are reserved zone names"),
+        (('name = "door"', 'name = "Counter "'), "zones 'Counter ' and 'counter' differ only in case or spaces"),
+        # a bow tie: numpy's "Fewer non-zero entries in p than size", naming nothing
+        (("polygon = [[3, 0], [8, 0], [8, 7], [3, 7]]", "polygon = [[3, 0], [8, 7], [8, 0], [3, 7]]"),
+         "zone 'magazines': its polygon crosses itself (side 1 crosses side 3)"),
+        (("width = ", 'width = "12" #'), 'width: "12" is text, not a number'),
+        (("entrance = ", "entrence = "), "entrence: unknown key (did you mean 'entrance'?)"),
+    ],
+)  # fmt: skip
+def test_a_store_file_the_day_would_fail_on_is_refused_before_it(
+    tmp_path: Path, replace: tuple[str, str], message: str
+) -> None:
+    text = (STORES / "small-kiosk.toml").read_text()
+    assert replace[0] in text, replace[0]
+    p = tmp_path / "s.toml"
+    p.write_text(text.replace(replace[0], replace[1], 1))
+    with pytest.raises(StoreError) as e:
+        load_store(p)
+    assert str(e.value).startswith(f"{p}: ") and message in str(e.value), str(e.value)
+    assert "(top level)" not in str(e.value)
+
+
 def test_zones_can_carry_the_names_staff_use(tmp_path: Path) -> None:
     """Names with spaces, accents and punctuation go through generate -> fit -> evaluate; the campaigns made for
     them get ids an MQTT topic can carry, and the config they are written into passes `config check`."""
