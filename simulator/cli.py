@@ -242,6 +242,10 @@ def evaluate(
     """Run the gateway pipeline over a recording and score zones and triggers against the truth."""
     from simulator.evaluate import evaluate_day
 
+    # the inputs first: a mistyped --scans read as "config: config directory not found" (config/ is found beside it)
+    for path in (scans, truth):
+        if not path.is_file():
+            raise _fail(f"{path}: {'is a directory, not a file' if path.is_dir() else 'no such file'}")
     if config is None:
         beside = scans.parent / "config"
         config = beside if beside.is_dir() else Path("config")

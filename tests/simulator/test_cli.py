@@ -53,6 +53,15 @@ def test_evaluate_that_scored_nothing_exits_1(small_day: GenerateResult, tmp_pat
     assert last == "error: no labelled sample: nothing was scored (the warnings above say why)"
 
 
+def test_evaluate_names_a_mistyped_recording_not_the_config(small_day: GenerateResult, tmp_path: Path) -> None:
+    """Without --config the config is looked for beside the scans: a mistyped --scans read as "config: config
+    directory not found"."""
+    missing = tmp_path / "nosuch.jsonl.gz"
+    result = runner.invoke(app, ["evaluate", "--scans", str(missing), "--truth", str(small_day.truth)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"error: {missing}: no such file"
+
+
 def test_generate_via_cli_writes_the_day(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["generate", "--out", str(tmp_path), "--shoppers", "2", "--duration", "60", "--seed", "9", "--quiet"]
