@@ -1,6 +1,6 @@
 """Zone accuracy on stores from a generator that is not ours, against the baselines (docs/zones.md, round 24).
 
-    python benchmarks/bench_outsider.py                     # layouts a-e, seeds 1-6 (about 15 minutes on 2 cores)
+    python benchmarks/bench_outsider.py                     # layouts a-e, seeds 1-6 (about 7 minutes, one core)
     python benchmarks/bench_outsider.py --layouts a c --seeds 1 2 --out DIR   # keep the files
 
 A helper session wrote the generator from SPEC.md alone, without reading `simulator/` or the zone model, so that
