@@ -69,6 +69,9 @@ class _Strict(BaseModel):
     _no_bool = field_validator("*", mode="before")(no_bool_for_number)
 
 
+TLS_KEYS = ("ca_file", "cert_file", "key_file")  # the [mqtt] files, read only with an mqtts:// url
+
+
 class MqttSettings(_Strict):
     url: str = "mqtt://127.0.0.1:1883"
     username: str | None = None
@@ -355,7 +358,7 @@ def service_credentials(cfg: GatewayConfig, environ: Mapping[str, str] | None = 
         return []
     return [
         key
-        for key in ("ca_file", "cert_file", "key_file")
+        for key in TLS_KEYS
         if (p := getattr(cfg.mqtt, key)) is not None and p.is_relative_to(SYSTEMD_CREDENTIALS_DIR) and not p.exists()
     ]
 
@@ -372,7 +375,7 @@ def _path_problems(path: Path, cfg: GatewayConfig, environ: Mapping[str, str]) -
     if not_a_dir:
         out.append(f"{path}: state_dir: {cfg.state_dir} exists and is not a directory")
     elsewhere = service_credentials(cfg, environ)
-    for key in ("ca_file", "cert_file", "key_file"):
+    for key in TLS_KEYS:
         p = getattr(cfg.mqtt, key)
         if p is not None and key not in elsewhere and not p.is_file():
             out.append(f"{path}: mqtt.{key}: {'a directory, not a file' if p.is_dir() else 'no such file'}: {p}")

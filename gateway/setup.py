@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.config import ConfigError, GatewayConfig, load_gateway_config
+from gateway.config import TLS_KEYS, ConfigError, GatewayConfig, load_gateway_config
 
 if TYPE_CHECKING:
     from gateway.campaigns.history import History
@@ -87,9 +87,6 @@ def load_config_dir(config_dir: Path) -> LoadedConfig:
             "not mqtts://, so the connection is not encrypted and they are not used; write mqtts:// to use TLS"
         )
     return LoadedConfig(config_dir, gateway, zones, campaigns, caps, warnings)
-
-
-TLS_KEYS = ("ca_file", "cert_file", "key_file")
 
 
 def build_pipeline(
