@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,22 +72,16 @@ async def replay(
     # a test run replayed twice into one state directory: the second sends nothing, its triggers already "sent"
     earlier = runtime.history.newest_trigger_t()
     result.carried_over = runtime.outbox.depth()
-    first_t: list[float] = []
-
-    def noting_start(adverts: Iterable[Advert]) -> Iterator[Advert]:
-        it = iter(adverts)
-        for adv in it:
-            first_t.append(adv.t)
-            yield adv
-            break
-        yield from it
-
     try:
         with reader:
+            # the first advertisement read ahead and put back: chain() adds no Python frame per advertisement
+            adverts = iter(reader)
+            first = next(adverts, None)
+            stream = adverts if first is None else itertools.chain((first,), adverts)
             if speed is None:
-                await _replay_fast(runtime, noting_start(reader))
+                await _replay_fast(runtime, stream)
             else:
-                await _replay_paced(runtime, noting_start(reader), speed)
+                await _replay_paced(runtime, stream, speed)
             result.skipped_lines = reader.stats.skipped
             result.truncated = reader.stats.truncated
             result.problems = list(reader.stats.problems)
@@ -104,11 +99,11 @@ async def replay(
                     f"{read.adverts:,} replayed: is it a scan recording (SPEC section 4)?"
                 )
         runtime.finish()
-        if earlier is not None and first_t and first_t[0] <= earlier:
+        if earlier is not None and first is not None and first.t <= earlier:
             state = loaded.gateway.state_dir
             result.warnings.append(
                 f"{state}: its history already held triggers up to {_iso(earlier)}, after this recording's start "
-                f"({_iso(first_t[0])}): this recording (or a later one) was replayed into it before, and the "
+                f"({_iso(first.t)}): this recording (or a later one) was replayed into it before, and the "
                 "campaigns' cooldowns, caps and once-per-visit rule counted those triggers as sent; for a clean "
                 "run replay into an empty state directory (PROXIMITY_STATE_DIR=...)"
             )
