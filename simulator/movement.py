@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from simulator.store import Point, Store, Zone
+from simulator.store import Point, Segment, Store, Zone, crosses
 
 FloatArray = npt.NDArray[np.float64]
 WALK_SPEED_RANGE_MPS = (1.0, 1.4)
@@ -55,20 +55,10 @@ class Track:
 
 
 WALL_CLEARANCE_M = 1.0  # people walk round the end of a shelf or wall, not through it
-Segment = tuple[Point, Point]
-
-
-def _side(a: Point, b: Point, c: Point) -> float:
-    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
-
-
-def _crosses(p: Point, q: Point, wall: Segment) -> bool:
-    c, d = wall
-    return _side(p, q, c) * _side(p, q, d) < 0 and _side(c, d, p) * _side(c, d, q) < 0
 
 
 def _clear(points: list[Point], walls: list[Segment]) -> bool:
-    return not any(_crosses(a, b, w) for a, b in itertools.pairwise(points) for w in walls)
+    return not any(crosses(a, b, w) for a, b in itertools.pairwise(points) for w in walls)
 
 
 def _length(points: list[Point]) -> float:

@@ -19,6 +19,7 @@ from gateway.config import format_validation_error, no_text_or_bool_for_number
 
 BUILTIN_STORE = "example"
 Point = tuple[float, float]
+Segment = tuple[Point, Point]
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -229,19 +230,22 @@ def load_store(path: Path | str | None = None) -> Store:
         raise StoreError("\n".join(format_validation_error(label, e, Store))) from None  # a line per problem
 
 
+def _side(a: Point, b: Point, c: Point) -> float:
+    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+
+def crosses(p: Point, q: Point, wall: Segment) -> bool:
+    """Whether the segment p-q properly crosses `wall` (touching an end is no crossing)."""
+    c, d = wall
+    return _side(p, q, c) * _side(p, q, d) < 0 and _side(c, d, p) * _side(c, d, q) < 0
+
+
 def _self_crossing(polygon: list[Point]) -> tuple[int, int] | None:
     """The first two non-adjacent sides of `polygon` that cross (a bow tie), as 0-based side indexes, or None."""
     n = len(polygon)
     sides = [(polygon[i], polygon[(i + 1) % n]) for i in range(n)]
-
-    def orient(a: Point, b: Point, c: Point) -> float:
-        return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
-
     for i in range(n):
         for j in range(i + 2, n):
-            if i == 0 and j == n - 1:
-                continue  # the first and last sides share a vertex
-            (a, b), (c, d) = sides[i], sides[j]
-            if orient(a, b, c) * orient(a, b, d) < 0 and orient(c, d, a) * orient(c, d, b) < 0:
+            if not (i == 0 and j == n - 1) and crosses(*sides[i], sides[j]):  # first and last share a vertex
                 return i, j
     return None

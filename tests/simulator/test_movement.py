@@ -8,8 +8,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.movement import _crosses, calibration_track, route, shopper_track, walls_of
-from simulator.store import load_store
+from simulator.movement import calibration_track, route, shopper_track, walls_of
+from simulator.store import crosses, load_store
 
 STORE = load_store()
 inside = st.tuples(st.floats(0.5, STORE.width - 0.5), st.floats(0.5, STORE.height - 0.5))
@@ -25,7 +25,7 @@ def test_routes_stay_on_the_floor_and_never_cross_a_wall(
     assert path[-1] == q
     for x, y in path:
         assert 0 <= x <= STORE.width and 0 <= y <= STORE.height
-    assert not any(_crosses(a, b, w) for a, b in itertools.pairwise(path) for w in walls)
+    assert not any(crosses(a, b, w) for a, b in itertools.pairwise(path) for w in walls)
 
 
 @settings(max_examples=20, deadline=None)
