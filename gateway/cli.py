@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from gateway import __version__
 from gateway.cli_calibrate import calibrate_app
 from gateway.cli_campaigns import campaigns_app
+from gateway.cli_console import cli_console
 from gateway.cli_customers import customers_app
 from gateway.cli_group import OneLineGroup
 from gateway.cli_record import calibrate_record_command, record_command
@@ -49,8 +49,8 @@ calibrate_app.command(
     "record", help="Record a labelled calibration walk in one zone, carrying a reference tag or a store-app phone."
 )(calibrate_record_command)
 
-err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)  # one problem, one line, even in a pipe
-out = Console(highlight=False, emoji=False, soft_wrap=True)
+err = cli_console(stderr=True, soft_wrap=True)  # one problem, one line, even in a pipe
+out = cli_console(soft_wrap=True)
 log = logging.getLogger("gateway.cli")
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Configuration directory.")]

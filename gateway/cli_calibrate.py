@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from gateway.adverts import DEFAULT_TOKEN_COMPANY_ID, Advert
+from gateway.cli_console import cli_console
 from gateway.config import DEFAULT_CONFIG_DIR
 from gateway.setup import input_warnings, left_out_warnings
 from gateway.sources.recording import Header, ReadStats, RecordingError, RecordingReader
@@ -32,8 +32,8 @@ from gateway.zones.report import weak_zone_advice
 from gateway.zones.samples import readings
 
 calibrate_app = typer.Typer(help="Zone calibration: fit a zone model from a labelled walk, score it.")
-_err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
-_out = Console(highlight=False, emoji=False, soft_wrap=True)
+_err = cli_console(stderr=True, soft_wrap=True)
+_out = cli_console(soft_wrap=True)
 
 
 def _fail(msg: str) -> typer.Exit:

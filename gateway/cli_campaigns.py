@@ -12,10 +12,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
 
 from gateway.campaigns.model import Campaign, CampaignsError, LoadedCampaigns, describe_caps, load_campaigns
 from gateway.campaigns.schedule import is_active, store_zone
+from gateway.cli_console import cli_console
 from gateway.cli_tables import print_rows
 from gateway.config import DEFAULT_CONFIG_DIR, ConfigError, gateway_document, read_toml
 
@@ -26,8 +26,8 @@ REGISTRY_FILE = "registry.db"
 
 campaigns_app = typer.Typer(help="Campaign rules: validate the file, list what is active.", no_args_is_help=True)
 
-_out = Console(highlight=False, emoji=False)
-_err = Console(stderr=True, highlight=False, emoji=False)
+_out = cli_console()
+_err = cli_console(stderr=True)
 
 ConfigOption = typer.Option(DEFAULT_CONFIG_DIR, "--config", "-c", help="Config directory (zones.toml, gateway.toml).")
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 
+from gateway.cli_console import cli_console
 from gateway.cli_tables import print_rows
 from gateway.config import DEFAULT_CONFIG_DIR, ConfigError, load_gateway_config
 from gateway.identity.models import Customer
@@ -31,8 +31,8 @@ customers_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_out = Console(highlight=False, emoji=False)
-_err = Console(stderr=True, highlight=False, emoji=False)
+_out = cli_console()
+_err = cli_console(stderr=True)
 
 ConfigOption = typer.Option(DEFAULT_CONFIG_DIR, "--config", "-c", help="Config directory holding gateway.toml.")
 

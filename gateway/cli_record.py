@@ -18,13 +18,14 @@ from typing import Annotated, Any
 
 import typer
 from bleak.backends.scanner import BaseBleakScanner
-from rich.console import Console, Group
+from rich.console import Group
 from rich.live import Live
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from gateway.adverts import ADDRESS_RE, Advert
+from gateway.cli_console import cli_console
 from gateway.config import DEFAULT_CONFIG_DIR, ConfigError, GatewayConfig, load_gateway_config
 from gateway.delivery.listener import listen_sightings
 from gateway.delivery.topics import Topics
@@ -69,10 +70,10 @@ def spot_cue(elapsed_s: float, zone: str = "") -> str:
 NODE_LATENCY_S = 0.5  # broker round trip and a node's housekeeping tick, on a store's LAN
 
 # soft_wrap: an error is one line however narrow the terminal (or a pipe, which rich takes as 80 columns)
-err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
+err = cli_console(stderr=True, soft_wrap=True)
 # The walk's readout wraps instead: with soft_wrap, rich's Live crops each line at the terminal's width, and at
 # 80 columns (ssh, a Pi's console) the spot cue lost its countdown ("... where people wait; move on in 4 s").
-live_err = Console(stderr=True, highlight=False, emoji=False)
+live_err = cli_console(stderr=True)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Configuration directory.")]
 BackendOpt = Annotated[

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from gateway.cli_console import cli_console
 from gateway.cli_group import OneLineGroup
 from simulator import __version__
 
@@ -29,8 +29,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-err = Console(stderr=True, highlight=False, emoji=False)
-out = Console(highlight=False, emoji=False)
+err = cli_console(stderr=True)
+out = cli_console()
 _debug = False
 
 
@@ -392,7 +392,7 @@ def demo(
         raise _fail(f"{day}: no scans.jsonl.gz and config/ here; make a day with: proximity-sim generate --out {day}")
     errors: tuple[type[BaseException], ...] = (*_expected_errors(), BrokerError)
     # In a pipe or a CI log rich assumes 80 columns and would cut the table's ids; give it room.
-    console = out if out.is_terminal else Console(highlight=False, emoji=False, width=130)
+    console = out if out.is_terminal else cli_console(width=130)
     try:
         result, got = asyncio.run(run_demo(day, speed, console))
     except errors as e:

@@ -107,14 +107,15 @@ def _progress(enabled: bool, total: float, label: str) -> Iterator[Any]:
     if not enabled or not sys.stderr.isatty():
         yield None
         return
-    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from gateway.cli_console import cli_console
 
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         TimeRemainingColumn(),
-        console=Console(stderr=True, emoji=False),
+        console=cli_console(stderr=True, highlight=True),
         transient=True,
     ) as bar:
         task = bar.add_task(label, total=total)
