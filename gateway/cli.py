@@ -223,7 +223,7 @@ def status(
     from gateway.config import load_gateway_config
     from gateway.delivery.outbox import queued_in
     from gateway.privacy import OUTBOX_FILE
-    from gateway.runtime import HEALTH_FILE, LOCK_FILE
+    from gateway.runtime import HEALTH_FILE, LOCK_FILE, health_updated_at
 
     try:
         cfg = load_gateway_config(config)
@@ -242,10 +242,10 @@ def status(
         raise no_health(f"{path}: no health file: the gateway has not run with this config") from None
     except (OSError, ValueError) as e:
         raise no_health(f"{path}: unreadable health file ({e})") from None
-    updated = health.get("updated_at") if isinstance(health, dict) else None
-    if not isinstance(updated, int | float) or isinstance(updated, bool):
+    updated = health_updated_at(health)
+    if updated is None:
         raise no_health(f"{path}: not a health file written by the gateway (no numeric 'updated_at')")
-    age = time.time() - float(updated)
+    age = time.time() - updated
     health["age_s"] = round(age, 1)
     # the health file is written every few seconds; a daemon killed a moment ago leaves a fresh one behind,
     # so the pid in the state directory's lock has the last word

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from gateway.adverts import Advert
 from gateway.logs import log_each
-from gateway.runtime import HEALTH_FILE, Runtime
+from gateway.runtime import HEALTH_FILE, Runtime, health_updated_at
 from gateway.setup import ZONES_FILE, LoadedConfig, input_warnings, left_out_warnings
 from gateway.sources.recording import RecordingReader
 
@@ -180,5 +180,4 @@ def _written_by_the_daemon(state_dir: Path) -> float | None:
         return None
     if not isinstance(health, dict) or health.get("written_by", "run") != "run":  # older daemons wrote no key
         return None
-    updated = health.get("updated_at")
-    return float(updated) if isinstance(updated, int | float) and not isinstance(updated, bool) else None
+    return health_updated_at(health)

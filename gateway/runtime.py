@@ -41,6 +41,14 @@ REGISTRY_POLL_S = 1.0  # revocations made by the CLI reach the running daemon wi
 HEALTH_WRITE_S = 2.0
 PRUNE_EVERY_S = 3600.0  # advertisement time between two prunings of history.db (gateway.toml [history])
 HEALTH_FILE = "health.json"
+
+
+def health_updated_at(health: object) -> float | None:
+    """When the gateway wrote this health document (`updated_at`), or None if it is not one of its health files."""
+    updated = health.get("updated_at") if isinstance(health, dict) else None
+    return float(updated) if isinstance(updated, int | float) and not isinstance(updated, bool) else None
+
+
 RATE_WINDOW_S = 10.0  # advertisements per second per receiver, averaged over this
 # While the outbox cannot be written (full or read-only disk), events wait in memory up to this many; past
 # it the oldest presence events go first, then the oldest triggers, each drop counted and logged.
