@@ -352,6 +352,7 @@ class Runtime:
         if t < self._next_prune_t:
             return
         self._next_prune_t = t + PRUNE_EVERY_S
+        self._erase_expired(t)
         keep_s = self.cfg.history.retention_days * 86_400
         self.pipeline.tracker.recall.forget_before(t - keep_s)
         try:
@@ -457,11 +458,34 @@ class Runtime:
 
     def revoke_everywhere(self, customer_id: str) -> None:
         """Revocation: keys, in-memory state, presence history and queued-but-unsent triggers go."""
+        dropped = self._erase(customer_id)
+        log_each(log, logging.INFO, "consent revoked: %s (%d queued messages deleted)", customer_id, dropped)
+
+    def _erase(self, customer_id: str) -> int:
+        """Everything the gateway holds about a customer, but the registry's record; returns the messages dropped."""
         self.pipeline.forget(customer_id)
         self._pending = [e for e in self._pending if e.customer_id != customer_id]
         self.history.delete_customer(customer_id)
-        dropped = self.outbox.delete_customer(customer_id)
-        log_each(log, logging.INFO, "consent revoked: %s (%d queued messages deleted)", customer_id, dropped)
+        return self.outbox.delete_customer(customer_id)
+
+    def _erase_expired(self, t: float) -> None:
+        """Consent given until a date (`expires_at`) ends as a revocation does, by advertisement time: the resolver
+        stops recognising the customer at that moment, and at the next hourly housekeeping their stays, coupons,
+        learnt phone offset and unsent messages go too, rather than waiting out the retention. The registry keeps
+        the record (`customers list` shows it expired), so that a renewed consent brings the customer back."""
+        expired = self.pipeline.resolver.expired(t)
+        if not expired:
+            return
+        try:
+            stored = self.history.customer_ids() | self.outbox.customer_ids()
+            dropped = sum(self._erase(customer_id) for customer_id in expired)
+        except (sqlite3.Error, OSError) as e:
+            log.warning("history: customers whose consent expired not erased this hour: %s", e)
+            return
+        # after a restart the registry hands the resolver every expired customer again: name only those who had data
+        if erased := sorted(c for c in expired if c in stored):
+            shown = ", ".join(erased[:5]) + (f" and {len(erased) - 5} more" if len(erased) > 5 else "")
+            log.info("consent expired: %s; their stored history erased (%d queued messages deleted)", shown, dropped)
 
     def poll_registry(self) -> None:
         """Picks up changes another process (the CLI) made to the registry: only what changed is applied."""

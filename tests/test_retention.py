@@ -3,10 +3,15 @@ campaign's cooldown still reads, and not on the word of a wall clock that has ju
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
+
+import pytest
 
 from gateway.adverts import Advert
 from gateway.campaigns.history import TriggerRecord
+from gateway.delivery.outbox import OutboxEntry
 from gateway.runtime import PRUNE_EVERY_S, Runtime
 from tests.test_recall_restart import ADDRS, T0, config, loaded, shop
 
@@ -66,3 +71,46 @@ def test_a_step_of_the_wall_clock_holds_pruning_back_for_an_hour(config: Path, t
         assert rt.history.export_customer("cust-1")["stays"] == []
     finally:
         rt.close()
+
+
+def consent_until(config: Path, customer: str, end: float) -> None:
+    """The customers file gives `customer` consent until `end` (SPEC 6's record with the registry's `expires_at`)."""
+    people = config.parent / "customers.jsonl"
+    rows = [json.loads(line) for line in people.read_text().splitlines()]
+    for row in rows:
+        if row["customer_id"] == customer:
+            row["expires_at"] = end
+    people.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_consent_that_expires_takes_the_customers_history_with_it_within_the_hour(
+    config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    consent_until(config, "cust-1", T0 + DAY)
+    rt = Runtime(loaded(config, tmp_path / "state"))
+    try:
+        shop(rt, "cust-1", -8.0, T0)
+        shop(rt, "cust-2", 0.0, T0 + 600)
+        rt.outbox.put_many([OutboxEntry("m1", "proximity/s/triggers/c", {"customer_id": "cust-1"}, "cust-1")])
+        walk_past(rt, T0 + 2 * PRUNE_EVERY_S, 60.0)  # housekeeping while the consent still holds: nothing goes
+        assert rt.history.export_customer("cust-1")["stays"]
+        assert "cust-1" in rt.outbox.customer_ids()
+
+        caplog.set_level(logging.INFO, logger="gateway.runtime")
+        walk_past(rt, T0 + DAY, PRUNE_EVERY_S + 60.0)  # the first hour after the consent ended
+        gone = rt.history.export_customer("cust-1")
+        assert gone["stays"] == [] and gone["phone_offset"] is None
+        assert "cust-1" not in rt.outbox.customer_ids()  # its coupon is not sent after the consent ended
+        assert rt.pipeline.tracker.recall.recall("cust-1") is None
+        assert rt.history.export_customer("cust-2")["stays"]  # consent without an end date: kept
+        assert any("consent expired: cust-1" in r.getMessage() for r in caplog.records)
+    finally:
+        rt.close()
+    # the registry keeps the record (a renewal brings the customer back); a restart names nobody again
+    caplog.clear()
+    again = Runtime(loaded(config, tmp_path / "state"))
+    try:
+        walk_past(again, T0 + DAY + 2 * PRUNE_EVERY_S, PRUNE_EVERY_S + 60.0)
+        assert not any("consent expired" in r.getMessage() for r in caplog.records)
+    finally:
+        again.close()

@@ -160,6 +160,10 @@ class Resolver:
         """The customers this resolver recognises (consenting when added)."""
         return list(self._segments)
 
+    def expired(self, t: float) -> list[str]:
+        """The customers held whose consent ended at or before `t` (they are no longer recognised from then on)."""
+        return [cid for cid, end in self._expires.items() if not t < end]
+
     def segments(self, customer_id: str) -> frozenset[str]:
         return self._segments.get(customer_id, frozenset())
 

@@ -114,6 +114,15 @@ def test_consent_expiry_is_checked_at_the_adverts_time() -> None:
     assert r.stats.expired == 1
 
 
+def test_the_customers_whose_consent_has_ended_are_named_at_the_same_moment_it_ends() -> None:
+    addr = {"kind": "address", "address": "00:11:22:33:44:55"}
+    r = Resolver([customer("c1", expires_at=T0 + 10, identifiers=[addr]), customer("c2", identifiers=[])])
+    assert r.expired(T0 + 9.9) == []
+    assert r.expired(T0 + 10) == ["c1"]  # the same instant match() stops recognising them
+    r.remove("c1")
+    assert r.expired(T0 + 10) == []
+
+
 def test_non_consenting_customers_are_not_recognised() -> None:
     r = Resolver([customer("c1", consent=False, identifiers=[{"kind": "address", "address": "00:11:22:33:44:55"}])])
     assert r.match(adv("00:11:22:33:44:55")) is None
