@@ -277,6 +277,17 @@ def _evaluate(
             f"no advertisement was recognised as a customer's ({known}): zone accuracy is 0 and the trigger scores "
             "say nothing"
         )
+    # A customer the recogniser missed altogether (a wrong token company id, a mistyped key) has no sample and no
+    # expected trigger: the scores would say nothing of them. Name them, with what was scored without them.
+    in_span = {iv.device for iv in intervals if t_first is not None and iv.t_end >= t_first and iv.t_start <= t_last}
+    unrecognised = sorted(in_span - set(last_seen) - {c.customer_id for c in listed if not c.consent})
+    if unrecognised and last_seen:
+        shown = ", ".join(unrecognised[:3]) + (f" (and {len(unrecognised) - 3} more)" if len(unrecognised) > 3 else "")
+        on_problem(
+            f"{truth}: {len(unrecognised)} of the {len(in_span)} devices with truth in the recording were never "
+            f"recognised: {shown}; they are left out of every score, triggers included (check their identifiers, "
+            "their consent, and token_company_id under [recognition] in gateway.toml)"
+        )
     for w in left_out_warnings(pipeline.left_out_s):
         on_problem(w)
     if unknown := sorted({iv.zone for iv in intervals} - set(loaded.zones.classes) - {OUTSIDE}):
@@ -325,6 +336,7 @@ def _evaluate(
         "skipped_lines": stats.skipped,
         "lines_out_of_time_order": stats.late,
         "customers_seen": len(last_seen),
+        "truth_devices_unrecognised": len(unrecognised),
         "customers_from": listed_from,  # gateway.toml's customers_file, the registry, or customers.jsonl beside
         "receivers_left_out_s": {rx: round(v, 1) for rx, v in sorted(pipeline.left_out_s.items())},
         "triggers_to_non_consenting": sum(c in refused for c, _, _ in predicted),

@@ -246,3 +246,29 @@ def test_a_truth_of_another_day_is_named_as_one(small_day: GenerateResult, tmp_p
     quiet: list[str] = []
     evaluate_day(small_day.scans, small_day.truth, small_day.config_dir, on_problem=quiet.append)
     assert not [p for p in quiet if "lie outside" in p or "lies outside" in p]
+
+
+def test_a_customer_the_recogniser_never_matched_is_named_not_left_out_in_silence(
+    small_day: GenerateResult, tmp_path: Path
+) -> None:
+    """A customer whose key is wrong (here: another secret, as a mistyped company id or a stale export would do) has
+    no sample and no expected trigger, so every score read perfect without them."""
+    config = tmp_path / "config"
+    shutil.copytree(small_day.config_dir, config)
+    rows = [json.loads(r) for r in (small_day.config_dir.parent / "customers.jsonl").read_text().splitlines()]
+    in_truth = {iv.device for iv in read_truth(small_day.truth)}
+    victim = next(
+        r for r in rows if r["consent"] and r["customer_id"] in in_truth and r["identifiers"][0]["kind"] == "token"
+    )
+    victim["identifiers"] = [{"kind": "token", "secret": "00" * 16}]
+    (tmp_path / "customers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    problems: list[str] = []
+    got = evaluate_day(small_day.scans, small_day.truth, config, on_problem=problems.append)
+    named = [p for p in problems if "never recognised" in p]
+    assert len(named) == 1 and victim["customer_id"] in named[0], problems
+    assert got["truth_devices_unrecognised"] == 1
+
+    intact: list[str] = []
+    whole = evaluate_day(small_day.scans, small_day.truth, small_day.config_dir, on_problem=intact.append)
+    assert whole["truth_devices_unrecognised"] == 0 and not any("never recognised" in p for p in intact)
