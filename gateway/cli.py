@@ -184,7 +184,7 @@ def config_check(config: ConfigOpt = DEFAULT_CONFIG_DIR) -> None:
         from gateway.identity.importer import read_customers_file
 
         listed = read_customers_file(g.customers_file)
-        for problem in listed.problems:
+        for problem in [*listed.problems, *listed.notes]:
             err.print(f"warning: {problem}", markup=False)
         if listed.rejected:
             err.print(

@@ -28,7 +28,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from gateway.identity.models import IDENTIFIER_KINDS, Customer, format_record_errors
+from gateway.identity.irk import chance_match_note
+from gateway.identity.models import IDENTIFIER_KINDS, Customer, IrkIdentifier, format_record_errors
 
 CSV_COLUMNS = (
     "customer_id",
@@ -280,6 +281,9 @@ def parse_customers_text(text: str, path: Path) -> CustomersFile:
         else:
             why = f"line {kept.line}, which withdraws consent, is kept"
         out.problems.append(f"{path}: line {line}: customer_id: duplicate of line {seen} ({why})")
+    irks = sum(isinstance(i, IrkIdentifier) for r in out.records if r.customer.consent for i in r.customer.identifiers)
+    if (note := chance_match_note(irks)) is not None:
+        out.notes.append(f"{path}: {note}")
     return out
 
 

@@ -11,6 +11,10 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 IRK_LEN_BYTES = 16
 PRAND_LEN_BYTES = 3
 _PAD = bytes(13)
+HASH_SPACE = 1 << 24  # an RPA's hash is 24 bits: any address matches a given IRK with probability 1 / HASH_SPACE
+# Every iPhone in range of a store advertises on resolvable private addresses, several a visit: thousands of
+# strangers' addresses a day. From this many IRKs on, about one a day or more matches a customer by chance.
+CHANCE_MATCH_NOTE_IRKS = 1000
 
 
 def ah(irk: bytes, prand: bytes) -> bytes:
@@ -35,3 +39,19 @@ def address_parts(addr: str) -> tuple[bytes, bytes] | None:
     if len(raw) != 6:
         return None
     return raw[:3], raw[3:]
+
+
+def chance_match_note(irks: int) -> str | None:
+    """What a store recognising many customers by IRK should know, or None below CHANCE_MATCH_NOTE_IRKS.
+
+    A resolvable private address is a 24-bit random part and a 24-bit hash of it under the owner's IRK; nothing
+    else in it can be checked. A stranger's address therefore resolves under one of n keys with probability
+    n / 2^24, and does so for its whole lifetime (minutes), which looks exactly like that customer's visit."""
+    if irks < CHANCE_MATCH_NOTE_IRKS:
+        return None
+    return (
+        f"{irks:,} consenting customers are recognised by IRK: an address carries a 24-bit hash, so about one "
+        f"stranger's resolvable address in {HASH_SPACE // irks:,} matches one of those keys by chance, and that "
+        "stranger is tracked and sent coupons as the customer; the app's rotating token (64 bits) has no such "
+        "chance matches (README, Recognition)"
+    )

@@ -180,3 +180,23 @@ def test_list_says_expired_for_a_consent_past_its_date(config: Path, tmp_path: P
     old = next(line for line in out.splitlines() if "cust-old" in line)
     new = next(line for line in out.splitlines() if "cust-new" in line)
     assert "expired" in old and "expired" not in new
+
+
+@pytest.mark.parametrize(("irks", "warned"), [(999, False), (1000, True)])
+def test_importing_many_irks_says_how_often_a_strangers_address_matches_one_by_chance(
+    config: Path, tmp_path: Path, irks: int, warned: bool
+) -> None:
+    """An RPA's hash is 24 bits: with n IRKs, one stranger's address in 2^24 / n resolves to some customer, who is
+    then sent that stranger's coupons (a sweep saw three at 10,000 IRKs in one morning). A declined row's key and a
+    token customer's do not count."""
+    rows = [record(f"c{i}", identifiers=[{"kind": "irk", "irk": f"{i + 1:032x}"}]) for i in range(irks)]
+    rows.append(record("no", consent=False, identifiers=[{"kind": "irk", "irk": "f" * 32}]))
+    rows.append(record("tok"))
+    code, _, err = run("import", str(write_jsonl(tmp_path / "c.jsonl", rows)), "--config", str(config))
+    assert code == 0, err
+    note = [line for line in err.splitlines() if "by chance" in line]
+    if warned:
+        assert len(note) == 1 and "1,000 consenting customers are recognised by IRK" in note[0]
+        assert f"one stranger's resolvable address in {2**24 // 1000:,}" in note[0]  # 16,777
+    else:
+        assert note == []
