@@ -125,11 +125,7 @@ def replay(
         f"({result.adverts_per_s:,.0f}/s); {result.events} events queued"
         f"{', every one acknowledged by the broker' if result.events and not result.still_queued else ''}; "
         f"{result.skipped_lines} lines skipped{'; recording truncated' if result.truncated else ''}"
-        + (
-            f"; {result.carried_over} events an earlier run had left queued went out too (same trigger ids)"
-            if result.carried_over
-            else ""
-        ),
+        + _carried_over(result.carried_over, result.still_queued),
         markup=False,
     )
     if result.still_queued:
@@ -138,6 +134,15 @@ def replay(
             f"{result.still_queued} messages still queued in {outbox} (broker {loaded.gateway.mqtt.url} "
             "did not acknowledge them in time); they will be sent by the next run"
         )
+
+
+def _carried_over(carried: int, still_queued: int) -> str:
+    """What became of the events an earlier run (a broker away, a crash) had left in the outbox."""
+    if not carried:
+        return ""
+    if not still_queued:
+        return f"; {carried} events an earlier run had left queued went out too (same trigger ids)"
+    return f"; {carried} events an earlier run had left queued were waiting too"
 
 
 @config_app.command("check")

@@ -95,7 +95,7 @@ async def replay(
                 # SPEC section 4: skipped lines never stop a replay, but a file that is mostly not advertisements
                 # (a truth or customers file, a log) deserves more than a count at the end of the summary
                 result.warnings.append(
-                    f"{scans}: {read.skipped:,} of its {read.skipped + read.adverts:,} lines were skipped and "
+                    f"{scans}: {read.skipped:,} of its {read.lines:,} lines were skipped and "
                     f"{read.adverts:,} replayed: is it a scan recording (SPEC section 4)?"
                 )
         runtime.finish()

@@ -547,3 +547,24 @@ def test_hcis_rssi_not_available_is_read_as_the_no_rssi_bluez_writes(tmp_path: P
     path = write(tmp_path / "s.jsonl", [json.dumps(HEADER), line(1.0, rssi=127), line(2.0, rssi=-127)])
     _, got, stats = read_recording(path)
     assert [a.rssi for a in got] == [NO_RSSI_DBM, NO_RSSI_DBM] and stats.malformed == 0
+
+
+@pytest.mark.parametrize(("content", "skipped"), [(b"\xef\xbb\xbf", 0), (b"\xef\xbb\xbf\n", 1), (b"", 0)])
+def test_a_byte_order_mark_alone_reads_as_the_empty_file_it_is(tmp_path: Path, content: bytes, skipped: int) -> None:
+    """A BOM alone was a header 'not valid JSON' counted as two skipped lines of a file of one."""
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(content)
+    with RecordingReader(path) as r:
+        assert list(r) == []
+    assert r.stats.skipped == skipped and r.stats.lines == 1
+
+
+def test_opening_a_reader_twice_reads_its_header_once(tmp_path: Path) -> None:
+    """replay opens the recording before connecting (to name a bad path first) and then reads it in a `with`."""
+    path = tmp_path / "bad-header.jsonl"
+    path.write_text("{not json\n" + line(1.0) + "\n")
+    r = RecordingReader(path)
+    r.open()
+    with r:
+        got = list(r)
+    assert len(got) == 1 and r.stats.malformed == 1 and len(r.stats.problems) == 1

@@ -61,12 +61,16 @@ def test_broker_unreachable_at_start_then_back_nothing_lost(day: Path, tmp_path:
     assert "still queued" in last and "outbox.db" in last and "Traceback" not in first.stderr
     queued = int(last.split("error: ")[1].split()[0])
     assert queued > 0
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text(json.dumps({"format": "proximity-scans", "version": 1}) + "\n")
+    # still away: the summary must not say the earlier run's events went out
+    again = replay(day, empty, f"mqtt://127.0.0.1:{port}", state, "--drain-timeout", "1")
+    assert again.returncode == 1 and "went out" not in again.stderr
+    assert f"; {queued} events an earlier run had left queued were waiting too" in again.stderr
 
     with Mosquitto(tmp_path / "broker", port=port):
         client, got = collect(port, "proximity/+/triggers/#")
         time.sleep(0.3)
-        empty = tmp_path / "empty.jsonl"
-        empty.write_text(json.dumps({"format": "proximity-scans", "version": 1}) + "\n")
         second = replay(day, empty, f"mqtt://127.0.0.1:{port}", state)
         time.sleep(0.5)
         client.loop_stop()
@@ -114,7 +118,8 @@ def test_a_file_that_is_mostly_not_advertisements_is_named(day: Path, tmp_path: 
     mixed.write_text("\n".join(lines + truth) + "\n")
     result = replay(day, mixed, mosquitto.url, tmp_path / "state")
     assert result.returncode == 0, result.stderr  # skipped lines never stop a replay
-    warning = f"warning: {mixed}: {len(truth):,} of its {len(truth) + 5:,} lines were skipped and 5 replayed: is it"
+    # the header is a line of the file too: the same total as the reader's own count ("N of M lines skipped")
+    warning = f"warning: {mixed}: {len(truth):,} of its {len(truth) + 6:,} lines were skipped and 5 replayed: is it"
     assert warning in result.stderr
     fine = replay(day, day / "scans.jsonl.gz", mosquitto.url, tmp_path / "state2")
     assert "is it a scan recording" not in fine.stderr

@@ -267,6 +267,8 @@ class RecordingReader:
         self.close()
 
     def open(self) -> None:
+        if self._stream is not None:  # opened already (replay opens first to name a bad path before connecting)
+            return
         if not self.path.is_file():
             what = "a directory, not a recording" if self.path.is_dir() else "no such recording"
             raise RecordingError(f"{self.path}: {what}")
@@ -296,6 +298,7 @@ class RecordingReader:
             self.on_problem(msg)
 
     def _parse_header(self, first: bytes) -> None:
+        first = first.removeprefix(b"\xef\xbb\xbf")  # a byte order mark alone is an empty file, not a bad header
         if not first.strip():
             if first == b"":
                 return  # an empty file is an empty recording
