@@ -397,34 +397,51 @@ def _audience_covers(a: Campaign, b: Campaign) -> bool:
 
 
 def shadowed(campaigns: list[Campaign], caps: Caps) -> list[tuple[Campaign, str]]:
-    """Campaigns that can never fire because a higher-priority one always takes the customer's only slot.
+    """Campaigns that can never fire because others always take every slot a visit allows (`max_per_visit`).
 
-    Deliberately conservative: a fallback offer that fires while the other one is on cooldown, over budget,
-    out of schedule or redeemed is a legitimate design and is not reported.
+    Campaign a is always ahead of b when, whenever b's rule completes, a's has completed in the same episode and
+    goes first: same zone and event, a dwell no longer and a confidence no higher, and either the higher priority
+    (or, equal, the earlier place in the file) or, with no `min_interval_s`, a strictly shorter dwell. With
+    `min_interval_s` a shorter dwell alone is not enough: a rule the interval holds back fires when it lifts, and if
+    b's has completed by then the priority decides (docs/campaigns.md). a must also fire on every visit and for
+    everyone b reaches: no schedule, budget or cooldown, an audience covering b's. A fallback offer that fires
+    while the other one is on cooldown, over budget, out of schedule or redeemed is a legitimate design and is not
+    reported.
     """
     out: list[tuple[Campaign, str]] = []
+    slots = caps.max_per_visit
+    if slots is None:
+        return out
     order = {c.id: i for i, c in enumerate(campaigns)}
+
+    def ahead(a: Campaign, b: Campaign) -> bool:
+        by_rank = (a.priority, -order[a.id]) > (b.priority, -order[b.id])
+        by_time = caps.min_interval_s == 0 and a.min_dwell_s < b.min_dwell_s
+        return (
+            (by_rank or by_time)
+            and a.zone == b.zone
+            and a.on == b.on
+            and not a.sequence
+            and a.min_dwell_s <= b.min_dwell_s
+            and a.min_confidence <= b.min_confidence
+            and a.schedule is None
+            and a.budget_per_day is None
+            and a.cooldown_s == 0
+            and _audience_covers(a, b)
+        )
+
     for b in campaigns:
-        for a in campaigns:
-            if a is b or not a.enabled:
-                continue
-            first = (a.priority, -order[a.id]) > (b.priority, -order[b.id])
-            one_slot = caps.max_per_visit == 1 or caps.min_interval_s > b.min_dwell_s - a.min_dwell_s
-            if (
-                first
-                and one_slot
-                and a.zone == b.zone
-                and a.on == b.on
-                and not a.sequence
-                and a.min_dwell_s <= b.min_dwell_s
-                and a.min_confidence <= b.min_confidence
-                and a.schedule is None
-                and a.budget_per_day is None
-                and a.cooldown_s == 0
-                and _audience_covers(a, b)
-            ):
-                out.append((b, f"unreachable: campaign '{a.id}' (same zone, fires first) always takes the slot"))
-                break
+        first = [a for a in campaigns if a is not b and a.enabled and ahead(a, b)]
+        if len(first) < slots:
+            continue
+        if slots == 1:
+            out.append((b, f"unreachable: campaign '{first[0].id}' (same zone, fires first) always takes the slot"))
+        else:
+            names = ", ".join(f"'{a.id}'" for a in first[:slots])
+            out.append(
+                (b, f"unreachable: campaigns {names} (same zone, fire first) always take the {slots} slots a visit "
+                 "allows (caps.max_per_visit)")
+            )  # fmt: skip
     return out
 
 

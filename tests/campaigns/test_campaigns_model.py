@@ -262,6 +262,86 @@ min_dwell_s = 10
     assert len(warnings) == 1 and "campaign 'small' (#2): unreachable: campaign 'big'" in warnings[0]
 
 
+PRODUCE_PAIR = """
+[[campaign]]
+id = "hello"
+zone = "coffee"
+min_dwell_s = 10
+[[campaign]]
+id = "more"
+zone = "coffee"
+min_dwell_s = 20
+"""
+
+
+@pytest.mark.parametrize("caps", ["[caps]\nmax_per_visit = 2\nmin_interval_s = 60\n", ""])
+def test_a_campaign_held_back_by_the_interval_fires_later_and_is_not_called_unreachable(
+    tmp_path: Path, caps: str
+) -> None:
+    """Two slots a visit, 60 s apart (or the defaults, 600 s): 'more' waits for the interval after 'hello' and then
+    fires (a sweep's replay sent it seven times) while `campaigns validate` called it unreachable."""
+    _, _, warnings = load_campaigns(write(tmp_path, caps + PRODUCE_PAIR), zones=ZONES)
+    assert not any("unreachable" in w for w in warnings)
+
+
+def test_campaigns_that_fill_every_slot_of_a_visit_first_make_the_next_unreachable(tmp_path: Path) -> None:
+    """Two slots, no interval: 'hello' (10 s) and 'short' (20 s) always complete before 'long' (90 s), whatever the
+    file order; the sweep's replay never sent 'long', and nothing warned of it."""
+    text = """
+[caps]
+max_per_visit = 2
+min_interval_s = 0
+[[campaign]]
+id = "hello"
+zone = "coffee"
+min_dwell_s = 10
+[[campaign]]
+id = "long"
+zone = "coffee"
+min_dwell_s = 90
+[[campaign]]
+id = "short"
+zone = "coffee"
+min_dwell_s = 20
+"""
+    _, _, warnings = load_campaigns(write(tmp_path, text), zones=ZONES)
+    assert len(warnings) == 1
+    assert "campaign 'long' (#2): unreachable: campaigns 'hello', 'short'" in warnings[0]
+    assert "2 slots a visit allows" in warnings[0]
+    # with an interval, 'long' (here 50 s) completes while 'short' is held back, and goes first when it lifts
+    spaced = text.replace("min_interval_s = 0", "min_interval_s = 60").replace("90", "50")
+    _, _, warnings = load_campaigns(write(tmp_path, spaced), zones=ZONES)
+    assert warnings == []
+
+
+@pytest.mark.parametrize(
+    ("caps", "dwells"),
+    [
+        ({"max_per_visit": 2, "min_interval_s": 0}, (10, 90, 20)),
+        ({"max_per_visit": 2, "min_interval_s": 60}, (10, 50, 20)),
+        ({"max_per_visit": 2, "min_interval_s": 60}, (10, 20)),
+        ({"max_per_visit": 1, "min_interval_s": 0}, (10, 20)),
+        ({"max_per_visit": 2, "min_interval_s": 600}, (30, 10)),
+        ({"max_per_visit": 3, "min_interval_s": 0}, (5, 5, 5, 5)),
+    ],
+)
+def test_a_campaign_called_unreachable_never_fires_on_a_long_stay(
+    caps: dict[str, object], dwells: tuple[int, ...]
+) -> None:
+    from gateway.campaigns import Campaign, Caps
+    from gateway.campaigns.model import shadowed
+    from tests.campaigns.campaign_script import Harness, leg, make_engine, triggers
+
+    rows = [{"id": f"c{i}", "zone": "coffee", "min_dwell_s": d} for i, d in enumerate(dwells)]
+    warned = {b.id for b, _ in shadowed([Campaign.model_validate(r) for r in rows], Caps.model_validate(caps))}
+    engine: Harness = make_engine(rows, caps={**caps, "max_per_day": None})
+    fired = {t.campaign_id for t in triggers(engine.feed("cust-1", leg("coffee", 0, 1800)))}
+    unfired = {r["id"] for r in rows} - fired
+    assert warned <= unfired  # never a warning on a campaign that fires
+    if caps["min_interval_s"] == 0:  # without the interval's hold-ups the rule is exact
+        assert warned == unfired
+
+
 def test_fallback_offer_behind_a_cooldown_is_not_reported(tmp_path: Path) -> None:
     text = """
 [caps]
