@@ -56,13 +56,6 @@ def parse_window(text: str) -> tuple[int, int]:
     return h1 * 60 + m1, h2 * 60 + m2
 
 
-def _in_window(minute: int, window: tuple[int, int]) -> bool:
-    start, end = window
-    if start <= end:
-        return start <= minute < end
-    return minute >= start or minute < end
-
-
 @functools.lru_cache(maxsize=16)
 def store_zone(name: str) -> ZoneInfo:
     try:
@@ -76,21 +69,36 @@ def local_day(t: float, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(t, tz).date().isoformat()
 
 
-def is_active(schedule: Schedule | None, t: float, tz: ZoneInfo) -> bool:
-    if schedule is None:
-        return True
-    local = datetime.fromtimestamp(t, tz)
-    d = local.date()
+def _runs_on(schedule: Schedule, d: date) -> bool:
+    """Whether the schedule's days and dates include the store-local day d."""
     if schedule.start_date and d < schedule.start_date:
         return False
     if schedule.end_date and d > schedule.end_date:
         return False
-    if schedule.days is not None and DAYS[local.weekday()] not in schedule.days:
-        return False
-    if schedule.hours is None:
+    return schedule.days is None or DAYS[d.weekday()] in schedule.days
+
+
+def is_active(schedule: Schedule | None, t: float, tz: ZoneInfo) -> bool:
+    """Whether the schedule runs at t. A window that crosses midnight belongs to the day it starts, as opening hours
+    are read: `days = ["mon"]`, `"22:00-02:00"` is Monday night, Monday 22:00 to Tuesday 02:00."""
+    if schedule is None:
         return True
+    local = datetime.fromtimestamp(t, tz)
+    d = local.date()
+    if schedule.hours is None:
+        return _runs_on(schedule, d)
     minute = local.hour * 60 + local.minute
-    return any(_in_window(minute, parse_window(h)) for h in schedule.hours)
+    for h in schedule.hours:
+        start, end = parse_window(h)
+        if start <= end:
+            if start <= minute < end and _runs_on(schedule, d):
+                return True
+        elif minute >= start:
+            if _runs_on(schedule, d):
+                return True
+        elif minute < end and _runs_on(schedule, d - timedelta(days=1)):  # the tail of last night's window
+            return True
+    return False
 
 
 def _exists(d: date, minute: int, tz: ZoneInfo) -> bool:
@@ -155,10 +163,16 @@ def _windows_at_change(
     (window, start, end, day, g0, g1)."""
     for h in schedule.hours or []:
         start, end = parse_window(h)
+        found = False
         for d in _running_days(schedule, today):
-            span = change(d, tz)
-            if span is not None and touches(start, end, *span):
-                yield h, start, end, d, *span
+            # a window past midnight runs into the next day, whose clock change its end meets (is_active)
+            for day in (d,) if start <= end else (d, d + timedelta(days=1)):
+                span = change(day, tz)
+                if span is not None and touches(start, end, *span):
+                    yield h, start, end, day, *span
+                    found = True
+                    break
+            if found:
                 break
 
 

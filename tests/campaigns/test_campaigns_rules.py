@@ -271,6 +271,23 @@ def test_overnight_hours_window() -> None:
     assert dwell_at(late, tz, local(tz, 2026, 1, 1, 12, 0)) == []
 
 
+def test_a_window_past_midnight_belongs_to_the_day_it_starts() -> None:
+    """ "Monday night" as a marketer writes it (and opening hours are read): Monday 22:00 to Tuesday 02:00. A sweep
+    found it running Monday 00:00-02:00 (the tail of Sunday night) and 22:00-24:00 instead."""
+    tz = "Europe/Berlin"
+    monday_night = {"schedule": {"days": ["mon"], "hours": ["22:00-02:00"]}}
+    assert dwell_at(monday_night, tz, local(tz, 2026, 3, 2, 23, 0)) == [10.0]  # Monday 23:00
+    assert dwell_at(monday_night, tz, local(tz, 2026, 3, 3, 1, 0)) == [10.0]  # Tuesday 01:00, still Monday night
+    assert dwell_at(monday_night, tz, local(tz, 2026, 3, 2, 1, 0)) == []  # Monday 01:00 is Sunday night
+    assert dwell_at(monday_night, tz, local(tz, 2026, 3, 3, 23, 0)) == []  # Tuesday night
+    # dates go by the night's first day too: a campaign ending on Monday runs its Monday night to the end
+    last_night = {"schedule": {"hours": ["22:00-02:00"], "end_date": "2026-03-02"}}
+    assert dwell_at(last_night, tz, local(tz, 2026, 3, 3, 1, 0)) == [10.0]
+    first_day = {"schedule": {"hours": ["22:00-02:00"], "start_date": "2026-03-03"}}
+    assert dwell_at(first_day, tz, local(tz, 2026, 3, 3, 1, 0)) == []  # the night before it starts
+    assert dwell_at(first_day, tz, local(tz, 2026, 3, 4, 1, 0)) == [10.0]
+
+
 def test_daily_cap_follows_the_25_hour_day_of_the_autumn_change() -> None:
     tz = "Europe/Berlin"
     h = make_engine([{"id": "a", "zone": "a", "min_dwell_s": 10}], caps={**NO_CAPS, "max_per_day": 1}, timezone=tz)
