@@ -54,7 +54,12 @@ def no_bool_for_number(cls: type[BaseModel], v: Any, info: ValidationInfo) -> An
 def no_text_or_bool_for_number(cls: type[BaseModel], v: Any, info: ValidationInfo) -> Any:
     """As `no_bool_for_number`, and text too, for files nothing else feeds: pydantic read `min_dwell_s = "90"` as
     90 and `validate` said ok, where a marketer who quoted one number may have quoted another wrongly ("1h").
-    (gateway.toml takes text for numbers: the PROXIMITY_* environment is all text.)"""
+    (gateway.toml takes text for numbers: the PROXIMITY_* environment is all text.) Likewise a switch takes only
+    true or false: pydantic read `enabled = "yes"` as true, `"false"` and `0` as false."""
+    if info.field_name is not None and cls.model_fields[info.field_name].annotation is bool and type(v) is not bool:
+        shown = json.dumps(v) if isinstance(v, str | int | float) else f"a {type(v).__name__}"
+        quotes = ", without quotes" if isinstance(v, str) else ""
+        raise ValueError(f"{shown} is not true or false (write true or false{quotes})")
     if (
         isinstance(v, str)
         and info.field_name is not None

@@ -589,3 +589,20 @@ def test_a_campaign_key_written_below_its_schedule_is_said_to_be_there(tmp_path:
     text = '[[campaign]]\nid = "x"\nzone = "coffee"\n[campaign.schedule]\ndays = ["mon"]\nmin_dwell_s = 30\n'
     (got,) = problems(tmp_path, text)
     assert "schedule.min_dwell_s: unknown key: 'min_dwell_s' is written after the [campaign.schedule] header" in got
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ('"yes"', '"yes" is not true or false (write true or false, without quotes)'),
+        ('"false"', '"false" is not true or false (write true or false, without quotes)'),
+        ("0", "0 is not true or false (write true or false)"),
+    ],
+)
+def test_a_switch_takes_only_true_or_false(tmp_path: Path, written: str, shown: str) -> None:
+    """`enabled = "yes"` was read as true, `"false"` and `0` as false: a marketer who wrote "no" meaning off got a
+    running campaign, and `validate` said ok."""
+    text = f'[[campaign]]\nid = "a"\nzone = "coffee"\nenabled = {written}\n'
+    with pytest.raises(CampaignsError) as e:
+        load_campaigns(write(tmp_path, text), zones=ZONES)
+    assert e.value.problems == [f"{tmp_path / 'campaigns.toml'}:1: campaign 'a' (#1): enabled: {shown}"]
