@@ -228,6 +228,16 @@ def validator_message(msg: object) -> str:
     return str(msg).removeprefix("Value error, ")
 
 
+def error_text(e: Mapping[str, Any]) -> str:
+    """One pydantic error in a person's words: a list written as one value was "Input should be a valid tuple"."""
+    if e["type"] in ("tuple_type", "list_type"):
+        given = e.get("input")
+        if isinstance(given, str | int | float):  # bool is an int
+            return f"{json.dumps(given)} is not a list: write it in brackets, {json.dumps([given])}"
+        return "not a list: write it in brackets, [...]"
+    return validator_message(e["msg"])
+
+
 def unknown_key_message(loc: tuple[Any, ...], root: type[BaseModel], header: str = "") -> str:
     """A key a table does not take. TOML puts every key written below a [table] header into that table, so a
     correctly spelt key of the level above, written after the header, lands there: say so, not "misspelt?".
@@ -261,7 +271,7 @@ def format_validation_error(file: Path | str, err: ValidationError, model: type[
     """One line per problem, naming file and field; `model` is the file's (default: gateway.toml's)."""
     out = []
     for e in err.errors():
-        msg = validator_message(e["msg"])
+        msg = error_text(e)
         if e["type"] == "extra_forbidden":
             msg = unknown_key_message(tuple(e["loc"]), model or GatewayConfig)
         # a check of the whole file names what it is about in its message: no "(top level)" before it

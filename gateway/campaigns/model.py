@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from gateway.campaigns.schedule import Schedule, never_matches, repeated_times, skipped_times
-from gateway.config import no_text_or_bool_for_number, unknown_key_message, validator_message
+from gateway.config import error_text, no_text_or_bool_for_number, unknown_key_message
 from gateway.zones.estimate import OUTSIDE, UNKNOWN
 
 DEFAULT_CAMPAIGNS_FILE = Path("config/campaigns.toml")
@@ -233,7 +233,7 @@ def _field_problems(prefix: str, err: ValidationError) -> list[str]:
     for e in err.errors():
         field = ".".join(str(p) for p in e["loc"]) or "(campaign)"
         if e["type"] != "extra_forbidden":
-            msg = validator_message(e["msg"])
+            msg = error_text(e)
         elif field in _FILE_TABLES:
             msg = f"unknown key: [{field}] is a table of the whole file, for every campaign, not of one campaign"
         else:
@@ -306,11 +306,7 @@ def parse_campaigns(
         errs = [x for x in e.errors() if x["loc"][:1] != ("campaign",)]
         problems += [
             f"{path}: {'.'.join(str(p) for p in x['loc'])}: "
-            + (
-                unknown_key_message(tuple(x["loc"]), _File)
-                if x["type"] == "extra_forbidden"
-                else validator_message(x["msg"])
-            )
+            + (unknown_key_message(tuple(x["loc"]), _File) if x["type"] == "extra_forbidden" else error_text(x))
             for x in errs
         ]
         top = _File()

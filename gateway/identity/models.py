@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gateway.adverts import ADDRESS_RE, ibeacon_key
-from gateway.config import validator_message
+from gateway.config import error_text
 from gateway.identity.irk import IRK_LEN_BYTES
 from gateway.identity.tokens import SECRET_MAX_BYTES, SECRET_MIN_BYTES
 from gateway.sources.recording import T_MAX_S
@@ -297,7 +297,7 @@ def format_record_errors(err: ValidationError) -> list[str]:
             else:
                 parts.append(("." if parts else "") + str(p))
         field = "".join(parts) or "(record)"
-        msg = validator_message(e["msg"])
+        msg = error_text(e)
         if e["type"] == "union_tag_invalid":
             field += ".kind"
             msg = f"unknown kind (expected one of {', '.join(IDENTIFIER_KINDS)})"

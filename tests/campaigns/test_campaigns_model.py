@@ -606,3 +606,15 @@ def test_a_switch_takes_only_true_or_false(tmp_path: Path, written: str, shown: 
     with pytest.raises(CampaignsError) as e:
         load_campaigns(write(tmp_path, text), zones=ZONES)
     assert e.value.problems == [f"{tmp_path / 'campaigns.toml'}:1: campaign 'a' (#1): enabled: {shown}"]
+
+
+def test_a_list_written_as_one_value_is_named_in_a_marketers_words(tmp_path: Path) -> None:
+    """`segments = "bakery-fan"` said "Input should be a valid tuple"."""
+    text = '[[campaign]]\nid = "a"\nzone = "coffee"\nsegments = "bakery-fan"\n[campaign.schedule]\nhours = 9\n'
+    with pytest.raises(CampaignsError) as e:
+        load_campaigns(write(tmp_path, text), zones=ZONES)
+    head = f"{tmp_path / 'campaigns.toml'}:1: campaign 'a' (#1): "
+    assert e.value.problems == [
+        head + 'segments: "bakery-fan" is not a list: write it in brackets, ["bakery-fan"]',
+        head + "schedule.hours: 9 is not a list: write it in brackets, [9]",
+    ]
