@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,7 +27,7 @@ from gateway.cli_customers import customers_app
 from gateway.cli_group import OneLineGroup
 from gateway.cli_record import calibrate_record_command, record_command
 from gateway.config import DEFAULT_CONFIG_DIR, ConfigError, service_credentials
-from gateway.setup import GATEWAY_FILE, ZONES_FILE, LoadedConfig, load_config_dir
+from gateway.setup import GATEWAY_FILE, ZONES_FILE, LoadedConfig, campaign_warnings_with, load_config_dir
 
 app = typer.Typer(
     cls=OneLineGroup,
@@ -184,6 +185,13 @@ def config_check(config: ConfigOpt = DEFAULT_CONFIG_DIR) -> None:
             'on UTC hours and days; set the store\'s, e.g. timezone = "Europe/Berlin"',
             markup=False,
         )
+    # what `campaigns validate` says too: a segment no customer has, an end_date gone by, a window DST cuts
+    from gateway.campaigns.schedule import store_zone
+    from gateway.cli_campaigns import known_segments
+
+    today = datetime.now(store_zone(g.timezone)).date()
+    for w in campaign_warnings_with(loaded, segments=known_segments(config), today=today):
+        err.print(f"warning: {w}", markup=False)
     if g.customers_file is not None:
         # the daemon imports it at start and keeps the good rows; a bad one is a customer it will never recognise
         from gateway.identity.importer import read_customers_file

@@ -32,7 +32,7 @@ from gateway.logs import log_each
 from gateway.metrics import Metrics
 from gateway.pipeline import Event, Pipeline
 from gateway.privacy import HISTORY_FILE, OUTBOX_FILE, purge_revoked
-from gateway.setup import LoadedConfig, build_pipeline, load_campaigns_file
+from gateway.setup import LoadedConfig, build_pipeline, campaign_warnings_with, load_campaigns_file
 from gateway.sources.sightings import SightingsBatcher, SightingsError, decode_batch
 from gateway.zones.level import KEEP_DEVICES
 from gateway.zones.recall import KEEP_CUSTOMERS
@@ -176,6 +176,10 @@ class Runtime:
             log.warning("recognition: %s", note)
         purge_revoked(self.history, self.outbox, {c.customer_id for c in consenting})
         self.pipeline: Pipeline = build_pipeline(loaded, customers=consenting, history=self.history, now=now)
+        # a campaign for a segment nobody in the registry has never fires: `campaigns validate` says so, and a
+        # replay or the daemon that sends none of its coupons should too
+        for w in campaign_warnings_with(loaded, segments={s for c in consenting for s in c.segments}):
+            log_each(log, logging.WARNING, "%s", w)
         # Regulars' phone offsets from earlier runs, learnt under this very zone model (recall.py); a restart
         # (an update, a power cut at night) no longer sends every regular's next visit back to the prior.
         self._zones_digest = loaded.zones.digest()

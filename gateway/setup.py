@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,27 @@ def load_campaigns_file(path: Path, zones: set[str] | None) -> tuple[list[Campai
         return load_campaigns(path, zones=zones)
     except CampaignsError as e:
         raise ConfigError(list(e.problems)) from None
+
+
+def campaign_warnings_with(loaded: LoadedConfig, *, segments: set[str] | None, today: date | None = None) -> list[str]:
+    """The campaigns' warnings that need more than the files, beyond those `load_config_dir` gave: a segment no
+    consenting customer has (`segments`: theirs), and with `today` (the wall clock's, for the commands that read
+    the config now) an end_date gone by and windows the clocks' changes cut. `campaigns validate` gives them all;
+    so should `config check`, `replay`, the daemon and `proximity-sim evaluate`, which a silent campaign puzzles."""
+    from gateway.campaigns.model import CampaignsError, load_campaigns
+    from gateway.campaigns.schedule import store_zone
+
+    try:
+        full = load_campaigns(
+            loaded.config_dir / CAMPAIGNS_FILE,
+            zones=set(loaded.zones.zones),
+            segments=segments,
+            today=today,
+            tz=store_zone(loaded.gateway.timezone) if today is not None else None,
+        )
+    except (CampaignsError, ValueError):  # read a moment ago; a config dir edited since is the next run's to name
+        return []
+    return [w for w in full.warnings if w not in loaded.warnings]
 
 
 def load_config_dir(config_dir: Path) -> LoadedConfig:

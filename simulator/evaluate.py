@@ -166,7 +166,14 @@ def _evaluate(
     *,
     sort_all: bool,
 ) -> dict[str, Any]:
-    from gateway.setup import ZONES_FILE, build_pipeline, input_warnings, left_out_warnings, load_config_dir
+    from gateway.setup import (
+        ZONES_FILE,
+        build_pipeline,
+        campaign_warnings_with,
+        input_warnings,
+        left_out_warnings,
+        load_config_dir,
+    )
 
     intervals: list[TruthInterval] = read_truth(truth)
     index = TruthIndex(intervals)
@@ -176,6 +183,8 @@ def _evaluate(
     listed, listed_from = _customers(cfg.customers_file, cfg.state_dir, scans, on_problem)
     for w in loaded.warnings:  # what config check says of the campaigns (an unreachable rule) explains a score
         on_problem(w)
+    for w in campaign_warnings_with(loaded, segments={s for c in listed if c.consent for s in c.segments}):
+        on_problem(w)  # a segment none of these customers has: its campaign has nothing to score
     pipeline = build_pipeline(loaded, customers=[c for c in listed if c.consent])  # history in memory
     expected_engine = ExpectedTriggers(loaded, index, pipeline.resolver.segments)
     scores = Scores()

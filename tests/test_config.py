@@ -494,3 +494,26 @@ def test_check_says_when_triggers_outlive_the_retention(config: Path) -> None:
     assert code == 0 and ": ok" in out
     lines = [line for line in err.splitlines() if "retention_days" in line]
     assert len(lines) == 1 and lines[0].startswith("warning: ") and "kept 7 days" in lines[0], err
+
+
+def test_check_gives_the_campaign_warnings_validate_gives(config: Path) -> None:
+    """`campaigns validate` warned of a segment no customer has and of an end_date gone by; `config check`, which
+    says it validates every file, said nothing of either."""
+    (config / "customers.jsonl").write_text(
+        '{"customer_id": "c1", "consent": true, "segments": ["coffee"], '
+        '"identifiers": [{"kind": "address", "address": "C0:11:22:33:44:01"}]}\n'
+    )
+    gw = config / "gateway.toml"
+    gw.write_text(gw.read_text().replace('# customers_file = "customers.jsonl"', 'customers_file = "customers.jsonl"'))
+    campaigns = config / "campaigns.toml"
+    campaigns.write_text(
+        campaigns.read_text()
+        + '\n[[campaign]]\nid = "wine"\nzone = "coffee"\nsegments = ["sommelier"]\n'
+        + '\n[[campaign]]\nid = "old"\nzone = "coffee"\n[campaign.schedule]\nend_date = 2020-01-31\n'
+    )
+    code, _, err = check(config)
+    assert code == 0, err
+    assert "campaign 'wine'" in err and "segments: no customer has segment 'sommelier'" in err
+    assert "campaign 'old'" in err and "schedule.end_date: ended on 2020-01-31" in err
+    validated = CliRunner().invoke(app, ["campaigns", "validate", "--config", str(config)])
+    assert {line for line in validated.stderr.splitlines() if line.startswith("warning")} <= set(err.splitlines())

@@ -272,3 +272,18 @@ def test_a_customer_the_recogniser_never_matched_is_named_not_left_out_in_silenc
     intact: list[str] = []
     whole = evaluate_day(small_day.scans, small_day.truth, small_day.config_dir, on_problem=intact.append)
     assert whole["truth_devices_unrecognised"] == 0 and not any("never recognised" in p for p in intact)
+
+
+def test_a_campaign_for_a_segment_no_customer_has_is_named(small_day: GenerateResult, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(small_day.config_dir, config)
+    (tmp_path / "customers.jsonl").write_bytes((small_day.config_dir.parent / "customers.jsonl").read_bytes())
+    campaigns = config / "campaigns.toml"
+    campaigns.write_text(
+        campaigns.read_text() + '\n[[campaign]]\nid = "wine"\nzone = "coffee"\nsegments = ["sommelier"]\n'
+    )
+    problems: list[str] = []
+    evaluate_day(small_day.scans, small_day.truth, config, on_problem=problems.append)
+    named = [p for p in problems if "campaign 'wine'" in p]
+    assert len(named) == 1 and named[0].startswith(f"{campaigns}:")
+    assert "segments: no customer has segment 'sommelier'" in named[0]

@@ -1,5 +1,5 @@
-"""A gateway that recognises many customers by IRK says, as it starts, how often a stranger will be taken for one:
-an RPA's hash is 24 bits, so one stranger's address in 2^24 / n matches one of n keys by chance."""
+"""What the gateway (daemon or replay) says as it starts about what it will never do right: take a stranger for a
+customer (many IRKs), send a campaign's coupons (a segment no consenting customer has)."""
 
 from __future__ import annotations
 
@@ -35,3 +35,17 @@ def test_the_daemon_names_the_chance_of_taking_a_stranger_for_a_customer_at_star
         assert len(said) == 1 and "in 8,388 matches one of those keys by chance" in said[0]
     else:
         assert said == []
+
+
+def test_a_campaign_for_a_segment_nobody_has_is_named_at_start(
+    config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`campaigns validate` said so; a replay that sent none of the campaign's coupons said nothing."""
+    campaigns = config / "campaigns.toml"
+    campaigns.write_text(
+        campaigns.read_text() + '\n[[campaign]]\nid = "wine"\nzone = "coffee"\nsegments = ["sommelier"]\n'
+    )
+    caplog.set_level(logging.WARNING, logger="gateway.runtime")
+    Runtime(loaded(config, tmp_path / "state")).close()
+    said = [r.getMessage() for r in caplog.records if "campaign 'wine'" in r.getMessage()]
+    assert len(said) == 1 and "segments: no customer has segment 'sommelier'" in said[0]
