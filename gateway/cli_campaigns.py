@@ -77,15 +77,30 @@ def known_segments(config: Path) -> set[str] | None:
                 return {s for c in reg.consenting() for s in c.segments}
         except RegistryError:
             return None
-    customers = doc.get("customers_file")
-    if isinstance(customers, str):
-        path = Path(customers) if Path(customers).is_absolute() else config / customers
-        if path.is_file():
-            from gateway.identity.importer import read_customers_file
+    path = _customers_file(config, doc)
+    if path is not None and path.is_file():
+        from gateway.identity.importer import read_customers_file
 
-            report = read_customers_file(path)
-            return {s for c in report.customers if c.consent for s in c.segments}
+        report = read_customers_file(path)
+        return {s for c in report.customers if c.consent for s in c.segments}
     return None
+
+
+def _customers_file(config: Path, doc: dict[str, Any]) -> Path | None:
+    customers = doc.get("customers_file")
+    if not isinstance(customers, str):
+        return None
+    return Path(customers) if Path(customers).is_absolute() else config / customers
+
+
+def _segments_unchecked(config: Path) -> str:
+    """Why segments were not checked, naming what was looked for."""
+    doc = _gateway_doc(config)
+    registry = _registry_file(config, doc)
+    customers = _customers_file(config, doc)
+    if customers is None:
+        return f"no consent registry readable at {registry}, and no customers_file"
+    return f"no consent registry readable at {registry}, and customers_file {customers} not found"
 
 
 def _store_zone_or_exit(config: Path) -> ZoneInfo:
@@ -96,6 +111,15 @@ def _store_zone_or_exit(config: Path) -> ZoneInfo:
         raise typer.Exit(1) from None
 
 
+def _zones_unchecked(config: Path) -> str | None:
+    """Why zone names cannot be checked (no usable zones.toml), or None when they can."""
+    if zone_names(config) is not None:
+        return None
+    zones_file = config / ZONES_FILE
+    why = "unreadable, or without a 'zones' list" if zones_file.exists() else "not found"
+    return f"{zones_file}: {why}"
+
+
 def _load(file: Path, config: Path, segments: set[str] | None) -> LoadedCampaigns:
     tz = _store_zone_or_exit(config)
     today = datetime.now(tz).date()
@@ -104,6 +128,9 @@ def _load(file: Path, config: Path, segments: set[str] | None) -> LoadedCampaign
     except CampaignsError as e:
         for p in e.problems:
             _err.print(f"error: {p}", markup=False, soft_wrap=True)
+        if (unchecked := _zones_unchecked(config)) is not None:
+            # the zones a file names are fine only if they were checked: say so on this path too, not only on "ok"
+            _err.print(f"note: {file}: zone names not checked ({unchecked})", markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
     for w in loaded.warnings:
         _err.print(f"warning: {w}", markup=False, soft_wrap=True)
@@ -126,19 +153,13 @@ def validate(
         # another store's file is checked against its own zones, not those of whatever ./config holds
         config = file.parent if file is not None and (file.parent / ZONES_FILE).is_file() else DEFAULT_CONFIG_DIR
     path = file if file is not None else config / CAMPAIGNS_FILE
-    zones = zone_names(config)
     segments = known_segments(config)
     loaded = _load(path, config, segments)
-    zones_file = config / ZONES_FILE
-    why = "unreadable, or without a 'zones' list" if zones_file.exists() else "not found"
-    checked = "zone names checked" if zones is not None else f"zone names not checked ({zones_file}: {why})"
+    unchecked_zones = _zones_unchecked(config)
+    checked = "zone names checked" if unchecked_zones is None else f"zone names not checked ({unchecked_zones})"
     # silence about segments read as "they are fine": say when there was nothing to check them against
-    registry = _registry_file(config, _gateway_doc(config))
-    checked += (
-        "; segments checked"
-        if segments is not None
-        else f"; segments not checked (no consent registry readable at {registry}, and no customers_file)"
-    )
+    unchecked = None if segments is not None else _segments_unchecked(config)
+    checked += "; segments checked" if unchecked is None else f"; segments not checked ({unchecked})"
     _out.print(
         f"{path}: {len(loaded.campaigns)} campaigns ok; {describe_caps(loaded.caps)}; {checked}",
         markup=False,

@@ -78,6 +78,11 @@ def test_validate_says_when_segments_could_not_be_checked(tmp_path: Path) -> Non
     assert f"segments not checked (no consent registry readable at {registry}, and no customers_file)" in " ".join(
         r.stdout.split()
     )
+    # a customers_file that is not there is not "no customers_file" (config check calls it an error)
+    gw.write_text(gw.read_text() + 'customers_file = "../gone.jsonl"\n')
+    r = runner.invoke(campaigns_app, ["validate", "--config", str(d)])
+    shown = " ".join(r.stdout.split())
+    assert f"and customers_file {d / '..' / 'gone.jsonl'} not found)" in shown, shown
 
 
 def test_validate_finds_the_registry_where_the_environment_puts_the_state(
@@ -266,3 +271,17 @@ def test_a_file_of_another_store_is_checked_against_its_own_zones(
     assert r.exit_code == 0, r.output
     r = runner.invoke(campaigns_app, ["validate", str(other / "campaigns.toml"), "--config", "config"])
     assert r.exit_code == 1 and "unknown zone 'coffee'" in r.output  # asked for: ./config's zones
+
+
+def test_a_failed_validate_without_zones_says_the_zone_names_were_not_checked(tmp_path: Path) -> None:
+    """Run from a directory without config/: 'Bakery' and 'dairy' passed in silence beside the one error, while the
+    same file without that error said "zone names not checked"."""
+    d = tmp_path / "elsewhere"
+    d.mkdir()
+    f = d / "campaigns.toml"
+    f.write_text('[[campaign]]\nid = "a"\nzone = "Bakery"\n[[campaign]]\nid = "b"\nzone = "unknown"\n')
+    r = runner.invoke(campaigns_app, ["validate", str(f), "--config", str(d)])
+    assert r.exit_code == 1
+    lines = r.stderr.splitlines()
+    assert lines[0].startswith(f"error: {f}:4: campaign 'b' (#2): zone: 'unknown' is not a store zone")
+    assert lines[1] == f"note: {f}: zone names not checked ({d / 'zones.toml'}: not found)"
