@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from gateway.adverts import ADDRESS_RE, DEFAULT_TOKEN_COMPANY_ID
 
 ENV_PREFIX = "PROXIMITY_"
+TOPIC_NAME_PATTERN = r"^[A-Za-z0-9._-]+$"  # store, gateway and campaign ids are MQTT topic levels: no '/', '+', '#'
+
 DEFAULT_CONFIG_DIR = Path("config")
 
 
@@ -177,8 +179,8 @@ class HistorySettings(_Strict):
 
 
 class GatewayConfig(_Strict):
-    store_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
-    gateway_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    store_id: str = Field(min_length=1, pattern=TOPIC_NAME_PATTERN)
+    gateway_id: str = Field(min_length=1, pattern=TOPIC_NAME_PATTERN)
     state_dir: Path = Path("state")
     timezone: str = "UTC"  # the store's time zone, for campaign schedules
     customers_file: Path | None = None  # imported into the registry at start (idempotent); optional
@@ -235,6 +237,18 @@ def error_text(e: Mapping[str, Any]) -> str:
         if isinstance(given, str | int | float):  # bool is an int
             return f"{json.dumps(given)} is not a list: write it in brackets, {json.dumps([given])}"
         return "not a list: write it in brackets, [...]"
+    ctx, given = e.get("ctx") or {}, e.get("input")
+    shown = json.dumps(given) if isinstance(given, str | int | float) and not isinstance(given, bool) else None
+    bounds = {"greater_than_equal": ("ge", "{} or more"), "greater_than": ("gt", "more than {}"),
+              "less_than_equal": ("le", "{} or less"), "less_than": ("lt", "less than {}")}  # fmt: skip
+    if e["type"] in bounds and shown is not None:
+        key, words = bounds[e["type"]]
+        limit = ctx.get(key)
+        return f"must be {words.format(f'{limit:g}' if isinstance(limit, int | float) else limit)}, not {shown}"
+    if e["type"] == "missing":
+        return "missing: this key is required"
+    if e["type"] == "string_pattern_mismatch" and ctx.get("pattern") == TOPIC_NAME_PATTERN and shown is not None:
+        return f"{shown} may hold only letters, digits, '.', '_' and '-' (it becomes part of MQTT topics)"
     return validator_message(e["msg"])
 
 

@@ -517,3 +517,18 @@ def test_check_gives_the_campaign_warnings_validate_gives(config: Path) -> None:
     assert "campaign 'old'" in err and "schedule.end_date: ended on 2020-01-31" in err
     validated = CliRunner().invoke(app, ["campaigns", "validate", "--config", str(config)])
     assert {line for line in validated.stderr.splitlines() if line.startswith("warning")} <= set(err.splitlines())
+
+
+def test_bounds_required_keys_and_topic_names_are_named_in_plain_words(config: Path) -> None:
+    """pydantic's "Field required" and "String should match pattern '^[A-Za-z0-9._-]+$'" were what a store's IT saw,
+    and campaigns.toml's "Input should be greater than or equal to 0"."""
+    gw = config / "gateway.toml"
+    lines = [line for line in gw.read_text().splitlines() if not line.startswith("gateway_id")]
+    gw.write_text("\n".join(line.replace('"store-042"', '"store 42"') for line in lines) + "\n")
+    campaigns = config / "campaigns.toml"
+    campaigns.write_text(campaigns.read_text().replace("max_per_day = 4", "max_per_day = -1"))
+    code, _, err = check(config)
+    assert code == 1
+    assert f"{gw}: store_id: \"store 42\" may hold only letters, digits, '.', '_' and '-'" in err
+    assert f"{gw}: gateway_id: missing: this key is required" in err
+    assert f"{campaigns}: caps.max_per_day: must be 0 or more, not -1" in err

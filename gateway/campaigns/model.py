@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from gateway.campaigns.schedule import Schedule, never_matches, repeated_times, skipped_times
-from gateway.config import error_text, no_text_or_bool_for_number, unknown_key_message
+from gateway.config import TOPIC_NAME_PATTERN, error_text, no_text_or_bool_for_number, unknown_key_message
 from gateway.zones.estimate import OUTSIDE, UNKNOWN
 
 DEFAULT_CAMPAIGNS_FILE = Path("config/campaigns.toml")
@@ -89,7 +89,7 @@ class _Strict(BaseModel):
 
 
 class Campaign(_Strict):
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")  # part of an MQTT topic: no '/', '+', '#'
+    id: str = Field(min_length=1, pattern=TOPIC_NAME_PATTERN)  # part of an MQTT topic
     zone: str = Field(min_length=1)
     on: Trigger_On = "dwell"
     min_dwell_s: float = Field(default=0.0, ge=0)

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -36,12 +36,6 @@ class Schedule(BaseModel):
         for h in v or ():
             parse_window(h)
         return v
-
-    @model_validator(mode="after")
-    def _dates_in_order(self) -> Schedule:
-        if self.start_date and self.end_date and self.start_date > self.end_date:
-            raise ValueError(f"start_date {self.start_date} is after end_date {self.end_date}")
-        return self
 
 
 @functools.lru_cache(maxsize=256)
@@ -223,18 +217,21 @@ def repeated_times(schedule: Schedule, tz: ZoneInfo, today: date) -> list[tuple[
 
 
 def never_matches(schedule: Schedule) -> str | None:
-    """Why a schedule can match no instant at all, or None if it can."""
+    """Why a schedule can match no instant at all (every reason, "; "-joined), or None if it can."""
+    reasons = []
     if schedule.days is not None and not schedule.days:
-        return "days is empty"
+        reasons.append("days is empty")
     if schedule.hours is not None:
         if not schedule.hours:
-            return "hours is empty"
-        if all(a == b for a, b in (parse_window(h) for h in schedule.hours)):
-            return "every hours window is empty (start equals end)"
-    if schedule.days is not None and schedule.start_date and schedule.end_date:
+            reasons.append("hours is empty")
+        elif all(a == b for a, b in (parse_window(h) for h in schedule.hours)):
+            reasons.append("every hours window is empty (start equals end)")
+    if schedule.start_date and schedule.end_date and schedule.start_date > schedule.end_date:
+        reasons.append(f"start_date {schedule.start_date} is after end_date {schedule.end_date}")
+    elif schedule.days and schedule.start_date and schedule.end_date:
         span = (schedule.end_date - schedule.start_date).days + 1
         if span < 7:
             weekdays = {DAYS[(schedule.start_date + timedelta(days=i)).weekday()] for i in range(span)}
             if not weekdays.intersection(schedule.days):
-                return f"none of days {list(schedule.days)} falls between start_date and end_date"
-    return None
+                reasons.append(f"none of days {list(schedule.days)} falls between start_date and end_date")
+    return "; ".join(reasons) or None
