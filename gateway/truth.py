@@ -6,10 +6,12 @@ import bisect
 import json
 import math
 import os
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.adverts import ADDRESS_RE
 from gateway.sources.recording import T_MAX_S
 
 OUTSIDE = "outside"
@@ -58,11 +60,17 @@ def read_truth(path: str | os.PathLike[str]) -> list[TruthInterval]:
         for key in ("device", "zone"):
             if not isinstance(obj.get(key), str) or not obj[key]:
                 raise TruthError(f"{p}:{n}: field '{key}' missing or not a string")
-        if obj["zone"] == RESERVED_ZONE:
+        # "Café" typed on a Mac (e + combining accent) is the same zone as on Windows; so is a tag's address in
+        # any case (the matcher reads it case-blind, and two spellings in one file were two devices)
+        device = obj["device"].upper() if ADDRESS_RE.fullmatch(obj["device"]) else obj["device"]
+        zone = unicodedata.normalize("NFC", obj["zone"])
+        if zone.lower() == RESERVED_ZONE:
             raise TruthError(
-                f"{p}:{n}: zone {RESERVED_ZONE!r} is what the gateway reports when it is not sure; a truth interval "
+                f"{p}:{n}: zone {zone!r} is what the gateway reports when it is not sure; a truth interval "
                 "names the zone the device was in (or 'outside')"
             )
+        if zone.lower() == OUTSIDE and zone != OUTSIDE:
+            raise TruthError(f"{p}:{n}: zone {zone!r}: the street is written 'outside', in lower case (SPEC section 5)")
         for key in ("t_start", "t_end"):
             if type(obj.get(key)) not in (int, float) or not math.isfinite(obj[key]):
                 raise TruthError(f"{p}:{n}: field '{key}' missing or not a number")
@@ -70,7 +78,7 @@ def read_truth(path: str | os.PathLike[str]) -> list[TruthInterval]:
                 raise TruthError(f"{p}:{n}: field '{key}' is {obj[key]}, not a time between 1970 and 2100")
         if obj["t_end"] < obj["t_start"]:
             raise TruthError(f"{p}:{n}: t_end is before t_start")
-        out.append(TruthInterval(obj["device"], obj["zone"], float(obj["t_start"]), float(obj["t_end"])))
+        out.append(TruthInterval(device, zone, float(obj["t_start"]), float(obj["t_end"])))
     return out
 
 

@@ -7,6 +7,7 @@ Everything here is pure apart from `load_store`, which reads one file and names 
 from __future__ import annotations
 
 import tomllib
+import unicodedata
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -47,6 +48,8 @@ class Zone(_Strict):
     def _readable(cls, v: str) -> str:
         if not v.strip() or len(v) > ZONE_NAME_MAX or any(ord(c) < 32 or ord(c) == 127 for c in v):
             raise ValueError(f"must be printable text of 1 to {ZONE_NAME_MAX} characters, not only spaces")
+        if v != v.strip():  # the fit refuses it (no campaign's zone would match): say so before a day is simulated
+            raise ValueError(f"{v!r} starts or ends with a space: no campaign's zone would match it")
         return v
 
     @cached_property
@@ -221,7 +224,7 @@ def load_store(path: Path | str | None = None) -> Store:
         except (OSError, UnicodeDecodeError) as e:
             raise StoreError(f"{p}: cannot read: {e}") from None
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(unicodedata.normalize("NFC", text))  # one spelling of "Café", as the truth reader's
     except tomllib.TOMLDecodeError as e:
         raise StoreError(f"{label}: invalid TOML: {e}") from None
     try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -273,7 +274,7 @@ def load_campaigns(
     """
     try:
         text = path.read_text(encoding="utf-8-sig")  # a byte-order mark opens the file, as gateway.toml's may
-        data = tomllib.loads(text)
+        data = tomllib.loads(unicodedata.normalize("NFC", text))  # "Café" typed on a Mac is the zone fit wrote
     except FileNotFoundError:
         raise CampaignsError([f"{path}: file not found"]) from None
     except tomllib.TOMLDecodeError as e:

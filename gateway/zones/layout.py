@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,8 @@ def _tables(doc: dict[str, Any], key: str, path: Path) -> Iterator[tuple[str, di
 
 def load_layout(path: Path) -> Layout:
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark opens the file
+        # a byte-order mark opens the file; zone names in one Unicode spelling (NFC), as the truth reader's
+        doc = tomllib.loads(unicodedata.normalize("NFC", path.read_text(encoding="utf-8-sig")))
     except OSError as e:
         raise LayoutError(f"{path}: cannot read: {e.strerror or e}") from None
     except UnicodeDecodeError:

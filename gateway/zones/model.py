@@ -12,6 +12,7 @@ import json
 import math
 import os
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -237,7 +238,8 @@ class ZoneModel:
     def load(cls, path: str | os.PathLike[str]) -> ZoneModel:
         p = Path(path)
         try:
-            doc = tomllib.loads(p.read_text(encoding="utf-8-sig"))  # a byte-order mark opens the file
+            # a byte-order mark opens the file; zone names in one Unicode spelling (NFC), as the truth reader's
+            doc = tomllib.loads(unicodedata.normalize("NFC", p.read_text(encoding="utf-8-sig")))
         except FileNotFoundError:
             raise ZonesError(f"{p}: no such zones file") from None
         except (OSError, UnicodeDecodeError) as e:

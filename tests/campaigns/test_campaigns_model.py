@@ -628,3 +628,12 @@ def test_a_list_written_as_one_value_is_named_in_a_marketers_words(tmp_path: Pat
         head + 'segments: "bakery-fan" is not a list: write it in brackets, ["bakery-fan"]',
         head + "schedule.hours: 9 is not a list: write it in brackets, [9]",
     ]
+
+
+def test_a_zone_typed_with_a_combining_accent_is_the_store_zone(tmp_path: Path) -> None:
+    """'Café' typed on a Mac (e + U+0301) was an unknown zone listed beside the identical-looking 'Café'."""
+    import unicodedata
+
+    text = f'[[campaign]]\nid = "a"\nzone = "{unicodedata.normalize("NFD", "Café")}"\n'
+    campaigns, _, warnings = load_campaigns(write(tmp_path, text), zones={"Café", "bakery"})
+    assert campaigns[0].zone == "Café" and warnings == []

@@ -71,7 +71,9 @@ def test_reserved_zone_names_are_refused(tmp_path: Path) -> None:
     [
         # the fit refuses names that differ only in case: said at the end of a whole simulated day, in no file
         (('name = "door"', 'name = "Outside"'), "zone 'Outside': 'outside' and 'unknown' are reserved zone names"),
-        (('name = "door"', 'name = "Counter "'), "zones 'Counter ' and 'counter' differ only in case or spaces"),
+        (('name = "door"', 'name = "Counter"'), "zones 'Counter' and 'counter' differ only in case or spaces"),
+        # ...and a space at either end: the fit's refusal came after the whole day, naming neither file nor field
+        (('name = "door"', 'name = "Door "'), "'Door ' starts or ends with a space: no campaign's zone would match"),
         # a bow tie: numpy's "Fewer non-zero entries in p than size", naming nothing
         (("polygon = [[3, 0], [8, 0], [8, 7], [3, 7]]", "polygon = [[3, 0], [8, 7], [8, 0], [3, 7]]"),
          "zone 'magazines': its polygon crosses itself (side 1 crosses side 3)"),
