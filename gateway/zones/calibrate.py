@@ -205,9 +205,15 @@ def overlap_warning(truth: Sequence[TruthInterval]) -> str | None:
     """Intervals of one device that overlap in time (a labelling mistake in a walk): named, for a warning."""
     found = []
     for device, ivs in _Intervals(truth).ivs.items():
-        for a, b in itertools.pairwise(ivs):
-            if b.t_start < a.t_end - OVERLAP_TOLERANCE_S and a.zone != b.zone:
-                found.append((device, a, b))
+        # against the earlier interval that reaches furthest, not only the one before: a long interval typed with
+        # a wrong end overlaps every one it covers
+        reach = ivs[0] if ivs else None
+        for b in ivs[1:]:
+            assert reach is not None
+            if b.t_start < reach.t_end - OVERLAP_TOLERANCE_S and reach.zone != b.zone:
+                found.append((device, reach, b))
+            if b.t_end > reach.t_end:
+                reach = b
     if not found:
         return None
     device, a, b = found[0]
@@ -256,9 +262,27 @@ def check_time_span(adverts: Sequence[Advert], truth: Sequence[TruthInterval]) -
             # milliseconds: a zero-length interval 15 ms before the first advert read "200.0..200.0 lies outside
             # 200.0..2722.0" at one decimal
             f"truth interval {iv.zone!r} {iv.t_start:.3f}..{iv.t_end:.3f} lies outside the recording's "
-            f"time span {lo:.3f}..{hi:.3f}"
+            f"time span {lo:.3f}..{hi:.3f}{_clock_hint(truth, lo)}",
+            about="truth",
         )
     return outside
+
+
+def _clock_hint(truth: Sequence[TruthInterval], lo: float) -> str:
+    """A truth whose first interval starts whole hours from the recording's first advertisement was written on
+    another clock: local time for UTC, most likely (time zones differ by whole hours, a few by half hours)."""
+    shift = min(iv.t_start for iv in truth) - lo
+    hours = shift / 3600
+    way = "after" if shift > 0 else "before"
+    if abs(hours) < 0.5 or abs(hours * 2 - round(hours * 2)) > 0.05:
+        if abs(shift) <= ADJACENT_GAP_S:
+            return ""
+        return f"; the truth starts {abs(shift):.0f} s {way} the recording: of the same walk, on the same clock?"
+    return (
+        f"; the truth starts {abs(round(hours * 2) / 2):g} h {way} the recording: truth times written in local time "
+        "rather than "
+        "UTC (seconds since the Unix epoch)?"
+    )
 
 
 def _walks_in_span(truth: Sequence[TruthInterval], lo: float, hi: float) -> list[TruthInterval]:
@@ -1057,9 +1081,17 @@ def _unrecorded(zone: str, index: _Intervals, span: tuple[float, float]) -> str 
     lo, hi = span
     if ivs and all(iv.t_start > hi for iv in ivs):
         first = min(iv.t_start for iv in ivs)
+        # the device heard well before the truth's first interval: the whole truth may be late, not the recording
+        start = min(iv.t_start for per in index.ivs.values() for iv in per)
+        late = (
+            f"; or, if it holds the whole walk, the truth's clock runs ahead: its first interval starts "
+            f"{start - lo:.0f} s after the recording does"
+            if start - lo > ADJACENT_GAP_S
+            else ""
+        )
         return (
             f"the recording ends at {hi:.3f}, before the truth's intervals of zone {zone!r} (the first starts at "
-            f"{first:.3f}): it stopped before that part of the walk; record the walk again"
+            f"{first:.3f}): it stopped before that part of the walk; record the walk again{late}"
         )
     if ivs and all(iv.t_end < lo for iv in ivs):
         last = max(iv.t_end for iv in ivs)

@@ -204,6 +204,20 @@ def test_overlapping_truth_intervals_are_named_in_a_warning(
     assert a.device in warning and repr(a.zone) in warning and repr(b.zone) in warning
 
 
+def test_an_interval_that_runs_over_several_others_is_named_with_each() -> None:
+    """'Caisse 1' typed with a wrong end covered 'Café' and 'Fruits' after it; only the first overlap was named."""
+    from gateway.zones.calibrate import overlap_warning
+
+    t0 = 1_772_438_400.0
+    truth = [
+        TruthInterval("AA:BB:CC:DD:EE:FF", "till", t0, t0 + 100.0),  # should have ended at t0 + 40
+        TruthInterval("AA:BB:CC:DD:EE:FF", "coffee", t0 + 40.0, t0 + 60.0),
+        TruthInterval("AA:BB:CC:DD:EE:FF", "fruit", t0 + 60.0, t0 + 120.0),
+    ]
+    warning = overlap_warning(truth)
+    assert warning is not None and "'till'" in warning and "'coffee'" in warning and "(and 1 more)" in warning
+
+
 def test_other_devices_are_ignored(walk_data: tuple[list[Advert], list[TruthInterval]], fitted: FitResult) -> None:
     adverts, truth = walk_data
     noise = [Advert(a.t, a.rx, "DE:AD:BE:EF:00:01", -40) for a in adverts[::3]]

@@ -157,6 +157,30 @@ def test_zone_without_samples_and_truth_outside_the_recording_are_errors(
     assert "cellar" in line
 
 
+@pytest.mark.parametrize(
+    ("shift_s", "words"),
+    [
+        # local time for UTC: the whole truth an hour late, outside the recording
+        (3600.0, "the truth starts 1 h after the recording: truth times written in local time rather than UTC"),
+        # a truth ten minutes ahead: the last zones fall after the recording, which was blamed for stopping early
+        (600.0, "the truth starts 600 s after the recording: of the same walk, on the same clock?"),
+        (150.0, "or, if it holds the whole walk, the truth's clock runs ahead: its first interval starts"),
+    ],
+)
+def test_a_truth_on_another_clock_is_named_as_one(
+    walk_files: tuple[Path, Path], walk_data: tuple[list[Advert], list[TruthInterval]], tmp_path: Path,
+    shift_s: float, words: str,
+) -> None:  # fmt: skip
+    scans, _ = walk_files
+    _, truth = walk_data
+    shifted = tmp_path / "t.jsonl"
+    write_truth(shifted, [TruthInterval(iv.device, iv.zone, iv.t_start + shift_s, iv.t_end + shift_s) for iv in truth])
+    line = _one_error_line(_fit(scans, shifted, tmp_path / "z.toml"))
+    assert words in line, line
+    if shift_s == 3600.0:
+        assert line.startswith(f"error: {shifted}: truth interval")  # the truth is what to look at, not the scans
+
+
 def test_grid_method_without_polygons_is_a_one_line_error(walk_files: tuple[Path, Path], tmp_path: Path) -> None:
     scans, truth = walk_files  # the header has zone centres, not polygons
     args = ["fit", "--scans", str(scans), "--truth", str(truth), "--out", str(tmp_path / "z.toml")]
