@@ -219,8 +219,11 @@ def fit_command(
     try:
         from gateway.zones.report import write_report
 
-        if write_report(result.model, r, png):
+        notes: list[str] = []
+        if write_report(result.model, r, png, notes):
             _out.print(f"wrote {png}")
+            for note in notes:
+                _err.print(f"warning: {note}", markup=False)
         else:  # staff asked for the picture (or expect it beside zones.toml): say why there is none
             _err.print(
                 f"warning: {png}: report not written: matplotlib is not installed "

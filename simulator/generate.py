@@ -25,6 +25,7 @@ import tomli_w
 
 from gateway.sources.recording import Header, RecordingWriter, read_recording
 from gateway.truth import OUTSIDE, TruthInterval, write_truth
+from gateway.zones.report import glyphs_noted
 from simulator import __version__
 from simulator.devices import Device, Frames, company_payload
 from simulator.engine import SLICE_S, RadioSimulation
@@ -429,7 +430,8 @@ def generate_day(
         out, st, pop, np.random.default_rng(draws.campaigns), res.calibration, cal_truth, res.notes, fit_zones
     )
     if plot:
-        res.plot = _write_plot(out / "store.png", st, list(pop.tracks.values())[:PLOTTED_TRACKS], res.notes)
+        with glyphs_noted(out / "store.png", res.notes):
+            res.plot = _write_plot(out / "store.png", st, list(pop.tracks.values())[:PLOTTED_TRACKS], res.notes)
     return res
 
 

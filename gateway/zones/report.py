@@ -8,8 +8,12 @@ it is not importable.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import re
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,29 @@ import numpy as np
 from gateway.zones.estimate import OUTSIDE
 from gateway.zones.grid import zones_without_receiver
 from gateway.zones.model import ZoneModel
+
+_GLYPH = re.compile(r"^Glyph (\d+) .*missing from font")
+
+
+@contextlib.contextmanager
+def glyphs_noted(path: str | os.PathLike[str], notes: list[str]) -> Iterator[None]:
+    """matplotlib warns once per missing character ("Glyph 26085 ... missing from font(s) DejaVu Sans.", with a
+    source line), ten lines for a Japanese zone name: one note instead, naming the characters drawn as boxes."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    missing = []
+    for w in caught:
+        m = _GLYPH.match(str(w.message))
+        if m is None:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        elif (c := chr(int(m.group(1)))) not in missing:
+            missing.append(c)
+    if missing:
+        notes.append(
+            f"{path}: the plot's font has no glyph for {''.join(missing)!r}: those characters of zone names show as "
+            "boxes (install a font that has them, e.g. fonts-noto-cjk, for matplotlib to find)"
+        )
 
 
 @dataclass(frozen=True)
@@ -124,7 +151,15 @@ def weak_zone_advice(model: ZoneModel, report: dict[str, Any]) -> list[str]:
     return out
 
 
-def write_report(model: ZoneModel, report: dict[str, Any], path: str | os.PathLike[str]) -> bool:
+def write_report(
+    model: ZoneModel, report: dict[str, Any], path: str | os.PathLike[str], notes: list[str] | None = None
+) -> bool:
+    """Draws the report; False when matplotlib is missing. `notes` gathers what staff should know of the picture."""
+    with glyphs_noted(path, notes if notes is not None else []):
+        return _draw(model, report, path)
+
+
+def _draw(model: ZoneModel, report: dict[str, Any], path: str | os.PathLike[str]) -> bool:
     try:
         import matplotlib
 

@@ -149,3 +149,29 @@ def test_a_weak_zone_is_offered_a_merge_only_with_a_neighbour() -> None:
     assert by_zone["bay1"].endswith("walk it again at more spots, or merge it with bay2")
     assert "taken for bay1 50%" in by_zone["bay3"]  # two bays away and no other: no merge offered
     assert "merge" not in by_zone["bay3"]
+
+
+def test_characters_the_font_lacks_are_one_note_not_a_warning_per_glyph(
+    tmp_path: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    """A Japanese zone name put ten matplotlib UserWarnings, each with a source line, on the fit's stderr."""
+    pytest.importorskip("matplotlib")
+    from matplotlib import font_manager, ft2font
+
+    if ord("日") in ft2font.FT2Font(font_manager.findfont("DejaVu Sans")).get_charmap():
+        pytest.skip("this machine's plot font has CJK glyphs")
+    m = _model({"rx-a": (2.0, 2.0), "rx-b": (9.0, 3.0)})
+    names = {"left": "日本の食品"}
+    model = ZoneModel(
+        [names.get(z, z) for z in m.zones], m.receivers, [names.get(c, c) for c in m.classes], m.mean, m.std,
+        m.p_heard, receiver_positions=m.receiver_positions,
+        zone_polygons={names.get(z, z): poly for z, poly in m.zone_polygons.items()},
+    )  # fmt: skip
+    notes: list[str] = []
+    out = tmp_path / "report.png"
+    assert write_report(model, {"classes": model.classes, "cv_confusion": CONFUSION}, out, notes)
+    assert not [w for w in recwarn if "Glyph" in str(w.message)]
+    assert notes == [
+        f"{out}: the plot's font has no glyph for '日本の食品': those characters of zone names show as boxes "
+        "(install a font that has them, e.g. fonts-noto-cjk, for matplotlib to find)"
+    ]
