@@ -318,7 +318,9 @@ def evaluate_command(
     try:
         model = ZoneModel.load(zones)
     except ZonesError as e:
-        raise _fail(str(e)) from None
+        for problem in e.problems[:-1]:
+            _err.print(f"error: {problem}", markup=False)
+        raise _fail(e.problems[-1]) from None
     header, adverts, intervals, stats = _load(scans, truth)
     # Scoring what overlaps is worth more than refusing the lot: a recording cut short (a full disk, a crash), or
     # a truth whose last stays begin after the last advertisement. A truth with nothing in the recording's span

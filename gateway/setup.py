@@ -87,7 +87,7 @@ def load_config_dir(config_dir: Path) -> LoadedConfig:
         try:
             zones = ZoneModel.load(zones_path)
         except ZonesError as e:
-            problems.append(str(e))
+            problems.extend(e.problems)
     else:
         problems.append(f"{zones_path}: file not found (create it with `proximity-gateway calibrate fit`)")
     try:

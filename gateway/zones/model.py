@@ -7,12 +7,15 @@ fingerprint statistics (mean filtered RSSI, its spread, and how often the receiv
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import hashlib
 import json
 import math
 import os
 import tomllib
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -57,7 +60,11 @@ TOP_LEVEL_KEYS = (
 
 
 class ZonesError(Exception):
-    """A zones file cannot be used; the message names the file and the field."""
+    """A zones file cannot be used; each of `problems` names the file and the field (str(e): one per line)."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
 
 
 @dataclass
@@ -249,7 +256,7 @@ class ZoneModel:
         try:
             return cls.from_toml(doc)
         except ZonesError as e:
-            raise ZonesError(f"{p}: {e}") from None
+            raise ZonesError([f"{p}: {problem}" for problem in e.problems]) from None
 
     @classmethod
     def from_toml(cls, doc: dict[str, Any]) -> ZoneModel:
@@ -274,84 +281,62 @@ class ZoneModel:
         for z in zones:
             if z not in classes:  # no fingerprint: never estimated, yet campaigns on it would validate
                 raise ZonesError(f"field 'classes' lacks zone {z!r}: a zone needs its class and fingerprint")
+        # From here on each entry is checked on its own, and every problem is named at once (a hand-edited file
+        # with six spreads set to 0 took six runs of `config check`).
+        problems: list[str] = []
+
+        @contextlib.contextmanager
+        def gather() -> Iterator[None]:
+            try:
+                yield
+            except ZonesError as e:
+                problems.extend(e.problems)
+
         # a misspelt table (`[param]`) would silently put every fitted setting back to its default
-        for key in doc:
-            if key not in TOP_LEVEL_KEYS:
-                raise ZonesError(f"field {key!r} is unknown (expected: {', '.join(TOP_LEVEL_KEYS)})")
-        params = _params(doc.get("params", {}))
+        expected = ", ".join(TOP_LEVEL_KEYS)
+        problems += [f"field {key!r} is unknown (expected: {expected})" for key in doc if key not in TOP_LEVEL_KEYS]
+        params = Params()
+        with gather():
+            params = _params(doc.get("params", {}))
         rx_doc = doc.get("receiver", {})
         if not isinstance(rx_doc, dict):
-            raise ZonesError("field 'receiver' is not a table")
+            problems.append("field 'receiver' is not a table")
+            rx_doc = {}
         positions: dict[str, tuple[float, float]] = {}
         pathloss: dict[str, tuple[float, float]] = {}
         grid_radio: dict[str, tuple[float, float, float]] = {}
         for rx, entry in rx_doc.items():
-            if rx not in receivers:
-                raise ZonesError(f"field 'receiver.{rx}': not listed in 'receivers'")
-            if not isinstance(entry, dict):
-                raise ZonesError(f"field 'receiver.{rx}' is not a table")
-            if "x" in entry or "y" in entry:
-                positions[rx] = (_coord(entry, "x", f"receiver.{rx}"), _coord(entry, "y", f"receiver.{rx}"))
-            if "rssi_at_1m" in entry or "exponent" in entry:
-                a = _rssi(entry, "rssi_at_1m", f"receiver.{rx}")
-                n = _num(entry, "exponent", f"receiver.{rx}")
-                lo, hi = EXPONENT_RANGE
-                if not lo <= n <= hi:
-                    raise ZonesError(
-                        f"field 'receiver.{rx}.exponent' = {n} is not a path-loss exponent ({lo:g}..{hi:g})"
-                    )
-                pathloss[rx] = (a, n)
-            if "sigma_db" in entry or "sensitivity_dbm" in entry or "heard_slope_per_db" in entry:
-                where = f"receiver.{rx}"
-                sigma = _num(entry, "sigma_db", where)
-                slope = _num(entry, "heard_slope_per_db", where)
-                if not (STD_RANGE_DB[0] <= sigma <= STD_RANGE_DB[1] and 0 < slope <= HEARD_SLOPE_MAX):
-                    raise ZonesError(
-                        f"field '{where}.sigma_db' must be within {STD_RANGE_DB[0]:g}..{STD_RANGE_DB[1]:g} dB and "
-                        f"'.heard_slope_per_db' within 0..{HEARD_SLOPE_MAX:g}"
-                    )
-                # a receiver that heard the whole walk extrapolates its soft sensitivity below any spec sheet's
-                grid_radio[rx] = (sigma, _rssi(entry, "sensitivity_dbm", where, lo=SENSITIVITY_FLOOR_DBM), slope)
+            with gather():
+                _receiver_entry(rx, entry, receivers, positions, pathloss, grid_radio)
         zone_pos: dict[str, tuple[float, float]] = {}
         for z, entry in (doc.get("zone_position") or {}).items():
-            if not isinstance(entry, dict):
-                raise ZonesError(f"field 'zone_position.{z}' is not a table")
-            zone_pos[z] = (_coord(entry, "x", f"zone_position.{z}"), _coord(entry, "y", f"zone_position.{z}"))
-        polygons = _polygons(doc.get("zone_polygon", {}), zones)
-        grid_bias = _bias(doc.get("grid_bias", {}), classes, receivers)
-        if params.method == "grid" and not (polygons and pathloss and grid_radio):
-            raise ZonesError("field 'params.method' = 'grid' needs 'zone_polygon' and receiver path-loss fits")
-        if params.method == "grid":
-            cells = grid_cells(polygons, params.grid_cell_m, OUTSIDE in classes)
-            if cells > MAX_GRID_CELLS:
-                raise ZonesError(
-                    f"field 'params.grid_cell_m' = {params.grid_cell_m:g}: the zone polygons span {cells:,} cells "
-                    f"of that size, more than the {MAX_GRID_CELLS:,} the grid method runs on"
-                )
+            with gather():
+                if not isinstance(entry, dict):
+                    raise ZonesError(f"field 'zone_position.{z}' is not a table")
+                zone_pos[z] = (_coord(entry, "x", f"zone_position.{z}"), _coord(entry, "y", f"zone_position.{z}"))
+        polygons: dict[str, list[tuple[float, float]]] = {}
+        with gather():
+            polygons = _polygons(doc.get("zone_polygon", {}), zones)
+        grid_bias: dict[str, dict[str, float]] = {}
+        with gather():
+            grid_bias = _bias(doc.get("grid_bias", {}), classes, receivers)
+        with gather():
+            _grid_fits(params, polygons, pathloss, grid_radio, classes)
         fp = doc.get("fingerprint")
         if not isinstance(fp, dict):
-            raise ZonesError("field 'fingerprint' missing or not a table")
+            raise ZonesError([*problems, "field 'fingerprint' missing or not a table"])
         shape = (len(classes), len(receivers))
         mean, std, ph = np.zeros(shape), np.zeros(shape), np.zeros(shape)
         for ci, c in enumerate(classes):
             per = fp.get(c)
             if not isinstance(per, dict):
-                raise ZonesError(f"field 'fingerprint.{c}' missing or not a table")
+                problems.append(f"field 'fingerprint.{c}' missing or not a table")
+                continue
             for ri, rx in enumerate(receivers):
-                where = f"fingerprint.{c}.{rx}"
-                e = per.get(rx)
-                if not isinstance(e, dict):
-                    raise ZonesError(f"field '{where}' missing or not a table")
-                mean[ci, ri] = _num(e, "mean", where)
-                std[ci, ri] = _num(e, "std", where)
-                ph[ci, ri] = _num(e, "p_heard", where)
-                if not -130 <= mean[ci, ri] <= 20:
-                    raise ZonesError(f"field '{where}.mean' = {mean[ci, ri]} is not an RSSI in dBm")
-                lo, hi = STD_RANGE_DB
-                if not lo <= std[ci, ri] <= hi:
-                    raise ZonesError(f"field '{where}.std' = {std[ci, ri]:g} is not within {lo:g}..{hi:g} dB")
-                if not 0 <= ph[ci, ri] <= 1:
-                    raise ZonesError(f"field '{where}.p_heard' must be within 0..1")
+                with gather():
+                    mean[ci, ri], std[ci, ri], ph[ci, ri] = _fingerprint_entry(per.get(rx), f"fingerprint.{c}.{rx}")
+        if problems:
+            raise ZonesError(problems)
         return cls(
             zones,
             receivers,
@@ -367,6 +352,79 @@ class ZoneModel:
             grid_radio,
             grid_bias,
         )
+
+
+def _receiver_entry(
+    rx: str,
+    entry: Any,
+    receivers: list[str],
+    positions: dict[str, tuple[float, float]],
+    pathloss: dict[str, tuple[float, float]],
+    grid_radio: dict[str, tuple[float, float, float]],
+) -> None:
+    """One [receiver.RX] table, into the dicts it fills."""
+    if rx not in receivers:
+        raise ZonesError(f"field 'receiver.{rx}': not listed in 'receivers'")
+    if not isinstance(entry, dict):
+        raise ZonesError(f"field 'receiver.{rx}' is not a table")
+    where = f"receiver.{rx}"
+    if "x" in entry or "y" in entry:
+        positions[rx] = (_coord(entry, "x", where), _coord(entry, "y", where))
+    if "rssi_at_1m" in entry or "exponent" in entry:
+        a = _rssi(entry, "rssi_at_1m", where)
+        n = _num(entry, "exponent", where)
+        lo, hi = EXPONENT_RANGE
+        if not lo <= n <= hi:
+            raise ZonesError(f"field '{where}.exponent' = {n} is not a path-loss exponent ({lo:g}..{hi:g})")
+        pathloss[rx] = (a, n)
+    if "sigma_db" in entry or "sensitivity_dbm" in entry or "heard_slope_per_db" in entry:
+        sigma = _num(entry, "sigma_db", where)
+        slope = _num(entry, "heard_slope_per_db", where)
+        if not (STD_RANGE_DB[0] <= sigma <= STD_RANGE_DB[1] and 0 < slope <= HEARD_SLOPE_MAX):
+            raise ZonesError(
+                f"field '{where}.sigma_db' must be within {STD_RANGE_DB[0]:g}..{STD_RANGE_DB[1]:g} dB and "
+                f"'.heard_slope_per_db' within 0..{HEARD_SLOPE_MAX:g}"
+            )
+        # a receiver that heard the whole walk extrapolates its soft sensitivity below any spec sheet's
+        grid_radio[rx] = (sigma, _rssi(entry, "sensitivity_dbm", where, lo=SENSITIVITY_FLOOR_DBM), slope)
+
+
+def _grid_fits(
+    params: Params,
+    polygons: dict[str, list[tuple[float, float]]],
+    pathloss: dict[str, tuple[float, float]],
+    grid_radio: dict[str, tuple[float, float, float]],
+    classes: list[str],
+) -> None:
+    """method "grid" needs the floor plan and the radio fits, on a floor of a size it can run on."""
+    if params.method != "grid":
+        return
+    if not (polygons and pathloss and grid_radio):
+        raise ZonesError("field 'params.method' = 'grid' needs 'zone_polygon' and receiver path-loss fits")
+    cells = grid_cells(polygons, params.grid_cell_m, OUTSIDE in classes)
+    if cells > MAX_GRID_CELLS:
+        raise ZonesError(
+            f"field 'params.grid_cell_m' = {params.grid_cell_m:g}: the zone polygons span {cells:,} cells "
+            f"of that size, more than the {MAX_GRID_CELLS:,} the grid method runs on"
+        )
+
+
+def _fingerprint_entry(e: Any, where: str) -> tuple[float, float, float]:
+    """(mean, std, p_heard) of one [fingerprint.CLASS.RX] table."""
+    if not isinstance(e, dict):
+        raise ZonesError(f"field '{where}' missing or not a table")
+    mean, std, ph = _num(e, "mean", where), _num(e, "std", where), _num(e, "p_heard", where)
+    problems = []
+    if not -130 <= mean <= 20:
+        problems.append(f"field '{where}.mean' = {mean} is not an RSSI in dBm")
+    lo, hi = STD_RANGE_DB
+    if not lo <= std <= hi:
+        problems.append(f"field '{where}.std' = {std:g} is not within {lo:g}..{hi:g} dB")
+    if not 0 <= ph <= 1:
+        problems.append(f"field '{where}.p_heard' must be within 0..1")
+    if problems:
+        raise ZonesError(problems)
+    return mean, std, ph
 
 
 def _bias(d: Any, classes: list[str], receivers: list[str]) -> dict[str, dict[str, float]]:
@@ -504,24 +562,37 @@ _PARAM_RANGES: dict[str, tuple[float, float]] = {
 
 
 def _params(d: Any) -> Params:
+    """The [params] table; every key's problem named at once."""
     if not isinstance(d, dict):
         raise ZonesError("field 'params' is not a table")
     p = Params()
+    problems = []
     for key, value in d.items():
         if key == "method":
             if value not in METHODS:
-                raise ZonesError(f"field 'params.method' = {value!r}, expected one of {', '.join(METHODS)}")
-            p.method = value
+                problems.append(f"field 'params.method' = {value!r}, expected one of {', '.join(METHODS)}")
+            else:
+                p.method = value
         elif key == "smoothing":
             if value not in SMOOTHINGS:
-                raise ZonesError(f"field 'params.smoothing' = {value!r}, expected one of {', '.join(SMOOTHINGS)}")
-            p.smoothing = value
+                problems.append(f"field 'params.smoothing' = {value!r}, expected one of {', '.join(SMOOTHINGS)}")
+            else:
+                p.smoothing = value
         elif key in _PARAM_RANGES:
             lo, hi = _PARAM_RANGES[key]
-            v = _num(d, key, "params")
+            try:
+                v = _num(d, key, "params")
+            except ZonesError as e:
+                problems.extend(e.problems)
+                continue
             if not lo <= v <= hi:
-                raise ZonesError(f"field 'params.{key}' = {v} is outside {lo}..{hi}")
-            setattr(p, key, v)
+                problems.append(f"field 'params.{key}' = {v} is outside {lo}..{hi}")
+            else:
+                setattr(p, key, v)
         else:
-            raise ZonesError(f"field 'params.{key}' is unknown")
+            known = [*_PARAM_RANGES, "method", "smoothing"]
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.75)
+            problems.append(f"field 'params.{key}' is unknown" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    if problems:
+        raise ZonesError(problems)
     return p

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -154,3 +155,25 @@ def test_the_digest_follows_what_the_model_says_not_how_the_file_is_written(fitt
     louder.mean = louder.mean + 0.5  # another walk's device
     louder.save(path)
     assert ZoneModel.load(path).digest() != digest
+
+
+def test_every_hand_edit_mistake_is_named_at_once(fitted: FitResult, tmp_path: Path) -> None:
+    """A misspelt parameter, a p_heard over 1 and spreads set to 0 took one run of `config check` each."""
+
+    def edits(d: dict[str, Any]) -> None:
+        d["params"]["confrim_s"] = 2.0
+        d["params"]["method"] = "magic"
+        for c in ("zone-a", "zone-b"):
+            d["fingerprint"][c]["rx-1"]["std"] = 0
+        d["fingerprint"]["zone-c"]["rx-2"]["p_heard"] = 1.5
+
+    path = _edit(fitted, tmp_path, edits)
+    with pytest.raises(ZonesError) as e:
+        ZoneModel.load(path)
+    assert e.value.problems == [
+        f"{path}: field 'params.method' = 'magic', expected one of offset_nb, nb, centroid, strongest, grid",
+        f"{path}: field 'params.confrim_s' is unknown (did you mean 'confirm_s'?)",
+        f"{path}: field 'fingerprint.zone-a.rx-1.std' = 0 is not within 0.1..100 dB",
+        f"{path}: field 'fingerprint.zone-b.rx-1.std' = 0 is not within 0.1..100 dB",
+        f"{path}: field 'fingerprint.zone-c.rx-2.p_heard' must be within 0..1",
+    ]
