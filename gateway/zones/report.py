@@ -129,7 +129,8 @@ def weak_zone_advice(model: ZoneModel, report: dict[str, Any]) -> list[str]:
             continue
         confused = sorted(((v, e) for e, v in row.items() if e != z and v >= 0.1), reverse=True)
         taken = ", ".join(f"{e} {v:.0%}" for v, e in confused[:2])
-        line = f"weak zone {z}: {row[z]:.0%} of its walk placed right in cross-validation"
+        # rounded down: a zone named weak for 59.7 % read "60%", the line it is weak below
+        line = f"weak zone {z}: {math.floor(row[z] * 100)}% of its walk placed right in cross-validation"
         line += f" (taken for {taken})" if taken else ""
         # the zone it could be merged with: the one it is most taken for that lies next to it on the floor plan
         # (two zones apart, or meeting at a corner, they would make a zone no shopper stays in; the street is none)

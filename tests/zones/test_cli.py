@@ -428,6 +428,8 @@ def test_a_zone_walked_for_a_moment_is_warned_about(
     r = _fit(scans, tmp_path / "brief.jsonl", tmp_path / "z.toml")
     assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
     assert "zone 'zone-b' was heard in only" in r.output and "walk it for about two minutes" in r.output  # type: ignore[attr-defined]
+    # its seconds, not the clock's: a 4 s interval touches five clock seconds
+    assert "heard in only 4 s" in r.output  # type: ignore[attr-defined]
 
 
 def test_evaluate_names_receivers_that_do_not_match_the_model(

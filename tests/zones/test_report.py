@@ -99,6 +99,14 @@ def test_weak_zones_are_named_with_what_they_were_taken_for_and_the_remedy_that_
     assert "by the door and on the pavement" in by_zone["outside"]
 
 
+def test_a_weak_zone_is_not_shown_at_the_line_it_is_weak_below() -> None:
+    """59.7 % read "60%", the very line (WEAK_RECALL) a zone is named weak below."""
+    model = _model({"rx-a": (2.0, 2.0), "rx-b": (9.0, 3.0)})
+    confusion = [[597, 403, 0, 0], [0, 10, 0, 0], [0, 0, 10, 0], [0, 0, 0, 10]]
+    (line,) = weak_zone_advice(model, {"classes": model.classes, "cv_confusion": confusion})
+    assert line.startswith("weak zone left: 59% of its walk placed right")
+
+
 def test_a_zone_at_the_weak_line_or_never_walked_is_not_named() -> None:
     model = _model({"rx-a": (2.0, 2.0)})
     at_line = round(WEAK_RECALL * 10)
