@@ -129,8 +129,14 @@ def replay(
         + _carried_over(result.carried_over, result.still_queued),
         markup=False,
     )
+    outbox = loaded.gateway.state_dir / "outbox.db"
+    if result.unwritten:
+        # not "queued": the outbox could not take them, and the history did not record their triggers as sent
+        raise fail(
+            f"{result.unwritten} events could not be written to {outbox} (is the disk full?) and end with this "
+            "run; their triggers are not recorded as sent: replay the recording again once there is space"
+        )
     if result.still_queued:
-        outbox = loaded.gateway.state_dir / "outbox.db"
         raise fail(
             f"{result.still_queued} messages still queued in {outbox} (broker {loaded.gateway.mqtt.url} "
             "did not acknowledge them in time); they will be sent by the next run"

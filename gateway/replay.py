@@ -37,6 +37,7 @@ class ReplayResult:
     truncated: bool = False
     events: int = 0
     still_queued: int = 0
+    unwritten: int = 0  # events the outbox could not take (a full disk): held in memory, they end with the run
     carried_over: int = 0  # queued by an earlier run (a broker away, a crash): sent with this run's
     elapsed_s: float = 0.0
     problems: list[str] = field(default_factory=list)
@@ -130,6 +131,8 @@ async def replay(
         result.recognised = stats.recognised
         result.events = runtime.queued_events
         result.still_queued = await runtime.publisher.drain(drain_timeout_s)
+        runtime.flush()  # a last try for what a full disk kept in memory
+        result.unwritten = runtime.held_in_memory
     finally:
         stop.set()
         await house_task

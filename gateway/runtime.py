@@ -566,12 +566,25 @@ class Runtime:
             "last_error": pub.last_error,
         }
 
+    @property
+    def held_in_memory(self) -> int:
+        """Events decided but not in the outbox yet: the outbox could not take them (a full disk) and they wait."""
+        return len(self._pending)
+
     def write_health(self) -> None:
         self.rates.roll(self.now())
         path = self.state_dir / HEALTH_FILE
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.health(), indent=1))
-        os.replace(tmp, path)  # atomic: `status` never reads half a file
+        try:
+            tmp.write_text(json.dumps(self.health(), indent=1))
+            os.replace(tmp, path)  # atomic: `status` never reads half a file
+        except OSError as e:
+            # A full disk must not end the process: the outbox and history keep what they cannot write in memory
+            # and retry, and a crash here lost exactly that (a sweep: 6 of 11 triggers). `status` reads the last
+            # health file written, and says how old it is.
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            log_each(log, logging.WARNING, "health file %s not written: %s", path, e.strerror or e)
 
     def report_unknown_receivers(self) -> None:
         """Once per receiver: readings from a receiver the zone model does not know are ignored (a node added or
