@@ -31,6 +31,7 @@ from aiomqtt import MqttError
 from gateway.config import MqttSettings
 from gateway.delivery.outbox import Outbox, OutboxError, OutboxItem
 from gateway.delivery.topics import Topics
+from gateway.logs import log_each
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +202,10 @@ class Publisher:
         if password:
             text = text.replace(password, "***")  # belt and braces: no library message should carry it
         line = f"{where}: {type(exc).__name__}: {text}"
-        # While a broker is down every retry fails the same way: say it once, then only on change.
-        log.log(logging.DEBUG if line == self._last_error else logging.WARNING, "mqtt %s", line)
+        # While a broker is down every retry fails the same way: the repeat filter says it once, then once a minute
+        # with "(repeated K times)". Keyed by what it says, not by the template: a broker that comes back with an
+        # expired certificate after "Disconnected during message iteration" must be named within that minute.
+        log_each(log, logging.WARNING, "mqtt %s", line)
         self._last_error = line
 
     # -- public API ----------------------------------------------------------------------------------------

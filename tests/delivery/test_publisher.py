@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import signal
 import subprocess
@@ -299,3 +300,24 @@ async def test_a_consent_message_the_broker_kept_is_told_apart_from_a_new_one(
                     break
                 await asyncio.sleep(0.02)
     assert kept == [{"customer_id": "old"}] and live == [{"customer_id": "new"}]
+
+
+def test_a_new_broker_error_is_named_within_the_minute_a_repeat_is_held_back(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """A broker that came back with an expired certificate after a disconnect logged only "Disconnected during
+    message iteration" for 90 s: the repeat filter keyed every line on the template "mqtt %s"."""
+    from gateway.logs import RateLimitFilter
+
+    pub = Publisher(MqttSettings(), Outbox(tmp_path / "o.db"), "s1", "gw1", "v")
+    caplog.set_level(logging.DEBUG, logger="gateway.delivery.publisher")
+    dropped = aiomqtt.MqttError("Disconnected during message iteration")
+    expired = aiomqtt.MqttError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate has expired")
+    for e in (dropped, expired, expired, dropped):
+        pub._record_error("connection", e)
+    gate = RateLimitFilter(interval_s=60.0)
+    shown = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and gate.filter(r)]
+    assert shown == [
+        "mqtt connection: MqttError: Disconnected during message iteration",
+        "mqtt connection: MqttError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate has expired",
+    ]
