@@ -83,15 +83,21 @@ def run(
 ) -> None:
     """The daemon: live BLE scanning (the systemd unit runs this)."""
     from gateway.daemon import Daemon
-    from gateway.sources.live import check_bluetooth_available, load_backend
+    from gateway.sources.bluez_errors import BLUETOOTH_WAIT_S, wait_for_bluetooth
+    from gateway.sources.live import load_backend
 
     loaded = load_or_exit(config)
     try:
         backend = load_backend(scanner_backend) if scanner_backend else None
     except ValueError as e:
         raise fail(str(e), code=2) from None
-    if backend is None and (missing := check_bluetooth_available(loaded.gateway.scanner.adapter)):
-        raise fail(f"cannot scan: {missing}")
+    if backend is None:
+        # at boot BlueZ or the adapter may come up after this unit: wait for them (the journal says for what)
+        def waiting(problem: str) -> None:
+            err.print(f"waiting up to {BLUETOOTH_WAIT_S:.0f} s for Bluetooth: {problem}", markup=False)
+
+        if (missing := wait_for_bluetooth(loaded.gateway.scanner.adapter, on_wait=waiting)) is not None:
+            raise fail(f"cannot scan: {missing}")
 
     async def main() -> int:
         return await Daemon(loaded, backend=backend).run()

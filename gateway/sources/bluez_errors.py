@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from bleak.exc import BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason, BleakDBusError, BleakError
@@ -134,3 +135,35 @@ def check_bluetooth_available(adapter: str | None = None, environ: Mapping[str, 
         return f"the D-Bus system bus did not answer within {CHECK_TIMEOUT_S:.0f} s"
     finally:
         pool.shutdown(wait=False)  # a hung bus must not hang the caller too
+
+
+# At boot bluetoothd, or a USB adapter, may come up after the gateway's unit (After= orders the start, not
+# readiness): `run` waits this long for them, inside the unit's TimeoutStartSec=90, before it gives up. Ten
+# restarts of a minute's wait each outlast the unit's start limit (10 in 600 s), so a store whose adapter is
+# late is retried until it appears rather than left failed.
+BLUETOOTH_WAIT_S = 60.0
+BLUETOOTH_POLL_S = 2.0
+
+
+def wait_for_bluetooth(
+    adapter: str | None,
+    *,
+    timeout_s: float = BLUETOOTH_WAIT_S,
+    poll_s: float = BLUETOOTH_POLL_S,
+    on_wait: Callable[[str], None] = lambda _problem: None,
+    check: Callable[[str | None], str | None] = check_bluetooth_available,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> str | None:
+    """None once live scanning has what it needs; else, after `timeout_s`, the last thing missing. `on_wait` is
+    told the first problem (and each different one after it) so the journal says what is awaited."""
+    deadline = clock() + timeout_s
+    said = None
+    while (problem := check(adapter)) is not None:
+        if clock() >= deadline:
+            return problem
+        if problem != said:
+            on_wait(problem)
+            said = problem
+        sleep(poll_s)
+    return None

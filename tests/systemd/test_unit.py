@@ -44,7 +44,7 @@ def analyze() -> str:
 def verifiable_copy(tmp_path: Path, text: str | None = None) -> Path:
     """verify insists that ExecStart's binary exists: point it at one that does, keep everything else."""
     true = shutil.which("true") or "/bin/true"
-    body = (text if text is not None else UNIT.read_text()).replace("/usr/bin/proximity-gateway", true)
+    body = (text if text is not None else UNIT.read_text()).replace("/usr/local/bin/proximity-gateway", true)
     copy = tmp_path / UNIT.name
     copy.write_text(body)
     return copy
@@ -58,7 +58,7 @@ def verify(path: Path) -> subprocess.CompletedProcess[str]:
 
 def test_starts_as_a_notify_service_with_a_watchdog(unit: dict[str, list[str]]) -> None:
     assert unit["Service.Type"] == ["notify"]
-    assert unit["Service.ExecStart"] == ["/usr/bin/proximity-gateway run --config /etc/proximity-gateway"]
+    assert unit["Service.ExecStart"] == ["/usr/local/bin/proximity-gateway run --config /etc/proximity-gateway"]
     assert unit["Service.ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert unit["Service.WatchdogSec"] == ["30"]
     assert unit["Service.Restart"] == ["on-failure"]
