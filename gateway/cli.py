@@ -362,8 +362,21 @@ def main() -> None:
     except Exception as e:
         if debug:
             raise
-        err.print(f"error: {e.__class__.__name__}: {e} (run with --debug for details)", markup=False)
+        if isinstance(e, _worded_errors()):  # each says what and where in one line: no class name, no --debug hint
+            err.print(f"error: {e}", markup=False)
+        else:
+            err.print(f"error: {e.__class__.__name__}: {e} (run with --debug for details)", markup=False)
         sys.exit(1)
+
+
+def _worded_errors() -> tuple[type[Exception], ...]:
+    """The state directory's errors, written for the store's IT team (file, cause, remedy) rather than a developer."""
+    from gateway.campaigns.history import HistoryError
+    from gateway.delivery.outbox import OutboxError
+    from gateway.identity.registry import RegistryError
+    from gateway.runtime import StateDirError
+
+    return (StateDirError, HistoryError, OutboxError, RegistryError)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ systemd credential or EnvironmentFile instead of a world-readable TOML.
 from __future__ import annotations
 
 import difflib
+import errno
 import json
 import os
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -374,6 +376,21 @@ def load_gateway_config(config_dir: Path, environ: Mapping[str, str] | None = No
     return resolved
 
 
+def _unwritable(state_dir: Path) -> str | None:
+    """Why the gateway could not write in an existing state directory (a read-only mount, an immutable one), or
+    None. Tried with a temporary file; a permission denied to the person running a command is not the service's
+    problem (its directory is its own) and is not reported."""
+    try:
+        if not state_dir.is_dir():
+            return None  # made at first start (systemd's StateDirectory=, or the gateway itself)
+        with tempfile.TemporaryFile(dir=state_dir, prefix=".probe-"):
+            return None
+    except PermissionError as e:
+        return None if e.errno == errno.EACCES else f"cannot write there: {e.strerror}"
+    except OSError as e:
+        return f"cannot write there: {e.strerror or e}"
+
+
 # systemd puts a unit's LoadCredential= files here, in a directory that exists only while the unit runs
 SYSTEMD_CREDENTIALS_DIR = Path("/run/credentials")
 
@@ -395,6 +412,7 @@ def service_credentials(cfg: GatewayConfig, environ: Mapping[str, str] | None = 
 def _path_problems(path: Path, cfg: GatewayConfig, environ: Mapping[str, str]) -> list[str]:
     """Paths the daemon would only trip over once running: a state_dir that is a file, a missing TLS file."""
     out = []
+    where = f"environment {ENV_PREFIX}STATE_DIR" if f"{ENV_PREFIX}STATE_DIR" in environ else str(path)
     try:
         not_a_dir = cfg.state_dir.exists() and not cfg.state_dir.is_dir()
     except PermissionError:
@@ -402,7 +420,9 @@ def _path_problems(path: Path, cfg: GatewayConfig, environ: Mapping[str, str]) -
         # such as `config check` or a walk with a tag, have no business there; those that need it say so
         not_a_dir = False
     if not_a_dir:
-        out.append(f"{path}: state_dir: {cfg.state_dir} exists and is not a directory")
+        out.append(f"{where}: state_dir: {cfg.state_dir} exists and is not a directory")
+    elif (unwritable := _unwritable(cfg.state_dir)) is not None:
+        out.append(f"{where}: state_dir: {cfg.state_dir}: {unwritable}")
     elsewhere = service_credentials(cfg, environ)
     for key in TLS_KEYS:
         p = getattr(cfg.mqtt, key)

@@ -109,7 +109,11 @@ class RevocationNotice:
 LOCK_FILE = "gateway.lock"
 
 
-class StateInUseError(Exception):
+class StateDirError(Exception):
+    """The state directory cannot be used; the message names it, and why, in one line."""
+
+
+class StateInUseError(StateDirError):
     """Another gateway process works on the same state directory."""
 
 
@@ -144,9 +148,13 @@ class Runtime:
         self.cfg = cfg
         self.now = now
         state_dir = cfg.state_dir
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._lock = _lock_state_dir(state_dir)
+        except OSError as e:  # a path under /proc, an immutable or read-only directory: named, not a traceback
+            origin = "environment PROXIMITY_STATE_DIR" if "PROXIMITY_STATE_DIR" in os.environ else "gateway.toml"
+            raise StateDirError(f"{origin}: state_dir: {state_dir}: cannot use it: {e.strerror or e}") from None
         self.state_dir = state_dir
-        self._lock = _lock_state_dir(state_dir)
         self.registry = Registry(state_dir / "registry.db")
         self.import_problems: list[str] = []
         if cfg.customers_file is not None:

@@ -532,3 +532,37 @@ def test_bounds_required_keys_and_topic_names_are_named_in_plain_words(config: P
     assert f"{gw}: store_id: \"store 42\" may hold only letters, digits, '.', '_' and '-'" in err
     assert f"{gw}: gateway_id: missing: this key is required" in err
     assert f"{campaigns}: caps.max_per_day: must be 0 or more, not -1" in err
+
+
+def test_a_state_dir_set_in_the_environment_is_blamed_on_the_environment(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gateway.toml said state_dir = "state"; the error named it for a file PROXIMITY_STATE_DIR pointed at."""
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    monkeypatch.setenv("PROXIMITY_STATE_DIR", str(afile))
+    code, _, err = check(config)
+    assert code == 1
+    assert err.strip() == f"error: environment PROXIMITY_STATE_DIR: state_dir: {afile} exists and is not a directory"
+
+
+def test_a_state_dir_the_gateway_cannot_write_in_is_named_before_it_starts(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An immutable or read-only state directory passed `config check`, and the replay then ended in
+    "error: PermissionError: [Errno 1] Operation not permitted: '.../gateway.lock'"."""
+    import errno
+    import tempfile
+
+    state = tmp_path / "state"
+    state.mkdir()
+    monkeypatch.setenv("PROXIMITY_STATE_DIR", str(state))
+
+    def read_only(*_a: object, **_k: object) -> object:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    code, _, err = check(config)
+    assert code == 1
+    named = f"error: environment PROXIMITY_STATE_DIR: state_dir: {state}: cannot write there: Read-only file system"
+    assert named in err

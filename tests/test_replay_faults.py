@@ -222,3 +222,13 @@ def test_a_replay_into_the_daemons_state_or_without_customers_says_so(day: Path,
     assert "registry.db: no consenting customer (gateway.toml sets no customers_file): nobody could be recognised" in (
         nobody.stderr
     )
+
+
+def test_a_state_dir_that_cannot_be_made_is_one_line_naming_it(day: Path, tmp_path: Path) -> None:
+    """It was "error: FileNotFoundError: [Errno 2] No such file or directory: '/proc/...'", naming no setting."""
+    bad = Path("/proc/no-such-gateway-state")
+    result = replay(day, day / "scans.jsonl.gz", "mqtt://127.0.0.1:9", bad, "--drain-timeout", "1")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: environment PROXIMITY_STATE_DIR: state_dir: {bad}: cannot use it: No such file or directory"
+    )

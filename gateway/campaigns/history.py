@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
+from gateway.sqlite_open import open_problem
+
 log = logging.getLogger(__name__)
 
 STAY_BATCH_ROWS = 500  # insert_all batch size; sqlite-utils is ~15x faster batched than row by row
@@ -174,7 +176,7 @@ class SqliteHistory:
             self._create()
         except sqlite3.DatabaseError as e:
             # the path, so the store's IT team knows which file to move aside (the caps it held start afresh)
-            raise HistoryError(f"{self.path}: not a usable history database: {e}") from None
+            raise HistoryError(open_problem(self.path, "history database", e)) from None
 
     def _create(self) -> None:
         db = self.db

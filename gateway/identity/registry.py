@@ -39,6 +39,7 @@ import sqlite_utils
 
 from gateway.identity.importer import RecordError, parse_record, parse_record_noting, read_customers_file
 from gateway.identity.models import Customer
+from gateway.sqlite_open import open_problem
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ class Registry:
             self.db.enable_wal()
             self._create()
         except sqlite3.DatabaseError as e:
-            raise RegistryError(f"{self.path}: not a usable registry database: {e}") from None
+            raise RegistryError(open_problem(self.path, "registry database", e)) from None
         _tighten_sidecars(self.path)
 
     def close(self) -> None:
