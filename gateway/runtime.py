@@ -480,10 +480,14 @@ class Runtime:
 
     def _erase(self, customer_id: str) -> int:
         """Everything the gateway holds about a customer, but the registry's record; returns the messages dropped."""
-        self.pipeline.forget(customer_id)
-        self._pending = [e for e in self._pending if e.customer_id != customer_id]
+        self._forget_in_memory(customer_id)
         self.history.delete_customer(customer_id)
         return self.outbox.delete_customer(customer_id)
+
+    def _forget_in_memory(self, customer_id: str) -> int:
+        self.pipeline.forget(customer_id)
+        self._pending = [e for e in self._pending if e.customer_id != customer_id]
+        return 0
 
     def _erase_expired(self, t: float) -> None:
         """Consent given until a date (`expires_at`) ends as a revocation does, by advertisement time: the resolver
@@ -495,7 +499,8 @@ class Runtime:
             return
         try:
             stored = self.history.customer_ids() | self.outbox.customer_ids()
-            dropped = sum(self._erase(customer_id) for customer_id in expired)
+            # after a restart every expired record is back in the resolver: only those with rows cost a delete
+            dropped = sum(self._erase(c) if c in stored else self._forget_in_memory(c) for c in expired)
         except (sqlite3.Error, OSError) as e:
             log.warning("history: customers whose consent expired not erased this hour: %s", e)
             return
