@@ -413,7 +413,8 @@ def shadowed(campaigns: list[Campaign], caps: Caps) -> list[tuple[Campaign, str]
 
     def ahead(a: Campaign, b: Campaign) -> bool:
         by_rank = (a.priority, -order[a.id]) > (b.priority, -order[b.id])
-        by_time = caps.min_interval_s == 0 and a.min_dwell_s < b.min_dwell_s
+        # an exit rule completes when the customer leaves, whatever its dwell: there only the priority orders them
+        by_time = caps.min_interval_s == 0 and a.on == "dwell" and a.min_dwell_s < b.min_dwell_s
         return (
             (by_rank or by_time)
             and a.zone == b.zone

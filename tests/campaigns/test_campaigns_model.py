@@ -333,6 +333,9 @@ min_dwell_s = 20
         ({"max_per_visit": 1, "min_interval_s": 0}, (10, 20)),
         ({"max_per_visit": 2, "min_interval_s": 600}, (30, 10)),
         ({"max_per_visit": 3, "min_interval_s": 0}, (5, 5, 5, 5)),
+        # exit rules all complete as the customer leaves: the dwell does not order them, the file does (c0 fires;
+        # c1 would on a stay of 10-20 s)
+        ({"max_per_visit": 1, "min_interval_s": 0, "on": "exit"}, (20, 10)),
     ],
 )
 def test_a_campaign_called_unreachable_never_fires_on_a_long_stay(
@@ -342,13 +345,15 @@ def test_a_campaign_called_unreachable_never_fires_on_a_long_stay(
     from gateway.campaigns.model import shadowed
     from tests.campaigns.campaign_script import Harness, leg, make_engine, triggers
 
-    rows = [{"id": f"c{i}", "zone": "coffee", "min_dwell_s": d} for i, d in enumerate(dwells)]
+    on = str(caps.pop("on", "dwell"))
+    rows = [{"id": f"c{i}", "zone": "coffee", "min_dwell_s": d, "on": on} for i, d in enumerate(dwells)]
     warned = {b.id for b, _ in shadowed([Campaign.model_validate(r) for r in rows], Caps.model_validate(caps))}
     engine: Harness = make_engine(rows, caps={**caps, "max_per_day": None})
-    fired = {t.campaign_id for t in triggers(engine.feed("cust-1", leg("coffee", 0, 1800)))}
+    stay = leg("coffee", 0, 1800) + leg("produce", 1801, 1900)  # then elsewhere: the exit rules complete
+    fired = {t.campaign_id for t in triggers(engine.feed("cust-1", stay))}
     unfired = {r["id"] for r in rows} - fired
     assert warned <= unfired  # never a warning on a campaign that fires
-    if caps["min_interval_s"] == 0:  # without the interval's hold-ups the rule is exact
+    if caps["min_interval_s"] == 0 and on == "dwell":  # without the interval's hold-ups the rule is exact
         assert warned == unfired
 
 
