@@ -22,7 +22,7 @@ from gateway.cli_tables import print_rows
 from gateway.config import DEFAULT_CONFIG_DIR, ConfigError, load_gateway_config
 from gateway.identity.models import Customer
 from gateway.identity.registry import Registry, RegistryError
-from gateway.privacy import erase_customer, export_history
+from gateway.privacy import erase_customer, export_history, export_outbox
 
 REGISTRY_FILE = "registry.db"
 
@@ -109,6 +109,11 @@ def import_command(
 ) -> None:
     with _open(config) as reg:
         report = reg.import_file(file, regrant=regrant)
+    # A "consent": false row revokes: with the daemon stopped, its history and queued messages would wait for its
+    # next start to go (as `customers revoke` erases them here, so does an import)
+    for change in report.changes:
+        if change.action == "revoked" and change.customer_id is not None:
+            erase_customer(_state_dir(config), change.customer_id)
     _out.print(
         f"{file}: {report.rows} rows: {report.added} added, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.revoked} revoked, {report.declined} declined, "
@@ -182,6 +187,9 @@ def revoke_command(customer_id: str = typer.Argument(...), config: Path = Config
 
 def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # O_CREAT's mode applies to a new file only: an export written over an older 0644 one stayed readable to all,
+    # secrets included with --include-secrets
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
 
@@ -201,6 +209,7 @@ def export_command(
     if data is None:
         raise _fail(f"{customer_id}: no such customer")
     data["history"] = export_history(_state_dir(config), customer_id)
+    data["queued_messages"] = export_outbox(_state_dir(config), customer_id)
     text = json.dumps(data, indent=2) + "\n"
     if out is None:
         typer.echo(text, nl=False)

@@ -60,3 +60,15 @@ def export_history(state_dir: Path, customer_id: str) -> dict[str, Any]:
         return history.export_customer(customer_id)
     finally:
         history.close()
+
+
+def export_outbox(state_dir: Path, customer_id: str) -> list[dict[str, Any]]:
+    """The outbox part of a data-request export: the customer's messages not yet acknowledged by the broker
+    (revocation and an ended consent delete them, so they are the customer's data too)."""
+    if not (state_dir / OUTBOX_FILE).exists():
+        return []
+    outbox = Outbox(state_dir / OUTBOX_FILE)
+    try:
+        return outbox.export_customer(customer_id)
+    finally:
+        outbox.close()

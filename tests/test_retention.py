@@ -114,3 +114,78 @@ def test_consent_that_expires_takes_the_customers_history_with_it_within_the_hou
         assert not any("consent expired" in r.getMessage() for r in caplog.records)
     finally:
         again.close()
+
+
+def test_a_gateway_started_after_a_consent_ended_erases_at_its_first_flush_not_an_hour_later(
+    config: Path, tmp_path: Path
+) -> None:
+    """Housekeeping first ran an hour of advertisement time after the start: a gateway restarted more often kept an
+    ended consent's history (and what the retention lets go) indefinitely."""
+    consent_until(config, "cust-1", T0 + DAY)
+    first = Runtime(loaded(config, tmp_path / "state"))
+    shop(first, "cust-1", -8.0, T0)
+    first.close()
+
+    again = Runtime(loaded(config, tmp_path / "state"))
+    try:
+        assert again.history.export_customer("cust-1")["stays"]
+        walk_past(again, T0 + 2 * DAY, 60.0)  # a minute of the next morning
+        assert again.history.export_customer("cust-1")["stays"] == []
+    finally:
+        again.close()
+
+
+def test_a_revocation_imported_while_the_gateway_is_stopped_erases_the_history_at_once(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`customers revoke` erased the history with the daemon stopped; a `"consent": false` row imported with
+    `customers import` only took the keys, and the history waited for the daemon's next start."""
+    from typer.testing import CliRunner
+
+    from gateway.cli_customers import customers_app
+
+    state = tmp_path / "state"
+    rt = Runtime(loaded(config, state))
+    shop(rt, "cust-1", -8.0, T0)
+    rt.close()
+    monkeypatch.setenv("PROXIMITY_STATE_DIR", str(state))
+    revoked = tmp_path / "revoke.jsonl"
+    revoked.write_text(json.dumps({"customer_id": "cust-1", "consent": False}) + "\n")
+    result = CliRunner().invoke(customers_app, ["import", str(revoked), "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    from gateway.campaigns.history import SqliteHistory
+
+    history = SqliteHistory(state / "history.db")
+    try:
+        gone = history.export_customer("cust-1")
+        assert gone["stays"] == [] and gone["phone_offset"] is None
+    finally:
+        history.close()
+
+
+def test_a_data_request_export_holds_the_messages_still_queued(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broker away: the customer's presence events wait in outbox.db, which revocation deletes as theirs, but
+    `customers export` ("everything the gateway holds about one customer") left them out. The outbox file, made
+    wider by a copy or a restore, is also tightened back to 0600 when opened, as history.db is."""
+    import stat
+
+    from typer.testing import CliRunner
+
+    from gateway.cli_customers import customers_app
+
+    state = tmp_path / "state"
+    rt = Runtime(loaded(config, state))
+    shop(rt, "cust-1", -8.0, T0)  # no broker here: everything stays queued
+    queued = rt.outbox.depth()
+    rt.close()
+    assert queued > 0
+    (state / "outbox.db").chmod(0o644)
+    monkeypatch.setenv("PROXIMITY_STATE_DIR", str(state))
+    result = CliRunner().invoke(customers_app, ["export", "cust-1", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    messages = json.loads(result.stdout)["queued_messages"]
+    assert len(messages) == queued and {m["payload"]["customer_id"] for m in messages} == {"cust-1"}
+    assert all(m["topic"].startswith("proximity/") and m["state"] == "queued" for m in messages)
+    assert stat.S_IMODE((state / "outbox.db").stat().st_mode) == 0o600  # the export opened it

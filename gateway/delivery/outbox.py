@@ -128,7 +128,10 @@ class Outbox:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # Create the file ourselves with 0600 before SQLite opens it; SQLite gives -wal/-shm the same mode.
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-            os.close(fd)
+            try:
+                os.fchmod(fd, FILE_MODE)  # an older file made wider (a restore, a copy) is tightened, as history.db is
+            finally:
+                os.close(fd)
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         except (OSError, sqlite3.Error) as e:
             raise OutboxError(f"outbox {self.path}: cannot open: {_reason(e)}") from None
@@ -256,6 +259,23 @@ class Outbox:
         except sqlite3.Error as e:
             raise self._fail("read", e) from None
         return {str(r[0]) for r in rows}
+
+    def export_customer(self, customer_id: str) -> list[dict[str, Any]]:
+        """A data request's share of the outbox: the customer's messages not yet acknowledged (queued or set aside),
+        as they would be published."""
+        try:
+            rows = self.db.execute(
+                f"SELECT topic, payload, created_at, 'queued' FROM {TABLE} WHERE customer_id = ?"
+                f" UNION ALL SELECT topic, payload, created_at, 'set aside' FROM {DEAD_TABLE} WHERE customer_id = ?"
+                " ORDER BY 3",
+                [customer_id, customer_id],
+            ).fetchall()
+        except sqlite3.Error as e:
+            raise self._fail("read", e) from None
+        return [
+            {"topic": topic, "payload": json.loads(body), "queued_at": at, "state": state}
+            for topic, body, at, state in rows
+        ]
 
     def delete_customer(self, customer_id: str) -> int:
         """Revocation: drop that customer's queued-but-unsent messages; returns how many."""

@@ -200,3 +200,16 @@ def test_importing_many_irks_says_how_often_a_strangers_address_matches_one_by_c
         assert f"one stranger's resolvable address in {2**24 // 1000:,}" in note[0]  # 16,777
     else:
         assert note == []
+
+
+def test_an_export_written_over_an_older_file_is_private_too(config: Path, tmp_path: Path) -> None:
+    """O_CREAT's mode applies to new files only: an export over an older 0644 file stayed readable to all, keys
+    included with --include-secrets."""
+    path = write_jsonl(tmp_path / "c.jsonl", [keyed("cust-1")])
+    assert run("import", str(path), "--config", str(config))[0] == 0
+    target = tmp_path / "export.json"
+    target.write_text("old")
+    target.chmod(0o644)
+    code, _, err = run("export", "cust-1", "--include-secrets", "--out", str(target), "--config", str(config))
+    assert code == 0, err
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600 and SECRET_HEX in target.read_text()
