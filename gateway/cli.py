@@ -67,7 +67,10 @@ def load_or_exit(config: Path) -> LoadedConfig:
     try:
         loaded = load_config_dir(config)
     except ConfigError as e:
-        raise fail(e.problems) from None
+        failed = fail(e.problems)
+        for w in e.warnings:  # a person fixing the errors sees the rest at once, not one run later
+            err.print(f"warning: {w}", markup=False)
+        raise failed from None
     for w in loaded.warnings:
         err.print(f"warning: {w}", markup=False)
     return loaded

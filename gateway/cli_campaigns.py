@@ -128,6 +128,8 @@ def _load(file: Path, config: Path, segments: set[str] | None) -> LoadedCampaign
     except CampaignsError as e:
         for p in e.problems:
             _err.print(f"error: {p}", markup=False, soft_wrap=True)
+        for w in e.warnings:  # the rest of the file's warnings, at once rather than once the errors are fixed
+            _err.print(f"warning: {w}", markup=False, soft_wrap=True)
         if (unchecked := _zones_unchecked(config)) is not None:
             # the zones a file names are fine only if they were checked: say so on this path too, not only on "ok"
             _err.print(f"note: {file}: zone names not checked ({unchecked})", markup=False, soft_wrap=True)

@@ -32,9 +32,10 @@ DEFAULT_CONFIG_DIR = Path("config")
 class ConfigError(Exception):
     """One or more configuration problems; `problems` are 'file: field: message' lines."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], warnings: list[str] | None = None) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+        self.warnings = warnings or []  # found beside the problems: a person fixing them sees these too
 
 
 def _takes_number(annotation: Any) -> bool:

@@ -43,7 +43,7 @@ def load_campaigns_file(path: Path, zones: set[str] | None) -> tuple[list[Campai
     try:
         return load_campaigns(path, zones=zones)
     except CampaignsError as e:
-        raise ConfigError(list(e.problems)) from None
+        raise ConfigError(list(e.problems), list(e.warnings)) from None
 
 
 def campaign_warnings_with(loaded: LoadedConfig, *, segments: set[str] | None, today: date | None = None) -> list[str]:
@@ -96,11 +96,12 @@ def load_config_dir(config_dir: Path) -> LoadedConfig:
         )
     except ConfigError as e:
         problems.extend(e.problems)
+        warnings.extend(e.warnings)
     if gateway is not None and gateway.customers_file is not None and not gateway.customers_file.is_file():
         what = "is a directory, not a file" if gateway.customers_file.is_dir() else "not found"
         problems.append(f"{config_dir / GATEWAY_FILE}: customers_file: {gateway.customers_file} {what}")
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(problems, warnings)
     assert gateway is not None and zones is not None and caps is not None
     if not gateway.mqtt.tls and (unused := [k for k in TLS_KEYS if getattr(gateway.mqtt, k) is not None]):
         # the store meant TLS: without mqtts:// the files are never read and the password goes in clear text

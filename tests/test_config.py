@@ -566,3 +566,25 @@ def test_a_state_dir_the_gateway_cannot_write_in_is_named_before_it_starts(
     assert code == 1
     named = f"error: environment PROXIMITY_STATE_DIR: state_dir: {state}: cannot write there: Read-only file system"
     assert named in err
+
+
+def test_an_error_no_longer_hides_the_warnings_beside_it(config: Path) -> None:
+    """One error stopped `config check` before any warning: a marketer fixed the unknown zone, ran it again, and
+    only then learnt that another campaign had a budget of 0."""
+    campaigns = config / "campaigns.toml"
+    campaigns.write_text(
+        campaigns.read_text()
+        + '\n[[campaign]]\nid = "wine"\nzone = "cellar"\n'
+        + '\n[[campaign]]\nid = "none"\nzone = "coffee"\nbudget_per_day = 0\n'
+    )
+    code, _, err = check(config)
+    assert code == 1
+    lines = err.splitlines()
+    assert any(
+        line.startswith("error: ") and "campaign 'wine'" in line and "unknown zone 'cellar'" in line for line in lines
+    )
+    assert any(
+        line.startswith("warning: ") and "campaign 'none'" in line and "budget_per_day: 0" in line for line in lines
+    )
+    validated = CliRunner().invoke(app, ["campaigns", "validate", "--config", str(config)])
+    assert validated.exit_code == 1 and "budget_per_day: 0 means the campaign never fires" in validated.stderr

@@ -79,9 +79,10 @@ def _priority_in_range(v: Any) -> Any:
 class CampaignsError(Exception):
     """The campaigns file cannot be used; `problems` are one line each, naming file, campaign and field."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], warnings: list[str] | None = None) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+        self.warnings = warnings or []  # what the rest of the file would be warned of: said at once, not next run
 
 
 class _Strict(BaseModel):
@@ -362,7 +363,7 @@ def parse_campaigns(
             )
         campaigns.append(c)
     if problems:
-        raise CampaignsError(problems)
+        raise CampaignsError(problems, warnings)
     labels = {c.id: _label(path, seen[c.id], {"id": c.id}, lines) for c in campaigns}
     warnings += [f"{labels[b.id]}: {msg}" for b, msg in shadowed(campaigns, top.caps)]
     caps = top.caps.model_copy(update={"presence": top.presence})
