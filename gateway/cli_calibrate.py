@@ -206,6 +206,13 @@ def fit_command(
         f"({p.smoothing} {p.window_s:g} s, switch time {p.switch_time_s:g} s, "
         f"confidence threshold {p.confidence_threshold:.2f})"
     )
+    # staff read the figure as what the store will get; it scores the walk's own spots with the walk's own device
+    _out.print(
+        "that figure scores held-out parts of this walk, at the spots it stood at; a day's shoppers stand elsewhere "
+        "with other phones: on 30 days from a generator not ours the day scored 7 points lower on average, from 33 "
+        "lower to 27 higher (docs/zones.md, round 24). `calibrate evaluate` on a labelled day measures it",
+        markup=False,
+    )
     for line in weak_zone_advice(result.model, r):
         _out.print(line, markup=False)
     blend = r.get("centroid_blend_cv_gain_and_se")
