@@ -313,6 +313,12 @@ def test_tls_files_with_a_plain_mqtt_url_are_warned_about(config: Path) -> None:
     code, _, err = check(config)
     assert code == 0, err
     assert "gateway.toml: mqtt.ca_file: set, but mqtt.url mqtt://" in err and "not encrypted" in err, err
+    # ...and said with an error elsewhere too, not only once that error is fixed
+    zones = config / "zones.toml"
+    zones.write_text(zones.read_text() + "\n[typo_table]\n")
+    code, _, err = check(config)
+    assert code == 1 and "typo_table" in err and "not encrypted" in err, err
+    zones.write_text(zones.read_text().replace("\n[typo_table]\n", ""))
     g.write_text(g.read_text().replace('url = "mqtt://', 'url = "mqtts://', 1))
     code, _, err = check(config)
     assert code == 0 and "not encrypted" not in err, err
