@@ -22,7 +22,7 @@ from gateway.cli_tables import print_rows
 from gateway.config import DEFAULT_CONFIG_DIR, ConfigError, load_gateway_config
 from gateway.identity.models import Customer
 from gateway.identity.registry import Registry, RegistryError
-from gateway.privacy import erase_customer, export_history, export_outbox
+from gateway.privacy import erase_customers, export_history, export_outbox
 
 REGISTRY_FILE = "registry.db"
 
@@ -111,9 +111,9 @@ def import_command(
         report = reg.import_file(file, regrant=regrant)
     # A "consent": false row revokes: with the daemon stopped, its history and queued messages would wait for its
     # next start to go (as `customers revoke` erases them here, so does an import)
-    for change in report.changes:
-        if change.action == "revoked" and change.customer_id is not None:
-            erase_customer(_state_dir(config), change.customer_id)
+    revoked = [c.customer_id for c in report.changes if c.action == "revoked" and c.customer_id is not None]
+    if revoked:
+        erase_customers(_state_dir(config), revoked)
     _out.print(
         f"{file}: {report.rows} rows: {report.added} added, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.revoked} revoked, {report.declined} declined, "
@@ -178,7 +178,7 @@ def revoke_command(customer_id: str = typer.Argument(...), config: Path = Config
             reg.revoke(customer_id)
     # The daemon may not be running: erase the stored history and queued messages here too. Again on a repeated
     # revoke: an earlier one may have stopped half way (an unreadable outbox) after the registry had changed.
-    dropped = erase_customer(_state_dir(config), customer_id)
+    dropped = erase_customers(_state_dir(config), [customer_id])
     if already:
         typer.echo(f"{customer_id}: consent was already revoked; {dropped} queued messages deleted")
         return

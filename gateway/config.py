@@ -377,6 +377,11 @@ def load_gateway_config(config_dir: Path, environ: Mapping[str, str] | None = No
     return resolved
 
 
+def state_dir_origin(environ: Mapping[str, str], file: str) -> str:
+    """What to name in a problem with state_dir: the environment variable when it set it, else the file."""
+    return f"environment {ENV_PREFIX}STATE_DIR" if f"{ENV_PREFIX}STATE_DIR" in environ else file
+
+
 def _unwritable(state_dir: Path) -> str | None:
     """Why the gateway could not write in an existing state directory (a read-only mount, an immutable one), or
     None. Tried with a temporary file; a permission denied to the person running a command is not the service's
@@ -413,7 +418,7 @@ def service_credentials(cfg: GatewayConfig, environ: Mapping[str, str] | None = 
 def _path_problems(path: Path, cfg: GatewayConfig, environ: Mapping[str, str]) -> list[str]:
     """Paths the daemon would only trip over once running: a state_dir that is a file, a missing TLS file."""
     out = []
-    where = f"environment {ENV_PREFIX}STATE_DIR" if f"{ENV_PREFIX}STATE_DIR" in environ else str(path)
+    where = state_dir_origin(environ, str(path))
     try:
         not_a_dir = cfg.state_dir.exists() and not cfg.state_dir.is_dir()
     except PermissionError:

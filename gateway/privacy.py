@@ -8,6 +8,7 @@ these functions (SQLite in WAL mode lets both processes write safely).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +21,22 @@ HISTORY_FILE = "history.db"
 OUTBOX_FILE = "outbox.db"
 
 
-def erase_customer(state_dir: Path, customer_id: str) -> int:
-    """Deletes the customer's presence history and queued-but-unsent messages; returns the messages dropped."""
+def erase_customers(state_dir: Path, customer_ids: Iterable[str]) -> int:
+    """Deletes these customers' presence history and queued-but-unsent messages, each store opened once; returns
+    the messages dropped."""
+    ids = list(customer_ids)
     dropped = 0
-    if (state_dir / HISTORY_FILE).exists():
+    if ids and (state_dir / HISTORY_FILE).exists():
         history = SqliteHistory(state_dir / HISTORY_FILE)
         try:
-            history.delete_customer(customer_id)
+            for customer_id in ids:
+                history.delete_customer(customer_id)
         finally:
             history.close()
-    if (state_dir / OUTBOX_FILE).exists():
+    if ids and (state_dir / OUTBOX_FILE).exists():
         outbox = Outbox(state_dir / OUTBOX_FILE)
         try:
-            dropped = outbox.delete_customer(customer_id)
+            dropped = sum(outbox.delete_customer(customer_id) for customer_id in ids)
         finally:
             outbox.close()
     return dropped

@@ -24,6 +24,7 @@ from gateway import __version__
 from gateway.adverts import Advert
 from gateway.campaigns.events import Trigger
 from gateway.campaigns.history import SqliteHistory
+from gateway.config import state_dir_origin
 from gateway.delivery.outbox import Outbox, OutboxEntry, OutboxError
 from gateway.delivery.publisher import Publisher
 from gateway.identity.irk import chance_match_note
@@ -153,7 +154,7 @@ class Runtime:
             state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._lock = _lock_state_dir(state_dir)
         except OSError as e:  # a path under /proc, an immutable or read-only directory: named, not a traceback
-            origin = "environment PROXIMITY_STATE_DIR" if "PROXIMITY_STATE_DIR" in os.environ else "gateway.toml"
+            origin = state_dir_origin(os.environ, "gateway.toml")
             raise StateDirError(f"{origin}: state_dir: {state_dir}: cannot use it: {e.strerror or e}") from None
         self.state_dir = state_dir
         self.registry = Registry(state_dir / "registry.db")
@@ -488,10 +489,9 @@ class Runtime:
         self.history.delete_customer(customer_id)
         return self.outbox.delete_customer(customer_id)
 
-    def _forget_in_memory(self, customer_id: str) -> int:
+    def _forget_in_memory(self, customer_id: str) -> None:
         self.pipeline.forget(customer_id)
         self._pending = [e for e in self._pending if e.customer_id != customer_id]
-        return 0
 
     def _erase_expired(self, t: float) -> None:
         """Consent given until a date (`expires_at`) ends as a revocation does, by advertisement time: the resolver
@@ -504,7 +504,12 @@ class Runtime:
         try:
             stored = self.history.customer_ids() | self.outbox.customer_ids()
             # after a restart every expired record is back in the resolver: only those with rows cost a delete
-            dropped = sum(self._erase(c) if c in stored else self._forget_in_memory(c) for c in expired)
+            dropped = 0
+            for customer_id in expired:
+                if customer_id in stored:
+                    dropped += self._erase(customer_id)
+                else:
+                    self._forget_in_memory(customer_id)
         except (sqlite3.Error, OSError) as e:
             log.warning("history: customers whose consent expired not erased this hour: %s", e)
             return

@@ -100,8 +100,11 @@ def load_config_dir(config_dir: Path) -> LoadedConfig:
     if gateway is not None and gateway.customers_file is not None and not gateway.customers_file.is_file():
         what = "is a directory, not a file" if gateway.customers_file.is_dir() else "not found"
         problems.append(f"{config_dir / GATEWAY_FILE}: customers_file: {gateway.customers_file} {what}")
-    unused = [k for k in TLS_KEYS if getattr(gateway.mqtt, k) is not None] if gateway is not None else []
-    if gateway is not None and not gateway.mqtt.tls and unused:
+    if (
+        gateway is not None
+        and not gateway.mqtt.tls
+        and (unused := [k for k in TLS_KEYS if getattr(gateway.mqtt, k) is not None])
+    ):
         # the store meant TLS: without mqtts:// the files are never read and the password goes in clear text
         warnings.append(
             f"{config_dir / GATEWAY_FILE}: mqtt.{', mqtt.'.join(unused)}: set, but mqtt.url {gateway.mqtt.url} "

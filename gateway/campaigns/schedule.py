@@ -157,17 +157,13 @@ def _windows_at_change(
     (window, start, end, day, g0, g1)."""
     for h in schedule.hours or []:
         start, end = parse_window(h)
-        found = False
-        for d in _running_days(schedule, today):
-            # a window past midnight runs into the next day, whose clock change its end meets (is_active)
-            for day in (d,) if start <= end else (d, d + timedelta(days=1)):
-                span = change(day, tz)
-                if span is not None and touches(start, end, *span):
-                    yield h, start, end, day, *span
-                    found = True
-                    break
-            if found:
-                break
+        # a window past midnight runs into the next day, whose clock change its end meets (is_active)
+        days = (
+            day for d in _running_days(schedule, today) for day in ((d, d + timedelta(days=1)) if start > end else (d,))
+        )
+        hit = next(((day, span) for day in days if (span := change(day, tz)) and touches(start, end, *span)), None)
+        if hit is not None:
+            yield h, start, end, hit[0], *hit[1]
 
 
 def skipped_times(schedule: Schedule, tz: ZoneInfo, today: date) -> list[tuple[str, str]]:

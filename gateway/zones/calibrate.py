@@ -207,9 +207,8 @@ def overlap_warning(truth: Sequence[TruthInterval]) -> str | None:
     for device, ivs in _Intervals(truth).ivs.items():
         # against the earlier interval that reaches furthest, not only the one before: a long interval typed with
         # a wrong end overlaps every one it covers
-        reach = ivs[0] if ivs else None
+        reach = ivs[0]  # a device is indexed with its intervals: never an empty list
         for b in ivs[1:]:
-            assert reach is not None
             if b.t_start < reach.t_end - OVERLAP_TOLERANCE_S and reach.zone != b.zone:
                 found.append((device, reach, b))
             if b.t_end > reach.t_end:
@@ -280,8 +279,7 @@ def _clock_hint(truth: Sequence[TruthInterval], lo: float) -> str:
         return f"; the truth starts {abs(shift):.0f} s {way} the recording: of the same walk, on the same clock?"
     return (
         f"; the truth starts {abs(round(hours * 2) / 2):g} h {way} the recording: truth times written in local time "
-        "rather than "
-        "UTC (seconds since the Unix epoch)?"
+        "rather than UTC (seconds since the Unix epoch)?"
     )
 
 
