@@ -27,6 +27,12 @@ def config(tmp_path: Path) -> Path:
     return d
 
 
+def add_campaigns(config: Path, *tables: str) -> None:
+    """Appends `[[campaign]]` tables (their keys as written) to the example's campaigns.toml."""
+    campaigns = config / "campaigns.toml"
+    campaigns.write_text(campaigns.read_text() + "".join(f"\n[[campaign]]\n{t}\n" for t in tables))
+
+
 def check(config: Path) -> tuple[int, str, str]:
     result = CliRunner().invoke(app, ["config", "check", "--config", str(config)])
     return result.exit_code, result.stdout, result.stderr
@@ -511,11 +517,10 @@ def test_check_gives_the_campaign_warnings_validate_gives(config: Path) -> None:
     )
     gw = config / "gateway.toml"
     gw.write_text(gw.read_text().replace('# customers_file = "customers.jsonl"', 'customers_file = "customers.jsonl"'))
-    campaigns = config / "campaigns.toml"
-    campaigns.write_text(
-        campaigns.read_text()
-        + '\n[[campaign]]\nid = "wine"\nzone = "coffee"\nsegments = ["sommelier"]\n'
-        + '\n[[campaign]]\nid = "old"\nzone = "coffee"\n[campaign.schedule]\nend_date = 2020-01-31\n'
+    add_campaigns(
+        config,
+        'id = "wine"\nzone = "coffee"\nsegments = ["sommelier"]',
+        'id = "old"\nzone = "coffee"\n[campaign.schedule]\nend_date = 2020-01-31',
     )
     code, _, err = check(config)
     assert code == 0, err
@@ -577,12 +582,7 @@ def test_a_state_dir_the_gateway_cannot_write_in_is_named_before_it_starts(
 def test_an_error_no_longer_hides_the_warnings_beside_it(config: Path) -> None:
     """One error stopped `config check` before any warning: a marketer fixed the unknown zone, ran it again, and
     only then learnt that another campaign had a budget of 0."""
-    campaigns = config / "campaigns.toml"
-    campaigns.write_text(
-        campaigns.read_text()
-        + '\n[[campaign]]\nid = "wine"\nzone = "cellar"\n'
-        + '\n[[campaign]]\nid = "none"\nzone = "coffee"\nbudget_per_day = 0\n'
-    )
+    add_campaigns(config, 'id = "wine"\nzone = "cellar"', 'id = "none"\nzone = "coffee"\nbudget_per_day = 0')
     code, _, err = check(config)
     assert code == 1
     lines = err.splitlines()
