@@ -8,7 +8,7 @@ import math
 import os
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.adverts import ADDRESS_RE
@@ -28,6 +28,8 @@ class TruthInterval:
     zone: str
     t_start: float
     t_end: float
+    # where it was read, so that a problem found later (a zone spelt two ways) can be pointed at; 0 when made
+    line: int = field(default=0, compare=False)
 
     def to_json(self) -> dict[str, object]:
         return {"device": self.device, "zone": self.zone, "t_start": self.t_start, "t_end": self.t_end}
@@ -78,7 +80,7 @@ def read_truth(path: str | os.PathLike[str]) -> list[TruthInterval]:
                 raise TruthError(f"{p}:{n}: field '{key}' is {obj[key]}, not a time between 1970 and 2100")
         if obj["t_end"] < obj["t_start"]:
             raise TruthError(f"{p}:{n}: t_end is before t_start")
-        out.append(TruthInterval(device, zone, float(obj["t_start"]), float(obj["t_end"])))
+        out.append(TruthInterval(device, zone, float(obj["t_start"]), float(obj["t_end"]), line=n))
     return out
 
 

@@ -545,7 +545,7 @@ def fit(
         )
     cls_index = {c: i for i, c in enumerate(classes)}
     index = _Intervals(truth)
-    warnings.extend(_zone_name_warnings(zones, zone_positions))
+    warnings.extend(_zone_name_warnings(truth, zone_positions))
     walked_s = _zone_walk_seconds(truth)
     warnings.extend(_zone_amount_checks(classes, rs, index, walked_s, _span(all_adverts)))
 
@@ -1007,33 +1007,46 @@ def _zone_spelling_problem(truth: Sequence[TruthInterval]) -> str | None:
     """Zone names that differ only in case or surrounding spaces (`calibrate record --zone Bakery` one day,
     `--zone bakery` the next) would be fitted as two zones, each with part of the walk; a name with spaces at
     either end matches no campaign's zone."""
-    spellings: dict[str, list[str]] = {}
+    spellings: dict[str, dict[str, int]] = {}  # folded name -> spelling -> the first line it is on
     for iv in truth:
-        names = spellings.setdefault(iv.zone.strip().casefold(), [])
-        if iv.zone not in names:
-            names.append(iv.zone)
+        spellings.setdefault(iv.zone.strip().casefold(), {}).setdefault(iv.zone, iv.line)
     for names in spellings.values():
         if len(names) > 1:
-            shown = " and ".join(map(repr, names[:2])) + (f" (and {len(names) - 2} more)" if len(names) > 2 else "")
-            return f"field 'zone': {shown} differ only in case or spaces: use one spelling for one zone"
+            shown = [_at_line(name, line) for name, line in names.items()]
+            more = f" (and {len(shown) - 2} more)" if len(shown) > 2 else ""
+            return (
+                f"field 'zone': {' and '.join(shown[:2])}{more} differ only in case or spaces: "
+                "use one spelling for one zone"
+            )
     for names in spellings.values():
-        if names[0] != names[0].strip():
-            return f"field 'zone': {names[0]!r} starts or ends with a space: no campaign's zone would match it"
+        name, line = next(iter(names.items()))
+        if name != name.strip():
+            return (
+                f"field 'zone': {_at_line(name, line)} starts or ends with a space: no campaign's zone would match it"
+            )
     return None
 
 
-def _zone_name_warnings(zones: list[str], zone_positions: dict[str, Any] | None) -> list[str]:
+def _at_line(zone: str, line: int) -> str:
+    return f"{zone!r} (line {line})" if line else repr(zone)
+
+
+def _zone_name_warnings(truth: Sequence[TruthInterval], zone_positions: dict[str, Any] | None) -> list[str]:
     """The truth's zones against the recording header's: a misspelt label, or a zone the walk left out."""
     listed = set(zone_positions or {}) - {OUTSIDE}
     if not listed:
         return []
+    first_line: dict[str, int] = {}
+    for iv in truth:
+        first_line.setdefault(iv.zone, iv.line)
     out = []
-    if unlisted := sorted(set(zones) - listed):
+    if unlisted := sorted(set(first_line) - listed - {OUTSIDE}):
         out.append(
-            f"truth zones not among the recording header's zones: {', '.join(unlisted)}; check the spelling "
+            f"truth zones not among the recording header's zones: "
+            f"{', '.join(_at_line(z, first_line[z]) for z in unlisted)}; check the spelling "
             "(they are fitted as zones of their own)"
         )
-    if unwalked := sorted(listed - set(zones)):
+    if unwalked := sorted(listed - set(first_line)):
         out.append(
             f"zones in the recording header that the walk never labels: {', '.join(unwalked)}; they are not in "
             "the model (a shopper there is placed in a zone that was walked): walk them and fit again"

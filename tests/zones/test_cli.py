@@ -414,7 +414,8 @@ def test_truth_labels_are_checked_against_the_header(
     write_truth(tmp_path / "typo.jsonl", typo)
     r = _fit(scans, tmp_path / "typo.jsonl", tmp_path / "z.toml")
     assert r.exit_code == 0
-    assert "not among the recording header's zones: zone-A" in r.output  # type: ignore[attr-defined]
+    first = 1 + next(i for i, iv in enumerate(typo) if iv.zone == "zone-A")
+    assert f"not among the recording header's zones: 'zone-A' (line {first})" in r.output  # type: ignore[attr-defined]
 
 
 def test_a_zone_walked_for_a_moment_is_warned_about(
@@ -841,7 +842,11 @@ def test_a_truth_device_the_walk_never_heard_is_named_even_with_a_customers_file
 
 @pytest.mark.parametrize(
     ("spelling", "words"),
-    [("Zone-A", "'Zone-A' and 'zone-a'"), ("zone-a ", "'zone-a ' and 'zone-a'"), (" zone-b", "' zone-b'")],
+    [
+        ("Zone-A", "'Zone-A' (line {first}) and 'zone-a' (line {second})"),
+        ("zone-a ", "'zone-a ' (line {first}) and 'zone-a' (line {second})"),
+        (" zone-b", "' zone-b' (line {first})"),
+    ],
 )
 def test_zone_names_that_differ_only_in_case_or_spaces_are_an_error(
     walk_files: tuple[Path, Path],
@@ -851,10 +856,13 @@ def test_zone_names_that_differ_only_in_case_or_spaces_are_an_error(
     words: str,
 ) -> None:
     """`calibrate record --zone Bakery` one day and `--zone bakery` the next: the fit made two zones of one, each
-    with half the walk, silently when the recording's header lists no zones (a live walk's does not)."""
+    with half the walk, silently when the recording's header lists no zones (a live walk's does not). The
+    error names the lines, so that the walker knows which interval to correct in a long truth file."""
     scans = _write(tmp_path / "live.jsonl", walk_data[0])  # no zones in the header, as `calibrate record` writes
     _, truth = walk_data
     first = next(i for i, iv in enumerate(truth) if iv.zone == spelling.strip().lower())
+    second = next(i for i, iv in enumerate(truth) if i > first and iv.zone == spelling.strip().lower())
+    words = words.format(first=first + 1, second=second + 1)
     relabelled = [
         TruthInterval(iv.device, spelling, iv.t_start, iv.t_end) if i == first else iv for i, iv in enumerate(truth)
     ]
