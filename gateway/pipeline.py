@@ -30,7 +30,7 @@ class Event(Protocol):
     """What the decide stage emits: a coupon trigger or a presence event."""
 
     @property
-    def customer_id(self) -> str: ...
+    def customer_id(self) -> str | None: ...  # None: a message about no one customer's data (a revocation notice)
 
     @property
     def message_id(self) -> str: ...

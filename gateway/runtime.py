@@ -96,8 +96,9 @@ class RevocationNotice:
 
     revoked: str
     at: float
-    # Not the revoked customer's id: the revocation purge (and a restart's) must not delete the notice itself.
-    customer_id: str = ""
+    # Not filed under the revoked customer: erasing their data (at once, or at the next start while the broker is
+    # away) must not delete the notice that tells the other receivers to stop forwarding them.
+    customer_id: str | None = None
     topic_suffix: str = "consent"
 
     @property
@@ -393,7 +394,7 @@ class Runtime:
         except OutboxError as e:
             # Keep them in memory and try again on the next flush: a full disk must not lose triggers.
             self.outbox_errors += 1
-            held = list(events) + self._pending
+            held = self._pending + list(events)  # oldest first: poll_registry's notices come after the flush's
             if len(held) > MAX_HELD_EVENTS:
                 held = self._shed(held)
             self._pending = held
@@ -409,11 +410,12 @@ class Runtime:
         return added
 
     def _shed(self, held: list[Event]) -> list[Event]:
-        """Bounds memory during a long disk failure: presence events are worth less than coupons."""
+        """Bounds memory during a long disk failure: presence events are worth less than coupons and revocation
+        notices, so they go first, oldest first."""
         excess = len(held) - MAX_HELD_EVENTS
         keep: list[Event] = []
         for ev in held:
-            if excess > 0 and not ev.topic_suffix.startswith("triggers/"):
+            if excess > 0 and ev.topic_suffix == "presence":
                 excess -= 1
                 continue
             keep.append(ev)

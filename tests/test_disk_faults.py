@@ -137,3 +137,44 @@ def test_a_trigger_the_process_dies_on_before_the_outbox_is_decided_again_and_qu
         assert decided.trigger_id in {row.msg_id for row in again.outbox.pending(10_000)}
     finally:
         again.close()
+
+
+def test_a_revocation_notice_outlives_presence_when_memory_is_shed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A revocation made on this gateway's CLI is passed on to the store's other receivers (SPEC 6); while the
+    outbox could not be written, shedding took it for a presence event and dropped it first, and the newest
+    events went before the oldest."""
+    import shutil
+
+    from gateway import runtime as runtime_mod
+    from gateway.delivery.outbox import OutboxError
+    from gateway.runtime import RevocationNotice, Runtime
+    from gateway.setup import load_config_dir
+    from gateway.sources.recording import read_recording
+
+    demo = Path(__file__).resolve().parent.parent / "demo"
+    shutil.copytree(demo, tmp_path / "demo")
+    monkeypatch.setenv("PROXIMITY_MQTT__URL", "mqtt://127.0.0.1:9")
+    rt = Runtime(load_config_dir(tmp_path / "demo" / "config"))
+
+    def disk_full(items: object) -> int:
+        raise OutboxError("outbox.db: cannot write: database or disk is full")
+
+    monkeypatch.setattr(rt.outbox, "put_many", disk_full)
+    _, adverts, _ = read_recording(tmp_path / "demo" / "scans.jsonl.gz")
+    rt.handle_many(adverts)
+    rt.finish()
+    rt.flush()
+    held = list(rt._pending)
+    presence = [e for e in held if e.topic_suffix == "presence"]
+    assert len(presence) >= 2
+
+    # one more than the presence events can make room for: a coupon goes before the notice does
+    monkeypatch.setattr(runtime_mod, "MAX_HELD_EVENTS", len(held) - len(presence))
+    notice = RevocationNotice("cust-0003", adverts[-1].t)
+    assert rt.enqueue([notice]) == 0
+    assert rt._pending[-1] == notice  # kept, and after what was held before it
+    assert not any(e.topic_suffix == "presence" for e in rt._pending)
+    assert rt.events_dropped == len(presence) + 1
+    rt.close()

@@ -208,6 +208,29 @@ async def test_a_revocation_on_the_primarys_cli_reaches_the_nodes(config: Path, 
         assert primary.registry.get("cust-1") is not None and not primary.registry.get("cust-1").consent
 
 
+async def test_a_revocation_queued_while_the_broker_is_away_reaches_the_nodes_after_a_restart(
+    config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The notice waited in the outbox filed under customer '', and the start's erasure of revoked customers took
+    '' for one of them: the notice was deleted, and the node went on forwarding the customer."""
+    primary = Runtime(loaded_as(config, tmp_path / "primary", "gw-1", "primary"))
+    try:
+        with Registry(primary.registry.path) as cli:  # `customers revoke cust-1` with the broker away
+            assert cli.revoke("cust-1")
+        primary.poll_registry()
+        assert primary.outbox.depth() == 1
+    finally:
+        primary.close()
+    node = Runtime(loaded_as(config, tmp_path / "node", "rx-coffee", "node"))
+    with caplog.at_level("INFO", logger="gateway.privacy"):
+        primary = Runtime(loaded_as(config, tmp_path / "primary", "gw-1", "primary"))
+    assert not any("revoked while the gateway was stopped" in r.getMessage() for r in caplog.records)
+    async with running(node, primary):
+        await wait_until(lambda: node.registry.get("cust-1") is not None and not node.registry.get("cust-1").consent)
+        node.handle(Advert(1000.0, "rx-coffee", CUSTOMER_ADDR, -60))
+        assert node.pipeline.stats.recognised == 0 and node.pipeline.stats.dropped == 1
+
+
 async def test_only_a_consenting_customers_redemption_is_stored(config: Path, tmp_path: Path) -> None:
     """SPEC 6: nothing is kept about people who did not consent; anyone who can publish could otherwise grow
     the history with made-up ids."""

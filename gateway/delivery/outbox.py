@@ -252,9 +252,10 @@ class Outbox:
     def customer_ids(self) -> set[str]:
         """The customers with a queued or dead-lettered message."""
         try:
+            # '' is how earlier versions filed revocation notices: about no one customer, not one to erase
             rows = self.db.execute(
-                f"SELECT customer_id FROM {TABLE} WHERE customer_id IS NOT NULL"
-                f" UNION SELECT customer_id FROM {DEAD_TABLE} WHERE customer_id IS NOT NULL"
+                f"SELECT customer_id FROM {TABLE} WHERE customer_id IS NOT NULL AND customer_id != ''"
+                f" UNION SELECT customer_id FROM {DEAD_TABLE} WHERE customer_id IS NOT NULL AND customer_id != ''"
             ).fetchall()
         except sqlite3.Error as e:
             raise self._fail("read", e) from None

@@ -58,6 +58,16 @@ def test_revocation_deletes_only_that_customers_queue(tmp_path: Path) -> None:
     assert [it.msg_id for it in box.pending(10)] == ["b1"]
 
 
+def test_messages_about_no_one_customer_are_not_taken_for_a_customer_to_erase(tmp_path: Path) -> None:
+    """Revocation notices were filed under customer '' before they were filed under none; an outbox an older
+    version left must not have them erased at start as a revoked customer's."""
+    box = Outbox(tmp_path / "o.db")
+    box.put("revocation-old", "p/s/consent", {"customer_id": "alice", "consent": False}, "")
+    box.put("revocation-new", "p/s/consent", {"customer_id": "bob", "consent": False}, None)
+    box.put("b1", "t", {}, "carol")
+    assert box.customer_ids() == {"carol"}
+
+
 def test_oldest_age_uses_the_put_time(tmp_path: Path) -> None:
     clock = iter([100.0, 130.0])
     box = Outbox(tmp_path / "o.db", clock=lambda: next(clock))
