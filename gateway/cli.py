@@ -317,7 +317,13 @@ def status(
             "devices vs walk",
             was + f"{median:+.1f} dB (median of {level.get('devices')} visits)" + (f"; {warning}" if warning else ""),
         )
-    add_row("outbox depth", str(health.get("outbox_depth")))
+    depth, oldest = health.get("outbox_depth"), health.get("oldest_queued_age_s")
+    waiting = f" (oldest {oldest:.0f} s)" if depth and health["running"] and isinstance(oldest, int | float) else ""
+    add_row("outbox depth", f"{depth}{waiting}")
+    if set_aside := health.get("dead_letters"):
+        add_row("messages set aside", f"{set_aside}: the broker can never take them (the log says why)")
+    if errors := health.get("housekeeping_errors"):
+        add_row("housekeeping errors", f"{errors} (the log names each cause)")
     last = health.get("last_publish_at")
     add_row("last publish", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last)) if last else "never")
     add_row("broker", was + ("connected" if health.get("broker_connected") else "disconnected"))

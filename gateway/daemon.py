@@ -26,7 +26,6 @@ log = logging.getLogger("gateway.daemon")
 
 SHUTDOWN_DRAIN_S = 10.0  # SIGTERM: how long to keep publishing what is queued before going offline
 UNHEALTHY_BACKOFF_S = 300.0  # a scanner failing this long stops the watchdog pings: systemd restarts us
-HOUSEKEEPING_STALE_S = 10.0
 
 
 class Daemon:
@@ -111,8 +110,17 @@ class Daemon:
             asyncio.create_task(self.source.run(), name="scanner"),
             asyncio.create_task(self._watchdog(), name="watchdog"),
         ]
+        stopping = asyncio.create_task(self.stop_event.wait(), name="stop")
+        exit_code = 0
         try:
-            await self.stop_event.wait()
+            # Every task runs until the stop: one that ends before it has failed, and a gateway without its scanner,
+            # publisher or housekeeping would go on pinging the watchdog. Stop, and exit 1 for systemd's restart.
+            done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done - {stopping}:
+                exc = None if task.cancelled() else task.exception()
+                cause = f": {type(exc).__name__}: {exc}" if exc is not None else ""
+                log.error("the %s task ended on its own%s; stopping, to be restarted", task.get_name(), cause)
+                exit_code = 1
             log.info("stopping: draining the outbox for up to %.0f s", SHUTDOWN_DRAIN_S)
             sd_notify.notify("STOPPING=1")
             await self.source.stop()
@@ -123,12 +131,12 @@ class Daemon:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(rt.publisher.stop(), timeout=5)
         finally:
-            for task in tasks:
+            for task in (*tasks, stopping):
                 task.cancel()
-            for task in tasks:
+            for task in (*tasks, stopping):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             rt.write_health()
             rt.close()
             self.metrics.close()
-        return 0
+        return exit_code

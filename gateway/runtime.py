@@ -235,6 +235,7 @@ class Runtime:
         self.queued_events = 0
         self.outbox_errors = 0
         self.events_dropped = 0
+        self.housekeeping_errors = 0
         self._pending: list[Event] = []
         # advertisement time of the next pruning; None: an hour after the next advertisement (at start, and after
         # a step of the wall clock, whose new time is not trusted to judge what is old until it has run a while)
@@ -557,6 +558,11 @@ class Runtime:
     # -- health ---------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
         pub = self.publisher
+        delivery = pub.health()  # None for what the outbox would not tell this time (a locked database)
+        try:
+            set_aside: int | None = self.outbox.dead_letters()
+        except OutboxError:
+            set_aside = None
         stats = self.pipeline.stats
         return {
             "version": __version__,
@@ -578,8 +584,11 @@ class Runtime:
             "adverts_per_s": {rx: round(r, 2) for rx, r in sorted(self.rates.rates.items())},
             "tracked_devices": self.pipeline.tracker.tracked(),
             "device_level": self.pipeline.tracker.level.report(),
-            "outbox_depth": self.outbox.depth(),
+            "outbox_depth": delivery["queued"],
+            "oldest_queued_age_s": delivery["oldest_age_s"],
+            "dead_letters": set_aside,
             "outbox_errors": self.outbox_errors,
+            "housekeeping_errors": self.housekeeping_errors,
             "events_dropped": self.events_dropped,
             "broker_connected": pub.connected,
             "nodes_offline": sorted(pub.nodes_offline),
@@ -648,20 +657,28 @@ class Runtime:
         """Every second: registry changes, events to the outbox, health file."""
         last_health = 0.0
         while not stop.is_set():
-            if self._batcher is not None and (payload := self._batcher.take()) is not None:
-                self.publisher.publish_sighting(payload)  # a quiet second still sends what it has
-            self.flush()
-            self.poll_registry()
-            if self._batcher is None:
-                self.pipeline.receivers_offline(self.publisher.nodes_offline)
-            if report_receivers:
-                self.report_unknown_receivers()
-                self.report_absent_receivers()
-                self.report_level()
-            now = self.now()
-            if now - last_health >= HEALTH_WRITE_S:
-                self.write_health()
-                last_health = now
+            try:
+                if self._batcher is not None and (payload := self._batcher.take()) is not None:
+                    self.publisher.publish_sighting(payload)  # a quiet second still sends what it has
+                self.flush()
+                self.poll_registry()
+                if self._batcher is None:
+                    self.pipeline.receivers_offline(self.publisher.nodes_offline)
+                if report_receivers:
+                    self.report_unknown_receivers()
+                    self.report_absent_receivers()
+                    self.report_level()
+                now = self.now()
+                if now - last_health >= HEALTH_WRITE_S:
+                    self.write_health()
+                    last_health = now
+            except Exception as e:
+                # This loop applies revocations and writes the health file, and nothing restarts it: one bad second
+                # (a database locked past its timeout, a disk that refuses a file) must cost one second, not the rest
+                # of the run. Each cause is logged, and counted in the health file.
+                self.housekeeping_errors += 1
+                log_each(log, logging.ERROR, "housekeeping failed, trying again in %g s: %s: %s",
+                         REGISTRY_POLL_S, type(e).__name__, e)  # fmt: skip
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=REGISTRY_POLL_S)
 

@@ -242,6 +242,18 @@ def test_status_shows_names_and_errors_as_written(config: Path) -> None:
         assert shown in result.stdout
 
 
+def test_status_shows_messages_the_broker_can_never_take(config: Path) -> None:
+    """A trigger the broker refuses for good is set aside in the outbox; only one log line said so, and `status`
+    showed an empty outbox as if everything had gone out."""
+    state = config / "state"
+    state.mkdir()
+    health = {"updated_at": time.time(), "outbox_depth": 0, "dead_letters": 3, "housekeeping_errors": 2}
+    (state / "health.json").write_text(json.dumps(health))
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["status", "--config", str(config)])
+    assert "messages set aside" in result.stdout and "3: the broker can never take them" in result.stdout
+    assert "housekeeping errors" in result.stdout
+
+
 @pytest.mark.parametrize("level", ['"loud"', '{"median_db": "loud", "devices": 12}', '{"median_db": true}', "[]"])
 def test_status_shows_a_health_file_with_an_odd_device_level_without_it(config: Path, level: str) -> None:
     """A hand-edited or truncated health file still gives a status table, without the "devices vs walk" row."""

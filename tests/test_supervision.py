@@ -1,0 +1,89 @@
+"""The daemon's background loops: a failure in one second costs that second, and a loop that ends anyway ends
+the process, so that systemd restarts it instead of a gateway that pings its watchdog with half its work stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gateway.daemon import Daemon
+from gateway.identity.registry import Registry
+from gateway.runtime import Runtime
+from gateway.setup import LoadedConfig, load_config_dir
+from gateway.sources.scripted_backend import RecordingScanner
+
+DEMO = Path(__file__).resolve().parent.parent / "demo"
+
+
+@pytest.fixture
+def demo_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LoadedConfig:
+    shutil.copytree(DEMO, tmp_path / "demo")
+    monkeypatch.setenv("PROXIMITY_MQTT__URL", "mqtt://127.0.0.1:9")  # never reached: nothing here needs a broker
+    monkeypatch.setenv("PROXIMITY_STATE_DIR", str(tmp_path / "state"))
+    return load_config_dir(tmp_path / "demo" / "config")
+
+
+async def test_a_failing_second_of_housekeeping_does_not_stop_revocations(
+    demo_config: LoadedConfig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One 'database is locked' past the busy timeout ended the loop for good: revocations made with the CLI
+    never reached the running gateway again, and the health file stopped being written."""
+    rt = Runtime(demo_config)
+    real_poll = rt.poll_registry
+    calls = []
+
+    def locked_once() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        real_poll()
+
+    monkeypatch.setattr(rt, "poll_registry", locked_once)
+    stop = asyncio.Event()
+    task = asyncio.create_task(rt.housekeeping(stop, report_receivers=False))
+    try:
+        with caplog.at_level(logging.ERROR, logger="gateway.runtime"):
+            for _ in range(100):  # the loop polls every second
+                if len(calls) >= 2 or task.done():
+                    break
+                await asyncio.sleep(0.05)
+        assert not task.done() and len(calls) >= 2
+        customer = rt.pipeline.resolver.customer_ids()[0]
+        with Registry(rt.registry.path) as cli:  # `customers revoke` in another process
+            assert cli.revoke(customer)
+        for _ in range(100):
+            if customer not in rt.pipeline.resolver.customer_ids():
+                break
+            await asyncio.sleep(0.05)
+        assert customer not in rt.pipeline.resolver.customer_ids()  # the running gateway stopped recognising them
+        assert rt.housekeeping_errors == 1 and rt.health()["housekeeping_errors"] == 1
+        assert any("housekeeping failed" in r.getMessage() and "database is locked" in r.getMessage()
+                   for r in caplog.records)  # fmt: skip
+    finally:
+        stop.set()
+        await task
+        rt.close()
+
+
+async def test_the_daemon_stops_with_exit_1_when_one_of_its_loops_ends(
+    demo_config: LoadedConfig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`run` waited only for SIGTERM: a publisher that died left a gateway scanning, queueing and pinging the
+    watchdog while nothing reached the broker, until someone looked."""
+    monkeypatch.setenv("RECORDING_SCANNER_FILE", str(DEMO / "scans.jsonl.gz"))
+    daemon = Daemon(demo_config, backend=RecordingScanner)
+
+    async def publisher_dies() -> None:
+        await asyncio.sleep(0.3)
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(daemon.runtime.publisher, "run", publisher_dies)
+    with caplog.at_level(logging.ERROR, logger="gateway.daemon"):
+        code = await asyncio.wait_for(daemon.run(), timeout=30)
+    assert code == 1
+    assert any("the publisher task ended on its own: RuntimeError: boom" in r.getMessage() for r in caplog.records)
