@@ -46,6 +46,7 @@ CONNECT_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0  # SIGTERM path: systemd's default stop timeout is 90 s, we take a small share of it
 OUTBOX_RETRY_S = 1.0  # after an outbox read/delete error, e.g. a briefly locked or full file
 DRAIN_POLL_S = 0.2  # drain() also notices messages put or deleted by others
+MAX_INBOUND_BYTES = 64 * 1024  # a consent or redemption message: one customer, a few identifiers
 
 
 def tls_context(s: MqttSettings) -> ssl.SSLContext | None:
@@ -429,13 +430,19 @@ class Publisher:
             self.sightings_unsent += 1
 
     async def _dispatch(self, name: str, callback: Callback | None, payload: Any) -> None:
+        size = len(payload) if isinstance(payload, bytes | bytearray | str) else 0
+        if size > MAX_INBOUND_BYTES:
+            # Decoding and applying 20 MB of identifiers held the event loop past the watchdog; no consent or
+            # redemption message is near this size.
+            self.inbound_bad += 1
+            log.warning("mqtt %s: ignored a message of %d bytes (at most %d)", name, size, MAX_INBOUND_BYTES)
+            return
         try:
             data = json.loads(payload) if isinstance(payload, bytes | bytearray | str) else None
         except (ValueError, RecursionError):  # RecursionError: "[[[[...]]]]" nested past the parser's stack
             data = None
         if not isinstance(data, dict):
             self.inbound_bad += 1
-            size = len(payload) if isinstance(payload, bytes | bytearray | str) else 0
             # Never the content: it may carry a customer's identifiers or secret.
             log.warning(
                 "mqtt %s: ignored a message that is not a JSON object (%d bytes, %d so far)",

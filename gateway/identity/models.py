@@ -213,6 +213,19 @@ def _parse_time(v: object) -> float | None:
     raise ValueError("must be epoch seconds or an ISO date")
 
 
+# A customer's devices, and the marketer's segments for them, are few. The bounds keep one record (a consent message
+# anyone with the topic's rights can send) from costing the daemon seconds of its event loop and hundreds of MB.
+MAX_IDENTIFIERS = 32
+MAX_SEGMENTS = 64
+MAX_SEGMENT_CHARS = 64
+
+
+def _printable(v: str, allowed: str = "") -> bool:
+    """No control characters (but `allowed`): names are printed by `customers list`, and an escape sequence
+    would rewrite the staff's terminal."""
+    return all(c.isprintable() or c in allowed for c in v)
+
+
 class Customer(_Frozen):
     """One customer record. `consent=False` with no identifiers is a revocation (or its tombstone)."""
 
@@ -239,10 +252,29 @@ class Customer(_Frozen):
             return frozenset()
         if isinstance(v, str) or not isinstance(v, list | tuple | set | frozenset):
             raise ValueError("must be a list of names")
+        if len(v) > MAX_SEGMENTS:
+            raise ValueError(f"{len(v)} names: at most {MAX_SEGMENTS}")
         for s in v:
             if not isinstance(s, str) or not s.strip():
                 raise ValueError("must hold non-empty strings")
+            if len(s) > MAX_SEGMENT_CHARS or not _printable(s):
+                raise ValueError(f"names of at most {MAX_SEGMENT_CHARS} characters, with no control characters")
         return frozenset(s.strip() for s in v)
+
+    @field_validator("identifiers", mode="before")
+    @classmethod
+    def _check_identifier_count(cls, v: object) -> object:
+        if isinstance(v, list | tuple) and len(v) > MAX_IDENTIFIERS:
+            raise ValueError(f"{len(v)} given: at most {MAX_IDENTIFIERS} per customer")
+        return v
+
+    @field_validator("purpose")
+    @classmethod
+    def _check_purpose(cls, v: str) -> str:
+        # a purpose is text, and may span lines (a CSV cell; a JSON string with Unicode's line separators)
+        if not _printable(v, allowed="\n\t\x85\u2028\u2029"):
+            raise ValueError("must hold no control characters")
+        return v
 
     @field_validator("expires_at", "consented_at", "revoked_at", mode="before")
     @classmethod

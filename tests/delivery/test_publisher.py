@@ -181,6 +181,23 @@ def test_the_handler_error_log_never_quotes_the_message(caplog: pytest.LogCaptur
     assert caplog.records and "SECRET" not in caplog.text
 
 
+def test_a_consent_message_too_big_for_any_customer_is_ignored_before_it_is_decoded(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """A security sweep sent one customer with 400,000 addresses (21 MB) on the consent topic: the daemon's event
+    loop was busy with it for 32 s, past the unit's 30 s watchdog, and grew by 230 MB."""
+    pub = Publisher(MqttSettings(), Outbox(tmp_path / "o.db"), "s1", "gw1", "v")
+    seen: list[dict[str, Any]] = []
+    ids = [{"kind": "address", "address": f"C0:00:00:{i >> 16 & 255:02X}:{i >> 8 & 255:02X}:{i & 255:02X}"}
+           for i in range(2_000)]  # fmt: skip
+    big = json.dumps({"customer_id": "bulk-1", "consent": True, "identifiers": ids}).encode()
+    assert len(big) > 64 * 1024
+    asyncio.run(pub._dispatch("consent", seen.append, big))
+    asyncio.run(pub._dispatch("consent", seen.append, json.dumps({"customer_id": "c1", "consent": False}).encode()))
+    assert seen == [{"customer_id": "c1", "consent": False}] and pub.inbound_bad == 1
+    assert f"ignored a message of {len(big)} bytes" in caplog.text
+
+
 async def test_last_will_is_published_when_the_gateway_dies(mosquitto: Mosquitto, tmp_path: Path) -> None:
     watch = Collector(mosquitto.port, "proximity/s1/gw-will/status")
     watch.subscribe()

@@ -75,10 +75,22 @@ def test_bad_identifier_is_named_by_field(ident: dict[str, Any], expected: str) 
         ({"customer_id": "c", "consent": True, "segments": "coffee"}, "segments: must be a list"),
         ({"customer_id": "c", "consent": True, "expires_at": "next tuesday"}, "expires_at: must be epoch seconds"),
         ([1, 2], "(record): must be a JSON object"),
+        # `customers list` printed these as they were: an escape sequence rewrote the staff's terminal
+        ({"customer_id": "c", "consent": True, "segments": ["\x1b[2Kfake line"]}, "segments: names of at most"),
+        ({"customer_id": "c", "consent": True, "purpose": "\x1b[5mblink"}, "purpose: must hold no control"),
+        ({"customer_id": "c", "consent": True, "segments": [f"s{i}" for i in range(65)]}, "segments: 65 names"),
     ],
 )
 def test_bad_record_fields(rec: Any, expected: str) -> None:
     assert any(p.startswith(expected) for p in problems_of(rec))
+
+
+def test_one_customer_holds_at_most_32_identifiers() -> None:
+    """A consent message anyone with the topic's rights can send: 400,000 identifiers cost the daemon half a
+    minute of its event loop (a security sweep)."""
+    many = [{"kind": "address", "address": f"C0:00:00:00:{i >> 8:02X}:{i & 255:02X}"} for i in range(33)]
+    assert "identifiers: 33 given: at most 32 per customer" in problems_of(record(identifiers=many))
+    assert len(parse_record(record(identifiers=many[:32])).identifiers) == 32
 
 
 def test_expiry_at_advert_time() -> None:
