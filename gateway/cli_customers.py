@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 a problem was found (some rows rejected, unknown customer, b
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -186,7 +187,14 @@ def revoke_command(customer_id: str = typer.Argument(...), config: Path = Config
 
 
 def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # O_NOFOLLOW: run with sudo, an export to a name someone planted as a symlink overwrote (and chmod-ed) the file
+    # it pointed to
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise _fail(f"{path}: is a symbolic link; export to a new file name") from None
+        raise
     # O_CREAT's mode applies to a new file only: an export written over an older 0644 one stayed readable to all,
     # secrets included with --include-secrets
     os.fchmod(fd, 0o600)

@@ -101,6 +101,8 @@ class MqttSettings(_Strict):
         # into, topics that are not this store's
         if not v or "+" in v or "#" in v or "" in v.split("/"):
             raise ValueError("must be one or more non-empty topic levels without '+' or '#'")
+        if not v.isprintable():  # MQTT forbids NUL in a topic; the broker dropped the connection, named as a timeout
+            raise ValueError("must hold no control characters")
         return v
 
     @field_validator("url")

@@ -169,6 +169,7 @@ def test_a_problem_from_the_environment_names_the_variable_not_the_file(config: 
         ('topic_prefix = "a/+/#"', "mqtt.topic_prefix"),
         ('topic_prefix = ""', "mqtt.topic_prefix"),
         ('topic_prefix = "acme//proximity"', "mqtt.topic_prefix"),
+        ('topic_prefix = "prox\\u0000y"', "mqtt.topic_prefix"),  # the broker drops the connection: "timed out"
         ('ca_file = "missing-ca.pem"', "mqtt.ca_file"),
     ],
 )

@@ -541,6 +541,17 @@ def test_a_new_recording_is_readable_by_its_owner_only(tmp_path: Path, name: str
     assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
 
 
+@pytest.mark.parametrize("name", ["r.jsonl", "r.jsonl.gz"])
+def test_a_recording_written_over_a_file_anyone_can_read_is_made_private(tmp_path: Path, name: str) -> None:
+    """O_CREAT's mode applies to a new file only: `record --all --out` onto an existing 0644 file left every
+    device's address readable to all (a security sweep)."""
+    (tmp_path / name).touch(mode=0o644)
+    (tmp_path / name).chmod(0o644)
+    with RecordingWriter(tmp_path / name, Header("store-042")) as w:
+        w.write(Advert(1.0, "rx-a", "AA:BB:CC:DD:EE:FF", -60))
+    assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
+
+
 def test_hcis_rssi_not_available_is_read_as_the_no_rssi_bluez_writes(tmp_path: Path) -> None:
     """HCI says 127 for a packet without an RSSI, BlueZ -127: both are the device heard with no level (the tracker
     keeps it out of the filters). 127 used to cost the line as 'not an integer in -127..20'."""

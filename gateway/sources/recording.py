@@ -570,7 +570,11 @@ class RecordingWriter:
         mode = "ab" if self.append else "wb"
         # A recording holds the addresses of the devices it heard: readable by its owner only, as the state is.
         # Created here with that mode (before open() truncates or appends), so it never exists with more.
-        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # O_CREAT's mode applies to a new file only: an existing 0644 one stayed so
+        finally:
+            os.close(fd)
         if self.path.suffix == ".gz":
             # No name and mtime 0 in the gzip header: the same content gives byte-identical files.
             # Appending adds a gzip member; readers see one stream.

@@ -213,3 +213,18 @@ def test_an_export_written_over_an_older_file_is_private_too(config: Path, tmp_p
     code, _, err = run("export", "cust-1", "--include-secrets", "--out", str(target), "--config", str(config))
     assert code == 0, err
     assert stat.S_IMODE(target.stat().st_mode) == 0o600 and SECRET_HEX in target.read_text()
+
+
+def test_an_export_does_not_follow_a_symbolic_link(config: Path, tmp_path: Path) -> None:
+    """Run with sudo, an export to a name someone had planted as a symlink truncated the file it pointed to, wrote
+    the customer's keys into it and made it 0600 (a security sweep)."""
+    path = write_jsonl(tmp_path / "c.jsonl", [keyed("cust-1")])
+    assert run("import", str(path), "--config", str(config))[0] == 0
+    victim = tmp_path / "victim.txt"
+    victim.write_text("IMPORTANT\n")
+    victim.chmod(0o644)
+    (tmp_path / "out.json").symlink_to(victim)
+    code, _, err = run("export", "cust-1", "--include-secrets", "--out", str(tmp_path / "out.json"), "--config",
+                       str(config))  # fmt: skip
+    assert code == 1 and err.strip() == f"error: {tmp_path / 'out.json'}: is a symbolic link; export to a new file name"
+    assert victim.read_text() == "IMPORTANT\n" and stat.S_IMODE(victim.stat().st_mode) == 0o644
