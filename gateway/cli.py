@@ -207,13 +207,24 @@ def config_check(config: ConfigOpt = DEFAULT_CONFIG_DIR) -> None:
     today = datetime.now(store_zone(g.timezone)).date()
     for w in campaign_warnings_with(loaded, segments=known_segments(config), today=today):
         err.print(f"warning: {w}", markup=False)
+    from gateway.cli_campaigns import registry_customers
+    from gateway.identity.irk import chance_match_note
+    from gateway.identity.models import count_irks
+
+    # `customers import` fills the registry, which is what the daemon recognises from
+    registered = registry_customers(config)
+    if registered is not None and (note := chance_match_note(count_irks(registered[1]))) is not None:
+        err.print(f"warning: {registered[0]}: {note}", markup=False)
     if g.customers_file is not None:
         # the daemon imports it at start and keeps the good rows; a bad one is a customer it will never recognise
         from gateway.identity.importer import read_customers_file
 
         listed = read_customers_file(g.customers_file)
+        # with a registry, the daemon recognises the registry's customers: its IRKs are counted below instead
+        file_irk_note = chance_match_note(listed.irks) if registered is not None else None
         for problem in [*listed.problems, *listed.notes]:
-            err.print(f"warning: {problem}", markup=False)
+            if file_irk_note is None or problem != f"{g.customers_file}: {file_irk_note}":
+                err.print(f"warning: {problem}", markup=False)
         if listed.rejected:
             err.print(
                 f"warning: {config / GATEWAY_FILE}: customers_file: {listed.rejected} of {listed.rows} rows of "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -18,6 +18,9 @@ from gateway.campaigns.schedule import is_active, store_zone
 from gateway.cli_console import cli_console
 from gateway.cli_tables import print_rows
 from gateway.config import DEFAULT_CONFIG_DIR, ConfigError, gateway_document, read_toml
+
+if TYPE_CHECKING:
+    from gateway.identity.models import Customer
 
 CAMPAIGNS_FILE = "campaigns.toml"
 ZONES_FILE = "zones.toml"
@@ -63,20 +66,10 @@ def _registry_file(config: Path, doc: dict[str, Any]) -> Path:
 
 def known_segments(config: Path) -> set[str] | None:
     """Segments some consenting customer has: from the registry if it exists, else gateway.toml's customers_file."""
+    registered = registry_customers(config)
+    if registered is not None:
+        return {s for c in registered[1] for s in c.segments}
     doc = _gateway_doc(config)
-    registry = _registry_file(config, doc)
-    try:
-        present = registry.is_file()
-    except PermissionError:  # the service's state directory, run without sudo: "segments not checked" says so
-        present = False
-    if present:
-        from gateway.identity.registry import Registry, RegistryError
-
-        try:
-            with Registry(registry) as reg:
-                return {s for c in reg.consenting() for s in c.segments}
-        except RegistryError:
-            return None
     path = _customers_file(config, doc)
     if path is not None and path.is_file():
         from gateway.identity.importer import read_customers_file
@@ -84,6 +77,25 @@ def known_segments(config: Path) -> set[str] | None:
         report = read_customers_file(path)
         return {s for c in report.customers if c.consent for s in c.segments}
     return None
+
+
+def registry_customers(config: Path) -> tuple[Path, list[Customer]] | None:
+    """The registry's file and its consenting customers, or None when there is none to read (not made yet, the
+    service's own state directory read without sudo, or unreadable)."""
+    registry = _registry_file(config, _gateway_doc(config))
+    try:
+        present = registry.is_file()
+    except PermissionError:  # the service's state directory, run without sudo: "segments not checked" says so
+        present = False
+    if not present:
+        return None
+    from gateway.identity.registry import Registry, RegistryError
+
+    try:
+        with Registry(registry) as reg:
+            return registry, reg.consenting()
+    except RegistryError:
+        return None
 
 
 def _customers_file(config: Path, doc: dict[str, Any]) -> Path | None:

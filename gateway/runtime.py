@@ -28,7 +28,7 @@ from gateway.config import state_dir_origin
 from gateway.delivery.outbox import Outbox, OutboxEntry, OutboxError
 from gateway.delivery.publisher import Publisher
 from gateway.identity.irk import chance_match_note
-from gateway.identity.models import IrkIdentifier
+from gateway.identity.models import count_irks
 from gateway.identity.registry import Registry, RegistryError
 from gateway.logs import log_each
 from gateway.metrics import Metrics
@@ -182,8 +182,7 @@ class Runtime:
         self.outbox = Outbox(state_dir / OUTBOX_FILE)
         consenting = self.registry.consenting()
         self.consenting_at_start = len(consenting)
-        irks = sum(isinstance(i, IrkIdentifier) for c in consenting for i in c.identifiers)
-        if (note := chance_match_note(irks)) is not None:
+        if (note := chance_match_note(count_irks(consenting))) is not None:
             log.warning("recognition: %s", note)
         purge_revoked(self.history, self.outbox, {c.customer_id for c in consenting})
         self.pipeline: Pipeline = build_pipeline(loaded, customers=consenting, history=self.history, now=now)

@@ -213,6 +213,22 @@ def test_bad_rows_of_the_customers_file_are_named_by_the_check(config: Path) -> 
     assert "customers_file: 1 of 2 rows of " in err
 
 
+def test_the_check_counts_the_irks_customers_import_put_in_the_registry(config: Path, tmp_path: Path) -> None:
+    """The README says `config check` names the chance matches from 1,000 IRKs on; it counted only
+    gateway.toml's customers_file, not the registry that `customers import` (the install guide's way) fills."""
+    rows = [{"customer_id": f"c{i}", "consent": True, "identifiers": [{"kind": "irk", "irk": f"{i + 1:032x}"}]}
+            for i in range(1000)]  # fmt: skip
+    path = tmp_path / "irks.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    state = load_gateway_config(config).state_dir
+    imported = CliRunner().invoke(app, ["customers", "import", str(path), "--config", str(config)])
+    assert imported.exit_code == 0, imported.stderr
+    code, _, err = check(config)
+    noted = [line for line in err.splitlines() if "by chance" in line]
+    assert code == 0 and len(noted) == 1
+    assert noted[0].startswith(f"warning: {state / 'registry.db'}: 1,000 consenting customers are recognised by IRK")
+
+
 def test_a_state_dir_that_is_a_file_is_found_by_the_check(config: Path) -> None:
     (config / "state").write_text("not a directory")
     code, _, err = check(config)

@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gateway.identity.irk import chance_match_note
-from gateway.identity.models import IDENTIFIER_KINDS, Customer, IrkIdentifier, format_record_errors
+from gateway.identity.models import IDENTIFIER_KINDS, Customer, count_irks, format_record_errors
 
 CSV_COLUMNS = (
     "customer_id",
@@ -68,6 +68,7 @@ class CustomersFile:
     notes: list[str] = field(default_factory=list)  # rows imported with keys ignored
     rows: int = 0  # non-blank data rows seen
     rejected: int = 0  # rows with at least one problem (not imported)
+    irks: int = 0  # consenting customers' IRKs (chance_match_note)
 
     @property
     def customers(self) -> list[Customer]:
@@ -281,7 +282,7 @@ def parse_customers_text(text: str, path: Path) -> CustomersFile:
         else:
             why = f"line {kept.line}, which withdraws consent, is kept"
         out.problems.append(f"{path}: line {line}: customer_id: duplicate of line {seen} ({why})")
-    irks = sum(isinstance(i, IrkIdentifier) for r in out.records if r.customer.consent for i in r.customer.identifiers)
+    out.irks = irks = count_irks(r.customer for r in out.records)
     if (note := chance_match_note(irks)) is not None:
         out.notes.append(f"{path}: {note}")
     return out

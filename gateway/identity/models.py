@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import uuid as uuid_mod
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -344,3 +345,8 @@ def format_record_errors(err: ValidationError) -> list[str]:
             msg = "must be 1..128 characters of letters, digits and . _ : @ -"
         out.append(f"{field}: {msg}")
     return out
+
+
+def count_irks(customers: Iterable[Customer]) -> int:
+    """The IRKs a gateway would try an address against: consenting customers' (irk.chance_match_note)."""
+    return sum(isinstance(i, IrkIdentifier) for c in customers if c.consent for i in c.identifiers)

@@ -592,7 +592,7 @@ def fit(
     if polygons and rx_pos and (bare := zones_without_receiver(rx_pos, polygons)):
         warnings.append(
             f"zones with no receiver inside: {', '.join(bare)}; in simulation such zones were the hardest to tell "
-            "from their neighbours (one more receiver took the example store's coffee corner from 0.59 to 0.81 "
+            "from their neighbours (one more receiver took the example store's coffee corner from 0.42 to 0.81 "
             "for an estimator that knows the radio map; docs/install-raspberry-pi.md, section 0)"
         )
     if rx_pos and (unplaced := [rx for rx in heard_rx if rx not in rx_pos and rx not in far]):
