@@ -362,7 +362,7 @@ def ceiling(
         names = ", ".join(f"{z} ({a:.2f})" for a, z in weak)
         out.print(
             f"Hard to tell apart on this layout: {names}. A receiver inside such a zone, away from the others, "
-            "usually helps (docs/zones.md, 'What the layout allows').",
+            "usually helps (docs/zones.md, round 11: 'what the layout allows').",
             markup=False,
         )
 
