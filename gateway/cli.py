@@ -100,6 +100,11 @@ def run(
             err.print(f"waiting up to {BLUETOOTH_WAIT_S:.0f} s for Bluetooth: {problem}", markup=False)
 
         if (missing := wait_for_bluetooth(loaded.gateway.scanner.adapter, on_wait=waiting)) is not None:
+            from gateway.daemon import deliver_queued
+
+            sent, left = asyncio.run(deliver_queued(loaded, f"cannot scan: {missing}"))
+            if sent or left:
+                err.print(f"{sent} queued messages delivered, {left} still queued, before stopping", markup=False)
             raise fail(f"cannot scan: {missing}")
 
     async def main() -> int:

@@ -140,3 +140,25 @@ class Daemon:
             rt.close()
             self.metrics.close()
         return exit_code
+
+
+async def deliver_queued(loaded: LoadedConfig, why: str, timeout_s: float = SHUTDOWN_DRAIN_S) -> tuple[int, int]:
+    """Without a radio the daemon cannot run, but what it decided before (triggers, presence, revocation notices)
+    must not wait for the adapter: a store with a dead dongle kept them until someone fixed it. Sends what is
+    queued for up to `timeout_s`, leaves the reason in the health file for `status`, and publishes offline.
+    Returns (delivered, still queued)."""
+    rt = Runtime(loaded)
+    rt.scanner_state = why
+    publisher = asyncio.create_task(rt.publisher.run(), name="publisher")
+    try:
+        before = rt.outbox.depth()
+        left = await rt.publisher.drain(timeout_s) if before else 0
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(rt.publisher.stop(), timeout=5)
+    finally:
+        publisher.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await publisher
+        rt.write_health()
+        rt.close()
+    return before - left, left

@@ -10,12 +10,17 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from gateway.cli import app
 from gateway.daemon import Daemon
+from gateway.delivery.outbox import Outbox, queued_in
 from gateway.identity.registry import Registry
 from gateway.runtime import Runtime
 from gateway.setup import LoadedConfig, load_config_dir
+from gateway.sources import bluez_errors
 from gateway.sources.scripted_backend import RecordingScanner
+from simulator.localbroker import Mosquitto
 
 DEMO = Path(__file__).resolve().parent.parent / "demo"
 
@@ -87,3 +92,30 @@ async def test_the_daemon_stops_with_exit_1_when_one_of_its_loops_ends(
         code = await asyncio.wait_for(daemon.run(), timeout=30)
     assert code == 1
     assert any("the publisher task ended on its own: RuntimeError: boom" in r.getMessage() for r in caplog.records)
+
+
+def test_without_bluetooth_run_still_delivers_what_was_queued_and_says_why_in_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mosquitto: Mosquitto
+) -> None:
+    """A dead USB dongle: `run` waited for Bluetooth, gave up and exited, every restart the same, so the coupons
+    and revocation notices it had queued before stayed in the outbox until someone fixed the adapter, and
+    `status` said only "not running" (a fleet sweep)."""
+    shutil.copytree(DEMO, tmp_path / "demo")
+    state = tmp_path / "state"
+    env = {"PROXIMITY_MQTT__URL": mosquitto.url, "PROXIMITY_STATE_DIR": str(state)}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    state.mkdir()
+    box = Outbox(state / "outbox.db")
+    for i in range(3):
+        box.put(f"t{i}", f"proximity/store-042/triggers/c{i}", {"trigger_id": f"t{i}"}, f"cust-000{i + 1}")
+    box.close()
+    monkeypatch.setattr(bluez_errors, "wait_for_bluetooth", lambda *_a, **_k: "no Bluetooth adapter (hci0)")
+    config = tmp_path / "demo" / "config"
+    result = CliRunner().invoke(app, ["run", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "3 queued messages delivered, 0 still queued, before stopping" in result.stderr
+    assert result.stderr.strip().endswith("error: cannot scan: no Bluetooth adapter (hci0)")
+    assert queued_in(state / "outbox.db") == 0
+    shown = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["status", "--config", str(config)]).stdout
+    assert "cannot scan: no Bluetooth adapter (hci0)" in shown
