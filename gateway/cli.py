@@ -263,22 +263,24 @@ def status(
     config: ConfigOpt = DEFAULT_CONFIG_DIR,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
-    """Health of the running gateway: scanner, advertisements per second, devices, outbox, broker."""
+    """Health of the running gateway: scanner, advertisements per second, devices, outbox, broker. Exit 1 when it
+    finds a problem (listed under "problems"), so that a monitoring check can run it as it is."""
     from gateway.config import load_gateway_config
     from gateway.delivery.outbox import queued_in
     from gateway.privacy import OUTBOX_FILE
     from gateway.runtime import HEALTH_FILE, LOCK_FILE, health_updated_at
 
-    try:
-        cfg = load_gateway_config(config)
-    except ConfigError as e:
-        raise fail(e.problems) from None
-    path = cfg.state_dir / HEALTH_FILE
-
-    def no_health(problem: str) -> typer.Exit:
+    def no_health(problem: str | list[str]) -> typer.Exit:
         if as_json:  # a monitoring script reads stdout: one object there too, saying why there is nothing more
-            out.print(json.dumps({"running": False, "problem": problem}), markup=False)
+            problems = [problem] if isinstance(problem, str) else problem
+            out.print(json.dumps({"running": False, "problem": problems[0], "problems": problems}), markup=False)
         return fail(problem)
+
+    try:
+        cfg = load_gateway_config(config, writing=False)
+    except ConfigError as e:
+        raise no_health(e.problems) from None
+    path = cfg.state_dir / HEALTH_FILE
 
     try:
         health: dict[str, Any] = json.loads(path.read_text())
@@ -299,9 +301,10 @@ def status(
         queued = queued_in(cfg.state_dir / OUTBOX_FILE)
         if queued is not None:
             health["outbox_depth"] = queued
+    health["problems"] = problems = _health_problems(health, age)
     if as_json:
         out.print(json.dumps(health), markup=False)
-        return
+        raise typer.Exit(1 if problems else 0)
     table = Table(
         title=escape(f"proximity-gateway {health.get('store_id')}/{health.get('gateway_id')}"), show_header=False
     )
@@ -351,7 +354,31 @@ def status(
         add_row("receivers left out of the zones", was + ", ".join(str(rx) for rx in absent))
     if health.get("last_error"):
         add_row("last error", str(health["last_error"]))
+    add_row("problems", "; ".join(problems) or "none")
     out.print(table)
+    raise typer.Exit(1 if problems else 0)
+
+
+def _health_problems(health: dict[str, Any], age: float) -> list[str]:
+    """What a person (or a monitoring check) should act on, in a few words each; [] for a healthy gateway."""
+    if (written_by := health.get("written_by", "run")) != "run":
+        return [f"the daemon is not running: a {written_by} wrote this health file"]
+    if not health["running"]:
+        return [f"not running (last update {age:.0f} s ago)"]
+    out = []
+    if (scanner := health.get("scanner")) not in ("scanning", "starting", None):
+        out.append(f"scanner {scanner}")
+    if not health.get("broker_connected", True):
+        out.append("broker disconnected")
+    if set_aside := health.get("dead_letters"):
+        out.append(f"{set_aside} messages set aside")
+    for key, what in (("nodes_offline", "receiver nodes offline"), ("receivers_absent", "receivers left out")):
+        if isinstance(named := health.get(key), list) and named:
+            out.append(f"{what}: {', '.join(map(str, named))}")
+    level = health.get("device_level")
+    if isinstance(level, dict) and level.get("warning"):
+        out.append("devices vs walk")
+    return out
 
 
 def _print_version(value: bool) -> None:

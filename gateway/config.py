@@ -358,7 +358,11 @@ def gateway_document(config_dir: Path, environ: Mapping[str, str] | None = None)
         return data
 
 
-def load_gateway_config(config_dir: Path, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+def load_gateway_config(
+    config_dir: Path, environ: Mapping[str, str] | None = None, *, writing: bool = True
+) -> GatewayConfig:
+    """gateway.toml with the environment's overrides, checked. `writing=False` for a command that only reads the
+    state directory (`status`): an SD card remounted read-only is when its report is needed most."""
     path = config_dir / "gateway.toml"
     data = read_toml(path)
     overrides, origin = _env_overrides(os.environ if environ is None else environ)
@@ -374,7 +378,7 @@ def load_gateway_config(config_dir: Path, environ: Mapping[str, str] | None = No
                 problems[i] = f"environment {var}: " + problems[i].split(": ", 1)[1]
         raise ConfigError(problems) from None
     resolved = cfg.resolve_paths(config_dir)
-    if problems := _path_problems(path, resolved, os.environ if environ is None else environ):
+    if problems := _path_problems(path, resolved, os.environ if environ is None else environ, writing=writing):
         raise ConfigError(problems)
     return resolved
 
@@ -417,7 +421,7 @@ def service_credentials(cfg: GatewayConfig, environ: Mapping[str, str] | None = 
     ]
 
 
-def _path_problems(path: Path, cfg: GatewayConfig, environ: Mapping[str, str]) -> list[str]:
+def _path_problems(path: Path, cfg: GatewayConfig, environ: Mapping[str, str], *, writing: bool = True) -> list[str]:
     """Paths the daemon would only trip over once running: a state_dir that is a file, a missing TLS file."""
     out = []
     where = state_dir_origin(environ, str(path))
@@ -429,7 +433,7 @@ def _path_problems(path: Path, cfg: GatewayConfig, environ: Mapping[str, str]) -
         not_a_dir = False
     if not_a_dir:
         out.append(f"{where}: state_dir: {cfg.state_dir} exists and is not a directory")
-    elif (unwritable := _unwritable(cfg.state_dir)) is not None:
+    elif writing and (unwritable := _unwritable(cfg.state_dir)) is not None:
         out.append(f"{where}: state_dir: {cfg.state_dir}: {unwritable}")
     elsewhere = service_credentials(cfg, environ)
     for key in TLS_KEYS:

@@ -254,7 +254,7 @@ def test_status_shows_names_and_errors_as_written(config: Path) -> None:
     }
     (state / "health.json").write_text(json.dumps(health))
     result = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["status", "--config", str(config)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # a receiver left out is a problem
     for shown in ("store-[042]", "rx-[b]", "[Errno 2] No such file or directory: '/dev/[hci0]'"):
         assert shown in result.stdout
 
@@ -387,10 +387,11 @@ def test_status_says_not_running_once_the_daemons_process_is_gone(config: Path) 
     )
     (state / "gateway.lock").write_text(gone.stdout)  # that process has exited
     result = CliRunner().invoke(app, ["status", "--config", str(config), "--json"])
-    assert result.exit_code == 0 and json.loads(result.stdout)["running"] is False
-    (state / "gateway.lock").write_text(f"{os.getpid()}\\n")  # a live process
+    assert result.exit_code == 1 and json.loads(result.stdout)["running"] is False
+    assert json.loads(result.stdout)["problems"][0].startswith("not running (last update ")
+    (state / "gateway.lock").write_text(f"{os.getpid()}\n")  # a live process
     result = CliRunner().invoke(app, ["status", "--config", str(config), "--json"])
-    assert json.loads(result.stdout)["running"] is True
+    assert json.loads(result.stdout)["running"] is True and result.exit_code == 0
 
 
 def test_status_of_a_stopped_gateway_says_its_scanner_and_broker_are_last_known(
@@ -434,14 +435,14 @@ def test_status_of_a_stopped_gateway_counts_the_outbox_itself(config: Path) -> N
     finally:
         outbox.close()
     result = CliRunner().invoke(app, ["status", "--config", str(config), "--json"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # not running: a problem
     got = json.loads(result.stdout)
     assert got["running"] is False and got["outbox_depth"] == 24
     (state / "outbox.db").write_bytes(b"garbage" * 100)  # unreadable: the last known figure, not an error
     for extra in ("outbox.db-wal", "outbox.db-shm"):
         (state / extra).unlink(missing_ok=True)
     result = CliRunner().invoke(app, ["status", "--config", str(config), "--json"])
-    assert result.exit_code == 0 and json.loads(result.stdout)["outbox_depth"] == 22
+    assert result.exit_code == 1 and json.loads(result.stdout)["outbox_depth"] == 22
 
 
 def test_check_warns_when_the_gateways_own_radio_is_not_in_the_zone_model(config: Path) -> None:
@@ -623,3 +624,23 @@ def test_an_error_no_longer_hides_the_warnings_beside_it(config: Path) -> None:
     )
     validated = CliRunner().invoke(app, ["campaigns", "validate", "--config", str(config)])
     assert validated.exit_code == 1 and "budget_per_day: 0 means the campaign never fires" in validated.stderr
+
+
+def test_status_reports_a_read_only_state_directory_and_json_on_a_config_error(config: Path, tmp_path: Path) -> None:
+    """An SD card remounted read-only is when the report is needed most: `status` refused to read the health file
+    because it could not write there; and a monitoring script got nothing on stdout for a config error."""
+    state = config / "state"
+    state.mkdir()
+    (state / "health.json").write_text(json.dumps({"updated_at": time.time() - 600, "store_id": "store-042"}))
+    import gateway.config as config_mod
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(config_mod, "_unwritable", lambda _d: "cannot write there: Read-only file system")
+        code, _, err = check(config)
+        assert code == 1 and "Read-only file system" in err  # run, replay and the check still refuse it
+        result = CliRunner().invoke(app, ["status", "--config", str(config), "--json"])
+    assert json.loads(result.stdout)["store_id"] == "store-042" and result.exit_code == 1  # not running
+    (config / "gateway.toml").write_text("store_id = 42\n")
+    result = CliRunner().invoke(app, ["status", "--config", str(config), "--json"])
+    got = json.loads(result.stdout)
+    assert result.exit_code == 1 and got["running"] is False and "store_id" in got["problems"][0]
