@@ -236,11 +236,10 @@ class Runtime:
         self.events_dropped = 0
         self.housekeeping_errors = 0
         self._pending: list[Event] = []
-        # advertisement time of the next pruning; None: an hour after the next advertisement (at start, and after
-        # a step of the wall clock, whose new time is not trusted to judge what is old until it has run a while)
-        # The first housekeeping at the first flush: a gateway restarted more often than hourly (or one started after
-        # a consent ended) must still let go of what the retention and ended consents say. After a wall-clock step
-        # it is None: an hour after the new clock's first advertisement (clock_stepped).
+        # Advertisement time of the next pruning. The first is at the first flush: a gateway restarted more often
+        # than hourly (or one started after a consent ended) must still let go of what the retention and ended
+        # consents say. After a wall-clock step it is None: an hour after the new clock's first advertisement
+        # (clock_stepped), whose time is not trusted to judge what is old until it has run a while.
         self._next_prune_t: float | None = -math.inf
 
     # -- the hot path ---------------------------------------------------------------------------

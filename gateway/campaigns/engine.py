@@ -272,6 +272,9 @@ class CampaignEngine:
     def _budget_used(self, campaign_id: str, day: str) -> int:
         key = (campaign_id, day)
         if key not in self._budget:
+            # Another day's counts are not read again (the history has them, should a clock step go back): keep
+            # today's only, not a year of campaigns x days.
+            self._budget = {k: n for k, n in self._budget.items() if k[1] == day}
             self._budget[key] = self.history.campaign_day_count(campaign_id, day)
         return self._budget[key]
 

@@ -7,13 +7,13 @@
     ...
     await publisher.drain(timeout_s); await publisher.stop()          # SIGTERM path
 
-Outbox errors (full disk, read-only file) raise `OutboxError`; `OutboxWriter` shows the way to keep scanning:
-hold the messages in memory and retry. Consumers deduplicate on the trigger id: a resend carries the same one.
+Outbox errors (full disk, read-only file) raise `OutboxError`; `gateway.runtime.Runtime.enqueue` keeps scanning
+through them: it holds the messages in memory (bounded) and retries. Consumers deduplicate on the trigger id: a
+resend carries the same one.
 """
 
 from gateway.delivery.outbox import Outbox, OutboxEntry, OutboxError, OutboxItem
 from gateway.delivery.publisher import Publisher
 from gateway.delivery.topics import Topics
-from gateway.delivery.writer import OutboxWriter
 
-__all__ = ["Outbox", "OutboxEntry", "OutboxError", "OutboxItem", "OutboxWriter", "Publisher", "Topics"]
+__all__ = ["Outbox", "OutboxEntry", "OutboxError", "OutboxItem", "Publisher", "Topics"]

@@ -6,9 +6,9 @@ amortises it over a batch, and acks skip it (see `ack_many`). `power_safe=False`
 See benchmarks/bench_delivery.py for what each costs.
 
 Errors: a full disk, a read-only file or a broken database raise `OutboxError` with one line naming the file.
-Nothing is lost by a failed `put`: `gateway.delivery.writer.OutboxWriter` holds such messages in memory, in
-order, while the pipeline keeps scanning, and writes them when the file accepts writes again; `put` is
-idempotent on `msg_id`, so retrying a put that did in fact commit is harmless.
+Nothing is lost by a failed `put`: `gateway.runtime.Runtime.enqueue` holds such messages in memory, in order and
+bounded (presence is shed first), while the pipeline keeps scanning, and writes them when the file accepts writes
+again; `put` is idempotent on `msg_id`, so retrying a put that did in fact commit is harmless.
 
 All calls are synchronous and short (one indexed statement); they run on the event loop's thread, which keeps a
 single SQLite connection and no locking between threads.
