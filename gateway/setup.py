@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from gateway.config import TLS_KEYS, ConfigError, GatewayConfig, load_gateway_config
+from gateway.config import TLS_KEYS, ConfigError, GatewayConfig, load_gateway_config, read_toml
 
 if TYPE_CHECKING:
     from gateway.campaigns.history import History
@@ -110,10 +111,37 @@ def load_config_dir(config_dir: Path) -> LoadedConfig:
             f"{config_dir / GATEWAY_FILE}: mqtt.{', mqtt.'.join(unused)}: set, but mqtt.url {gateway.mqtt.url} "
             "is not mqtts://, so the connection is not encrypted and they are not used; write mqtts:// to use TLS"
         )
+    if gateway is not None:
+        warnings.extend(password_warnings(config_dir / GATEWAY_FILE, gateway))
     if problems:  # with the warnings found beside them: a person fixing the errors sees the rest at once
         raise ConfigError(problems, warnings)
     assert gateway is not None and zones is not None and caps is not None
     return LoadedConfig(config_dir, gateway, zones, campaigns, caps, warnings)
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def password_warnings(path: Path, gateway: GatewayConfig) -> list[str]:
+    """A broker password where others can read it: in gateway.toml (which the install guide keeps readable to
+    all), or sent in clear text over mqtt:// to a broker on another machine."""
+    out = []
+    try:
+        written = isinstance(read_toml(path).get("mqtt", {}).get("password"), str)
+    except (ConfigError, AttributeError):
+        written = False
+    if written:
+        out.append(
+            f"{path}: mqtt.password: written in the file, which is readable to all (install guide, section 3): "
+            "put it in secrets.env as PROXIMITY_MQTT__PASSWORD"
+        )
+    host = urlsplit(gateway.mqtt.url).hostname or ""
+    if gateway.mqtt.password is not None and not gateway.mqtt.tls and host not in LOOPBACK_HOSTS:
+        out.append(
+            f"{path}: mqtt.url: {gateway.mqtt.url} is not mqtts://, so the broker password (and the consent "
+            "messages' keys) cross the network in clear text; use mqtts:// (install guide, section 3)"
+        )
+    return out
 
 
 def build_pipeline(

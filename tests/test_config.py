@@ -644,3 +644,24 @@ def test_status_reports_a_read_only_state_directory_and_json_on_a_config_error(c
     result = CliRunner().invoke(app, ["status", "--config", str(config), "--json"])
     got = json.loads(result.stdout)
     assert result.exit_code == 1 and got["running"] is False and "store_id" in got["problems"][0]
+
+
+def test_a_broker_password_where_others_can_read_it_is_warned_about(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """config check said "ok" to a password in gateway.toml (kept readable to all, install guide section 3) and to
+    one sent over mqtt:// to another machine, with the consent messages' keys (a security sweep)."""
+    gw = config / "gateway.toml"
+    original = gw.read_text()
+    gw.write_text(original.replace('url = "mqtt://127.0.0.1:1883"', 'url = "mqtt://127.0.0.1:1883"\npassword = "s3"'))
+    code, _, err = check(config)
+    assert code == 0 and "mqtt.password: written in the file, which is readable to all" in err
+    assert "clear text" not in err  # a broker on this machine: nothing crosses the network
+    gw.write_text(original.replace("mqtt://127.0.0.1:1883", "mqtt://broker.store-042.example:1883"))
+    monkeypatch.setenv("PROXIMITY_MQTT__PASSWORD", "s3")
+    code, _, err = check(config)
+    assert code == 0 and "written in the file" not in err
+    assert "mqtt.url: mqtt://broker.store-042.example:1883 is not mqtts://, so the broker password" in err
+    gw.write_text(original.replace("mqtt://127.0.0.1:1883", "mqtts://broker.store-042.example:8883"))
+    code, _, err = check(config)
+    assert code == 0 and "mqtt.password:" not in err and "clear text" not in err, err
