@@ -46,6 +46,10 @@ CONNECT_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0  # SIGTERM path: systemd's default stop timeout is 90 s, we take a small share of it
 OUTBOX_RETRY_S = 1.0  # after an outbox read/delete error, e.g. a briefly locked or full file
 DRAIN_POLL_S = 0.2  # drain() also notices messages put or deleted by others
+# A connection the broker closes this soon after it was made, several times running, is being taken over: another
+# client with the same id (two gateways with one gateway_id, a cloned SD card) or an ACL refusing a subscription.
+QUICK_DROP_S = 5.0
+QUICK_DROPS_NAMED = 3
 MAX_INBOUND_BYTES = 64 * 1024  # a consent or redemption message: one customer, a few identifiers
 
 
@@ -249,8 +253,10 @@ class Publisher:
         self._running = True
         self._stopped.clear()
         self._attempt = 0
+        quick_drops = 0
         try:
             while not self._stop_requested.is_set():
+                connects, started = self.connects, time.monotonic()
                 try:
                     await self._session()
                 except MqttError as e:
@@ -262,6 +268,20 @@ class Publisher:
                 self._connected = False
                 if self._stop_requested.is_set():
                     break
+                if self.connects > connects:
+                    # The backoff starts again only after a connection that held: two clients taking one id from
+                    # each other otherwise reconnected four times a second, each.
+                    if time.monotonic() - started >= QUICK_DROP_S:
+                        self._attempt = quick_drops = 0
+                    else:
+                        quick_drops += 1
+                        if quick_drops == QUICK_DROPS_NAMED:
+                            log.warning(
+                                "mqtt: the broker closed %d connections in a row within %g s of making them: is "
+                                "another client connected as %r (two gateways with one gateway_id, a cloned SD "
+                                "card?), or does the broker's ACL refuse this gateway's topics?",
+                                quick_drops, QUICK_DROP_S, self._client_id,
+                            )  # fmt: skip
                 delay = backoff_s(self._attempt, self._settings.reconnect_max_s, self._rng)
                 self._attempt += 1
                 with contextlib.suppress(TimeoutError):
@@ -344,7 +364,6 @@ class Publisher:
             since = self._now()
             self._connected = True
             self._last_error = None
-            self._attempt = 0
             self.connects += 1
             log.info("mqtt connected to %s:%d", self._settings.host, self._settings.port)
             await client.publish(

@@ -338,3 +338,24 @@ def test_a_new_broker_error_is_named_within_the_minute_a_repeat_is_held_back(
         "mqtt connection: MqttError: Disconnected during message iteration",
         "mqtt connection: MqttError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate has expired",
     ]
+
+
+async def test_two_gateways_with_one_id_are_named_and_back_off(
+    mosquitto: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cloned SD card: two gateways with the same store and gateway id took the broker connection from each other
+    243 times in 50 s, and each logged only "Disconnected during message iteration" (a fleet sweep)."""
+    settings = MqttSettings(url=mosquitto.url, reconnect_max_s=2, keepalive_s=5)
+    first = Publisher(settings, Outbox(tmp_path / "a.db"), "s1", "gw1", "1.2.3")
+    second = Publisher(settings, Outbox(tmp_path / "b.db"), "s1", "gw1", "1.2.3")
+    with caplog.at_level(logging.WARNING, logger="gateway.delivery.publisher"):
+        async with asyncio.timeout(TEST_TIMEOUT_S), running(first), running(second):
+            for _ in range(400):
+                if "is another client connected as 's1-gw1'" in caplog.text:
+                    break
+                await asyncio.sleep(0.05)
+            connects = first.connects + second.connects
+            await asyncio.sleep(3)
+            later = first.connects + second.connects - connects
+    assert "is another client connected as 's1-gw1' (two gateways with one gateway_id" in caplog.text
+    assert later <= 10  # backing off to 1-2 s between tries, not four tries a second each
