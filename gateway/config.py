@@ -329,9 +329,22 @@ def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[tup
                 other = origin.get(tuple(path[: i + 1]), "?")
                 raise ConfigError([f"environment: {key} and {other} both set {'.'.join(path[: i + 1])}"])
             node = child
-        node[path[-1]] = value
+        node[path[-1]] = _env_value(value)
         origin[tuple(path)] = key
     return out, origin
+
+
+def _env_value(text: str) -> Any:
+    """An environment variable is text; a list (calibration tags) is written as in gateway.toml, in brackets:
+    PROXIMITY_CALIBRATION__TAGS='["D4:..."]'. Anything else stays text for the model to read (numbers, booleans)."""
+    if text.lstrip().startswith("["):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return text  # named by the model as not a list, with the value as given
+        if isinstance(value, list):
+            return value
+    return text
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

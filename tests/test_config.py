@@ -665,3 +665,16 @@ def test_a_broker_password_where_others_can_read_it_is_warned_about(
     gw.write_text(original.replace("mqtt://127.0.0.1:1883", "mqtts://broker.store-042.example:8883"))
     code, _, err = check(config)
     assert code == 0 and "mqtt.password:" not in err and "clear text" not in err, err
+
+
+def test_a_list_in_the_environment_is_written_as_in_gateway_toml(config: Path) -> None:
+    """PROXIMITY_CALIBRATION__TAGS='["D4:..."]' was refused as 'not a list: write it in brackets', in brackets."""
+    tags = '["D4:00:00:00:00:01", "D4:00:00:00:00:02"]'
+    cfg = load_gateway_config(config, environ={"PROXIMITY_CALIBRATION__TAGS": tags})
+    assert list(cfg.calibration.tags) == ["D4:00:00:00:00:01", "D4:00:00:00:00:02"]
+    with pytest.raises(ConfigError) as e:
+        load_gateway_config(config, environ={"PROXIMITY_CALIBRATION__TAGS": "D4:00:00:00:00:01"})
+    assert e.value.problems == [
+        'environment PROXIMITY_CALIBRATION__TAGS: calibration.tags: "D4:00:00:00:00:01" is not a list: write it in '
+        'brackets, ["D4:00:00:00:00:01"]'
+    ]
