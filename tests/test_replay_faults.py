@@ -232,3 +232,36 @@ def test_a_state_dir_that_cannot_be_made_is_one_line_naming_it(day: Path, tmp_pa
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: environment PROXIMITY_STATE_DIR: state_dir: {bad}: cannot use it: No such file or directory"
     )
+
+
+async def test_a_paced_replay_that_falls_behind_still_lets_the_publisher_run() -> None:
+    """`replay --speed 60` of a busy day: behind the pace, it never slept, so the publisher and the housekeeping
+    (health file) waited for the end of the day: 300 events queued and `status` said "not running" (a fleet
+    sweep)."""
+    import asyncio
+
+    from gateway.adverts import Advert
+    from gateway.replay import _replay_paced
+
+    handled: list[float] = []
+    seen_by_others: list[int] = []
+
+    class Runtime:  # what _replay_paced asks of the runtime
+        def handle(self, adv: Advert) -> None:
+            handled.append(adv.t)
+
+        def flush(self) -> None:
+            pass
+
+    async def publisher() -> None:
+        while True:
+            seen_by_others.append(len(handled))
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(publisher())
+    await asyncio.sleep(0)
+    adverts = [Advert(1000.0 + i * 0.001, "rx-a", "C0:00:00:00:00:01", -60) for i in range(20_000)]
+    await _replay_paced(Runtime(), adverts, speed=1e9)  # far faster than it can go: always behind
+    other.cancel()
+    assert len(handled) == 20_000
+    assert any(0 < n < 20_000 for n in seen_by_others)  # the other task ran while the replay did
