@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
-from gateway.sqlite_open import open_problem
+from gateway.sqlite_open import create_private, open_problem, schema_problem
 
 log = logging.getLogger(__name__)
 
@@ -149,18 +149,14 @@ class MemoryHistory:
         )
 
 
-def _create_private(path: Path) -> None:
-    """Create the file 0600 before SQLite opens it: it holds customers' movements (WAL/SHM inherit the mode)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
+# The file's table layout (sqlite_open.schema_problem): raise it with a change an older version would misread.
+LAYOUT_VERSION = 1
 
 
 class SqliteHistory:
     def __init__(self, db_path: str | os.PathLike[str]) -> None:
         self.path = Path(db_path)
-        _create_private(self.path)
+        create_private(self.path)
         self._stays: list[dict[str, Any]] = []
         self._held: list[tuple[str, dict[str, Any]]] = []  # trigger/redemption rows a failed write kept
         self._triggers: list[TriggerRecord] = []  # decided, waiting for the runtime's flush (after the outbox)
@@ -169,6 +165,9 @@ class SqliteHistory:
         self.last_error: str | None = None
         try:
             self.db = sqlite_utils.Database(self.path)
+            if (problem := schema_problem(self.db.conn, self.path, "history database", LAYOUT_VERSION)) is not None:
+                self.db.close()
+                raise HistoryError(problem)
             self.db.enable_wal()
             self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a process crash
             # a revoked customer's rows are overwritten, not left in free pages

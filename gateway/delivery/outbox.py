@@ -17,7 +17,6 @@ single SQLite connection and no locking between threads.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -27,9 +26,12 @@ from typing import Any
 
 import sqlite_utils
 
+from gateway.sqlite_open import create_private, schema_problem
+
 TABLE = "outbox"
 DEAD_TABLE = "dead_letters"
-FILE_MODE = 0o600  # triggers name customers: readable by the gateway's user only
+# The file's table layout (sqlite_open.schema_problem): raise it with a change an older version would misread.
+LAYOUT_VERSION = 1
 BUSY_TIMEOUT_MS = 5000  # a CLI reading the same file (status) may hold a read lock briefly
 PUT_MANY_BATCH_ROWS = 500  # sqlite-utils' insert_all batch size; about 15x faster than one insert per row
 
@@ -125,17 +127,19 @@ class Outbox:
         self._clock = clock
         self._synchronous = "FULL" if power_safe else "NORMAL"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Create the file ourselves with 0600 before SQLite opens it; SQLite gives -wal/-shm the same mode.
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-            try:
-                os.fchmod(fd, FILE_MODE)  # an older file made wider (a restore, a copy) is tightened, as history.db is
-            finally:
-                os.close(fd)
+            create_private(self.path)  # triggers name customers: readable by the gateway's user only
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         except (OSError, sqlite3.Error) as e:
             raise OutboxError(f"outbox {self.path}: cannot open: {_reason(e)}") from None
         self.db = sqlite_utils.Database(conn)
+        try:
+            problem = schema_problem(conn, self.path, "outbox", LAYOUT_VERSION)
+        except sqlite3.Error as e:
+            conn.close()
+            raise OutboxError(f"outbox {self.path}: cannot open: {_reason(e)}") from None
+        if problem is not None:
+            conn.close()
+            raise OutboxError(problem)
         try:
             self.db.enable_wal()
             self.db.execute(f"PRAGMA synchronous={self._synchronous}")

@@ -24,9 +24,7 @@ import builtins
 import hashlib
 import json
 import logging
-import os
 import sqlite3
-import stat
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,12 +37,12 @@ import sqlite_utils
 
 from gateway.identity.importer import RecordError, parse_record, parse_record_noting, read_customers_file
 from gateway.identity.models import Customer
-from gateway.sqlite_open import open_problem
+from gateway.sqlite_open import create_private, open_problem, schema_problem
 
 log = logging.getLogger(__name__)
 
-DB_FILE_MODE = 0o600
-STATE_DIR_MODE = 0o700
+# The file's table layout (sqlite_open.schema_problem): raise it with a change an older version would misread.
+LAYOUT_VERSION = 1
 IMPORT_BATCH_ROWS = 1000  # ~60 ms of writes per transaction: the other process's wait stays short
 FILE_DIGEST_KEY = "customers_file"  # meta: the bytes of the customers file the daemon imported last (import_file)
 BUSY_TIMEOUT_MS = 5000  # the CLI and the daemon share the file: wait for the other's short transaction
@@ -112,44 +110,26 @@ def _line_of(problem: str) -> int:
     return int(digits) if sep and digits.isdigit() else 0
 
 
-def _secure_file(path: Path) -> None:
-    """Creates `path` with mode 0600 before SQLite opens it, and tightens it if an older file is looser."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=STATE_DIR_MODE)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, DB_FILE_MODE)
-    except OSError as e:
-        raise RegistryError(f"{path}: cannot open: {e.strerror}") from None
-    try:
-        if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
-            os.fchmod(fd, DB_FILE_MODE)
-    finally:
-        os.close(fd)
-
-
-def _tighten_sidecars(path: Path) -> None:
-    # SQLite gives -wal/-shm the main file's mode; this catches files left by an older, looser setup.
-    for suffix in ("-wal", "-shm"):
-        side = path.with_name(path.name + suffix)
-        try:
-            if stat.S_IMODE(side.stat().st_mode) & 0o077:
-                os.chmod(side, DB_FILE_MODE)
-        except FileNotFoundError:
-            pass
-
-
 class Registry:
     def __init__(self, db_path: Path | str, now: Callable[[], float] = time.time) -> None:
         self.path = Path(db_path)
         self._now = now  # bookkeeping times (updated_at, revoked_at); the pipeline never calls this
-        _secure_file(self.path)
+        try:
+            create_private(self.path)
+        except OSError as e:
+            raise RegistryError(f"{self.path}: cannot open: {e.strerror}") from None
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
             self.db = sqlite_utils.Database(conn)
-            self.db.enable_wal()
-            self._create()
+            problem = schema_problem(conn, self.path, "registry database", LAYOUT_VERSION)
+            if problem is None:
+                self.db.enable_wal()
+                self._create()
         except sqlite3.DatabaseError as e:
             raise RegistryError(open_problem(self.path, "registry database", e)) from None
-        _tighten_sidecars(self.path)
+        if problem is not None:
+            conn.close()
+            raise RegistryError(problem)
 
     def close(self) -> None:
         self.db.conn.close()
