@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import queue
 import re
 import sys
@@ -422,7 +423,10 @@ def generate_day(
     truth.sort(key=lambda iv: (iv.t_start, iv.device))
     write_truth(res.truth, truth)
     res.truth_intervals = len(truth)
-    with res.customers.open("w", encoding="utf-8") as f:
+    # the customers' keys, made up or not: readable by their owner only, as the scans beside them
+    fd = os.open(res.customers, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
         for c in pop.customers:
             f.write(json.dumps(c.to_json(), separators=(",", ":")) + "\n")
 

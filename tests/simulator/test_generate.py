@@ -6,6 +6,7 @@ import gzip
 import inspect
 import itertools
 import json
+import stat
 from collections import Counter
 from pathlib import Path
 
@@ -134,6 +135,12 @@ def test_config_is_ready_to_replay(small_day: GenerateResult) -> None:
         assert 20 <= c["min_dwell_s"] <= 60
         assert set(c.get("segments", [])) <= segments
     assert set(_zone_names(small_day)) == set(store.zone_names)
+
+
+def test_the_customers_keys_are_readable_by_their_owner_only(small_day: GenerateResult) -> None:
+    """customers.jsonl (token secrets, IRKs) was written 0644 beside 0600 scans (a security sweep): synthetic
+    keys, but a day made to look like a store's is handled like one."""
+    assert stat.S_IMODE(small_day.customers.stat().st_mode) == 0o600
 
 
 def test_floor_plan_png_is_written(small_day: GenerateResult) -> None:
