@@ -214,11 +214,13 @@ def config_check(config: ConfigOpt = DEFAULT_CONFIG_DIR) -> None:
         err.print(f"warning: {w}", markup=False)
     from gateway.cli_campaigns import registry_customers
     from gateway.identity.irk import chance_match_note
-    from gateway.identity.models import count_irks
+    from gateway.identity.models import count_irks, other_purposes_note
 
     # `customers import` fills the registry, which is what the daemon recognises from
     registered = registry_customers(config)
     if registered is not None and (note := chance_match_note(count_irks(registered[1]))) is not None:
+        err.print(f"warning: {registered[0]}: {note}", markup=False)
+    if registered is not None and (note := other_purposes_note(registered[1], g.recognition.purposes)) is not None:
         err.print(f"warning: {registered[0]}: {note}", markup=False)
     if g.customers_file is not None:
         # the daemon imports it at start and keeps the good rows; a bad one is a customer it will never recognise

@@ -151,7 +151,7 @@ def _only_known_filter(cfg: GatewayConfig) -> Callable[[Advert], bool]:
         raise _fail(str(e)) from None
     if not customers:
         err.print("warning: no consenting customers in the registry: nothing will be recorded", markup=False)
-    resolver = Resolver(customers, cfg.recognition.token_company_id)
+    resolver = Resolver(customers, cfg.recognition.token_company_id, purposes=cfg.recognition.purposes)
     return lambda adv: resolver.match(adv) is not None
 
 

@@ -153,6 +153,16 @@ class ScannerSettings(_Strict):
 
 class RecognitionSettings(_Strict):
     token_company_id: int = Field(default=DEFAULT_TOKEN_COMPANY_ID, ge=0, le=0xFFFF)
+    # Purpose limitation: a customer is recognised only if their consent was given for one of these (a record's
+    # `purpose`; a record without one is "marketing"). One who agreed to analytics alone gets no coupons.
+    purposes: list[str] = ["marketing"]
+
+    @field_validator("purposes")
+    @classmethod
+    def _check_purposes(cls, v: list[str]) -> list[str]:
+        if not v or any(not p.strip() for p in v):
+            raise ValueError('must name at least one purpose, e.g. ["marketing"]')
+        return v
 
 
 class CalibrationSettings(_Strict):

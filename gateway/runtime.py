@@ -28,7 +28,7 @@ from gateway.config import state_dir_origin
 from gateway.delivery.outbox import Outbox, OutboxEntry, OutboxError
 from gateway.delivery.publisher import Publisher
 from gateway.identity.irk import chance_match_note
-from gateway.identity.models import count_irks
+from gateway.identity.models import count_irks, other_purposes_note
 from gateway.identity.registry import Registry, RegistryError
 from gateway.logs import log_each
 from gateway.metrics import Metrics
@@ -183,6 +183,8 @@ class Runtime:
         consenting = self.registry.consenting()
         self.consenting_at_start = len(consenting)
         if (note := chance_match_note(count_irks(consenting))) is not None:
+            log.warning("recognition: %s", note)
+        if (note := other_purposes_note(consenting, self.cfg.recognition.purposes)) is not None:
             log.warning("recognition: %s", note)
         purge_revoked(self.history, self.outbox, {c.customer_id for c in consenting})
         self.pipeline: Pipeline = build_pipeline(loaded, customers=consenting, history=self.history, now=now)

@@ -160,7 +160,7 @@ def build_pipeline(
     cfg = loaded.gateway
     if customers is None:
         customers = customers_from_file(cfg.customers_file) if cfg.customers_file else []
-    resolver = Resolver(customers, token_company_id=cfg.recognition.token_company_id)
+    resolver = Resolver(customers, token_company_id=cfg.recognition.token_company_id, purposes=cfg.recognition.purposes)
     engine = CampaignEngine(
         loaded.campaigns,
         history if history is not None else MemoryHistory(),

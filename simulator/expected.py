@@ -83,7 +83,10 @@ def expected_triggers(
     """The triggers a perfect zone estimate would give over `adverts` (customers-file records or models)."""
     from gateway.identity.resolver import Resolver
 
-    resolver = Resolver(consenting_customers(customers), token_company_id=loaded.gateway.recognition.token_company_id)
+    recognition = loaded.gateway.recognition
+    resolver = Resolver(
+        consenting_customers(customers), token_company_id=recognition.token_company_id, purposes=recognition.purposes
+    )
     expected = ExpectedTriggers(loaded, TruthIndex(truth), resolver.segments)
     for adv in adverts:
         customer_id = resolver.match(adv)

@@ -128,3 +128,45 @@ def test_a_revocation_that_stopped_half_way_is_finished_by_the_next_revoke_and_a
         assert outbox.customer_ids() == {"cust-b"}
     finally:
         outbox.close()
+
+
+def test_a_customer_who_consented_to_analytics_alone_gets_no_coupons(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A record's `purpose` was stored and exported but never read: a customer who agreed to analytics only was
+    tracked and sent coupons like any other (a code-reading review)."""
+    import json
+    import logging
+    import shutil
+
+    from gateway.runtime import Runtime
+    from gateway.setup import load_config_dir
+    from gateway.sources.recording import read_recording
+
+    demo = Path(__file__).resolve().parent.parent / "demo"
+    shutil.copytree(demo, tmp_path / "demo")
+    rows = [json.loads(line) for line in (tmp_path / "demo" / "customers.jsonl").read_text().splitlines()]
+    rows[0]["purpose"] = "analytics"
+    (tmp_path / "demo" / "customers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setenv("PROXIMITY_MQTT__URL", "mqtt://127.0.0.1:9")
+    _, adverts, _ = read_recording(tmp_path / "demo" / "scans.jsonl.gz")
+
+    def customers_with_events(purposes: str | None, state: str) -> set[str]:
+        monkeypatch.setenv("PROXIMITY_STATE_DIR", str(tmp_path / state))
+        if purposes is not None:
+            monkeypatch.setenv("PROXIMITY_RECOGNITION__PURPOSES", purposes)
+        rt = Runtime(load_config_dir(tmp_path / "demo" / "config"))
+        try:
+            rt.handle_many(adverts)
+            rt.finish()
+            rt.flush()
+            return {str(r[0]) for r in rt.outbox.db.execute("select customer_id from outbox").fetchall()}
+        finally:
+            rt.close()
+
+    with caplog.at_level(logging.WARNING, logger="gateway.runtime"):
+        marketing_only = customers_with_events(None, "a")
+    assert rows[0]["customer_id"] not in marketing_only and len(marketing_only) >= 5
+    assert "1 consenting customers gave consent for another purpose ('analytics': 1)" in caplog.text
+    both = customers_with_events('["marketing", "analytics"]', "b")
+    assert both == marketing_only | {rows[0]["customer_id"]}

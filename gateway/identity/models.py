@@ -347,6 +347,22 @@ def format_record_errors(err: ValidationError) -> list[str]:
     return out
 
 
+def other_purposes_note(customers: Iterable[Customer], purposes: Iterable[str]) -> str | None:
+    """Consenting customers a gateway does not recognise because they agreed to something else, or None."""
+    wanted = set(purposes)
+    others: dict[str, int] = {}
+    for c in customers:
+        if c.consent and c.purpose not in wanted:
+            others[c.purpose] = others.get(c.purpose, 0) + 1
+    if not others:
+        return None
+    listed = ", ".join(f"{p!r}: {n}" for p, n in sorted(others.items()))
+    return (
+        f"{sum(others.values())} consenting customers gave consent for another purpose ({listed}) and are not "
+        f"recognised: [recognition] purposes is {sorted(wanted)}"
+    )
+
+
 def count_irks(customers: Iterable[Customer]) -> int:
     """The IRKs a gateway would try an address against: consenting customers' (irk.chance_match_note)."""
     return sum(isinstance(i, IrkIdentifier) for c in customers if c.consent for i in c.identifiers)
