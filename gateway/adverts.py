@@ -217,7 +217,3 @@ def is_resolvable_private(addr: str) -> bool:
         return 4 <= int(top, 16) <= 7
     except ValueError:
         return False
-
-
-def normalise_address(addr: str) -> str:
-    return addr.upper()

@@ -63,7 +63,6 @@ class Daemon:
 
     def healthy(self, now: float) -> bool:
         state = self.source.state
-        self.runtime.scanner_state = state
         if state in ("scanning", "starting"):
             self._unhealthy_since = None
             return True
@@ -75,6 +74,7 @@ class Daemon:
         interval = sd_notify.watchdog_interval_s()
         errors_seen = 0
         while not self.stop_event.is_set():
+            self.runtime.scanner_state = self.source.state  # for the health file
             healthy = self.healthy(time.monotonic())
             if interval is not None and healthy:
                 sd_notify.notify("WATCHDOG=1")

@@ -61,7 +61,8 @@ MAX_HELD_EVENTS = 100_000
 
 @dataclass
 class RateMeter:
-    """Advertisements per second per receiver over a sliding window (wall clock: this is health, not logic)."""
+    """Advertisements per second per receiver over the last completed window, recomputed once a window has passed
+    (wall clock: this is health, not logic)."""
 
     window_s: float = RATE_WINDOW_S
     counts: dict[str, int] = field(default_factory=dict)

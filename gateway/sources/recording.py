@@ -624,11 +624,6 @@ class RecordingWriter:
         assert self._f is not None, "use RecordingWriter as a context manager"
         self._f.write(lines)
 
-    def write_json(self, line: dict[str, Any]) -> None:
-        assert self._f is not None, "use RecordingWriter as a context manager"
-        self._f.write(json.dumps(line, separators=(",", ":")) + "\n")
-        self.count += 1
-
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from gateway.adverts import Advert, ibeacon_key, ibeacon_key_from_mfr
-from gateway.truth import TruthIndex, TruthInterval
+from gateway.truth import TruthInterval
 
 IBEACON_PREFIX = "ibeacon:"
 
@@ -48,7 +48,3 @@ def readings(adverts: Iterable[Advert], truth: list[TruthInterval]) -> Iterator[
         d = matcher.device_of(adv)
         if d is not None:
             yield Reading(d, adv.rx, adv.rssi, adv.t)
-
-
-def truth_index(truth: list[TruthInterval]) -> TruthIndex:
-    return TruthIndex(truth)
