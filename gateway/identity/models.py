@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from gateway.adverts import ADDRESS_RE, ibeacon_key
 from gateway.config import error_text
@@ -221,6 +221,15 @@ MAX_SEGMENTS = 64
 MAX_SEGMENT_CHARS = 64
 
 
+# Validation context of a record read back from the registry: it passed the checks of the version that stored it,
+# and a limit added since must not make the registry unreadable (the daemon could not start after an upgrade).
+STORED = {"stored": True}
+
+
+def _stored(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("stored"))
+
+
 def _printable(v: str, allowed: str = "") -> bool:
     """No control characters (but `allowed`): names are printed by `customers list`, and an escape sequence
     would rewrite the staff's terminal."""
@@ -248,32 +257,33 @@ class Customer(_Frozen):
 
     @field_validator("segments", mode="before")
     @classmethod
-    def _check_segments(cls, v: object) -> object:
+    def _check_segments(cls, v: object, info: ValidationInfo) -> object:
         if v is None:
             return frozenset()
         if isinstance(v, str) or not isinstance(v, list | tuple | set | frozenset):
             raise ValueError("must be a list of names")
-        if len(v) > MAX_SEGMENTS:
+        new = not _stored(info)
+        if new and len(v) > MAX_SEGMENTS:
             raise ValueError(f"{len(v)} names: at most {MAX_SEGMENTS}")
         for s in v:
             if not isinstance(s, str) or not s.strip():
                 raise ValueError("must hold non-empty strings")
-            if len(s) > MAX_SEGMENT_CHARS or not _printable(s):
+            if new and (len(s) > MAX_SEGMENT_CHARS or not _printable(s)):
                 raise ValueError(f"names of at most {MAX_SEGMENT_CHARS} characters, with no control characters")
         return frozenset(s.strip() for s in v)
 
     @field_validator("identifiers", mode="before")
     @classmethod
-    def _check_identifier_count(cls, v: object) -> object:
-        if isinstance(v, list | tuple) and len(v) > MAX_IDENTIFIERS:
+    def _check_identifier_count(cls, v: object, info: ValidationInfo) -> object:
+        if isinstance(v, list | tuple) and len(v) > MAX_IDENTIFIERS and not _stored(info):
             raise ValueError(f"{len(v)} given: at most {MAX_IDENTIFIERS} per customer")
         return v
 
     @field_validator("purpose")
     @classmethod
-    def _check_purpose(cls, v: str) -> str:
+    def _check_purpose(cls, v: str, info: ValidationInfo) -> str:
         # a purpose is text, and may span lines (a CSV cell; a JSON string with Unicode's line separators)
-        if not _printable(v, allowed="\n\t\x85\u2028\u2029"):
+        if not _printable(v, allowed="\n\t\x85\u2028\u2029") and not _stored(info):
             raise ValueError("must hold no control characters")
         return v
 

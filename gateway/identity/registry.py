@@ -36,7 +36,7 @@ from typing import Any, Literal
 import sqlite_utils
 
 from gateway.identity.importer import RecordError, parse_record, parse_record_noting, read_customers_file
-from gateway.identity.models import Customer
+from gateway.identity.models import STORED, Customer
 from gateway.sqlite_open import create_private, open_problem, schema_problem
 
 log = logging.getLogger(__name__)
@@ -204,7 +204,8 @@ class Registry:
                 "expires_at": row["expires_at"],
                 "consented_at": row["consented_at"],
                 "revoked_at": row["revoked_at"],
-            }
+            },
+            context=STORED,
         )
 
     def _rows(self, where: str = "", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:

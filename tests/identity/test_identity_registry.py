@@ -310,3 +310,17 @@ def test_a_row_that_is_not_utf8_is_named_and_the_others_are_imported(reg: Regist
     assert [c.customer_id for c in reg.consenting()] == ["c1", "c3"]
     assert report.rejected == 1
     assert report.problems == [f"{path}: line 2: not UTF-8 text (save the file as UTF-8)"]
+
+
+def test_a_record_stored_before_a_limit_was_added_still_loads(reg: Registry) -> None:
+    """Session 24 capped a customer at 32 identifiers and refused control characters in segments; a registry
+    holding such a row from before would have stopped the daemon's start after the upgrade. New input is still
+    checked (test_identity_models)."""
+    many = [{"kind": "address", "address": f"C0:00:00:00:{i >> 8:02X}:{i & 255:02X}"} for i in range(40)]
+    reg.upsert(customer("c1"))
+    reg.db.execute(
+        "UPDATE customers SET identifiers = ?, segments = ? WHERE customer_id = 'c1'",
+        [json.dumps(many), json.dumps(["\x1b[31mred"])],
+    )
+    (loaded,) = reg.consenting()
+    assert len(loaded.identifiers) == 40 and loaded.segments == {"\x1b[31mred"}
