@@ -282,8 +282,9 @@ class Customer(_Frozen):
     @field_validator("purpose")
     @classmethod
     def _check_purpose(cls, v: str, info: ValidationInfo) -> str:
-        # a purpose is text, and may span lines (a CSV cell; a JSON string with Unicode's line separators)
-        if not _printable(v, allowed="\n\t\x85\u2028\u2029") and not _stored(info):
+        # a purpose is text, and may span lines (a CSV cell, CRLF in a spreadsheet's export; a JSON string with
+        # Unicode's line separators)
+        if not _printable(v, allowed="\r\n\t\x85\u2028\u2029") and not _stored(info):
             raise ValueError("must hold no control characters")
         return v
 

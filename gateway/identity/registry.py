@@ -374,13 +374,13 @@ class Registry:
                 return ConsentChange(
                     cid,
                     "unchanged",
-                    Customer(customer_id=cid, consent=False, purpose=row["purpose"], revoked_at=row["revoked_at"]),
+                    _tombstone(cid, row["purpose"], row["revoked_at"]),
                 )
             if row is None:
                 # Never consented: "no" is already what the registry means by absence. Storing even the id
                 # would keep a trace of someone who never agreed to anything (data minimisation).
                 return ConsentChange(cid, "declined", Customer(customer_id=cid, consent=False))
-            tomb = Customer(customer_id=cid, consent=False, purpose=row["purpose"], revoked_at=now)
+            tomb = _tombstone(cid, row["purpose"], now)
             self.db.execute("DELETE FROM identifier_keys WHERE customer_id = ?", (cid,))
             self._write_row(tomb, gen, now, created=row["created_at"])
             return ConsentChange(cid, "revoked", tomb)
@@ -441,6 +441,14 @@ def _row_values(c: Customer) -> tuple[Any, ...]:
         c.expires_at,
         c.consented_at,
         c.revoked_at,
+    )
+
+
+def _tombstone(customer_id: str, purpose: str, revoked_at: float | None) -> Customer:
+    """A revoked customer's record; the purpose comes from the stored row, which a later version's limits (control
+    characters) must not turn into an error that blocks the revocation."""
+    return Customer.model_validate(
+        {"customer_id": customer_id, "consent": False, "purpose": purpose, "revoked_at": revoked_at}, context=STORED
     )
 
 

@@ -324,3 +324,22 @@ def test_a_record_stored_before_a_limit_was_added_still_loads(reg: Registry) -> 
     )
     (loaded,) = reg.consenting()
     assert len(loaded.identifiers) == 40 and loaded.segments == {"\x1b[31mred"}
+
+
+def test_a_customer_stored_with_a_purpose_todays_checks_refuse_can_still_withdraw(reg: Registry) -> None:
+    """The revocation's tombstone was built from the stored purpose through the new check: `customers revoke`,
+    a withdrawal on the consent topic and an imported "consent": false all failed, and the daemon's start with it."""
+    reg.upsert(customer("c1"))
+    reg.db.execute("UPDATE customers SET purpose = ? WHERE customer_id = 'c1'", ["marketing\x07 and news"])
+    assert reg.revoke("c1") is True
+    assert reg.consenting() == []
+    again = reg.apply_consent_message({"customer_id": "c1", "consent": False})
+    assert again.action == "unchanged"
+
+
+def test_a_purpose_spanning_lines_in_a_windows_csv_imports(reg: Registry, tmp_path: Path) -> None:
+    """A spreadsheet's CSV ends lines with CRLF, inside a quoted cell too: the purpose check refused the \\r."""
+    path = tmp_path / "c.csv"
+    path.write_bytes(b'customer_id,consent,purpose,address\r\nc9,true,"marketing\r\nand news",C0:00:00:00:00:09\r\n')
+    report = reg.import_file(path)
+    assert report.problems == [] and [c.purpose for c in reg.consenting()] == ["marketing\r\nand news"]
