@@ -669,10 +669,6 @@ class Runtime:
                     self.report_unknown_receivers()
                     self.report_absent_receivers()
                     self.report_level()
-                now = self.now()
-                if now - last_health >= HEALTH_WRITE_S:
-                    self.write_health()
-                    last_health = now
             except Exception as e:
                 # This loop applies revocations and writes the health file, and nothing restarts it: one bad second
                 # (a database locked past its timeout, a disk that refuses a file) must cost one second, not the rest
@@ -680,6 +676,11 @@ class Runtime:
                 self.housekeeping_errors += 1
                 log_each(log, logging.ERROR, "housekeeping failed, trying again in %g s: %s: %s",
                          REGISTRY_POLL_S, type(e).__name__, e)  # fmt: skip
+            # written whatever failed above, so that `status` shows the errors rather than "not running"
+            now = self.now()
+            if now - last_health >= HEALTH_WRITE_S:
+                self.write_health()
+                last_health = now
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=REGISTRY_POLL_S)
 

@@ -75,6 +75,36 @@ async def test_a_failing_second_of_housekeeping_does_not_stop_revocations(
         rt.close()
 
 
+async def test_the_health_file_is_written_while_housekeeping_keeps_failing(
+    demo_config: LoadedConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure every second (a registry on a disk that errors) also skipped the health file's write: `status`
+    then said "not running" and never showed the errors (a review of the fix above)."""
+    import json
+
+    from gateway.runtime import HEALTH_FILE
+
+    rt = Runtime(demo_config)
+
+    def disk_error() -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(rt, "poll_registry", disk_error)
+    stop = asyncio.Event()
+    task = asyncio.create_task(rt.housekeeping(stop, report_receivers=False))
+    try:
+        health = rt.state_dir / HEALTH_FILE
+        for _ in range(100):
+            if health.exists() and json.loads(health.read_text())["housekeeping_errors"] >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert health.exists() and json.loads(health.read_text())["housekeeping_errors"] >= 2
+    finally:
+        stop.set()
+        await task
+        rt.close()
+
+
 async def test_the_daemon_stops_with_exit_1_when_one_of_its_loops_ends(
     demo_config: LoadedConfig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
