@@ -183,15 +183,17 @@ class Runtime:
         self.outbox = Outbox(state_dir / OUTBOX_FILE)
         consenting = self.registry.consenting()
         self.consenting_at_start = len(consenting)
-        if (note := chance_match_note(count_irks(consenting))) is not None:
+        # a customer who consented for another purpose only is not recognised, and is erased as a revoked one is
+        recognised = [c for c in consenting if c.purpose in self.cfg.recognition.purposes]
+        if (note := chance_match_note(count_irks(recognised))) is not None:
             log.warning("recognition: %s", note)
         if (note := other_purposes_note(consenting, self.cfg.recognition.purposes)) is not None:
             log.warning("recognition: %s", note)
-        purge_revoked(self.history, self.outbox, {c.customer_id for c in consenting})
+        purge_revoked(self.history, self.outbox, {c.customer_id for c in recognised})
         self.pipeline: Pipeline = build_pipeline(loaded, customers=consenting, history=self.history, now=now)
         # a campaign for a segment nobody in the registry has never fires: `campaigns validate` says so, and a
         # replay or the daemon that sends none of its coupons should too
-        for w in campaign_warnings_with(loaded, segments={s for c in consenting for s in c.segments}):
+        for w in campaign_warnings_with(loaded, segments={s for c in recognised for s in c.segments}):
             log_each(log, logging.WARNING, "%s", w)
         # Regulars' phone offsets from earlier runs, learnt under this very zone model (recall.py); a restart
         # (an update, a power cut at night) no longer sends every regular's next visit back to the prior.
@@ -478,7 +480,13 @@ class Runtime:
     def _apply_customer_change(self, customer_id: str, customer: Any | None) -> None:
         if customer is not None and customer.consent:  # expiry is checked per advertisement by the resolver
             self.pipeline.resolver.upsert(customer)
-            log_each(log, logging.INFO, "consent granted or updated: %s", customer_id)
+            if customer.purpose in self.cfg.recognition.purposes:
+                log_each(log, logging.INFO, "consent granted or updated: %s", customer_id)
+                return
+            # consent kept, for something else (analytics alone): what was kept for coupons goes, as on a revocation
+            dropped = self._erase(customer_id)
+            log_each(log, logging.INFO, "consent now for %r only: %s is not recognised (%d queued messages deleted)",
+                     customer.purpose, customer_id, dropped)  # fmt: skip
             return
         self.revoke_everywhere(customer_id)
 

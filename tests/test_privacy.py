@@ -170,3 +170,37 @@ def test_a_customer_who_consented_to_analytics_alone_gets_no_coupons(
     assert "1 consenting customers gave consent for another purpose ('analytics': 1)" in caplog.text
     both = customers_with_events('["marketing", "analytics"]', "b")
     assert both == marketing_only | {rows[0]["customer_id"]}
+
+
+async def test_consent_narrowed_to_analytics_erases_what_was_kept_for_coupons(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A consent message changing a customer's purpose from marketing to analytics only took them out of the
+    resolver: their queued coupons were still published later, and their stays kept (a review of the diff)."""
+    import json
+    import shutil
+
+    from gateway.runtime import Runtime
+    from gateway.setup import load_config_dir
+    from gateway.sources.recording import read_recording
+
+    demo = Path(__file__).resolve().parent.parent / "demo"
+    shutil.copytree(demo, tmp_path / "demo")
+    monkeypatch.setenv("PROXIMITY_MQTT__URL", "mqtt://127.0.0.1:9")
+    monkeypatch.setenv("PROXIMITY_STATE_DIR", str(tmp_path / "state"))
+    rt = Runtime(load_config_dir(tmp_path / "demo" / "config"))
+    try:
+        _, adverts, _ = read_recording(tmp_path / "demo" / "scans.jsonl.gz")
+        rt.handle_many(adverts)
+        rt.finish()
+        rt.flush()
+        queued = {str(r[0]) for r in rt.outbox.db.execute("select customer_id from outbox").fetchall()}
+        record = json.loads((tmp_path / "demo" / "customers.jsonl").read_text().splitlines()[0])
+        who = record["customer_id"]
+        assert who in queued and who in rt.history.customer_ids()
+        await rt.on_consent({**record, "purpose": "analytics"})
+        left = {str(r[0]) for r in rt.outbox.db.execute("select customer_id from outbox").fetchall()}
+        assert left == queued - {who} and who not in rt.history.customer_ids()
+        assert who not in rt.pipeline.resolver.customer_ids()
+    finally:
+        rt.close()
