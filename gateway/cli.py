@@ -366,14 +366,18 @@ def _health_problems(health: dict[str, Any], age: float) -> list[str]:
     if (written_by := health.get("written_by", "run")) != "run":
         return [f"the daemon is not running: a {written_by} wrote this health file"]
     if not health["running"]:
-        return [f"not running (last update {age:.0f} s ago)"]
+        stopped = [f"not running (last update {age:.0f} s ago)"]
+        if isinstance(why := health.get("scanner"), str) and why.startswith("cannot scan"):
+            stopped.append(why)  # `run` gave up waiting for Bluetooth (deliver_queued)
+        return stopped
     out = []
-    if (scanner := health.get("scanner")) not in ("scanning", "starting", None):
+    if (scanner := health.get("scanner")) not in ("scanning", "starting", "idle", None):
         out.append(f"scanner {scanner}")
     if not health.get("broker_connected", True):
         out.append("broker disconnected")
-    if set_aside := health.get("dead_letters"):
-        out.append(f"{set_aside} messages set aside")
+    # since this start: the outbox keeps what it set aside for good, and an old one is not today's alarm
+    if set_aside := health.get("dead_lettered_since_start"):
+        out.append(f"{set_aside} messages set aside since the start")
     for key, what in (("nodes_offline", "receiver nodes offline"), ("receivers_absent", "receivers left out")):
         if isinstance(named := health.get(key), list) and named:
             out.append(f"{what}: {', '.join(map(str, named))}")

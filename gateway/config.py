@@ -339,22 +339,32 @@ def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[tup
                 other = origin.get(tuple(path[: i + 1]), "?")
                 raise ConfigError([f"environment: {key} and {other} both set {'.'.join(path[: i + 1])}"])
             node = child
-        node[path[-1]] = _env_value(value)
+        node[path[-1]] = _env_list(value) if _is_list_field(path) else value
         origin[tuple(path)] = key
     return out, origin
 
 
-def _env_value(text: str) -> Any:
-    """An environment variable is text; a list (calibration tags) is written as in gateway.toml, in brackets:
-    PROXIMITY_CALIBRATION__TAGS='["D4:..."]'. Anything else stays text for the model to read (numbers, booleans)."""
-    if text.lstrip().startswith("["):
-        try:
-            value = json.loads(text)
-        except ValueError:
-            return text  # named by the model as not a list, with the value as given
-        if isinstance(value, list):
-            return value
-    return text
+def _is_list_field(path: list[str]) -> bool:
+    """Whether gateway.toml's key at `path` holds a list: only those read an environment value as one (a password
+    that happens to start with a bracket stays the text it is)."""
+    model: Any = GatewayConfig
+    for part in path[:-1]:
+        f = model.model_fields.get(part)
+        model = f.annotation if f is not None else None
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return False
+    f = model.model_fields.get(path[-1])
+    return f is not None and get_origin(f.annotation) is list
+
+
+def _env_list(text: str) -> Any:
+    """A list (calibration tags, purposes) is written as in gateway.toml, in brackets:
+    PROXIMITY_CALIBRATION__TAGS='["D4:..."]'. Anything else stays text, which the model names as not a list."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, list) else text
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

@@ -596,6 +596,7 @@ class Runtime:
             "outbox_depth": delivery["queued"],
             "oldest_queued_age_s": delivery["oldest_age_s"],
             "dead_letters": set_aside,
+            "dead_lettered_since_start": delivery["dead_lettered"],
             "outbox_errors": self.outbox_errors,
             "housekeeping_errors": self.housekeeping_errors,
             "events_dropped": self.events_dropped,

@@ -678,3 +678,12 @@ def test_a_list_in_the_environment_is_written_as_in_gateway_toml(config: Path) -
         'environment PROXIMITY_CALIBRATION__TAGS: calibration.tags: "D4:00:00:00:00:01" is not a list: write it in '
         'brackets, ["D4:00:00:00:00:01"]'
     ]
+
+
+def test_a_password_that_starts_with_a_bracket_stays_text() -> None:
+    """Reading every bracketed environment value as JSON made PROXIMITY_MQTT__PASSWORD='["s3cret"]' a list, which
+    the model then refused (a review of the diff)."""
+    cfg = load_gateway_config(EXAMPLE, environ={"PROXIMITY_MQTT__PASSWORD": '["s3cret"]'})
+    assert cfg.mqtt.password == '["s3cret"]'
+    cfg = load_gateway_config(EXAMPLE, environ={"PROXIMITY_RECOGNITION__PURPOSES": '["marketing", "analytics"]'})
+    assert cfg.recognition.purposes == ["marketing", "analytics"]

@@ -150,6 +150,7 @@ class Publisher:
         self._publish_errors = 0
         self._last_error: str | None = None
         self.connects = 0
+        self._connected_at = 0.0
         self.inbound_bad = 0
         self.callback_errors = 0
         self.dead_lettered = 0
@@ -256,7 +257,7 @@ class Publisher:
         quick_drops = 0
         try:
             while not self._stop_requested.is_set():
-                connects, started = self.connects, time.monotonic()
+                connects = self.connects
                 try:
                     await self._session()
                 except MqttError as e:
@@ -271,7 +272,7 @@ class Publisher:
                 if self.connects > connects:
                     # The backoff starts again only after a connection that held: two clients taking one id from
                     # each other otherwise reconnected four times a second, each.
-                    if time.monotonic() - started >= QUICK_DROP_S:
+                    if time.monotonic() - self._connected_at >= QUICK_DROP_S:
                         self._attempt = quick_drops = 0
                     else:
                         quick_drops += 1
@@ -363,6 +364,7 @@ class Publisher:
         async with client:
             since = self._now()
             self._connected = True
+            self._connected_at = time.monotonic()  # how long it held is counted from here, not from the handshake
             self._last_error = None
             self.connects += 1
             log.info("mqtt connected to %s:%d", self._settings.host, self._settings.port)
