@@ -269,6 +269,7 @@ def status(
     finds a problem (listed under "problems"), so that a monitoring check can run it as it is."""
     from gateway.config import load_gateway_config
     from gateway.delivery.outbox import queued_in
+    from gateway.health import health_problems
     from gateway.privacy import OUTBOX_FILE
     from gateway.runtime import HEALTH_FILE, LOCK_FILE, health_updated_at
 
@@ -303,7 +304,7 @@ def status(
         queued = queued_in(cfg.state_dir / OUTBOX_FILE)
         if queued is not None:
             health["outbox_depth"] = queued
-    health["problems"] = problems = _health_problems(health, age)
+    health["problems"] = problems = health_problems(health, age)
     if as_json:
         out.print(json.dumps(health), markup=False)
         raise typer.Exit(1 if problems else 0)
@@ -359,32 +360,6 @@ def status(
     add_row("problems", "; ".join(problems) or "none")
     out.print(table)
     raise typer.Exit(1 if problems else 0)
-
-
-def _health_problems(health: dict[str, Any], age: float) -> list[str]:
-    """What a person (or a monitoring check) should act on, in a few words each; [] for a healthy gateway."""
-    if (written_by := health.get("written_by", "run")) != "run":
-        return [f"the daemon is not running: a {written_by} wrote this health file"]
-    if not health["running"]:
-        stopped = [f"not running (last update {age:.0f} s ago)"]
-        if isinstance(why := health.get("scanner"), str) and why.startswith("cannot scan"):
-            stopped.append(why)  # `run` gave up waiting for Bluetooth (deliver_queued)
-        return stopped
-    out = []
-    if (scanner := health.get("scanner")) not in ("scanning", "starting", "idle", None):
-        out.append(f"scanner {scanner}")
-    if not health.get("broker_connected", True):
-        out.append("broker disconnected")
-    # since this start: the outbox keeps what it set aside for good, and an old one is not today's alarm
-    if set_aside := health.get("dead_lettered_since_start"):
-        out.append(f"{set_aside} messages set aside since the start")
-    for key, what in (("nodes_offline", "receiver nodes offline"), ("receivers_absent", "receivers left out")):
-        if isinstance(named := health.get(key), list) and named:
-            out.append(f"{what}: {', '.join(map(str, named))}")
-    level = health.get("device_level")
-    if isinstance(level, dict) and level.get("warning"):
-        out.append("devices vs walk")
-    return out
 
 
 def _print_version(value: bool) -> None:

@@ -27,6 +27,7 @@ from gateway.campaigns.history import SqliteHistory
 from gateway.config import state_dir_origin
 from gateway.delivery.outbox import Outbox, OutboxEntry, OutboxError
 from gateway.delivery.publisher import Publisher
+from gateway.health import health_problems
 from gateway.identity.irk import chance_match_note
 from gateway.identity.models import count_irks, other_purposes_note
 from gateway.identity.registry import Registry, RegistryError
@@ -609,6 +610,16 @@ class Runtime:
             "last_error": pub.last_error,
         }
 
+    def _publish_problems(self) -> None:
+        """The daemon's problems into its retained MQTT status (the broker's own state aside: told only when it is
+        connected, and a dashboard sees the last will when it is not)."""
+        try:
+            health = {**self.health(), "running": True, "broker_connected": True}
+        except Exception as e:  # a health document is not worth a crash; the health file's write says the cause
+            log_each(log, logging.DEBUG, "status problems not computed: %s", e)
+            return
+        self.publisher.set_problems(health_problems(health, 0.0))
+
     @property
     def held_in_memory(self) -> int:
         """Events decided but not in the outbox yet: the outbox could not take them (a full disk) and they wait."""
@@ -690,6 +701,8 @@ class Runtime:
             if now - last_health >= HEALTH_WRITE_S:
                 self.write_health()
                 last_health = now
+                if self.written_by == "run":
+                    self._publish_problems()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=REGISTRY_POLL_S)
 

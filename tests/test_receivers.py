@@ -231,6 +231,34 @@ async def test_a_revocation_queued_while_the_broker_is_away_reaches_the_nodes_af
         assert node.pipeline.stats.recognised == 0 and node.pipeline.stats.dropped == 1
 
 
+async def test_the_retained_status_carries_the_daemons_problems(
+    config: Path, tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """A fleet's dashboard saw only "online" or "offline": a gateway online with its scanner in backoff, or a
+    receiver left out, looked healthy until someone logged in to the store (a fleet sweep)."""
+    import aiomqtt
+
+    rt = Runtime(loaded_as(config, tmp_path / "gw", "gw-1", "standalone"))
+    seen: list[dict[str, object]] = []
+
+    async def watch() -> None:
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+            await client.subscribe("proximity/store-042/gw-1/status", qos=1)
+            async for message in client.messages:
+                seen.append(json.loads(bytes(message.payload)))  # type: ignore[arg-type]
+
+    watcher = asyncio.create_task(watch())
+    try:
+        async with running(rt):
+            await wait_until(lambda: any(s.get("problems") == [] for s in seen))
+            rt.scanner_state = "backoff"  # what the watchdog copies from a scanner BlueZ keeps refusing
+            await wait_until(lambda: any(s.get("problems") == ["scanner backoff"] for s in seen))
+            assert seen[-1]["state"] == "online"
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+
+
 async def test_only_a_consenting_customers_redemption_is_stored(config: Path, tmp_path: Path) -> None:
     """SPEC 6: nothing is kept about people who did not consent; anyone who can publish could otherwise grow
     the history with made-up ids."""

@@ -151,6 +151,11 @@ class Publisher:
         self._last_error: str | None = None
         self.connects = 0
         self._connected_at = 0.0
+        self._online_since = 0.0
+        # The daemon's problems (gateway.health), beside SPEC's keys in its retained online status: a fleet's
+        # dashboard sees "online, scanner in backoff" without logging in to the store. None: not told any.
+        self._problems: list[str] | None = None
+        self._status_tasks: set[asyncio.Task[None]] = set()
         self.inbound_bad = 0
         self.callback_errors = 0
         self.dead_lettered = 0
@@ -294,8 +299,34 @@ class Publisher:
 
     # -- one connection --------------------------------------------------------------------------------------
 
+    def set_problems(self, problems: list[str]) -> None:
+        """What the daemon should have acted on, carried by its retained online status; republished on a change."""
+        if problems == self._problems:
+            return
+        self._problems = list(problems)
+        client = self._client_now
+        if client is None:
+            return  # the next connection's status carries them
+        task = asyncio.create_task(self._send_online(client))
+        self._status_tasks.add(task)
+        task.add_done_callback(self._status_tasks.discard)
+
+    async def _send_online(self, client: aiomqtt.Client) -> None:
+        try:
+            await client.publish(
+                self.topics.status,
+                self._status_payload("online", self._online_since),
+                qos=1,
+                retain=True,
+                timeout=self._publish_timeout_s,
+            )
+        except MqttError as e:
+            self._record_error("status", e)
+
     def _status_payload(self, state: str, since: float) -> bytes:
         status: dict[str, Any] = {"state": state, "version": self._version, "since": since}
+        if state == "online" and self._problems is not None:
+            status["problems"] = self._problems
         if self._role is not None:
             status["role"] = self._role  # beside SPEC's keys: lets a deciding gateway notice another one
         return json.dumps(status).encode()
@@ -362,7 +393,7 @@ class Publisher:
     async def _session(self) -> None:
         client = self._client(self._now())
         async with client:
-            since = self._now()
+            since = self._online_since = self._now()
             self._connected = True
             self._connected_at = time.monotonic()  # how long it held is counted from here, not from the handshake
             self._last_error = None
