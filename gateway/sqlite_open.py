@@ -44,15 +44,16 @@ def create_private(path: Path) -> None:
             pass
 
 
-def schema_problem(db: sqlite3.Connection, path: Path, kind: str, version: int) -> str | None:
+def schema_problem(db: sqlite3.Connection, path: Path, kind: str, version: int, aside: str) -> str | None:
     """Marks a file with the layout `version` this code writes (SQLite's user_version), or says why it must not be
     opened: a newer version of the gateway wrote it, and this one would misread what it does not know. Files from
-    before the mark (0) are taken as version 1, whose tables every later version keeps."""
+    before the mark (0) are taken as version 1, whose tables every later version keeps. `aside`: what moving the
+    file aside would cost, or why not to."""
     found = int(db.execute("PRAGMA user_version").fetchone()[0])
     if found > version:
         return (
             f"{path}: the {kind} was written by a newer version of the gateway (layout {found}; this one knows up "
-            f"to {version}): install that version again, or move the file aside to start it afresh"
+            f"to {version}): install that version again; {aside}"
         )
     if found < version:
         db.execute(f"PRAGMA user_version = {int(version)}")

@@ -165,7 +165,8 @@ class SqliteHistory:
         self.last_error: str | None = None
         try:
             self.db = sqlite_utils.Database(self.path)
-            if (problem := schema_problem(self.db.conn, self.path, "history database", LAYOUT_VERSION)) is not None:
+            aside = "or move it aside, and the campaigns' cooldowns and caps start afresh"
+            if problem := schema_problem(self.db.conn, self.path, "history database", LAYOUT_VERSION, aside):
                 self.db.close()
                 raise HistoryError(problem)
             self.db.enable_wal()

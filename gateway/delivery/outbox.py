@@ -133,7 +133,8 @@ class Outbox:
             raise OutboxError(f"outbox {self.path}: cannot open: {_reason(e)}") from None
         self.db = sqlite_utils.Database(conn)
         try:
-            problem = schema_problem(conn, self.path, "outbox", LAYOUT_VERSION)
+            aside = "or move it aside, and the messages it holds are never sent"
+            problem = schema_problem(conn, self.path, "outbox", LAYOUT_VERSION, aside)
         except sqlite3.Error as e:
             conn.close()
             raise OutboxError(f"outbox {self.path}: cannot open: {_reason(e)}") from None

@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 
 # The file's table layout (sqlite_open.schema_problem): raise it with a change an older version would misread.
 LAYOUT_VERSION = 1
+# A fresh registry would take a customers file's consent for granted again: the revocations live here only.
+REGISTRY_ASIDE = (
+    "do not move it aside: it holds the revocations, and a fresh registry would let a customers file grant them "
+    "again (restore a backup the newer version made instead)"
+)
 IMPORT_BATCH_ROWS = 1000  # ~60 ms of writes per transaction: the other process's wait stays short
 FILE_DIGEST_KEY = "customers_file"  # meta: the bytes of the customers file the daemon imported last (import_file)
 BUSY_TIMEOUT_MS = 5000  # the CLI and the daemon share the file: wait for the other's short transaction
@@ -121,7 +126,7 @@ class Registry:
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
             self.db = sqlite_utils.Database(conn)
-            problem = schema_problem(conn, self.path, "registry database", LAYOUT_VERSION)
+            problem = schema_problem(conn, self.path, "registry database", LAYOUT_VERSION, REGISTRY_ASIDE)
             if problem is None:
                 self.db.enable_wal()
                 self._create()
