@@ -398,7 +398,10 @@ class Publisher:
             self._connected_at = time.monotonic()  # how long it held is counted from here, not from the handshake
             self._last_error = None
             self.connects += 1
-            log.info("mqtt connected to %s:%d", self._settings.host, self._settings.port)
+            # every connection is said, past the repeat filter: the last line of a log must not read "refused" when
+            # the broker came back (a fleet re-check)
+            log.info("mqtt connected to %s:%d", self._settings.host, self._settings.port,
+                     extra={"log_key": f"mqtt connected {self.connects}"})  # fmt: skip
             await client.publish(
                 self.topics.status,
                 self._status_payload("online", since),

@@ -359,3 +359,26 @@ async def test_two_gateways_with_one_id_are_named_and_back_off(
             later = first.connects + second.connects - connects
     assert "is another client connected as 's1-gw1' (two gateways with one gateway_id" in caplog.text
     assert later <= 10  # backing off to 1-2 s between tries, not four tries a second each
+
+
+async def test_every_reconnection_is_logged_past_the_repeat_filter(
+    mosquitto: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The repeat filter held back "mqtt connected" within a minute of the last one, so after a broker restart the
+    log ended on "Connection refused" while the gateway was connected again (a fleet re-check)."""
+    from gateway.logs import RateLimitFilter
+
+    pub = make_publisher(mosquitto, Outbox(tmp_path / "o.db"))
+    with caplog.at_level(logging.INFO, logger="gateway.delivery.publisher"):
+        async with asyncio.timeout(TEST_TIMEOUT_S), running(pub):
+            while pub.connects < 1:
+                await asyncio.sleep(0.05)
+            mosquitto.kill()
+            while pub.connected:
+                await asyncio.sleep(0.05)
+            mosquitto.start()
+            while pub.connects < 2:
+                await asyncio.sleep(0.05)
+    shown = RateLimitFilter()  # what the daemon's log handler lets through
+    said = [r for r in caplog.records if r.getMessage().startswith("mqtt connected") and shown.filter(r)]
+    assert len(said) == 2
