@@ -358,11 +358,11 @@ def _is_list_field(path: list[str]) -> bool:
 
 
 def _env_list(text: str) -> Any:
-    """A list (calibration tags, purposes) is written as in gateway.toml, in brackets:
+    """A list (calibration tags, purposes) is written as in gateway.toml, in brackets, with either quotes:
     PROXIMITY_CALIBRATION__TAGS='["D4:..."]'. Anything else stays text, which the model names as not a list."""
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
         return text
     return value if isinstance(value, list) else text
 

@@ -12,19 +12,33 @@ def health_problems(health: Mapping[str, Any], age: float) -> list[str]:
     if (written_by := health.get("written_by", "run")) != "run":
         return [f"the daemon is not running: a {written_by} wrote this health file"]
     if not health["running"]:
-        stopped = [f"not running (last update {age:.0f} s ago)"]
+        if health.get("holder_alive"):  # stopped (SIGSTOP), wedged: the watchdog's case, not systemctl start's
+            stopped = [f"not responding: the health file is {age:.0f} s old, and its process is alive"]
+        else:
+            stopped = [f"not running (last update {age:.0f} s ago)"]
         if isinstance(why := health.get("scanner"), str) and why.startswith("cannot scan"):
             stopped.append(why)  # `run` gave up waiting for Bluetooth (deliver_queued)
+        if queued := health.get("outbox_depth"):
+            stopped.append(f"{queued} messages queued, sent when the gateway runs again")
         return stopped
     out = []
     if (scanner := health.get("scanner")) not in ("scanning", "starting", "idle", None):
         out.append(f"scanner {scanner}")
     if not health.get("broker_connected", True):
         out.append("broker disconnected")
+    if (short := health.get("short_connections_in_a_row") or 0) >= 3:
+        # gateway.delivery.publisher.SHORT_CONNECTIONS_NAMED; the log says the same in full
+        out.append(f"the broker closed {short} connections in a row within a minute: another client as "
+                   f"{health.get('mqtt_client_id')!r}?")  # fmt: skip
     # since this start: the outbox keeps what it set aside for good, and an old one is not today's alarm
     if set_aside := health.get("dead_lettered_since_start"):
         out.append(f"{set_aside} messages set aside since the start")
-    for key, what in (("nodes_offline", "receiver nodes offline"), ("receivers_absent", "receivers left out")):
+    for key, what in (
+        ("nodes_offline", "receiver nodes offline"),
+        ("receivers_absent", "receivers left out"),
+        # a standalone gateway whose own radio the walk never heard does nothing until the zones are refitted
+        ("receivers_not_in_zones", "receivers not in zones.toml, their readings ignored"),
+    ):
         if isinstance(named := health.get(key), list) and named:
             out.append(f"{what}: {', '.join(map(str, named))}")
     level = health.get("device_level")

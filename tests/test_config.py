@@ -687,3 +687,6 @@ def test_a_password_that_starts_with_a_bracket_stays_text() -> None:
     assert cfg.mqtt.password == '["s3cret"]'
     cfg = load_gateway_config(EXAMPLE, environ={"PROXIMITY_RECOGNITION__PURPOSES": '["marketing", "analytics"]'})
     assert cfg.recognition.purposes == ["marketing", "analytics"]
+    # as gateway.toml writes it, with single quotes too (a fleet re-check got "write it in brackets")
+    cfg = load_gateway_config(EXAMPLE, environ={"PROXIMITY_RECOGNITION__PURPOSES": "['marketing', 'analytics']"})
+    assert cfg.recognition.purposes == ["marketing", "analytics"]

@@ -46,10 +46,12 @@ CONNECT_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0  # SIGTERM path: systemd's default stop timeout is 90 s, we take a small share of it
 OUTBOX_RETRY_S = 1.0  # after an outbox read/delete error, e.g. a briefly locked or full file
 DRAIN_POLL_S = 0.2  # drain() also notices messages put or deleted by others
-# A connection the broker closes this soon after it was made, several times running, is being taken over: another
-# client with the same id (two gateways with one gateway_id, a cloned SD card) or an ACL refusing a subscription.
+# A connection that held this long resets the reconnect backoff.
 QUICK_DROP_S = 5.0
-QUICK_DROPS_NAMED = 3
+# Connections the broker closes within a minute, several in a row, are being taken over: another client with the
+# same id (two gateways with one gateway_id, a cloned SD card) or an ACL refusing a subscription.
+CONNECTION_HELD_S = 60.0
+SHORT_CONNECTIONS_NAMED = 3
 MAX_INBOUND_BYTES = 64 * 1024  # a consent or redemption message: one customer, a few identifiers
 
 
@@ -151,6 +153,7 @@ class Publisher:
         self._last_error: str | None = None
         self.connects = 0
         self._connected_at = 0.0
+        self.short_connections = 0  # in a row: see CONNECTION_HELD_S
         self._online_since = 0.0
         # The daemon's problems (gateway.health), beside SPEC's keys in its retained online status: a fleet's
         # dashboard sees "online, scanner in backoff" without logging in to the store. None: not told any.
@@ -205,6 +208,8 @@ class Publisher:
             "inbound_bad": self.inbound_bad,
             "callback_errors": self.callback_errors,
             "dead_lettered": self.dead_lettered,
+            "short_connections": self.short_connections,
+            "client_id": self._client_id,
         }
 
     def _record_error(self, where: str, exc: BaseException) -> None:
@@ -259,7 +264,7 @@ class Publisher:
         self._running = True
         self._stopped.clear()
         self._attempt = 0
-        quick_drops = 0
+        self.short_connections = 0
         try:
             while not self._stop_requested.is_set():
                 connects = self.connects
@@ -275,19 +280,21 @@ class Publisher:
                 if self._stop_requested.is_set():
                     break
                 if self.connects > connects:
+                    held = time.monotonic() - self._connected_at
                     # The backoff starts again only after a connection that held: two clients taking one id from
                     # each other otherwise reconnected four times a second, each.
-                    if time.monotonic() - self._connected_at >= QUICK_DROP_S:
-                        self._attempt = quick_drops = 0
-                    else:
-                        quick_drops += 1
-                        if quick_drops == QUICK_DROPS_NAMED:
-                            log.warning(
-                                "mqtt: the broker closed %d connections in a row within %g s of making them: is "
-                                "another client connected as %r (two gateways with one gateway_id, a cloned SD "
-                                "card?), or does the broker's ACL refuse this gateway's topics?",
-                                quick_drops, QUICK_DROP_S, self._client_id,
-                            )  # fmt: skip
+                    if held >= QUICK_DROP_S:
+                        self._attempt = 0
+                    # Once backed off, the two hold a connection for tens of seconds each before the other takes
+                    # it back: only a connection that held a minute ends the run.
+                    self.short_connections = 0 if held >= CONNECTION_HELD_S else self.short_connections + 1
+                    if self.short_connections >= SHORT_CONNECTIONS_NAMED:  # the repeat filter folds these
+                        log.warning(
+                            "mqtt: the broker closed the connection again within %g s of making it: is another "
+                            "client connected as %r (two gateways with one gateway_id, a cloned SD card?), or does "
+                            "the broker's ACL refuse this gateway's topics?",
+                            CONNECTION_HELD_S, self._client_id,
+                        )  # fmt: skip
                 delay = backoff_s(self._attempt, self._settings.reconnect_max_s, self._rng)
                 self._attempt += 1
                 with contextlib.suppress(TimeoutError):
