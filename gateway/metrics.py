@@ -105,9 +105,10 @@ class PrometheusMetrics(Metrics):
     def advert(self, rx: str) -> None:
         child = self._receiver_children.get(rx)
         if child is None:
-            label = rx if len(self._receiver_children) < MAX_RECEIVER_LABELS else OVERFLOW_LABEL
-            child = self._adverts.labels(receiver=label)
-            self._receiver_children[rx] = child
+            if len(self._receiver_children) < MAX_RECEIVER_LABELS:
+                child = self._receiver_children[rx] = self._adverts.labels(receiver=rx)
+            else:  # not kept per name either: names past the cap would grow the dict as they would the labels
+                child = self._adverts.labels(receiver=OVERFLOW_LABEL)
         child.inc()
 
     def recognised(self) -> None:

@@ -325,6 +325,9 @@ class Runtime:
             )
         self.sightings_in += len(adverts)
         self.sightings_rejected += batch.rejected
+        if self.metrics.enabled:  # nodes' receivers too (the primary's own radio: Daemon._on_advert)
+            for a in adverts:
+                self.metrics.advert(a.rx)
         self.handle_many(adverts)
 
     def clock_stepped(self, last_t: float | None, step: float) -> None:

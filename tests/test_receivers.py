@@ -259,6 +259,31 @@ async def test_the_retained_status_carries_the_daemons_problems(
         await asyncio.gather(watcher, return_exceptions=True)
 
 
+def test_a_nodes_receiver_is_counted_in_the_adverts_metric(config: Path, tmp_path: Path) -> None:
+    """`proximity_adverts_total` per receiver counted only the primary's own radio, so a dashboard could not see
+    a node's receiver go quiet (a code-reading review)."""
+    pytest.importorskip("prometheus_client")
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from gateway.metrics import PrometheusMetrics
+
+    metrics = PrometheusMetrics()
+    clock = [100_000.0]
+    primary = Runtime(loaded_as(config, tmp_path / "primary", "gw-1", "primary"), metrics=metrics, now=lambda: clock[0])
+    try:
+        for i in range(3):
+            primary.on_sightings("rx-coffee", batch_of(Advert(clock[0] + i, "rx-coffee", CUSTOMER_ADDR, -60)))
+    finally:
+        primary.close()
+    counted = {
+        s.labels["receiver"]: s.value
+        for family in text_string_to_metric_families(metrics.render().decode())
+        for s in family.samples
+        if s.name == "proximity_adverts_total"
+    }
+    assert counted == {"rx-coffee": 3.0}
+
+
 async def test_only_a_consenting_customers_redemption_is_stored(config: Path, tmp_path: Path) -> None:
     """SPEC 6: nothing is kept about people who did not consent; anyone who can publish could otherwise grow
     the history with made-up ids."""
