@@ -245,12 +245,12 @@ def config_check(config: ConfigOpt = DEFAULT_CONFIG_DIR) -> None:
     )
 
 
-def _holder_alive(lock: Path, unknown: bool = True) -> bool:
-    """Whether the process whose pid the gateway wrote into its lock file still exists (`unknown` if no pid)."""
+def _holder_alive(lock: Path) -> bool | None:
+    """Whether the process whose pid the gateway wrote into its lock file still exists; None if no pid is there."""
     try:
         pid = int(lock.read_text().strip())
     except (OSError, ValueError):
-        return unknown
+        return None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -298,9 +298,9 @@ def status(
     health["age_s"] = round(age, 1)
     # the health file is written every few seconds; a daemon killed a moment ago leaves a fresh one behind,
     # so the pid in the state directory's lock has the last word
-    lock = cfg.state_dir / LOCK_FILE
-    health["running"] = age < 10 and _holder_alive(lock)
-    health["holder_alive"] = _holder_alive(lock, unknown=False)
+    alive = _holder_alive(cfg.state_dir / LOCK_FILE)
+    health["running"] = age < 10 and alive is not False  # no pid to check: the health file's age decides
+    health["holder_alive"] = alive is True
     if not health["running"]:
         # the health file's depth is from the daemon's last moment; what waits now is in the outbox itself
         queued = queued_in(cfg.state_dir / OUTBOX_FILE)

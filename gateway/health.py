@@ -6,6 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+# Connections in a row the broker closed within a minute (gateway.delivery.publisher) before they are named: one or
+# two are a broker restart, more are another client taking the id, or an ACL refusing the gateway's topics.
+SHORT_CONNECTIONS_NAMED = 3
+
 
 def health_problems(health: Mapping[str, Any], age: float) -> list[str]:
     """What a person (or a monitoring check) should act on, in a few words each; [] for a healthy gateway."""
@@ -26,8 +30,7 @@ def health_problems(health: Mapping[str, Any], age: float) -> list[str]:
         out.append(f"scanner {scanner}")
     if not health.get("broker_connected", True):
         out.append("broker disconnected")
-    if (short := health.get("short_connections_in_a_row") or 0) >= 3:
-        # gateway.delivery.publisher.SHORT_CONNECTIONS_NAMED; the log says the same in full
+    if (short := health.get("short_connections_in_a_row") or 0) >= SHORT_CONNECTIONS_NAMED:  # the log says it in full
         out.append(f"the broker closed {short} connections in a row within a minute: another client as "
                    f"{health.get('mqtt_client_id')!r}?")  # fmt: skip
     # since this start: the outbox keeps what it set aside for good, and an old one is not today's alarm

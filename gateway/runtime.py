@@ -616,27 +616,19 @@ class Runtime:
             "last_error": pub.last_error,
         }
 
-    def _publish_problems(self) -> None:
-        """The daemon's problems into its retained MQTT status (the broker's own state aside: told only when it is
-        connected, and a dashboard sees the last will when it is not)."""
-        try:
-            health = {**self.health(), "running": True, "broker_connected": True}
-        except Exception as e:  # a health document is not worth a crash; the health file's write says the cause
-            log_each(log, logging.DEBUG, "status problems not computed: %s", e)
-            return
-        self.publisher.set_problems(health_problems(health, 0.0))
-
     @property
     def held_in_memory(self) -> int:
         """Events decided but not in the outbox yet: the outbox could not take them (a full disk) and they wait."""
         return len(self._pending)
 
-    def write_health(self) -> None:
+    def write_health(self) -> dict[str, Any]:
+        """Writes the health document for `status`, and returns it."""
         self.rates.roll(self.now())
+        health = self.health()
         path = self.state_dir / HEALTH_FILE
         tmp = path.with_suffix(".tmp")
         try:
-            tmp.write_text(json.dumps(self.health(), indent=1))
+            tmp.write_text(json.dumps(health, indent=1))
             os.replace(tmp, path)  # atomic: `status` never reads half a file
         except OSError as e:
             # A full disk must not end the process: the outbox and history keep what they cannot write in memory
@@ -645,6 +637,7 @@ class Runtime:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
             log_each(log, logging.WARNING, "health file %s not written: %s", path, e.strerror or e)
+        return health
 
     def report_unknown_receivers(self) -> None:
         """Once per receiver: readings from a receiver the zone model does not know are ignored (a node added or
@@ -705,10 +698,14 @@ class Runtime:
             # written whatever failed above, so that `status` shows the errors rather than "not running"
             now = self.now()
             if now - last_health >= HEALTH_WRITE_S:
-                self.write_health()
+                health = self.write_health()
                 last_health = now
                 if self.written_by == "run":
-                    self._publish_problems()
+                    # into the retained MQTT status; the broker's own state aside: it is told only while connected,
+                    # and a dashboard sees the last will when it is not
+                    self.publisher.set_problems(
+                        health_problems({**health, "running": True, "broker_connected": True}, 0.0)
+                    )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=REGISTRY_POLL_S)
 

@@ -31,6 +31,7 @@ from aiomqtt import MqttError
 from gateway.config import MqttSettings
 from gateway.delivery.outbox import Outbox, OutboxError, OutboxItem
 from gateway.delivery.topics import Topics
+from gateway.health import SHORT_CONNECTIONS_NAMED
 from gateway.logs import log_each
 
 log = logging.getLogger(__name__)
@@ -47,11 +48,10 @@ STOP_TIMEOUT_S = 5.0  # SIGTERM path: systemd's default stop timeout is 90 s, we
 OUTBOX_RETRY_S = 1.0  # after an outbox read/delete error, e.g. a briefly locked or full file
 DRAIN_POLL_S = 0.2  # drain() also notices messages put or deleted by others
 # A connection that held this long resets the reconnect backoff.
-QUICK_DROP_S = 5.0
+BACKOFF_RESET_HELD_S = 5.0
 # Connections the broker closes within a minute, several in a row, are being taken over: another client with the
 # same id (two gateways with one gateway_id, a cloned SD card) or an ACL refusing a subscription.
 CONNECTION_HELD_S = 60.0
-SHORT_CONNECTIONS_NAMED = 3
 MAX_INBOUND_BYTES = 64 * 1024  # a consent or redemption message: one customer, a few identifiers
 
 
@@ -283,7 +283,7 @@ class Publisher:
                     held = time.monotonic() - self._connected_at
                     # The backoff starts again only after a connection that held: two clients taking one id from
                     # each other otherwise reconnected four times a second, each.
-                    if held >= QUICK_DROP_S:
+                    if held >= BACKOFF_RESET_HELD_S:
                         self._attempt = 0
                     # Once backed off, the two hold a connection for tens of seconds each before the other takes
                     # it back: only a connection that held a minute ends the run.
