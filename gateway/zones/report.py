@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from gateway.zones.estimate import OUTSIDE
-from gateway.zones.grid import zones_without_receiver
+from gateway.zones.grid import points_in_polygon, zones_without_receiver
 from gateway.zones.model import ZoneModel
 
 _GLYPH = re.compile(r"^Glyph (\d+) .*missing from font")
@@ -116,6 +116,48 @@ def _to_outline(x: float, y: float, poly: list[tuple[float, float]]) -> float:
     return best
 
 
+LABEL_GRID = 24  # candidate spots per side of a zone's bounding box for its label
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in the plan's metres
+
+
+def label_spot(poly: list[tuple[float, float]], size: tuple[float, float], obstacles: list[Box]) -> tuple[float, float]:
+    """Where the centre of a zone's label of `size` (width, height) goes: its box inside the zone, as clear of the
+    outline and of `obstacles` (receivers' markers with their names) as the zone allows, and among spots clear
+    alike the one nearest the zone's middle. The vertices' mean put an L-shaped zone's name outside it, and a
+    receiver standing near a zone's centre wrote its name over the zone's."""
+    xs, ys = [x for x, _ in poly], [y for _, y in poly]
+    mean = (sum(xs) / len(xs), sum(ys) / len(ys))
+    steps = (np.arange(LABEL_GRID) + 0.5) / LABEL_GRID
+    mx, my = np.meshgrid(min(xs) + steps * (max(xs) - min(xs)), min(ys) + steps * (max(ys) - min(ys)))
+    gx, gy = mx.ravel(), my.ravel()
+    inside = points_in_polygon(gx, gy, np.asarray(poly, dtype=np.float64))
+    x, y = gx[inside], gy[inside]
+    hw, hh = size[0] / 2, size[1] / 2
+    shape = np.asarray(poly, dtype=np.float64)
+    corners = [(x + sx * hw, y + sy * hh) for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+    corner_in = [points_in_polygon(cx, cy, shape) for cx, cy in corners]
+    best, best_score = mean, -math.inf
+    for k in range(len(x)):
+        # a corner outside the zone counts as far against it as it sticks out
+        inset = min(
+            _to_outline(float(cx[k]), float(cy[k]), poly) * (1.0 if ins[k] else -1.0)
+            for (cx, cy), ins in zip(corners, corner_in, strict=True)
+        )
+        box = (float(x[k]) - hw, float(y[k]) - hh, float(x[k]) + hw, float(y[k]) + hh)
+        score = min([inset, *(_box_gap(box, o) for o in obstacles)])
+        score -= 1e-3 * math.hypot(float(x[k]) - mean[0], float(y[k]) - mean[1])  # ties: the zone's middle
+        if score > best_score:
+            best, best_score = (float(x[k]), float(y[k])), score
+    return best
+
+
+def _box_gap(a: Box, b: Box) -> float:
+    """How far apart two boxes are along the axis that separates them; when they overlap, minus the overlap's
+    shallower side."""
+    return max(b[0] - a[2], a[0] - b[2], b[1] - a[3], a[1] - b[3])
+
+
 WEAK_RECALL = 0.6  # a zone the walk's cross-validation places right less often than this is named to staff
 
 
@@ -188,7 +230,10 @@ def _draw(model: ZoneModel, report: dict[str, Any], path: str | os.PathLike[str]
         ax_fit.set_xlabel(f"distance from {where} (m); curves without the per-zone level")
         ax_fit.set_ylabel("filtered RSSI (dBm)")
         ax_fit.set_title("Log-distance fit per receiver")
-        ax_fit.legend(fontsize=7)
+        legend = ax_fit.legend(fontsize=7, markerscale=3)
+        for handle in legend.legend_handles:  # the points' faintness is for the cloud, not the key to it
+            if handle is not None:
+                handle.set_alpha(1.0)
     else:
         # without positions: the fingerprint itself, mean RSSI per zone and receiver
         im = ax_fit.imshow(model.mean, aspect="auto", cmap="viridis")
@@ -209,15 +254,46 @@ def _draw(model: ZoneModel, report: dict[str, Any], path: str | os.PathLike[str]
                 pz.polygon, closed=True, facecolor=colour, edgecolor="black", lw=0.8, alpha=0.55, hatch=hatch
             )
             ax_plan.add_patch(patch)
-            cx = sum(x for x, _ in pz.polygon) / len(pz.polygon)
-            cy = sum(y for _, y in pz.polygon) / len(pz.polygon)
-            shown = "not walked" if pz.recall is None else f"{pz.recall:.0%} right"
-            ax_plan.text(cx, cy, f"{pz.name}\n{shown}", ha="center", va="center", fontsize=7)
+        names = []
+        all_x = [x for pz in zones for x, _ in pz.polygon]
+        middle = (min(all_x) + max(all_x)) / 2
         for rx, (x, y) in model.receiver_positions.items():
             ax_plan.plot(x, y, "k^")
-            ax_plan.annotate(rx, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            # named towards the plan's middle: a receiver on its right wall had its name cut off by the frame
+            right = x <= middle
+            names.append(
+                ax_plan.annotate(
+                    rx,
+                    (x, y),
+                    fontsize=7,
+                    xytext=(3 if right else -3, 3),
+                    textcoords="offset points",
+                    ha="left" if right else "right",
+                )
+            )
         ax_plan.autoscale_view()
         ax_plan.set_aspect("equal")
+        # the labels are placed by their drawn size in metres, known once the plan's scale is
+        fig.canvas.draw()
+        to_m = ax_plan.transData.inverted()
+        taken: list[Box] = []
+        for rx_name, (x, y) in zip(names, model.receiver_positions.values(), strict=True):
+            (x0, y0), (x1, y1) = to_m.transform(rx_name.get_window_extent())
+            taken.append((min(x0, x), min(y0, y), max(x1, x), max(y1, y)))
+        for pz in zones:
+            shown = "not walked" if pz.recall is None else f"{pz.recall:.0%} right"
+            # a white backing keeps the name readable on a hatched zone
+            label = ax_plan.text(
+                0,
+                0,
+                f"{pz.name}\n{shown}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "alpha": 0.6, "linewidth": 0},
+            )
+            (x0, y0), (x1, y1) = to_m.transform(label.get_window_extent())
+            label.set_position(label_spot(pz.polygon, (abs(x1 - x0), abs(y1 - y0)), taken))
         ax_plan.set_xlabel("m")
         ax_plan.set_title("Floor plan: zones by cross-validated recall\n(^ receiver; hatched: no receiver inside)")
     elif model.receiver_positions:

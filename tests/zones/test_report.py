@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gateway.zones.model import ZoneModel
-from gateway.zones.report import WEAK_RECALL, adjacent, plan_zones, weak_zone_advice, write_report
+from gateway.zones.report import WEAK_RECALL, adjacent, label_spot, plan_zones, weak_zone_advice, write_report
 
 LEFT = [(0.0, 0.0), (5.0, 0.0), (5.0, 4.0), (0.0, 4.0)]
 RIGHT = [(5.0, 0.0), (10.0, 0.0), (10.0, 4.0), (5.0, 4.0)]
@@ -183,3 +183,40 @@ def test_characters_the_font_lacks_are_one_note_not_a_warning_per_glyph(
         f"{out}: the plot's font has no glyph for '日本の食品': those characters of zone names show as boxes "
         "(install a font that has them, e.g. fonts-noto-cjk, for matplotlib to find)"
     ]
+
+
+def _label_box(spot: tuple[float, float], size: tuple[float, float]) -> tuple[float, float, float, float]:
+    (x, y), (w, h) = spot, size
+    return (x - w / 2, y - h / 2, x + w / 2, y + h / 2)
+
+
+def _within(box: tuple[float, float, float, float], outer: tuple[float, float, float, float]) -> bool:
+    return outer[0] <= box[0] and outer[1] <= box[1] and box[2] <= outer[2] and box[3] <= outer[3]
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_a_zone_label_sits_inside_an_l_shaped_zone() -> None:
+    """The vertices' mean of an L lies in its notch, i.e. in the neighbouring zone's part of the plan."""
+    ell = [(0.0, 0.0), (10.0, 0.0), (10.0, 2.0), (2.0, 2.0), (2.0, 10.0), (0.0, 10.0)]
+    size = (1.5, 0.8)
+    box = _label_box(label_spot(ell, size, []), size)
+    assert _within(box, (0, 0, 10, 2)) or _within(box, (0, 0, 2, 10))
+
+
+def test_a_zone_label_keeps_clear_of_a_receiver_and_its_name() -> None:
+    """A receiver near the middle of its zone wrote its name over the zone's label; the label moves aside."""
+    zone = _box(0, 0, 10, 6)
+    receiver = (4.5, 2.5, 7.5, 3.5)  # the marker at (4.5, 2.5) and its name to the upper right
+    size = (3.0, 1.2)
+    box = _label_box(label_spot(zone, size, [receiver]), size)
+    assert _within(box, (0, 0, 10, 6))
+    assert not _overlap(box, receiver)
+
+
+def test_a_zone_label_stays_in_the_middle_when_nothing_is_in_the_way() -> None:
+    size = (2.0, 1.0)
+    x, y = label_spot(_box(0, 0, 10, 6), size, [(20.0, 20.0, 22.0, 21.0)])
+    assert abs(x - 5.0) < 0.5 and abs(y - 3.0) < 0.5
