@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-UNIT = Path(__file__).resolve().parents[2] / "systemd" / "proximity-gateway.service"
+ROOT = Path(__file__).resolve().parents[2]
+UNIT = ROOT / "systemd" / "proximity-gateway.service"
+GUIDE = ROOT / "docs" / "install-raspberry-pi.md"
 MAX_EXPOSURE = 2.0  # `systemd-analyze security` scores this unit about 1.5; above 2 something was loosened
 ANALYZE_TIMEOUT_S = 60
 
@@ -70,6 +72,22 @@ def test_starts_after_the_clock_is_set_where_the_system_waits_for_ntp(unit: dict
     """A Pi has no real-time clock: started before NTP, the first events would carry the time of the last
     shutdown. time-sync.target only waits where systemd-time-wait-sync is enabled (install guide, section 5)."""
     assert "time-sync.target" in " ".join(unit["Unit.After"]).split()
+
+
+def test_the_documentation_it_names_is_installed_by_the_guide(unit: dict[str, list[str]]) -> None:
+    """`systemctl status` and `systemctl help` point the operator at the unit's Documentation=; a file:// page
+    that the install guide never copies there points at nothing."""
+    pages = [page for value in unit["Unit.Documentation"] for page in value.split()]
+    assert pages
+    steps = GUIDE.read_text()
+    for page in pages:
+        if page.startswith("file://"):
+            path = page.removeprefix("file://")
+            source = ROOT / "docs" / Path(path).name
+            assert source.is_file(), f"{page} names no file the repository ships"
+            assert re.search(rf"sudo install .*docs/{re.escape(source.name)} {re.escape(path)}", steps), (
+                f"the install guide never puts {source.name} at {path}"
+            )
 
 
 def test_runs_without_privileges(unit: dict[str, list[str]]) -> None:
