@@ -7,7 +7,10 @@ synchronous `check_bluetooth_available` would block an in-process service.
 """
 
 import asyncio
+import os
+import subprocess
 import sys
+from pathlib import Path
 from typing import Annotated
 
 from dbus_fast import BusType, PropertyAccess, Variant
@@ -139,6 +142,19 @@ class FakeBlueZ:
         if self.bus is not None:
             self.bus.disconnect()
             self.bus = None
+
+
+def start_fake_bluez(env: dict[str, str], *adapters: str) -> "subprocess.Popen[str]":
+    """This script in its own process, on the bus `env` names; returns once org.bluez is owned."""
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__)), *adapters],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
 
 
 async def _serve(adapters: list[str]) -> None:

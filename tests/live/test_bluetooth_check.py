@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from bleak.exc import BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason, BleakDBusError, BleakError
 
 from gateway.sources.bluez_errors import check_bluetooth_available, describe_scan_error, system_bus_socket
-
-FAKE_BLUEZ = Path(__file__).with_name("fake_bluez.py")
-START_TIMEOUT_S = 5.0
+from live.fake_bluez import start_fake_bluez
 
 
 def test_missing_bus_socket_is_named(tmp_path: Path) -> None:
@@ -46,18 +41,6 @@ def test_scan_errors_read_as_one_actionable_line(exc: BaseException, words: str)
     assert words in message
     assert "\n" not in message
     assert key
-
-
-def start_fake_bluez(env: dict[str, str], *adapters: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, str(FAKE_BLUEZ), *adapters],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    return proc
 
 
 def test_bus_without_bluez_says_bluetoothd_is_not_running(private_system_bus: dict[str, str]) -> None:
