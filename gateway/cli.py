@@ -86,7 +86,7 @@ def run(
 ) -> None:
     """The daemon: live BLE scanning (the systemd unit runs this)."""
     from gateway.daemon import Daemon
-    from gateway.sources.bluez_errors import BLUETOOTH_WAIT_S, wait_for_bluetooth
+    from gateway.sources.bluez_errors import wait_for_bluetooth
     from gateway.sources.live import load_backend
 
     loaded = load_or_exit(config)
@@ -94,23 +94,20 @@ def run(
         backend = load_backend(scanner_backend) if scanner_backend else None
     except ValueError as e:
         raise fail(str(e), code=2) from None
-    if backend is None:
-        # at boot BlueZ or the adapter may come up after this unit: wait for them (the journal says for what)
-        def waiting(problem: str) -> None:
-            err.print(f"waiting up to {BLUETOOTH_WAIT_S:.0f} s for Bluetooth: {problem}", markup=False)
 
-        if (missing := wait_for_bluetooth(loaded.gateway.scanner.adapter, on_wait=waiting)) is not None:
-            from gateway.daemon import deliver_queued
+    async def main() -> tuple[int, Daemon]:
+        # at boot BlueZ or the adapter may come up after this unit: the daemon waits for them (a scripted backend
+        # needs neither), delivering what is queued meanwhile
+        daemon = Daemon(loaded, backend=backend, wait_for_bluetooth=None if backend else wait_for_bluetooth)
+        return await daemon.run(), daemon
 
-            sent, left = asyncio.run(deliver_queued(loaded, f"cannot scan: {missing}"))
-            if sent or left:
-                err.print(f"{sent} queued messages delivered, {left} still queued, before stopping", markup=False)
-            raise fail(f"cannot scan: {missing}")
-
-    async def main() -> int:
-        return await Daemon(loaded, backend=backend).run()
-
-    raise typer.Exit(asyncio.run(main()))
+    code, daemon = asyncio.run(main())
+    if (missing := daemon.cannot_scan) is not None:
+        sent, left = daemon.runtime.publisher.published, daemon.still_queued
+        if sent or left:
+            err.print(f"{sent} queued messages delivered, {left} still queued, before stopping", markup=False)
+        raise fail(f"cannot scan: {missing}")
+    raise typer.Exit(code)
 
 
 @app.command()

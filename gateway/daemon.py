@@ -3,6 +3,11 @@
 SIGTERM drains (stop scanning, flush the outbox within a bound, publish offline status); SIGHUP reloads the
 campaigns without losing presence or cap state. The watchdog is pinged from the event loop only while
 the pipeline is healthy, so a wedged loop or a scanner that cannot recover gets the unit restarted.
+
+Before scanning, the daemon may have to wait for BlueZ or the adapter (at boot, or a dongle that died): the
+scanner task waits while the publisher and housekeeping already run, so what was queued before is delivered,
+revocations are applied, and the health file says what is awaited. If Bluetooth never comes, the daemon stops
+as on SIGTERM and exits 1 (`cannot_scan` says why), for systemd to restart it.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ import contextlib
 import logging
 import signal
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from gateway import sd_notify
 from gateway.adverts import Advert
@@ -20,6 +26,7 @@ from gateway.config import ConfigError
 from gateway.metrics import start_metrics_server
 from gateway.runtime import Runtime
 from gateway.setup import LoadedConfig
+from gateway.sources.bluez_errors import BLUETOOTH_WAIT_S
 from gateway.sources.live import LiveSource
 
 log = logging.getLogger("gateway.daemon")
@@ -28,8 +35,19 @@ SHUTDOWN_DRAIN_S = 10.0  # SIGTERM: how long to keep publishing what is queued b
 UNHEALTHY_BACKOFF_S = 300.0  # a scanner failing this long stops the watchdog pings: systemd restarts us
 
 
+class BluetoothWait(Protocol):
+    """gateway.sources.bluez_errors.wait_for_bluetooth, or a stand-in: None once Bluetooth is there, else what is
+    still missing when it gives up."""
+
+    def __call__(self, adapter: str | None, *, on_wait: Callable[[str], None]) -> Awaitable[str | None]: ...
+
+
 class Daemon:
-    def __init__(self, loaded: LoadedConfig, *, backend: Any = None) -> None:
+    def __init__(
+        self, loaded: LoadedConfig, *, backend: Any = None, wait_for_bluetooth: BluetoothWait | None = None
+    ) -> None:
+        """`wait_for_bluetooth`: how to wait for BlueZ and the adapter before the first scanner start (None: start
+        at once, as with a scripted backend, which needs neither)."""
         self.loaded = loaded
         self.metrics = start_metrics_server(loaded.gateway.metrics)
         self.runtime = Runtime(loaded, metrics=self.metrics)
@@ -44,6 +62,42 @@ class Daemon:
             on_clock_step=self.runtime.clock_stepped,
         )
         self._unhealthy_since: float | None = None
+        self._bluetooth_wait = wait_for_bluetooth
+        self.waiting_for_bluetooth = False
+        self.awaited: str | None = None  # what the wait for Bluetooth was last told is missing
+        self.cannot_scan: str | None = None  # set when that wait gave up: the run stops and exits 1
+        self.still_queued = 0  # left in the outbox when the run ended
+
+    @property
+    def scanner_state(self) -> str:
+        """For the health file, and so for `status` and the retained status's problems."""
+        if self.cannot_scan is not None:
+            return f"cannot scan: {self.cannot_scan}"
+        if self.waiting_for_bluetooth:  # "starting" while the first check is under way
+            return "starting" if self.awaited is None else f"waiting for Bluetooth: {self.awaited}"
+        return self.source.state
+
+    def _awaiting(self, problem: str) -> None:
+        self.awaited = problem
+        self.runtime.scanner_state = self.scanner_state  # now, not at the watchdog's next turn
+        log.warning("waiting up to %.0f s for Bluetooth: %s", BLUETOOTH_WAIT_S, problem)
+
+    async def _scan(self) -> None:
+        """The scanner task: waits for Bluetooth if told how, then scans until the stop. Returns early only when
+        Bluetooth never came (`cannot_scan`)."""
+        if self._bluetooth_wait is not None:
+            self.waiting_for_bluetooth = True
+            try:
+                missing = await self._bluetooth_wait(self.loaded.gateway.scanner.adapter, on_wait=self._awaiting)
+            finally:
+                self.waiting_for_bluetooth = False
+            if missing is not None:
+                self.cannot_scan = missing
+                self.runtime.scanner_state = self.scanner_state
+                return
+            if self.awaited is not None:
+                log.info("Bluetooth is there now; starting the scanner")
+        await self.source.run()
 
     def _on_advert(self, adv: Advert) -> None:
         stats = self.runtime.pipeline.stats
@@ -63,7 +117,7 @@ class Daemon:
 
     def healthy(self, now: float) -> bool:
         state = self.source.state
-        if state in ("scanning", "starting"):
+        if state in ("scanning", "starting") or self.waiting_for_bluetooth:  # the wait is bounded on its own
             self._unhealthy_since = None
             return True
         if self._unhealthy_since is None:
@@ -74,7 +128,7 @@ class Daemon:
         interval = sd_notify.watchdog_interval_s()
         errors_seen = 0
         while not self.stop_event.is_set():
-            self.runtime.scanner_state = self.source.state  # for the health file
+            self.runtime.scanner_state = self.scanner_state
             healthy = self.healthy(time.monotonic())
             if interval is not None and healthy:
                 sd_notify.notify("WATCHDOG=1")
@@ -104,10 +158,11 @@ class Daemon:
         loop.add_signal_handler(signal.SIGINT, self.stop_event.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload)
         rt = self.runtime
+        scanner = asyncio.create_task(self._scan(), name="scanner")
         tasks = [
             asyncio.create_task(rt.publisher.run(), name="publisher"),
             asyncio.create_task(rt.housekeeping(self.stop_event), name="housekeeping"),
-            asyncio.create_task(self.source.run(), name="scanner"),
+            scanner,
             asyncio.create_task(self._watchdog(), name="watchdog"),
         ]
         stopping = asyncio.create_task(self.stop_event.wait(), name="stop")
@@ -118,14 +173,20 @@ class Daemon:
             done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
             for task in done - {stopping}:
                 exc = None if task.cancelled() else task.exception()
-                cause = f": {type(exc).__name__}: {exc}" if exc is not None else ""
-                log.error("the %s task ended on its own%s; stopping, to be restarted", task.get_name(), cause)
+                if task is scanner and exc is None and self.cannot_scan is not None:
+                    log.error("gave up waiting for Bluetooth; stopping, to be restarted")
+                else:
+                    cause = f": {type(exc).__name__}: {exc}" if exc is not None else ""
+                    log.error("the %s task ended on its own%s; stopping, to be restarted", task.get_name(), cause)
                 exit_code = 1
+            if self.waiting_for_bluetooth:
+                # stopped while waiting: no scanner to stop, and none may start (or the wait give up) while draining
+                scanner.cancel()
             log.info("stopping: draining the outbox for up to %.0f s", SHUTDOWN_DRAIN_S)
             sd_notify.notify("STOPPING=1")
             await self.source.stop()
             rt.flush()
-            left = await rt.publisher.drain(SHUTDOWN_DRAIN_S)
+            left = self.still_queued = await rt.publisher.drain(SHUTDOWN_DRAIN_S)
             if left:
                 log.warning("%d messages still queued; they stay in the outbox for the next start", left)
             with contextlib.suppress(Exception):
@@ -140,25 +201,3 @@ class Daemon:
             rt.close()
             self.metrics.close()
         return exit_code
-
-
-async def deliver_queued(loaded: LoadedConfig, why: str, timeout_s: float = SHUTDOWN_DRAIN_S) -> tuple[int, int]:
-    """Without a radio the daemon cannot run, but what it decided before (triggers, presence, revocation notices)
-    must not wait for the adapter: a store with a dead dongle kept them until someone fixed it. Sends what is
-    queued for up to `timeout_s`, leaves the reason in the health file for `status`, and publishes offline.
-    Returns (delivered, still queued)."""
-    rt = Runtime(loaded)
-    rt.scanner_state = why
-    publisher = asyncio.create_task(rt.publisher.run(), name="publisher")
-    try:
-        before = rt.outbox.depth()
-        left = await rt.publisher.drain(timeout_s) if before else 0
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(rt.publisher.stop(), timeout=5)
-    finally:
-        publisher.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await publisher
-        rt.write_health()
-        rt.close()
-    return before - left, left

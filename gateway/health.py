@@ -21,7 +21,7 @@ def health_problems(health: Mapping[str, Any], age: float) -> list[str]:
         else:
             stopped = [f"not running (last update {age:.0f} s ago)"]
         if isinstance(why := health.get("scanner"), str) and why.startswith("cannot scan"):
-            stopped.append(why)  # `run` gave up waiting for Bluetooth (deliver_queued)
+            stopped.append(why)  # `run` gave up waiting for Bluetooth (gateway.daemon)
         if queued := health.get("outbox_depth"):
             stopped.append(f"{queued} messages queued, sent when the gateway runs again")
         return stopped

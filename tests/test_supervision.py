@@ -4,6 +4,7 @@ the process, so that systemd restarts it instead of a gateway that pings its wat
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import shutil
 import sqlite3
@@ -140,7 +141,11 @@ def test_without_bluetooth_run_still_delivers_what_was_queued_and_says_why_in_st
     for i in range(3):
         box.put(f"t{i}", f"proximity/store-042/triggers/c{i}", {"trigger_id": f"t{i}"}, f"cust-000{i + 1}")
     box.close()
-    monkeypatch.setattr(bluez_errors, "wait_for_bluetooth", lambda *_a, **_k: "no Bluetooth adapter (hci0)")
+    # the real wait, with a check that never finds the adapter and a bound short enough for a test
+    no_adapter = functools.partial(
+        bluez_errors.wait_for_bluetooth, check=lambda _a: "no Bluetooth adapter (hci0)", timeout_s=0.5, poll_s=0.1
+    )
+    monkeypatch.setattr(bluez_errors, "wait_for_bluetooth", no_adapter)
     config = tmp_path / "demo" / "config"
     result = CliRunner().invoke(app, ["run", "--config", str(config)])
     assert result.exit_code == 1

@@ -11,7 +11,7 @@ import asyncio
 import concurrent.futures
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from bleak.exc import BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason, BleakDBusError, BleakError
@@ -145,25 +145,28 @@ BLUETOOTH_WAIT_S = 60.0
 BLUETOOTH_POLL_S = 2.0
 
 
-def wait_for_bluetooth(
+async def wait_for_bluetooth(
     adapter: str | None,
     *,
     timeout_s: float = BLUETOOTH_WAIT_S,
     poll_s: float = BLUETOOTH_POLL_S,
     on_wait: Callable[[str], None] = lambda _problem: None,
     check: Callable[[str | None], str | None] = check_bluetooth_available,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> str | None:
     """None once live scanning has what it needs; else, after `timeout_s`, the last thing missing. `on_wait` is
-    told the first problem (and each different one after it) so the journal says what is awaited."""
+    told the first problem (and each different one after it) so the journal says what is awaited.
+
+    The daemon waits here with its publisher running, so the check (a D-Bus round trip, up to CHECK_TIMEOUT_S on
+    a hung bus) runs in a worker thread, off the event loop that delivers the outbox. Cancel to stop waiting."""
     deadline = clock() + timeout_s
     said = None
-    while (problem := check(adapter)) is not None:
+    while (problem := await asyncio.to_thread(check, adapter)) is not None:
         if clock() >= deadline:
             return problem
         if problem != said:
             on_wait(problem)
             said = problem
-        sleep(poll_s)
+        await sleep(poll_s)
     return None

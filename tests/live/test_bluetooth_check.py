@@ -72,7 +72,7 @@ def test_adapters_are_checked(
         assert problem is not None and expected in problem
 
 
-def test_run_waits_for_a_bluez_or_adapter_that_comes_up_late_and_says_what_it_waits_for() -> None:
+async def test_run_waits_for_a_bluez_or_adapter_that_comes_up_late_and_says_what_it_waits_for() -> None:
     """At boot `run` gave up in 0.6 s when bluetoothd or the adapter was not there yet; with the unit's start limit
     (10 restarts in 600 s, 5 s apart) a late adapter left the service failed until someone came."""
     from gateway.sources.bluez_errors import wait_for_bluetooth
@@ -81,10 +81,10 @@ def test_run_waits_for_a_bluez_or_adapter_that_comes_up_late_and_says_what_it_wa
     now = [0.0]
     said: list[str] = []
 
-    def sleep(s: float) -> None:
+    async def sleep(s: float) -> None:
         now[0] += s
 
-    got = wait_for_bluetooth(
+    got = await wait_for_bluetooth(
         "hci0", timeout_s=60, poll_s=2, on_wait=said.append, check=lambda _a: next(answers), sleep=sleep,
         clock=lambda: now[0],
     )  # fmt: skip
@@ -92,7 +92,7 @@ def test_run_waits_for_a_bluez_or_adapter_that_comes_up_late_and_says_what_it_wa
     assert said == ["BlueZ (bluetoothd) is not running", "no Bluetooth adapter"]  # each change once
 
     now[0] = 0.0
-    got = wait_for_bluetooth(
+    got = await wait_for_bluetooth(
         None, timeout_s=10, poll_s=2, check=lambda _a: "no Bluetooth adapter", sleep=sleep, clock=lambda: now[0]
     )
     assert got == "no Bluetooth adapter" and now[0] == 10.0  # gives up at the bound, naming what was missing
