@@ -144,13 +144,17 @@ class Daemon:
                 await asyncio.wait_for(self.stop_event.wait(), timeout=interval or 1.0)
 
     def _reload(self) -> None:
-        sd_notify.notify("RELOADING=1")
+        # Before the first scanner start (waiting for Bluetooth, backing off) the reload's READY=1 would tell systemd
+        # the service had started, and arm the watchdog: only a service that said READY says it again.
+        if self.ready:
+            sd_notify.notify("RELOADING=1")
         try:
             self.runtime.reload_campaigns()
         except ConfigError as e:
             for problem in e.problems:
                 log.error("reload refused, keeping the running campaigns: %s", problem)
-        sd_notify.notify("READY=1")
+        if self.ready:
+            sd_notify.notify("READY=1")
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()

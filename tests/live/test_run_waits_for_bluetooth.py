@@ -157,7 +157,10 @@ def test_queued_messages_go_out_while_run_waits_for_bluetooth_and_scanning_start
         assert health["scanner"].startswith("waiting for Bluetooth: BlueZ (bluetoothd) is not running")
         assert any(p.startswith("scanner waiting for Bluetooth") for p in health["problems"])
         assert topics.on(STATUS_TOPIC)[-1]["state"] == "online"
+        proc.send_signal(signal.SIGHUP)  # a reload while waiting: campaigns re-read, and no READY=1 with it
+        time.sleep(1)
         sent = notifications.poll()
+        assert proc.poll() is None
         assert "READY=1" not in sent  # not started: systemd's TimeoutStartSec still runs, not yet its watchdog
         assert "WATCHDOG=1" in sent
 
@@ -175,6 +178,7 @@ def test_queued_messages_go_out_while_run_waits_for_bluetooth_and_scanning_start
             _, stderr = proc.communicate()
     assert proc.returncode == 0, stderr
     assert "waiting up to 60 s for Bluetooth: BlueZ (bluetoothd) is not running" in stderr
+    assert "campaigns reloaded" in stderr
     assert "Bluetooth is there now; starting the scanner" in stderr
     assert "Traceback" not in stderr
     assert len(topics.on(TRIGGER_TOPIC)) == 1
