@@ -6,10 +6,10 @@ advertisement describes a time about `smoothing_lag_s` earlier; the estimate des
 samples wait per device until an estimate describing a later time arrives (then the one before it is theirs),
 or until the device ends (`end`: the tracker dropped it) or the run ends (`flush`).
 
-With the forward filter alone (lag 0) every estimate produced after a sample's advertisement describes a later
-time, so each sample gets exactly the estimate current right after its own advertisement: the pairing the
-evaluations used before. A sample that arrives when the current estimate already describes a later time (its
-advertisement came out of order) takes that current estimate: older ones are not kept.
+With the forward filter alone (lag 0) the estimate describing an advertisement comes at the device's next one (the
+tracker classifies a packet once every receiver's reading of it is in), so a sample gets the estimate of its own
+packet, or of the last one classified before it. A sample that arrives when the current estimate already describes
+a later time (its advertisement came out of order) takes that current estimate: older ones are not kept.
 """
 
 from __future__ import annotations

@@ -59,7 +59,6 @@ from gateway.zones.recall import OffsetRecall
 
 NEW_PACKET_GAP_S = 0.05  # readings closer than this are the same packet heard by several receivers
 INTERVAL_EWMA_ALPHA = 0.2  # how quickly the learnt advertising interval follows a change of the device's rate
-FIRST_CLASSIFY_DELAY_S = 0.25  # let the other receivers' readings of the first packet arrive before deciding
 MOTION_TAU_S = 5.0  # running mean the "still" test compares each receiver's filtered RSSI with
 OFFSET_VAR_FLOOR_DB2 = 1.0  # a device's offset belief never gets surer than +-1 dB
 OFFSET_MIN_RECEIVERS = 2  # steps heard by fewer receivers do not update that belief
@@ -91,6 +90,7 @@ class DeviceState:
         "max_t",
         "motion_mean",
         "offset",
+        "packet_t",
         "post_t",
         "posterior",
         "shown",
@@ -100,7 +100,8 @@ class DeviceState:
     def __init__(self, t: float, step: float) -> None:
         self.filters: dict[int, RssiFilter] = {}
         self.max_t = t
-        self.last_class_t = t - step + FIRST_CLASSIFY_DELAY_S
+        self.packet_t = t  # when the packet being heard began: its readings come within NEW_PACKET_GAP_S
+        self.last_class_t = t - step  # so the first packet is classified as soon as it is complete
         self.posterior: FloatArray | None = None  # method "grid": over floor cells
         self.class_post: list[float] | None = None  # the fingerprint filter's, over classes (unused by a pure grid)
         self.post_t = t  # time of the last forward update (steps where nothing was heard do not count)
@@ -176,6 +177,15 @@ class ZoneTracker:
             st = self._devices[device] = DeviceState(t, self._step)
             if self._learn > 0:
                 st.offset = self.recall.recall(device)
+        max_t = st.max_t
+        if t - max_t > NEW_PACKET_GAP_S:
+            # A packet is classified once every receiver's reading of it is in: at the device's next packet, before
+            # that one joins the filters, and described at the time it began. Deciding at its first reading put one
+            # receiver's reading of it with the others' of the packet before, so the order of lines sharing a time
+            # (which SPEC leaves open) moved the zone (docs/zones.md, round 26).
+            if st.packet_t - st.last_class_t >= self._step:
+                self._classify(st, st.packet_t)
+            st.packet_t = t
         i = self._rx_index.get(rx)
         if i is not None:
             f = st.filters.get(i)
@@ -186,16 +196,13 @@ class ZoneTracker:
                 f.add(t, rssi)
         else:
             self.unknown_rx[rx] = self.unknown_rx.get(rx, 0) + 1
-        max_t = st.max_t
         if t > max_t:
             gap = t - max_t
             if gap > NEW_PACKET_GAP_S:
                 st.interval_s = (
                     gap if st.interval_s == 0 else st.interval_s + INTERVAL_EWMA_ALPHA * (gap - st.interval_s)
                 )
-            st.max_t = max_t = t
-        if max_t - st.last_class_t >= self._step:
-            self._classify(st, max_t)
+            st.max_t = t
         return st.estimate
 
     def forget(self, device: str) -> None:

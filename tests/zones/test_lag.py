@@ -103,15 +103,16 @@ def test_smoothed_posterior_equals_forward_backward_over_the_window(run: dict[st
     tr = _Recording(model)
     tr.scorer = _Scripted(model, lls)
     t = 100.0
-    tr.observe("d", "rx", -70, t)  # creates the device; its first step comes FIRST_CLASSIFY_DELAY_S later
-    times, steps_dt = [], []
+    tr.observe("d", "rx", -70, t)  # the device's first packet: the first step (dt 0), taken when the next comes
+    times, steps_dt = [t], [0.0]
     last_t = t
-    for dt in dts:
+    for dt in dts[1:]:
         t += dt
         tr.observe("d", "rx", -70, t)
         times.append(t)
         steps_dt.append(t - last_t)
         last_t = t
+    tr.observe("d", "rx", -70, t + 1.0)  # a packet is classified when the next comes: this completes the last
     assert not tr.scorer.lls  # every observation after the first was a step
     liks = [np.exp(np.maximum(np.array(v) * run["weight"] - max(v) * run["weight"], -run["cap"])) for v in lls]
     expected: list[tuple[float, FloatArray]] = []
