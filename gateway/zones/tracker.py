@@ -57,7 +57,7 @@ from gateway.zones.model import ZoneModel
 from gateway.zones.rates import RATE_AWARE_METHODS, RateScorers
 from gateway.zones.recall import OffsetRecall
 
-NEW_PACKET_GAP_S = 0.05  # readings closer than this are the same packet heard by several receivers
+NEW_PACKET_GAP_S = 0.05  # readings this close to a packet's first are that packet, heard by several receivers
 INTERVAL_EWMA_ALPHA = 0.2  # how quickly the learnt advertising interval follows a change of the device's rate
 MOTION_TAU_S = 5.0  # running mean the "still" test compares each receiver's filtered RSSI with
 OFFSET_VAR_FLOOR_DB2 = 1.0  # a device's offset belief never gets surer than +-1 dB
@@ -178,11 +178,12 @@ class ZoneTracker:
             if self._learn > 0:
                 st.offset = self.recall.recall(device)
         max_t = st.max_t
-        if t - max_t > NEW_PACKET_GAP_S:
+        if t - st.packet_t > NEW_PACKET_GAP_S:
             # A packet is classified once every receiver's reading of it is in: at the device's next packet, before
             # that one joins the filters, and described at the time it began. Deciding at its first reading put one
             # receiver's reading of it with the others' of the packet before, so the order of lines sharing a time
-            # (which SPEC leaves open) moved the zone (docs/zones.md, round 26).
+            # (which SPEC leaves open) moved the zone (docs/zones.md, round 26). A packet is cut from its first
+            # reading, not the last, so a beacon advertising every 20 ms still has packets that end.
             if st.packet_t - st.last_class_t >= self._step:
                 self._classify(st, st.packet_t)
             st.packet_t = t

@@ -137,6 +137,20 @@ def test_the_order_of_lines_sharing_a_time_does_not_move_the_zone(
     assert [(z, t) for z, _, t in zb] == [(z, t) for z, _, t in za]
 
 
+def test_a_tag_advertising_faster_than_a_packet_lasts_is_still_followed() -> None:
+    """A beacon at 50 Hz sends a packet every 20 ms, closer than the readings of one packet may lie apart: packets
+    are cut from their first reading, so its readings do not chain into one packet that is never complete."""
+    tr = ZoneTracker(_two_zone_model(switch_time_s=10.0))
+    zones = []
+    for i in range(3000):  # 60 s: front, then back
+        t = i * 0.02
+        front = t < 30.0
+        rx = "rx-a" if i % 2 == 0 else "rx-b"
+        loud = (rx == "rx-a") == front
+        zones.append(tr.observe("d", rx, -60 if loud else -85, t).zone)
+    assert zones[1400] == "front" and zones[-1] == "back"
+
+
 def test_a_packet_without_rssi_keeps_the_device_but_moves_no_level() -> None:
     """BlueZ reports -127 when a packet came without an RSSI. Read as a level it is 30-40 dB further away than any
     zone: a standing device in front was pulled towards the back by every such packet."""
