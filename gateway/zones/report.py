@@ -214,7 +214,9 @@ def _draw(model: ZoneModel, report: dict[str, Any], path: str | os.PathLike[str]
     ax_fit, ax_plan, ax_conf = axes
 
     points: dict[str, tuple[list[float], list[float]]] = report.get("pathloss_points", {})
-    if points:
+    # a walk whose zones have no position (none in the header) has no distances: its fingerprint is drawn instead,
+    # where an empty plot printed matplotlib's "no artists with labels" warning to the user
+    if any(ds for ds, _ in points.values()):
         for rx, (ds, vs) in points.items():
             if not ds:
                 continue

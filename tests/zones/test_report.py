@@ -3,6 +3,7 @@ it (what store staff read off the PNG)."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,21 @@ def test_the_png_is_written_with_the_plan(tmp_path: Path) -> None:
     out = tmp_path / "report.png"
     assert write_report(model, {"classes": model.classes, "cv_confusion": CONFUSION}, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_walk_without_distances_draws_its_fingerprint_without_a_warning(tmp_path: Path) -> None:
+    """Zones named in the truth but placed nowhere (not in the header) leave every receiver without a distance:
+    matplotlib printed "No artists with labels found to put in legend" on the user's terminal."""
+    pytest.importorskip("matplotlib")
+    model = _model({"rx-a": (2.0, 2.0), "rx-b": (9.0, 3.0)})
+    report = {
+        "classes": model.classes,
+        "cv_confusion": CONFUSION,
+        "pathloss_points": {"rx-a": ([], []), "rx-b": ([], [])},
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert write_report(model, report, tmp_path / "report.png")
 
 
 def test_the_walks_polygons_are_drawn_where_the_model_keeps_none() -> None:
