@@ -29,7 +29,7 @@ from gateway.zones.calibrate import (
 from gateway.zones.layout import LayoutError, load_layout
 from gateway.zones.model import ZoneModel, ZonesError
 from gateway.zones.report import weak_zone_advice
-from gateway.zones.samples import readings
+from gateway.zones.samples import DeviceMatcher, readings
 
 calibrate_app = typer.Typer(help="Zone calibration: fit a zone model from a labelled walk, score it.")
 _err = cli_console(stderr=True, soft_wrap=True)
@@ -100,9 +100,10 @@ def _token_company_id(config: Path) -> int:
 
 def _as_truth_devices(
     scans: Path, adverts: list[Advert], intervals: list[TruthInterval], customers: Path | None, config: Path
-) -> list[Advert]:
+) -> tuple[list[Advert], frozenset[str]]:
     """The adverts, under the names the truth uses: addresses and iBeacon ids as they are, customer ids
-    through the customers file (recognised as the gateway would)."""
+    through the customers file (recognised as the gateway would); and the customers it lists without consent,
+    whom the gateway rightly never recognises."""
     devices = sorted({iv.device for iv in intervals})
     named = ", ".join(devices[:3]) + (f" (and {len(devices) - 3} more)" if len(devices) > 3 else "")
     if customers is None and not any(True for _ in readings(adverts, intervals)):
@@ -115,18 +116,25 @@ def _as_truth_devices(
                     "in the customers file), pass --customers FILE (a customers file or the gateway's registry.db) "
                     "or put customers.jsonl next to the scans"
                 )
-            return adverts
+            return adverts, frozenset()
         customers = beside
     if customers is None:
-        return adverts
-    recognised = _recognise(adverts, customers, _token_company_id(config))
+        return adverts, frozenset()
+    recognised, declined = _recognise(adverts, customers, _token_company_id(config))
     if adverts and not recognised:
         # a mistyped tag address next to a customers file: not "the recording holds no advertisement"
         raise _fail(
             f"{scans}: no advertisement of any truth device in the scans (check addresses/identities): the truth "
             f"names {named}, and {customers} recognises none of the recording's advertisements"
         )
-    return recognised
+    return recognised, declined
+
+
+def _truth_devices_never_heard(adverts: list[Advert], intervals: list[TruthInterval]) -> list[str]:
+    """The truth's devices (those with an interval in the recording's span) that no advertisement matches."""
+    matcher = DeviceMatcher({iv.device for iv in intervals})
+    heard = {d for a in adverts if (d := matcher.device_of(a)) is not None}
+    return sorted({iv.device for iv in intervals} - heard)
 
 
 REPORT_SUFFIXES = (".png", ".svg", ".pdf")
@@ -184,7 +192,7 @@ def fit_command(
     header, adverts, intervals, stats = _load(scans, truth)
     if stats.truncated and adverts:
         intervals = _before_the_cut(scans, adverts, intervals)
-    adverts = _as_truth_devices(scans, adverts, intervals, customers, config)
+    adverts, _ = _as_truth_devices(scans, adverts, intervals, customers, config)
     receivers = plan.receivers if plan is not None else header.receivers or None
     zone_positions = plan.zones if plan is not None else header.zone_geometry()
     try:
@@ -274,7 +282,7 @@ def _before_the_cut(scans: Path, adverts: list[Advert], intervals: list[TruthInt
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-def _recognise(adverts: list[Advert], customers: Path, token_company_id: int) -> list[Advert]:
+def _recognise(adverts: list[Advert], customers: Path, token_company_id: int) -> tuple[list[Advert], frozenset[str]]:
     """Store-day truth names customers: recognise their adverts as the gateway would, keep only those.
     `customers` is a customers file (SPEC section 6) or the gateway's consent registry (registry.db)."""
     from gateway.identity.importer import read_customers_file
@@ -283,6 +291,7 @@ def _recognise(adverts: list[Advert], customers: Path, token_company_id: int) ->
     from gateway.identity.resolver import Resolver
 
     people: list[Customer]
+    declined: frozenset[str] = frozenset()  # a registry keeps no record of who declined
     try:
         with customers.open("rb") as f:
             is_registry = f.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
@@ -303,13 +312,14 @@ def _recognise(adverts: list[Advert], customers: Path, token_company_id: int) ->
         for problem in parsed.problems:  # the rest is read: a bad row is one customer whose walk or visits go unseen
             _err.print(f"warning: {problem}", markup=False)
         people = [c for c in parsed.customers if c.consent]
+        declined = frozenset(c.customer_id for c in parsed.customers if not c.consent)
     resolver = Resolver(people, token_company_id=token_company_id)
     out = []
     for a in adverts:
         cid = resolver.match(a)
         if cid is not None:
             out.append(Advert(a.t, a.rx, cid, a.rssi))
-    return out
+    return out, declined
 
 
 @calibrate_app.command("evaluate")
@@ -353,7 +363,8 @@ def evaluate_command(
             )
         gone = set(map(id, outside))
         intervals = [iv for iv in intervals if id(iv) not in gone]
-    adverts = _as_truth_devices(scans, adverts, intervals, customers, config)
+    adverts, declined = _as_truth_devices(scans, adverts, intervals, customers, config)
+    never = [d for d in _truth_devices_never_heard(adverts, intervals) if d not in declined]
     heard = Counter(a.rx for a in adverts)
     if heard and not any(rx in heard for rx in model.receivers):
         # every estimate would be unknown: a zones file of another store (or receivers renamed), not a score
@@ -376,13 +387,30 @@ def evaluate_command(
     if (street := unscorable_outside(model.classes, intervals, zones)) is not None:
         _err.print(f"warning: {truth}: {street}", markup=False)
     result = evaluate(model, adverts, intervals)
+    # proximity-sim evaluate's words: a device the recogniser missed has no sample, and the scores say nothing of it
+    result["truth_devices_unrecognised"] = len(never)
+    if never and result["samples"]:
+        shown = ", ".join(never[:3]) + (f" (and {len(never) - 3} more)" if len(never) > 3 else "")
+        n = len({iv.device for iv in intervals})
+        _err.print(
+            f"warning: {truth}: {len(never)} of the {n} devices with truth in the recording were never recognised: "
+            f"{shown}; they are left out of every score (check their identifiers; with --customers, the truth's "
+            "devices are matched as customers only, not by address)",
+            markup=False,
+        )
     if (level := result.pop("device_level_warning")) is not None:
         _err.print(f"warning: {scans}: {level}", markup=False)
     for w in left_out_warnings(result["receivers_left_out_s"]):  # the same words as replay's
         _err.print(f"warning: {scans}: {w}", markup=False)
     result["skipped_lines"] = stats.skipped
     if result["samples"] == 0:
-        raise _fail(f"{scans}: no advertisement of a truth device falls inside a truth interval")
+        why = (
+            f": none of {', '.join(never[:3])} was recognised (with --customers, the truth's devices are matched as "
+            "customers only, not by address)"
+            if customers is not None and never
+            else ""
+        )
+        raise _fail(f"{scans}: no advertisement of a truth device falls inside a truth interval{why}")
     if as_json:
         typer.echo(json.dumps(result, separators=(",", ":")))
         return

@@ -618,6 +618,27 @@ def test_evaluate_scores_what_overlaps_and_refuses_a_truth_of_another_recording(
     assert "outside the recording's time span" in line
 
 
+def test_evaluate_names_truth_devices_it_never_heard(
+    walk_data: tuple[list[Advert], list[TruthInterval]], zones_file: tuple[Path, str], tmp_path: Path
+) -> None:
+    """A truth device no advertisement matches has no sample: the score said nothing of it (proximity-sim evaluate
+    already named them). A SPEC sweep's truth named a tag by address next to customers; with --customers it was
+    left out without a word."""
+    adverts, truth = walk_data
+    scans = _write(tmp_path / "walk.jsonl", adverts)
+    ghost = TruthInterval("02:00:00:00:00:99", truth[0].zone, truth[0].t_start, truth[0].t_end)
+    args = ["evaluate", "--scans", str(scans), "--zones", str(zones_file[0]), "--json"]
+    write_truth(tmp_path / "t.jsonl", truth)
+    clean = runner.invoke(calibrate_app, [*args, "--truth", str(tmp_path / "t.jsonl")])
+    assert clean.exit_code == 0 and "never recognised" not in clean.output
+    assert json.loads(clean.stdout)["truth_devices_unrecognised"] == 0
+    write_truth(tmp_path / "t2.jsonl", [*truth, ghost])
+    r = runner.invoke(calibrate_app, [*args, "--truth", str(tmp_path / "t2.jsonl")])
+    assert r.exit_code == 0, r.output
+    assert "1 of the 2 devices with truth in the recording were never recognised: 02:00:00:00:00:99" in r.output
+    assert json.loads(r.stdout.strip().splitlines()[-1])["truth_devices_unrecognised"] == 1
+
+
 def test_a_truth_time_no_clock_reads_is_named(walk_files: tuple[Path, Path], tmp_path: Path) -> None:
     scans, _ = walk_files
     bad = tmp_path / "t.jsonl"
