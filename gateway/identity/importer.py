@@ -29,7 +29,17 @@ from typing import Any
 from pydantic import ValidationError
 
 from gateway.identity.irk import chance_match_note
-from gateway.identity.models import IDENTIFIER_KINDS, Customer, count_irks, format_record_errors
+from gateway.identity.models import (
+    IDENTIFIER_KINDS,
+    AddressIdentifier,
+    Customer,
+    EddystoneUidIdentifier,
+    IBeaconIdentifier,
+    IrkIdentifier,
+    TokenIdentifier,
+    count_irks,
+    format_record_errors,
+)
 
 CSV_COLUMNS = (
     "customer_id",
@@ -75,6 +85,13 @@ class CustomersFile:
         return [r.customer for r in self.records]
 
 
+# each identifier kind's keys (SPEC section 6): others are ignored and named, as a record's are
+_IDENTIFIER_KEYS: dict[object, frozenset[str]] = {
+    m.model_fields["kind"].default: frozenset(m.model_fields)
+    for m in (TokenIdentifier, IrkIdentifier, IBeaconIdentifier, EddystoneUidIdentifier, AddressIdentifier)
+}
+
+
 def parse_record(obj: object) -> Customer:
     """A SPEC section 6 record (a dict from JSON) -> Customer, or RecordError naming each bad field."""
     return parse_record_noting(obj)[0]
@@ -89,6 +106,18 @@ def parse_record_noting(obj: object) -> tuple[Customer, list[str]]:
     extra = [k for k in obj if k not in Customer.model_fields]
     if extra:
         obj = {k: v for k, v in obj.items() if k in Customer.model_fields}
+    idents = obj.get("identifiers")
+    if isinstance(idents, list):
+        # the same within an identifier: a CRM's device label beside a token lost the customer their coupons
+        kept = []
+        for i, ident in enumerate(idents):
+            keys = _IDENTIFIER_KEYS.get(ident.get("kind")) if isinstance(ident, dict) else None
+            if keys is not None and any(k not in keys for k in ident):
+                extra += [f"identifiers[{i}].{k}" for k in ident if k not in keys]
+                kept.append({k: v for k, v in ident.items() if k in keys})
+            else:
+                kept.append(ident)
+        obj = {**obj, "identifiers": kept}
     try:
         return Customer.model_validate(obj), extra
     except ValidationError as e:
