@@ -19,6 +19,7 @@ from rich.table import Table
 
 from gateway.cli_console import cli_console
 from gateway.cli_group import OneLineGroup
+from gateway.sources.recording import not_a_file
 from simulator import __version__
 
 app = typer.Typer(
@@ -245,7 +246,7 @@ def evaluate(
     # the inputs first: a mistyped --scans read as "config: config directory not found" (config/ is found beside it)
     for path in (scans, truth):
         if not path.is_file():
-            raise _fail(f"{path}: {'is a directory, not a file' if path.is_dir() else 'no such file'}")
+            raise _fail(f"{path}: {not_a_file(path, 'file')}")
     if config is None:
         beside = scans.parent / "config"
         config = beside if beside.is_dir() else Path("config")

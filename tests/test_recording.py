@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import os
 import stat
 from pathlib import Path
 
@@ -403,6 +404,11 @@ def test_a_missing_file_or_a_directory_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "adir.jsonl").mkdir()  # it is there: "no such recording" sent people looking for a typo
     with pytest.raises(RecordingError, match=r"adir\.jsonl: a directory, not a recording"):
         read_recording(tmp_path / "adir.jsonl")
+    # `--scans <(zcat day.jsonl.gz)` said "no such recording" of a path that is there: a pipe, which cannot be read
+    # twice as the reader does (it sniffs the start for gzip)
+    os.mkfifo(tmp_path / "pipe.jsonl")
+    with pytest.raises(RecordingError, match=r"pipe\.jsonl: not a regular file \(a pipe\?\)"):
+        read_recording(tmp_path / "pipe.jsonl")
 
 
 def test_company_ids_with_leading_zeros_and_upper_case_service_uuids_are_read_in_spec_form(tmp_path: Path) -> None:

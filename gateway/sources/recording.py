@@ -96,6 +96,16 @@ def _is_gzip(path: Path) -> bool:
         return f.read(2) == b"\x1f\x8b"
 
 
+def not_a_file(path: Path, what: str) -> str:
+    """Why `path`, which is not a regular file, cannot be read as one."""
+    if path.is_dir():
+        return f"a directory, not a {what}"
+    if path.exists():
+        # `--scans <(zcat day.jsonl.gz)`: the file is read more than once (its start is sniffed for gzip)
+        return f"not a regular file (a pipe?): the {what} is read more than once; write it to a file first"
+    return f"no such {what}"
+
+
 def _open_binary(path: Path) -> IO[bytes]:
     # Sniff the magic number rather than trust the suffix: people rename files.
     if _is_gzip(path):
@@ -270,8 +280,7 @@ class RecordingReader:
         if self._stream is not None:  # opened already (replay opens first to name a bad path before connecting)
             return
         if not self.path.is_file():
-            what = "a directory, not a recording" if self.path.is_dir() else "no such recording"
-            raise RecordingError(f"{self.path}: {what}")
+            raise RecordingError(f"{self.path}: {not_a_file(self.path, 'recording')}")
         try:
             self._stream = _open_binary(self.path)
             first = self._stream.readline()
