@@ -29,17 +29,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gateway.identity.irk import chance_match_note
-from gateway.identity.models import (
-    IDENTIFIER_KINDS,
-    AddressIdentifier,
-    Customer,
-    EddystoneUidIdentifier,
-    IBeaconIdentifier,
-    IrkIdentifier,
-    TokenIdentifier,
-    count_irks,
-    format_record_errors,
-)
+from gateway.identity.models import IDENTIFIER_KEYS, IDENTIFIER_KINDS, Customer, count_irks, format_record_errors
 
 CSV_COLUMNS = (
     "customer_id",
@@ -85,13 +75,6 @@ class CustomersFile:
         return [r.customer for r in self.records]
 
 
-# each identifier kind's keys (SPEC section 6): others are ignored and named, as a record's are
-_IDENTIFIER_KEYS: dict[object, frozenset[str]] = {
-    m.model_fields["kind"].default: frozenset(m.model_fields)
-    for m in (TokenIdentifier, IrkIdentifier, IBeaconIdentifier, EddystoneUidIdentifier, AddressIdentifier)
-}
-
-
 def parse_record(obj: object) -> Customer:
     """A SPEC section 6 record (a dict from JSON) -> Customer, or RecordError naming each bad field."""
     return parse_record_noting(obj)[0]
@@ -111,7 +94,8 @@ def parse_record_noting(obj: object) -> tuple[Customer, list[str]]:
         # the same within an identifier: a CRM's device label beside a token lost the customer their coupons
         kept = []
         for i, ident in enumerate(idents):
-            keys = _IDENTIFIER_KEYS.get(ident.get("kind")) if isinstance(ident, dict) else None
+            kind = ident.get("kind") if isinstance(ident, dict) else None
+            keys = IDENTIFIER_KEYS.get(kind) if isinstance(kind, str) else None
             if keys is not None and any(k not in keys for k in ident):
                 extra += [f"identifiers[{i}].{k}" for k in ident if k not in keys]
                 kept.append({k: v for k, v in ident.items() if k in keys})

@@ -161,6 +161,11 @@ Identifier = Annotated[
     TokenIdentifier | IrkIdentifier | IBeaconIdentifier | EddystoneUidIdentifier | AddressIdentifier,
     Field(discriminator="kind"),
 ]
+# each identifier kind's keys (SPEC section 6): the importer ignores and names others, as it does a record's
+IDENTIFIER_KEYS: dict[str, frozenset[str]] = {
+    m.model_fields["kind"].default: frozenset(m.model_fields)
+    for m in (TokenIdentifier, IrkIdentifier, IBeaconIdentifier, EddystoneUidIdentifier, AddressIdentifier)
+}
 
 
 def _fingerprint(hex_key: str) -> str:
