@@ -177,6 +177,8 @@ class Daemon:
             done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
             for task in done - {stopping}:
                 exc = None if task.cancelled() else task.exception()
+                if exc is None and self.stop_event.is_set():
+                    continue  # it ended for the stop, in the same turn of the loop as the stop itself: as asked
                 if task is scanner and exc is None and self.cannot_scan is not None:
                     log.error("gave up waiting for Bluetooth; stopping, to be restarted")
                 else:

@@ -125,6 +125,25 @@ async def test_the_daemon_stops_with_exit_1_when_one_of_its_loops_ends(
     assert any("the publisher task ended on its own: RuntimeError: boom" in r.getMessage() for r in caplog.records)
 
 
+async def test_a_loop_that_ends_for_the_stop_is_no_failure(
+    demo_config: LoadedConfig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The watchdog loop returns once the stop is asked for; when it did so in the same turn of the event loop as the
+    stop itself, a SIGTERM'd daemon logged "the watchdog task ended on its own" and exited 1 (seen in the suite)."""
+    monkeypatch.setenv("RECORDING_SCANNER_FILE", str(DEMO / "scans.jsonl.gz"))
+    daemon = Daemon(demo_config, backend=RecordingScanner)
+
+    async def watchdog_until_the_stop() -> None:
+        await daemon.stop_event.wait()
+
+    monkeypatch.setattr(daemon, "_watchdog", watchdog_until_the_stop)
+    asyncio.get_running_loop().call_later(0.5, daemon.stop_event.set)
+    with caplog.at_level(logging.ERROR, logger="gateway.daemon"):
+        code = await asyncio.wait_for(daemon.run(), timeout=30)
+    assert not [r.getMessage() for r in caplog.records if "ended on its own" in r.getMessage()]
+    assert code == 0
+
+
 def test_without_bluetooth_run_still_delivers_what_was_queued_and_says_why_in_status(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mosquitto: Mosquitto
 ) -> None:
