@@ -24,6 +24,7 @@ from gateway.zones.calibrate import (
     evaluate,
     fit,
     outside_span,
+    unknown_truth_zones,
     unscorable_outside,
 )
 from gateway.zones.layout import LayoutError, load_layout
@@ -381,9 +382,8 @@ def evaluate_command(
     unknown_rx = {rx: n for rx, n in heard.items() if rx not in model.receivers}
     for w in input_warnings(header, None, unknown_rx, zones):  # the same words as replay's
         _err.print(f"warning: {scans}: {w}", markup=False)
-    if unknown := sorted({iv.zone for iv in intervals} - set(model.classes) - {OUTSIDE}):
-        names = ", ".join(repr(z) for z in unknown)
-        _err.print(f"warning: {truth}: zones not in {zones}: {names}; their samples count as wrong", markup=False)
+    if (unknown := unknown_truth_zones(model.classes, intervals, zones)) is not None:
+        _err.print(f"warning: {truth}: {unknown}", markup=False)
     if (street := unscorable_outside(model.classes, intervals, zones)) is not None:
         _err.print(f"warning: {truth}: {street}", markup=False)
     result = evaluate(model, adverts, intervals)

@@ -29,8 +29,8 @@ from gateway.identity.models import Customer
 from gateway.identity.resolver import Resolver
 from gateway.pipeline import Pipeline
 from gateway.sources.recording import RecordingReader
-from gateway.truth import OUTSIDE, TruthIndex, TruthInterval, read_truth
-from gateway.zones.calibrate import unscorable_outside
+from gateway.truth import TruthIndex, TruthInterval, read_truth
+from gateway.zones.calibrate import unknown_truth_zones, unscorable_outside
 from gateway.zones.estimate import UNKNOWN, ZoneEstimate
 from gateway.zones.pairing import EstimatePairing, SampleTimes
 from simulator.expected import ExpectedTriggers
@@ -299,8 +299,8 @@ def _evaluate(
         )
     for w in left_out_warnings(pipeline.left_out_s):
         on_problem(w)
-    if unknown := sorted({iv.zone for iv in intervals} - set(loaded.zones.classes) - {OUTSIDE}):
-        on_problem(f"{truth}: zones not in {zones_file}: {', '.join(unknown)}; scored as wrong")
+    if (unknown := unknown_truth_zones(loaded.zones.classes, intervals, zones_file)) is not None:
+        on_problem(f"{truth}: {unknown}")
     if (street := unscorable_outside(loaded.zones.classes, intervals, zones_file)) is not None:
         on_problem(f"{truth}: {street}")
     final = pipeline.finish(t_last)

@@ -311,6 +311,21 @@ def outside_span(adverts: Sequence[Advert], truth: Sequence[TruthInterval]) -> l
     return [iv for iv in truth if iv.zone != OUTSIDE and (iv.t_end < lo or iv.t_start > hi)]
 
 
+def unknown_truth_zones(classes: Sequence[str], truth: Sequence[TruthInterval], zones: object) -> str | None:
+    """A warning naming the truth's zones that the zones file lacks, with the zone each may have meant: a truth
+    written by hand with "Produce" for produce had every sample of the zone counted wrong, and the warning left the
+    reader to spot the capital."""
+    unknown = sorted({iv.zone for iv in truth} - set(classes) - {OUTSIDE})
+    if not unknown:
+        return None
+    folded = {c.strip().casefold(): c for c in classes}
+    shown = ", ".join(
+        repr(z) + (f" (did you mean {meant!r}?)" if (meant := folded.get(z.strip().casefold())) else "")
+        for z in unknown
+    )
+    return f"zones not in {zones}: {shown}; their samples count as wrong"
+
+
 def unscorable_outside(classes: Sequence[str], truth: Sequence[TruthInterval], zones: object) -> str | None:
     """A warning when the truth has `outside` stays a model without an outside class can never answer (SPEC
     section 5 allows `outside` in every truth; it is no zone of zones.toml that is missing)."""

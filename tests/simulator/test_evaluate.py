@@ -109,7 +109,7 @@ def test_scores_that_mean_nothing_come_with_a_warning(small_day: GenerateResult,
     scores = evaluate_day(scans, truth, config, on_problem=problems.append)
     assert scores["recognised"] == 0
     assert any(p.startswith("no advertisement was recognised as a customer's") for p in problems), problems
-    assert f"{truth}: zones not in {config / 'zones.toml'}: narnia; scored as wrong" in problems
+    assert f"{truth}: zones not in {config / 'zones.toml'}: 'narnia'; their samples count as wrong" in problems
     quiet: list[str] = []
     evaluate_day(small_day.scans, small_day.truth, small_day.config_dir, on_problem=quiet.append)
     assert quiet == []  # a day that matches its config draws no warning

@@ -340,6 +340,17 @@ def test_store_day_truth_by_customer_is_scored_through_the_customers_file(
     assert r.exit_code == 0
     assert "'cellar'" in r.stderr and "count as wrong" in r.stderr  # said once, on stderr; stdout stays JSON
     json.loads(r.stdout)
+    # spelt in another case (a truth written by hand): the zone it means is named
+    write_truth(
+        tmp_path / "capital.jsonl",
+        [
+            TruthInterval(ids[iv.device], iv.zone.upper() if iv.zone == "zone-a" else iv.zone, iv.t_start, iv.t_end)
+            for iv in truth
+        ],
+    )
+    args[4] = str(tmp_path / "capital.jsonl")
+    r = runner.invoke(calibrate_app, [*args, "--json"])
+    assert "'ZONE-A' (did you mean 'zone-a'?); their samples count as wrong" in r.stderr
 
 
 # ---- a walk that does not match its header, and other inputs staff produce by mistake ----------------------------
