@@ -17,7 +17,7 @@ from gateway.cli_console import cli_console
 from gateway.config import DEFAULT_CONFIG_DIR
 from gateway.setup import input_warnings, left_out_warnings
 from gateway.sources.recording import Header, ReadStats, RecordingError, RecordingReader
-from gateway.truth import OUTSIDE, TruthError, TruthInterval, read_truth
+from gateway.truth import OUTSIDE, TruthError, TruthInterval, never_recognised_note, read_truth
 from gateway.zones.calibrate import (
     CalibrationError,
     check_time_span,
@@ -138,6 +138,8 @@ def _truth_devices_never_heard(adverts: list[Advert], intervals: list[TruthInter
     return sorted({iv.device for iv in intervals} - heard)
 
 
+# why a truth that names a tag by address next to customers is scored without the tag
+CUSTOMERS_ONLY = "with --customers, the truth's devices are matched as customers only, not by address"
 REPORT_SUFFIXES = (".png", ".svg", ".pdf")
 
 
@@ -390,14 +392,9 @@ def evaluate_command(
     # proximity-sim evaluate's words: a device the recogniser missed has no sample, and the scores say nothing of it
     result["truth_devices_unrecognised"] = len(never)
     if never and result["samples"]:
-        shown = ", ".join(never[:3]) + (f" (and {len(never) - 3} more)" if len(never) > 3 else "")
-        n = len({iv.device for iv in intervals})
-        _err.print(
-            f"warning: {truth}: {len(never)} of the {n} devices with truth in the recording were never recognised: "
-            f"{shown}; they are left out of every score (check their identifiers; with --customers, the truth's "
-            "devices are matched as customers only, not by address)",
-            markup=False,
-        )
+        hint = f" (check their identifiers; {CUSTOMERS_ONLY})"
+        note = never_recognised_note(truth, never, len({iv.device for iv in intervals}), hint)
+        _err.print(f"warning: {note}", markup=False)
     if (level := result.pop("device_level_warning")) is not None:
         _err.print(f"warning: {scans}: {level}", markup=False)
     for w in left_out_warnings(result["receivers_left_out_s"]):  # the same words as replay's
@@ -405,8 +402,7 @@ def evaluate_command(
     result["skipped_lines"] = stats.skipped
     if result["samples"] == 0:
         why = (
-            f": none of {', '.join(never[:3])} was recognised (with --customers, the truth's devices are matched as "
-            "customers only, not by address)"
+            f": none of {', '.join(never[:3])} was recognised ({CUSTOMERS_ONLY})"
             if customers is not None and never
             else ""
         )

@@ -35,6 +35,17 @@ class TruthInterval:
         return {"device": self.device, "zone": self.zone, "t_start": self.t_start, "t_end": self.t_end}
 
 
+def never_recognised_note(truth: object, never: list[str], devices: int, left_out: str) -> str:
+    """The evaluations' warning for truth devices no advertisement was recognised as (`never`, sorted, of `devices`
+    with truth in the recording): they have no sample, and the scores say nothing of them. `left_out` says where
+    they are missing and what to check."""
+    shown = ", ".join(never[:3]) + (f" (and {len(never) - 3} more)" if len(never) > 3 else "")
+    return (
+        f"{truth}: {len(never)} of the {devices} devices with truth in the recording were never recognised: "
+        f"{shown}; they are left out of every score{left_out}"
+    )
+
+
 def read_truth(path: str | os.PathLike[str]) -> list[TruthInterval]:
     """All intervals; a bad line is an error naming it (truth is small and must be right to score against)."""
     p = Path(path)

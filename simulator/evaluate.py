@@ -29,7 +29,7 @@ from gateway.identity.models import Customer
 from gateway.identity.resolver import Resolver
 from gateway.pipeline import Pipeline
 from gateway.sources.recording import RecordingReader
-from gateway.truth import TruthIndex, TruthInterval, read_truth
+from gateway.truth import TruthIndex, TruthInterval, never_recognised_note, read_truth
 from gateway.zones.calibrate import unknown_truth_zones, unscorable_outside
 from gateway.zones.estimate import UNKNOWN, ZoneEstimate
 from gateway.zones.pairing import EstimatePairing, SampleTimes
@@ -291,12 +291,11 @@ def _evaluate(
     in_span = {iv.device for iv in intervals if t_first is not None and iv.t_end >= t_first and iv.t_start <= t_last}
     unrecognised = sorted(in_span - set(last_seen) - {c.customer_id for c in listed if not c.consent})
     if unrecognised and last_seen:
-        shown = ", ".join(unrecognised[:3]) + (f" (and {len(unrecognised) - 3} more)" if len(unrecognised) > 3 else "")
-        on_problem(
-            f"{truth}: {len(unrecognised)} of the {len(in_span)} devices with truth in the recording were never "
-            f"recognised: {shown}; they are left out of every score, triggers included (check their identifiers, "
-            "their consent, and token_company_id under [recognition] in gateway.toml)"
+        hint = (
+            ", triggers included (check their identifiers, their consent, and token_company_id under [recognition] "
+            "in gateway.toml)"
         )
+        on_problem(never_recognised_note(truth, unrecognised, len(in_span), hint))
     for w in left_out_warnings(pipeline.left_out_s):
         on_problem(w)
     if (unknown := unknown_truth_zones(loaded.zones.classes, intervals, zones_file)) is not None:
