@@ -131,10 +131,10 @@ def label_spot(poly: list[tuple[float, float]], size: tuple[float, float], obsta
     steps = (np.arange(LABEL_GRID) + 0.5) / LABEL_GRID
     mx, my = np.meshgrid(min(xs) + steps * (max(xs) - min(xs)), min(ys) + steps * (max(ys) - min(ys)))
     gx, gy = mx.ravel(), my.ravel()
-    inside = points_in_polygon(gx, gy, np.asarray(poly, dtype=np.float64))
+    shape = np.asarray(poly, dtype=np.float64)
+    inside = points_in_polygon(gx, gy, shape)
     x, y = gx[inside], gy[inside]
     hw, hh = size[0] / 2, size[1] / 2
-    shape = np.asarray(poly, dtype=np.float64)
     corners = [(x + sx * hw, y + sy * hh) for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
     corner_in = [points_in_polygon(cx, cy, shape) for cx, cy in corners]
     best, best_score = mean, -math.inf
