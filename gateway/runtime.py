@@ -29,7 +29,7 @@ from gateway.delivery.outbox import Outbox, OutboxEntry, OutboxError
 from gateway.delivery.publisher import Publisher
 from gateway.health import health_problems
 from gateway.identity.irk import chance_match_note
-from gateway.identity.models import count_irks, other_purposes_note
+from gateway.identity.models import consents_to, count_irks, other_purposes_note
 from gateway.identity.registry import Registry, RegistryError
 from gateway.logs import log_each
 from gateway.metrics import Metrics
@@ -185,7 +185,7 @@ class Runtime:
         consenting = self.registry.consenting()
         self.consenting_at_start = len(consenting)
         # a customer who consented for another purpose only is not recognised, and is erased as a revoked one is
-        recognised = [c for c in consenting if c.purpose in self.cfg.recognition.purposes]
+        recognised = [c for c in consenting if consents_to(c, self.cfg.recognition.purposes)]
         if (note := chance_match_note(count_irks(recognised))) is not None:
             log.warning("recognition: %s", note)
         if (note := other_purposes_note(consenting, self.cfg.recognition.purposes)) is not None:
@@ -484,7 +484,7 @@ class Runtime:
     def _apply_customer_change(self, customer_id: str, customer: Any | None) -> None:
         if customer is not None and customer.consent:  # expiry is checked per advertisement by the resolver
             self.pipeline.resolver.upsert(customer)
-            if customer.purpose in self.cfg.recognition.purposes:
+            if consents_to(customer, self.cfg.recognition.purposes):
                 log_each(log, logging.INFO, "consent granted or updated: %s", customer_id)
                 return
             # consent kept, for something else (analytics alone): what was kept for coupons goes, as on a revocation

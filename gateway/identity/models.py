@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import uuid as uuid_mod
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -363,12 +363,17 @@ def format_record_errors(err: ValidationError) -> list[str]:
     return out
 
 
+def consents_to(customer: Customer, purposes: Collection[str] | None) -> bool:
+    """Whether a gateway recognises the customer: consent given, for one of `purposes` (None: whatever for)."""
+    return customer.consent and (purposes is None or customer.purpose in purposes)
+
+
 def other_purposes_note(customers: Iterable[Customer], purposes: Iterable[str]) -> str | None:
     """Consenting customers a gateway does not recognise because they agreed to something else, or None."""
     wanted = set(purposes)
     others: dict[str, int] = {}
     for c in customers:
-        if c.consent and c.purpose not in wanted:
+        if c.consent and not consents_to(c, wanted):
             others[c.purpose] = others.get(c.purpose, 0) + 1
     if not others:
         return None

@@ -33,6 +33,7 @@ from gateway.identity.models import (
     IBeaconIdentifier,
     IrkIdentifier,
     TokenIdentifier,
+    consents_to,
 )
 from gateway.identity.token_table import TokenTable
 
@@ -108,7 +109,7 @@ class Resolver:
         """Adds or replaces a customer; a record without consent (or for another purpose) removes it.
         Effective for the next advert."""
         cid = customer.customer_id
-        wanted = customer.consent and (self._purposes is None or customer.purpose in self._purposes)
+        wanted = consents_to(customer, self._purposes)
         fingerprint = hash(customer) if wanted else None
         if fingerprint is not None and self._fingerprints.get(cid) == fingerprint:
             return  # unchanged: keep the token table and the IRK caches as they are
