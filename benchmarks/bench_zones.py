@@ -81,9 +81,8 @@ def sim_sets(specs: list[tuple[str | None, int]], work: Path) -> list[DataSet]:
             cid = resolver.match(a)
             if cid is not None:
                 day.append(Advert(a.t, a.rx, cid, a.rssi))
-        name = Path(store).stem if store else "example"
         zpos = header.zone_geometry() or {}
-        out.append((f"sim-{name}-{seed}", cal, ct, day, read_truth(d / "truth.jsonl"), header.receivers, zpos))
+        out.append((sim_name(store, seed), cal, ct, day, read_truth(d / "truth.jsonl"), header.receivers, zpos))
     return out
 
 
@@ -154,26 +153,35 @@ def tracker_cost(ds: DataSet, method: str = "offset_nb") -> float:
     return (time.perf_counter() - t0) / max(len(calls), 1) * 1e6
 
 
+# corner-shop, hypermarket, department-store: layouts added after the model's design, nothing tuned on them
+SIM_DAYS: list[tuple[str | None, int]] = [
+    (None, 1),
+    (None, 2),
+    ("simulator/stores/small-kiosk.toml", 3),
+    ("simulator/stores/corner-shop.toml", 4),
+    ("simulator/stores/hypermarket.toml", 5),
+    ("simulator/stores/department-store.toml", 6),
+]
+
+
+def sim_name(store: str | None, seed: int) -> str:
+    return f"sim-{Path(store).stem if store else 'example'}-{seed}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", nargs="+", metavar="NAME", help="score only these data sets (names as in the table)")
     args = ap.parse_args()
+    names = ["synth-1", "synth-2", "synth-3", "uci"] + ([] if args.quick else [sim_name(*d) for d in SIM_DAYS])
+    if args.only and (unknown := [n for n in args.only if n not in names]):
+        sys.exit(f"--only: no data set named {', '.join(unknown)}; the names are {', '.join(names)}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         sets = synth_sets([1, 2, 3]) + uci_set(work)
         if not args.quick:
-            # corner-shop, hypermarket, department-store: layouts added after the model's design, nothing tuned on them
-            days: list[tuple[str | None, int]] = [
-                (None, 1),
-                (None, 2),
-                ("simulator/stores/small-kiosk.toml", 3),
-                ("simulator/stores/corner-shop.toml", 4),
-                ("simulator/stores/hypermarket.toml", 5),
-                ("simulator/stores/department-store.toml", 6),
-            ]
-            if args.only:  # generating a day is the slow part: only the ones asked for
-                days = [(st, k) for st, k in days if f"sim-{Path(st).stem if st else 'example'}-{k}" in args.only]
+            # generating a day is the slow part: only the ones asked for
+            days = [d for d in SIM_DAYS if not args.only or sim_name(*d) in args.only]
             sets += sim_sets(days, work)
         if args.only:
             sets = [ds for ds in sets if ds[0] in args.only]
