@@ -82,6 +82,9 @@ ALL_SMOOTHINGS: tuple[tuple[str, float, float], ...] = (
     ("none", 5.0, 0.0),
 )
 WEIGHT_GRID = (0.25, 0.5, 1.0)
+# The HMM's switch time: cross-validation scores each, then the fit takes the longest within one standard error of
+# the best (`_stickiest_within_one_se`): a walk cannot tell 10 s from 30 s on a handful of intervals, and a standing
+# customer pays for the shorter one in flaps.
 SWITCH_TIME_GRID_S = (10.0, 30.0, 90.0)
 # Hysteresis on top of the HMM holds a zone whose posterior has already dropped, so those steps report
 # "unknown"; cross-validation on a walk cannot see that cost and chose up to 10 s. Measured over 11 days:
@@ -625,6 +628,10 @@ def fit(
     table: list[dict[str, Any]] = []
     best: _Candidate | None = None
     best_grid: _Candidate | None = None
+    # the best candidate's siblings, by (switch time, confirm), for the one-standard-error rule below; only the best's
+    # group is kept: each candidate holds a posterior per walk step, and all of them would take about 100 MB on the
+    # department store's walk
+    best_group: dict[tuple[float, float], _Candidate] = {}
     for smoothing, window, q_grid in smoothing_grid:
         q = q_grid if smoothing == "kalman" else base.kalman_q_db2_per_s
         params = Params(**{**base.__dict__, "smoothing": smoothing, "window_s": window, "kalman_q_db2_per_s": q})
@@ -668,6 +675,7 @@ def fit(
         assert best_choice is not None
         pooled_choice = best_choice[0]
         for weight in WEIGHT_GRID if base.method in ("offset_nb", "nb") else (1.0,):
+            group: dict[tuple[float, float], _Candidate] = {}
             for switch in SWITCH_TIME_GRID_S:
                 post = np.zeros((len(steps.t), len(classes)))
                 for k in range(CV_FOLDS):
@@ -691,7 +699,7 @@ def fit(
                             "cv_flap_rate_per_min": round(flaps, 3),
                         }
                     )
-                    if not only_grid and (best is None or score > best[0]):
+                    if not only_grid:
                         chosen = Params(
                             **{
                                 **params.__dict__,
@@ -700,7 +708,12 @@ def fit(
                                 "confirm_s": confirm,
                             }
                         )
-                        best = (score, chosen, steps, post, y.astype(np.float64), pred, pooled_choice)
+                        candidate = (score, chosen, steps, post, y.astype(np.float64), pred, pooled_choice)
+                        group[switch, confirm] = candidate
+                        if best is None or score > best[0]:
+                            best = candidate
+            if any(c is best for c in group.values()):
+                best_group = group
         if geometry is not None and (only_grid or auto):
             nb_stats = [
                 fit_stats(
@@ -736,6 +749,9 @@ def fit(
                 table.append(row)
                 if best_grid is None or cand_score > best_grid[0]:
                     best_grid = (cand_score, cand_params, steps, post, y.astype(np.float64), pred, pooled_choice)
+    switch_choice = None
+    if best is not None:
+        best, switch_choice = _stickiest_within_one_se(best, best_group, index)
     grid_margin = None
     if best_grid is not None:
         if best is None:
@@ -859,6 +875,7 @@ def fit(
         "method": params.method,
         "grid_cv_gain_and_se": grid_margin,
         "centroid_blend_cv_gain_and_se": blend_margin,
+        "switch_time_one_se": switch_choice,
         "cv_unknown_share": round(float((conf < params.confidence_threshold).mean()), 4),
         "chosen": params.to_toml(),
         "cv_table": table,
@@ -869,6 +886,37 @@ def fit(
         "zone_polygons": polygons,
     }
     return FitResult(model, report, warnings)
+
+
+def _stickiest_within_one_se(
+    best: _Candidate, siblings: dict[tuple[float, float], _Candidate], index: _Intervals
+) -> tuple[_Candidate, dict[str, Any] | None]:
+    """The longest switch time whose held-out accuracy per truth interval is within one standard error of the best
+    candidate's, among `siblings` (its other choices the same, by switch time and confirm time); and, when that is
+    not the best candidate's own, what was chosen over what. The walk stands in each zone for a minute or more, and
+    a shorter switch time often wins on it by less than its own spread over intervals, while a customer standing
+    still pays for that choice in flaps (docs/zones.md, round 27). The one-standard-error rule prefers the more
+    regular model where the data cannot tell them apart, as `fit(method="auto")` does between the grid and the
+    fingerprints."""
+    p = best[1]
+    base = _interval_scores(best, index)
+    for switch in sorted((s for s in SWITCH_TIME_GRID_S if s > p.switch_time_s), reverse=True):
+        cand = siblings.get((switch, p.confirm_s))
+        if cand is None:
+            continue
+        diff = _interval_scores(cand, index) - base
+        diff = diff[np.isfinite(diff)]
+        if len(diff) < 2:
+            continue
+        gain, se = float(diff.mean()), float(diff.std(ddof=1) / math.sqrt(len(diff)))
+        if gain >= -se:
+            note = {
+                "best_scoring_s": p.switch_time_s,
+                "chosen_s": switch,
+                "cv_gain_and_se": (round(gain, 4), round(se, 4)),
+            }
+            return cand, note
+    return best, None
 
 
 def _centroid_blend_margin(

@@ -10,7 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gateway.zones.calibrate import FIT_OFFSET_LEARNING_RATE, FIT_STILL_EXIT_FACTOR, FIT_STILL_MOTION_DB, evaluate
+from gateway.sources.recording import read_recording
+from gateway.truth import read_truth
+from gateway.zones.calibrate import (
+    FIT_OFFSET_LEARNING_RATE,
+    FIT_STILL_EXIT_FACTOR,
+    FIT_STILL_MOTION_DB,
+    evaluate,
+    fit,
+)
 from gateway.zones.tracker import ZoneTracker
 from simulator.standing import standing_phones
 
@@ -109,3 +117,25 @@ def test_the_learnt_offsets_follow_the_phones_true_offsets(tmp_path: Path) -> No
             learnt.append(belief[0])
     assert len(true) == 72
     assert float(np.corrcoef(true, learnt)[0, 1]) > 0.45
+
+
+@pytest.mark.parametrize("store", ["corner-shop", "small-kiosk"])
+def test_a_switch_time_the_walk_could_not_tell_apart_from_a_stickier_one_does_not_make_standing_phones_flap(
+    store: str, tmp_path: Path
+) -> None:
+    """Seed 1 of both stores: the walk scored a shorter switch time best (corner shop 10 s, kiosk 30 s) by less than
+    one standard error over its truth intervals, and the fit writes the stickier 90 s. Session 25's fit wrote the
+    shorter one, and these phones changed zone 0.65 and 0.32 times a minute; with 90 s, 0.23 and 0.10, placed about
+    as well (corner shop 0.555 -> 0.535, kiosk 0.591 -> 0.599; docs/zones.md, round 27)."""
+    day = standing_phones(STORES / f"{store}.toml", 1, 4, 5.0, tmp_path)
+    walk = tmp_path / "walk"
+    header, adverts, _ = read_recording(walk / "calibration.jsonl.gz")
+    truth = read_truth(walk / "calibration-truth.jsonl")
+    note = fit(adverts, truth, header.receivers, zone_positions=header.zone_geometry()).report["switch_time_one_se"]
+    assert note is not None and note["chosen_s"] == day.model.params.switch_time_s
+    eager = copy.deepcopy(day.model)
+    eager.params.switch_time_s = note["best_scoring_s"]
+    chosen, best_scoring = evaluate(day.model, day.adverts, day.truth), evaluate(eager, day.adverts, day.truth)
+    assert chosen["flap_rate_per_min"] < 0.5 * best_scoring["flap_rate_per_min"]
+    assert chosen["flap_rate_per_min"] < 0.5  # the issue's aim
+    assert chosen["zone_accuracy"] > best_scoring["zone_accuracy"] - 0.03

@@ -11,6 +11,7 @@ from gateway.truth import TruthInterval
 from gateway.zones import liveness
 from gateway.zones.calibrate import (
     PHONE_SHIFTS_DB,
+    SWITCH_TIME_GRID_S,
     CalibrationError,
     FitResult,
     evaluate,
@@ -18,7 +19,7 @@ from gateway.zones.calibrate import (
 )
 from gateway.zones.estimate import OUTSIDE
 from gateway.zones.model import ZoneModel
-from tests.zones.synth import Store, store_day, walk
+from tests.zones.synth import Store, calibration_walk, make_store, store_day, walk
 
 
 def test_fit_recovers_path_loss_and_reports_cross_validation(fitted: FitResult, store: Store) -> None:
@@ -313,3 +314,31 @@ def test_a_zone_the_recording_never_reaches_has_no_recall_rather_than_zero(
 
 def _labelled(t: float, truth: list[TruthInterval]) -> bool:
     return any(iv.t_start <= t <= iv.t_end for iv in truth)
+
+
+# ---- the switch time: one standard error --------------------------------------------------------------------------
+
+
+@functools.cache
+def _fit_synth(seed: int) -> FitResult:
+    st = make_store(seed, shadow_db=5.0)
+    return fit(*calibration_walk(st, seed), st.header_receivers(), zone_positions=st.zone_centres())
+
+
+def test_a_shorter_switch_time_the_walk_cannot_tell_apart_gives_way_to_a_stickier_one() -> None:
+    """Synthetic store 4: its walk scores 10 s best, but 30 s within one standard error over truth intervals; the fit
+    writes 30 s and reports what it passed over (a standing customer pays for the shorter one in flaps:
+    tests/simulator/test_standing.py)."""
+    res = _fit_synth(4)
+    note = res.report["switch_time_one_se"]
+    assert note is not None
+    assert note["best_scoring_s"] < note["chosen_s"] == res.model.params.switch_time_s
+    gain, se = note["cv_gain_and_se"]
+    assert -se <= gain
+
+
+def test_a_switch_time_the_walk_clearly_prefers_is_kept() -> None:
+    """Synthetic store 3: the longer switch times lose on its walk by more than one standard error."""
+    res = _fit_synth(3)
+    assert res.report["switch_time_one_se"] is None
+    assert res.model.params.switch_time_s < max(SWITCH_TIME_GRID_S)
