@@ -238,7 +238,7 @@ def _write_config(
     (cfg / "campaigns.toml").write_text(tomli_w.dumps(campaigns), encoding="utf-8")
     zones_path = cfg / "zones.toml"
     try:
-        from gateway.zones.calibrate import fit
+        from gateway.zones.calibrate import CalibrationError, fit
     except ImportError:
         fit_zones = False
         notes.append("gateway.zones.calibrate is not available: zones.toml lists the zones only")
@@ -247,7 +247,16 @@ def _write_config(
         return cfg
     header, adverts, _ = read_recording(cal_scans)
     # the same inputs `calibrate fit` reads from this walk's header, so the day's zones.toml is what a user gets
-    result = fit(adverts, cal_truth, receivers=header.receivers, zone_positions=header.zone_geometry())
+    try:
+        result = fit(adverts, cal_truth, receivers=header.receivers, zone_positions=header.zone_geometry())
+    except CalibrationError as e:
+        # The walk is simulated, so what to change is the store file, not the walk; and the rest of the day is on
+        # disk: say both, or "no labelled samples for zone" reads as a fault of files the user never wrote.
+        raise CalibrationError(
+            f"store {store.store_id!r}: the simulated calibration walk cannot be fitted ({e}), so {zones_path} was "
+            f"not written (the day's scans, truth and walk are in {out}); a zone no receiver hears needs a "
+            "[[receiver]] in or next to it in the store file"
+        ) from None
     result.model.save(zones_path)
     notes.extend(getattr(result, "warnings", []) or [])
     return cfg

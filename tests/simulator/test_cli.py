@@ -188,3 +188,28 @@ def test_each_problem_of_a_store_file_is_its_own_error_line(tmp_path: Path) -> N
     lines = result.stderr.splitlines()
     assert len(lines) == 2 and all(line.startswith(f"error: {store}: receiver.0.") for line in lines), lines
     assert "facade_loss_db" in lines[0] and "door_width_m" in lines[1]
+
+
+def test_a_zone_no_receiver_hears_is_blamed_on_the_store_file(tmp_path: Path) -> None:
+    """A layout whose far zone no receiver reaches: the walk there is never heard and the fit refuses it. The
+    error said "no labelled samples for zone 'far'" as if a file the user wrote were wrong; it now names the store
+    and what to change, and the rest of the day is still on disk."""
+    store = tmp_path / "long-shop.toml"
+    store.write_text(
+        'store_id = "long-1"\nwidth = 60.0\nheight = 4.0\nentrance = [0.0, 2.0]\n\n'
+        '[[zone]]\nname = "near"\npolygon = [[0, 0], [30, 0], [30, 4], [0, 4]]\n\n'
+        '[[zone]]\nname = "far"\npolygon = [[30, 0], [60, 0], [60, 4], [30, 4]]\n\n'
+        # -65 dBm at 1 m falling 34 dB a decade: -115 dBm 30 m away, 25 dB under what it can hear
+        '[[receiver]]\nid = "rx-door"\nx = 0.5\ny = 2.0\nrssi_at_1m = -65.0\npath_loss_exponent = 3.4\n'
+        "sensitivity_dbm = -90.0\n"
+    )
+    out = tmp_path / "day"
+    args = ["generate", "--store", str(store), "--out", str(out), "--shoppers", "1", "--duration", "60", "--quiet"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: store 'long-1': the simulated calibration walk cannot be fitted")
+    assert "'far'" in lines[0] and "[[receiver]]" in lines[0] and str(out) in lines[0]
+    assert (out / "scans.jsonl.gz").exists() and (out / "calibration.jsonl.gz").exists()
+    assert not (out / "config" / "zones.toml").exists()
