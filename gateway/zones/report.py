@@ -159,6 +159,39 @@ def _box_gap(a: Box, b: Box) -> float:
 
 
 WEAK_RECALL = 0.6  # a zone the walk's cross-validation places right less often than this is named to staff
+# Two zones whose mean distances from a store's only receiver differ by less than this share of the larger read
+# alike there (install guide, section 0: zones that mirror each other around one receiver)
+MIRROR_SHARE = 0.25
+
+
+def _mean_distance(poly: list[tuple[float, float]], at: tuple[float, float]) -> float:
+    """How far the floor of a zone is from a point, on average over the zone's area."""
+    shape = np.asarray(poly, dtype=np.float64)
+    lo, hi = shape.min(axis=0), shape.max(axis=0)
+    steps = (np.arange(LABEL_GRID) + 0.5) / LABEL_GRID
+    gx, gy = np.meshgrid(lo[0] + steps * (hi[0] - lo[0]), lo[1] + steps * (hi[1] - lo[1]))
+    inside = points_in_polygon(gx.ravel(), gy.ravel(), shape)
+    x, y = gx.ravel()[inside], gy.ravel()[inside]
+    if len(x) == 0:
+        x, y = shape[:, 0], shape[:, 1]
+    return float(np.hypot(x - at[0], y - at[1]).mean())
+
+
+def _mirror(model: ZoneModel, polygons: dict[str, list[tuple[float, float]]], z: str, e: str) -> str:
+    """With one receiver, what to tell staff when zone `z` was mostly taken for `e` and the two are as far from it:
+    walking again will not help, only a second receiver (or, for neighbours, one zone instead of two)."""
+    if len(model.receivers) != 1 or e == OUTSIDE or z not in polygons or e not in polygons:
+        return ""
+    at = model.receiver_positions.get(model.receivers[0])
+    if at is None:
+        return ""
+    dz, de = _mean_distance(polygons[z], at), _mean_distance(polygons[e], at)
+    if abs(dz - de) > MIRROR_SHARE * max(dz, de):
+        return ""
+    return (
+        f"; it is about as far from the only receiver as {e} ({dz:.0f} and {de:.0f} m on average), and one receiver"
+        f" tells zones apart only by how far they are: put a receiver in {z} or {e}"
+    )
 
 
 def weak_zone_advice(model: ZoneModel, report: dict[str, Any]) -> list[str]:
@@ -184,8 +217,11 @@ def weak_zone_advice(model: ZoneModel, report: dict[str, Any]) -> list[str]:
             ),
             "",
         )
+        mirror = _mirror(model, polygons, z, confused[0][1]) if confused and z != OUTSIDE else ""
         if z == OUTSIDE:
             line += "; walk more spots by the door and on the pavement (install guide, section 9)"
+        elif mirror:
+            line += f"{mirror}{merge} (install guide, section 0)"
         elif z in bare:
             line += f"; no receiver stands in it: put one there{merge} (install guide, section 0)"
         else:

@@ -236,3 +236,47 @@ def test_a_zone_label_stays_in_the_middle_when_nothing_is_in_the_way() -> None:
     size = (2.0, 1.0)
     x, y = label_spot(_box(0, 0, 10, 6), size, [(20.0, 20.0, 22.0, 21.0)])
     assert abs(x - 5.0) < 0.5 and abs(y - 3.0) < 0.5
+
+
+def test_with_one_receiver_zones_as_far_from_it_are_told_to_get_a_second_receiver() -> None:
+    """Three bays in a row with the only receiver in the middle one: the outer two read alike, and walking again
+    cannot help (docs/zones.md, round 28). A bay taken for a neighbour at another distance keeps the old advice."""
+    bays = {"left": _box(0, 0, 4, 6), "mid": _box(4, 0, 8, 6), "right": _box(8, 0, 12, 6), "far": _box(12, 0, 20, 6)}
+    classes = [*bays, "outside"]
+    shape = (len(classes), 1)
+    model = ZoneModel(
+        zones=list(bays),
+        receivers=["rx-a"],
+        classes=classes,
+        mean=np.full(shape, -70.0),
+        std=np.full(shape, 4.0),
+        p_heard=np.full(shape, 0.9),
+        receiver_positions={"rx-a": (6.0, 3.0)},
+        zone_polygons=bays,
+    )
+    # rows: left, mid, right, far, outside
+    confusion = [[4, 0, 6, 0, 0], [0, 10, 0, 0, 0], [0, 1, 5, 4, 0], [0, 0, 0, 10, 0], [0, 0, 0, 0, 10]]
+    by_zone = {
+        line.split(":")[0].removeprefix("weak zone "): line
+        for line in weak_zone_advice(model, {"classes": classes, "cv_confusion": confusion})
+    }
+    assert set(by_zone) == {"left", "right"}
+    assert "it is about as far from the only receiver as right (4 and 4 m on average)" in by_zone["left"]
+    assert by_zone["left"].endswith("put a receiver in left or right (install guide, section 0)")  # no merge: apart
+    # right is mostly taken for far, which lies further from the receiver: the advice as before
+    assert by_zone["right"].endswith(
+        "no receiver stands in it: put one there, or merge it with far (install guide, section 0)"
+    )
+    wide = (len(classes), 2)
+    two = ZoneModel(
+        zones=list(bays),
+        receivers=["rx-a", "rx-b"],
+        classes=classes,
+        mean=np.full(wide, -70.0),
+        std=np.full(wide, 4.0),
+        p_heard=np.full(wide, 0.9),
+        receiver_positions={"rx-a": (6.0, 3.0), "rx-b": (18.0, 3.0)},
+        zone_polygons=bays,
+    )
+    two_receivers = " ".join(weak_zone_advice(two, {"classes": classes, "cv_confusion": confusion}))
+    assert "weak zone left" in two_receivers and "as far from the only receiver" not in two_receivers
