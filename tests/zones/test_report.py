@@ -135,6 +135,27 @@ def _box(x0: float, y0: float, x1: float, y1: float) -> list[tuple[float, float]
     return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
 
 
+def _plan_model(zones: dict[str, list[tuple[float, float]]], receivers: dict[str, tuple[float, float]]) -> ZoneModel:
+    """A model over these zone polygons and positioned receivers (the fingerprints do not matter for the advice)."""
+    classes = [*zones, "outside"]
+    shape = (len(classes), len(receivers))
+    return ZoneModel(
+        zones=list(zones),
+        receivers=list(receivers),
+        classes=classes,
+        mean=np.full(shape, -70.0),
+        std=np.full(shape, 4.0),
+        p_heard=np.full(shape, 0.9),
+        receiver_positions=receivers,
+        zone_polygons=zones,
+    )
+
+
+def _advice_by_zone(model: ZoneModel, confusion: list[list[int]]) -> dict[str, str]:
+    lines = weak_zone_advice(model, {"classes": model.classes, "cv_confusion": confusion})
+    return {line.split(":")[0].removeprefix("weak zone "): line for line in lines}
+
+
 def test_zones_are_neighbours_when_they_share_a_side_not_a_corner_or_an_aisle() -> None:
     a = _box(0, 0, 5, 4)
     assert adjacent(a, _box(5, 0, 10, 4)) and adjacent(_box(5, 0, 10, 4), a)
@@ -150,24 +171,10 @@ def test_a_weak_zone_is_offered_a_merge_only_with_a_neighbour() -> None:
     would hold a bay nobody asked for."""
     bays = {f"bay{k}": _box(4.0 * k, 0, 4.0 * k + 4, 6) for k in range(1, 4)}
     bays["back"] = _box(8.0, 6, 16, 10)  # meets bay1 at its corner only
-    classes = [*bays, "outside"]
-    shape = (len(classes), 1)
-    model = ZoneModel(
-        zones=list(bays),
-        receivers=["rx-a"],
-        classes=classes,
-        mean=np.full(shape, -70.0),
-        std=np.full(shape, 4.0),
-        p_heard=np.full(shape, 0.9),
-        receiver_positions={"rx-a": (6.0, 3.0)},
-        zone_polygons=bays,
-    )
+    model = _plan_model(bays, {"rx-a": (6.0, 3.0)})
     # rows: bay1, bay2, bay3, back, outside
     confusion = [[3, 2, 4, 1, 0], [0, 10, 0, 0, 0], [5, 0, 5, 0, 0], [4, 0, 0, 6, 0], [0, 0, 0, 0, 10]]
-    by_zone = {
-        line.split(":")[0].removeprefix("weak zone "): line
-        for line in weak_zone_advice(model, {"classes": classes, "cv_confusion": confusion})
-    }
+    by_zone = _advice_by_zone(model, confusion)
     assert set(by_zone) == {"bay1", "bay3"}
     assert "taken for bay3 40%, bay2 20%" in by_zone["bay1"]
     assert by_zone["bay1"].endswith("walk it again at more spots, or merge it with bay2")
@@ -242,24 +249,9 @@ def test_with_one_receiver_zones_as_far_from_it_are_told_to_get_a_second_receive
     """Three bays in a row with the only receiver in the middle one: the outer two read alike, and walking again
     cannot help (docs/zones.md, round 28). A bay taken for a neighbour at another distance keeps the old advice."""
     bays = {"left": _box(0, 0, 4, 6), "mid": _box(4, 0, 8, 6), "right": _box(8, 0, 12, 6), "far": _box(12, 0, 20, 6)}
-    classes = [*bays, "outside"]
-    shape = (len(classes), 1)
-    model = ZoneModel(
-        zones=list(bays),
-        receivers=["rx-a"],
-        classes=classes,
-        mean=np.full(shape, -70.0),
-        std=np.full(shape, 4.0),
-        p_heard=np.full(shape, 0.9),
-        receiver_positions={"rx-a": (6.0, 3.0)},
-        zone_polygons=bays,
-    )
     # rows: left, mid, right, far, outside
     confusion = [[4, 0, 6, 0, 0], [0, 10, 0, 0, 0], [0, 1, 5, 4, 0], [0, 0, 0, 10, 0], [0, 0, 0, 0, 10]]
-    by_zone = {
-        line.split(":")[0].removeprefix("weak zone "): line
-        for line in weak_zone_advice(model, {"classes": classes, "cv_confusion": confusion})
-    }
+    by_zone = _advice_by_zone(_plan_model(bays, {"rx-a": (6.0, 3.0)}), confusion)
     assert set(by_zone) == {"left", "right"}
     assert "it is about as far from the only receiver as right (4 and 4 m on average)" in by_zone["left"]
     assert by_zone["left"].endswith("put a receiver in left or right (install guide, section 0)")  # no merge: apart
@@ -267,16 +259,5 @@ def test_with_one_receiver_zones_as_far_from_it_are_told_to_get_a_second_receive
     assert by_zone["right"].endswith(
         "no receiver stands in it: put one there, or merge it with far (install guide, section 0)"
     )
-    wide = (len(classes), 2)
-    two = ZoneModel(
-        zones=list(bays),
-        receivers=["rx-a", "rx-b"],
-        classes=classes,
-        mean=np.full(wide, -70.0),
-        std=np.full(wide, 4.0),
-        p_heard=np.full(wide, 0.9),
-        receiver_positions={"rx-a": (6.0, 3.0), "rx-b": (18.0, 3.0)},
-        zone_polygons=bays,
-    )
-    two_receivers = " ".join(weak_zone_advice(two, {"classes": classes, "cv_confusion": confusion}))
-    assert "weak zone left" in two_receivers and "as far from the only receiver" not in two_receivers
+    two = _advice_by_zone(_plan_model(bays, {"rx-a": (6.0, 3.0), "rx-b": (18.0, 3.0)}), confusion)
+    assert "left" in two and "as far from the only receiver" not in " ".join(two.values())
