@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import stat
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -585,3 +586,22 @@ def test_opening_a_reader_twice_reads_its_header_once(tmp_path: Path) -> None:
     with r:
         got = list(r)
     assert len(got) == 1 and r.stats.malformed == 1 and len(r.stats.problems) == 1
+
+
+def test_the_first_minute_read_to_check_the_order_is_not_held_for_the_whole_replay(tmp_path: Path) -> None:
+    """The reader looks at a recording's first minute to see how it was written. It kept those lines until the
+    replay ended: a busy store's first minute, about 8 MB of a one-hour replay's 9 MB (bench_pipeline's soak)."""
+    busy = [line(1000.0 + i * 0.003, rssi=-60 - i % 30) for i in range(20_000)]  # 60 s of a busy store
+    rest = [line(1060.0 + i * 0.5) for i in range(200)]
+    path = write(tmp_path / "busy.jsonl", [json.dumps(HEADER), *busy, *rest])
+    held = -1
+    tracemalloc.start()
+    try:
+        with RecordingReader(path) as reader:
+            for n, _ in enumerate(reader, 1):
+                if n == len(busy) + 100:  # past the first minute, still reading
+                    held = tracemalloc.get_traced_memory()[0]
+                    break
+    finally:
+        tracemalloc.stop()
+    assert 0 < held < 2_000_000, f"{held / 1e6:.1f} MB held after the first minute"
