@@ -55,18 +55,14 @@ def _problem(step: str, code: int, stderr: str) -> str | None:
 
 def baselines(day: Path, zones: Path) -> dict[str, float]:
     """The strongest receiver and the nearest centroid on the day's labelled samples, as bench_zones scores them."""
-    from gateway.adverts import Advert
-    from gateway.identity.importer import read_customers_file
-    from gateway.identity.resolver import Resolver
-    from gateway.sources.recording import read_recording
+    from bench_zones import customer_adverts
+
     from gateway.truth import read_truth
     from gateway.zones.calibrate import evaluate
     from gateway.zones.model import ZoneModel
 
     model = ZoneModel.load(zones)
-    resolver = Resolver([c for c in read_customers_file(day / "customers.jsonl").customers if c.consent])
-    _, raw, _ = read_recording(day / "scans.jsonl.gz")
-    adverts = [Advert(a.t, a.rx, cid, a.rssi) for a in raw if (cid := resolver.match(a)) is not None]
+    adverts = customer_adverts(day)
     truth = read_truth(day / "truth.jsonl")
     return {m: evaluate(model, adverts, truth, method=m)["zone_accuracy"] for m in ("strongest", "centroid")}
 

@@ -59,10 +59,18 @@ def synth_sets(seeds: list[int]) -> list[DataSet]:
     return out
 
 
-def sim_sets(specs: list[tuple[str | None, int]], work: Path) -> list[DataSet]:
+def customer_adverts(day: Path) -> list[Advert]:
+    """A generated day's advertisements of consenting customers, each under its customer id (as the truth names
+    devices): what the zone stage sees once recognition has run."""
     from gateway.identity.importer import read_customers_file
     from gateway.identity.resolver import Resolver
 
+    resolver = Resolver([c for c in read_customers_file(day / "customers.jsonl").customers if c.consent])
+    _, raw, _ = read_recording(day / "scans.jsonl.gz")
+    return [Advert(a.t, a.rx, cid, a.rssi) for a in raw if (cid := resolver.match(a)) is not None]
+
+
+def sim_sets(specs: list[tuple[str | None, int]], work: Path) -> list[DataSet]:
     out = []
     for store, seed in specs:
         d = work / f"sim-{seed}"
@@ -74,13 +82,7 @@ def sim_sets(specs: list[tuple[str | None, int]], work: Path) -> list[DataSet]:
             continue
         header, cal, _ = read_recording(d / "calibration.jsonl.gz")
         ct = read_truth(d / "calibration-truth.jsonl")
-        resolver = Resolver([c for c in read_customers_file(d / "customers.jsonl").customers if c.consent])
-        _, raw, _ = read_recording(d / "scans.jsonl.gz")
-        day = []
-        for a in raw:
-            cid = resolver.match(a)
-            if cid is not None:
-                day.append(Advert(a.t, a.rx, cid, a.rssi))
+        day = customer_adverts(d)
         zpos = header.zone_geometry() or {}
         out.append((sim_name(store, seed), cal, ct, day, read_truth(d / "truth.jsonl"), header.receivers, zpos))
     return out
