@@ -53,7 +53,8 @@ def layout(k: int, rng: random.Random, receivers: tuple[int, int] = (3, 12), doo
         ]
     if door_anywhere:  # drawn last, so that the rest of the layout is what the seed always drew
         along = rng.uniform(0.15, 0.85)
-        lines[4] = "entrance = " + rng.choice(
+        door = next(i for i, text in enumerate(lines) if text.startswith("entrance = "))
+        lines[door] = "entrance = " + rng.choice(
             [f"[0.0, {h * along:.1f}]", f"[{w}, {h * along:.1f}]", f"[{w * along:.1f}, 0.0]", f"[{w * along:.1f}, {h}]"]
         )
     return "\n".join(lines)
