@@ -934,7 +934,7 @@ def _centroid_blend_margin(
         post_b[folds == k] = pk[folds == k]
     pred_b = _shown(steps, post_b, params.confirm_s)
     gain, se = _interval_gain((0.0, blended, steps, post_b, yf, pred_b, pooled), best, index)
-    return (round(gain, 4), round(se, 4)) if math.isfinite(se) else (0.0, math.inf)
+    return round(gain, 4), round(se, 4)  # (0.0, inf) where the walk can tell nothing
 
 
 def _interval_gain(cand: _Candidate, than: _Candidate, index: _Intervals) -> tuple[float, float]:
