@@ -58,7 +58,7 @@ def baselines(day: Path, zones: Path) -> dict[str, float]:
     from bench_zones import customer_adverts
 
     from gateway.truth import read_truth
-    from gateway.zones.calibrate import evaluate
+    from gateway.zones.evaluate import evaluate
     from gateway.zones.model import ZoneModel
 
     model = ZoneModel.load(zones)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.zones.calibrate import evaluate
+from gateway.zones.evaluate import evaluate
 from simulator.standing import standing_phones as standing_day
 
 STORES = Path(__file__).resolve().parent.parent / "simulator" / "stores"

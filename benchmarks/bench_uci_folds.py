@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.sources.recording import read_recording
 from gateway.truth import read_truth
-from gateway.zones.calibrate import evaluate, fit
+from gateway.zones.calibrate import fit
+from gateway.zones.evaluate import evaluate
 from simulator.uci import convert_folds
 
 UCI_CSV = Path("/work/shared/data/uci-ble-rssi/iBeacon_RSSI_Labeled_until_september.csv")

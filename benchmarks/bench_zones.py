@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gateway.adverts import Advert
 from gateway.sources.recording import read_recording
 from gateway.truth import TruthInterval, read_truth
-from gateway.zones.calibrate import ALL_SMOOTHINGS, FitResult, evaluate, fit
+from gateway.zones.calibrate import ALL_SMOOTHINGS, FitResult, fit
+from gateway.zones.evaluate import evaluate
 from gateway.zones.tracker import ZoneTracker
 
 UCI_CSV = Path("/work/shared/data/uci-ble-rssi/iBeacon_RSSI_Labeled_until_september.csv")

@@ -18,19 +18,19 @@ from gateway.config import DEFAULT_CONFIG_DIR
 from gateway.setup import input_warnings, left_out_warnings
 from gateway.sources.recording import Header, ReadStats, RecordingError, RecordingReader
 from gateway.truth import OUTSIDE, TruthError, TruthInterval, never_recognised_note, read_truth
-from gateway.zones.calibrate import (
-    CalibrationError,
-    check_time_span,
-    evaluate,
-    fit,
-    outside_span,
-    unknown_truth_zones,
-    unscorable_outside,
-)
+from gateway.zones.calibrate import fit
+from gateway.zones.evaluate import evaluate
 from gateway.zones.layout import LayoutError, load_layout
 from gateway.zones.model import ZoneModel, ZonesError
 from gateway.zones.report import weak_zone_advice
 from gateway.zones.samples import DeviceMatcher, readings
+from gateway.zones.walkcheck import (
+    CalibrationError,
+    check_time_span,
+    outside_span,
+    unknown_truth_zones,
+    unscorable_outside,
+)
 
 calibrate_app = typer.Typer(help="Zone calibration: fit a zone model from a labelled walk, score it.")
 _err = cli_console(stderr=True, soft_wrap=True)

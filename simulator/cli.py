@@ -67,8 +67,8 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
 
     errors: list[type[BaseException]] = [StoreError, RecordingError, TruthError, ConfigError, OSError, ValueError]
     try:  # the zone model's own errors, when the gateway's zone package provides them
-        from gateway.zones.calibrate import CalibrationError
         from gateway.zones.model import ZonesError
+        from gateway.zones.walkcheck import CalibrationError
 
         errors += [CalibrationError, ZonesError]
     except ImportError:

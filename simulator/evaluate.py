@@ -30,9 +30,9 @@ from gateway.identity.resolver import Resolver
 from gateway.pipeline import Pipeline
 from gateway.sources.recording import RecordingReader
 from gateway.truth import TruthIndex, TruthInterval, never_recognised_note, read_truth
-from gateway.zones.calibrate import unknown_truth_zones, unscorable_outside
 from gateway.zones.estimate import UNKNOWN, ZoneEstimate
 from gateway.zones.pairing import EstimatePairing, SampleTimes
+from gateway.zones.walkcheck import unknown_truth_zones, unscorable_outside
 from simulator.expected import ExpectedTriggers
 
 TRIGGER_TOLERANCE_S = 120.0  # a trigger may come later than the truth's by the decision latency plus smoothing

@@ -238,7 +238,8 @@ def _write_config(
     (cfg / "campaigns.toml").write_text(tomli_w.dumps(campaigns), encoding="utf-8")
     zones_path = cfg / "zones.toml"
     try:
-        from gateway.zones.calibrate import CalibrationError, fit
+        from gateway.zones.calibrate import fit
+        from gateway.zones.walkcheck import CalibrationError
     except ImportError:
         fit_zones = False
         notes.append("gateway.zones.calibrate is not available: zones.toml lists the zones only")

@@ -1,17 +1,16 @@
-"""Fitting a zone model from a labelled calibration walk, and scoring a model against labelled scans.
+"""Fitting a zone model from a labelled calibration walk (`calibrate fit`).
 
 Everything is fitted from the walk itself: the fingerprint statistics per zone and receiver, and by blocked
-cross-validation the smoothing, the likelihood weight, the stickiness of the HMM and the confidence threshold.
-Folds are contiguous thirds of every truth interval, so each fold is scored on time it was not fitted on while
-every zone stays represented in training (a walk often visits a zone only once).
+cross-validation (crossval.py) the smoothing, the likelihood weight, the stickiness of the HMM and the confidence
+threshold. What the walk cannot measure is written as a product default, each with the figures that chose it.
+The walk's truth is checked first (walkcheck.py), and with a floor plan in the recording's header the grid
+method's radio is fitted too (gridfit.py). Scoring a model against labelled scans is evaluate.py's.
 """
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,49 +19,53 @@ import numpy as np
 from gateway.adverts import NO_RSSI_DBM, Advert
 from gateway.truth import TruthInterval
 from gateway.zones.classify import FloatArray, make_scorer
-from gateway.zones.estimate import OUTSIDE, UNKNOWN, ZoneEstimate
+from gateway.zones.crossval import (
+    CV_FOLDS,
+    FLAP_PENALTY_PER_MIN,
+    PHONE_SHIFTS_DB,
+    WEIGHT_GRID,
+    Candidate,
+    confidence_threshold,
+    flap_rate,
+    interval_gain,
+    step_folds,
+)
+from gateway.zones.estimate import OUTSIDE
+from gateway.zones.floorplan import far_receivers, header_polygons, header_positions
 from gateway.zones.grid import (
-    HOLE_POLICY,
-    Grid,
-    GridScorer,
     bias_entries,
-    build_grid,
     fit_radio,
     radio_entries,
     step_groups,
     zones_without_receiver,
 )
-from gateway.zones.liveness import ReceiverWatch
+from gateway.zones.gridfit import grid_candidates, grid_geometry, interval_ids
 from gateway.zones.model import (
     COORD_LIMIT_M,
-    MAX_GRID_CELLS,
     Params,
     ZoneModel,
     ZonesError,
-    grid_cells,
     grid_radio_ok,
     pathloss_ok,
 )
-from gateway.zones.pairing import EstimatePairing, SampleTimes
 from gateway.zones.pathloss import fit_log_distance
-from gateway.zones.replay import drive
-from gateway.zones.samples import Reading, readings
-from gateway.zones.tracker import DeviceState, ZoneTracker, confirm_step, forward_step
+from gateway.zones.samples import readings
+from gateway.zones.walkcheck import (
+    MIN_STREET_HEARD_S,
+    CalibrationError,
+    Intervals,
+    check_time_span,
+    overlap_warning,
+    span,
+    thin_zone_advice,
+    zone_amount_checks,
+    zone_name_warnings,
+    zone_spelling_problem,
+    zone_walk_seconds,
+)
+from gateway.zones.walksteps import STD_FLOOR_DB, Steps, compute_steps, fit_stats, forward_all, packet_interval, shown
 
-CV_FOLDS = 3
 FIT_METHODS = ("offset_nb", "grid", "auto")  # what `fit` can be asked for (the baselines are scored, not fitted)
-# A short walk sees each spot for seconds, under one state of the shadowing, with one phone held one way;
-# in use, people, trolleys and the shopper's own body move RSSI by several dB. A zone spread narrower than
-# this is the walk's luck, not the store's: measured on simulated days, 3 dB beat both 1.5 and 6 dB.
-STD_FLOOR_DB = 3.0
-STD_SHRINK_STEPS = 3.0  # pseudo-steps pulling a zone's spread towards the receiver's pooled spread
-FLAP_PENALTY_PER_MIN = 0.03  # model selection: one flap per minute costs as much as 3 % accuracy
-# A zone holding more than half of the posterior is likelier than all the others together: never silence it,
-# whatever the walk says. (0.6 before: on 8 simulated days it cost up to 9.5 points of accuracy, 2.0 on
-# average, and bought no trigger precision, only fewer flaps; the walk's tag is louder than shoppers, so
-# its confidences run higher than a day's and a threshold set on them silences too much of the day.)
-MAX_THRESHOLD = 0.5
-ADJACENT_GAP_S = 30.0  # intervals closer than this are one walk moving on: the change is a real zone change
 
 # What cross-validation chooses among. Windows are in seconds of advert time, q in dB^2/s.
 SMOOTHING_GRID: tuple[tuple[str, float, float], ...] = (
@@ -81,7 +84,6 @@ ALL_SMOOTHINGS: tuple[tuple[str, float, float], ...] = (
     ("kalman", 10.0, 2.0),
     ("none", 5.0, 0.0),
 )
-WEIGHT_GRID = (0.25, 0.5, 1.0)
 # The HMM's switch time: cross-validation scores each, then the fit takes the longest within one standard error of
 # the best (`_stickiest_within_one_se`): a walk cannot tell 10 s from 30 s on a handful of intervals, and a standing
 # customer pays for the shorter one in flaps.
@@ -91,15 +93,6 @@ SWITCH_TIME_GRID_S = (10.0, 30.0, 90.0)
 # mean accuracy 0.631 when CV chose among 0/3/6/10 s, 0.654 with none, flaps about equal. So the fit leaves
 # it off; confirm_s stays in zones.toml for a person who prefers fewer changes to faster ones.
 CONFIRM_GRID_S = (0.0,)
-# The grid method's motion model: how far the posterior spreads per second between steps. Shoppers stand
-# and walk (~1.5 m/s); a slower spread trades reaction time for fewer flaps, and the walk decides.
-WALK_SPEED_GRID_M_S = (0.5, 1.0, 1.5)
-# ...and a small chance per step of having moved anywhere (a model error, a missed reading): the switch time
-# of the fingerprint method made no measurable difference here, so one value.
-GRID_SWITCH_TIME_S = 90.0
-# The grid and the fingerprints err in different places (the grid places people in a zone without a receiver
-# poorly, the fingerprints confuse big neighbouring zones): averaging their zone posteriors can beat both.
-GRID_BLEND_GRID = (0.0, 0.5)
 # The fixed lag of the tracker's smoother (tracker.py), written by the fit as a product default, not chosen
 # by cross-validation: the walk stands in each zone for 45 s or more, so any lag scores better on it and CV
 # would always take the largest offered. The price of a lag is that every decision comes that much later: 3 s
@@ -143,30 +136,12 @@ FIT_CENTROID_BLEND = 0.25
 # tag walks cannot see its gain, and lean slightly against it: at one standard error the walk switched it off on
 # 19 of 60 days that gained 1.2 points from it on average, at two on 1 of 60 (docs/zones.md, round 10).
 FIT_CENTROID_VETO_SE = 2.0
-# Phones differ from the calibration tag by a few dB (antenna, case, tx power); cross-validation replays
-# the held-out folds shifted by these to see it. +-4 dB is the typical spread quoted for same-kind phones.
-PHONE_SHIFTS_DB = (-4.0, 0.0, 4.0)
 # The fingerprint method's prior on a phone's offset (`offset_sigma_db`), written rather than chosen: the walk has
 # one device, so it cannot measure how phones differ, and choosing among 6/3/0 dB on its shifted folds (as up to
 # session 5) read that same +-4 dB assumption back through a noisy selection that also flipped the other choices
 # (docs/zones.md, round 8). So the prior is the spread of those shifts themselves, 3.3 dB; the device's own belief
 # (FIT_OFFSET_LEARNING_RATE) moves from there.
 FIT_OFFSET_SIGMA_DB = round(float(np.std(PHONE_SHIFTS_DB)), 2)
-OFFSET_SIGMA_GRID_DB = (6.0, 3.0, 0.0)  # the grid method's prior, still chosen; most robust first (ties: wider)
-
-
-# A cross-validated candidate: (score, params, steps, posterior per step, class per step, shown class per step,
-# pooled spreads)
-_Candidate = tuple[float, Params, "Steps", FloatArray, FloatArray, np.ndarray[Any, np.dtype[np.int64]], bool]
-
-
-class CalibrationError(Exception):
-    """The walk cannot produce a model (or cannot be scored); the message says what is missing, and `about`
-    which input is at fault ("scans" or "truth"), so a command can name the file."""
-
-    def __init__(self, message: str, *, about: str = "scans") -> None:
-        super().__init__(message)
-        self.about = about
 
 
 @dataclass
@@ -174,315 +149,6 @@ class FitResult:
     model: ZoneModel
     report: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-
-
-# ---- truth helpers ----------------------------------------------------------------------------------------
-
-
-class _Intervals:
-    """Per device, sorted intervals; finds the interval covering t (zone and fold)."""
-
-    def __init__(self, truth: Sequence[TruthInterval]) -> None:
-        per: dict[str, list[TruthInterval]] = {}
-        for iv in truth:
-            per.setdefault(iv.device, []).append(iv)
-        self.ivs = {d: sorted(v, key=lambda iv: iv.t_start) for d, v in per.items()}
-        self.starts = {d: [iv.t_start for iv in v] for d, v in self.ivs.items()}
-
-    def at(self, device: str, t: float) -> TruthInterval | None:
-        starts = self.starts.get(device)
-        if not starts:
-            return None
-        i = bisect.bisect_right(starts, t) - 1
-        ivs = self.ivs[device]
-        for j in range(i, max(i - 3, -1), -1):
-            if ivs[j].t_start <= t <= ivs[j].t_end:
-                return ivs[j]
-        return None
-
-
-OVERLAP_TOLERANCE_S = 1.0  # a walker's intervals may touch; more than this is two zones at once
-
-
-def overlap_warning(truth: Sequence[TruthInterval]) -> str | None:
-    """Intervals of one device that overlap in time (a labelling mistake in a walk): named, for a warning."""
-    found = []
-    for device, ivs in _Intervals(truth).ivs.items():
-        # against the earlier interval that reaches furthest, not only the one before: a long interval typed with
-        # a wrong end overlaps every one it covers
-        reach = ivs[0]  # a device is indexed with its intervals: never an empty list
-        for b in ivs[1:]:
-            if b.t_start < reach.t_end - OVERLAP_TOLERANCE_S and reach.zone != b.zone:
-                found.append((device, reach, b))
-            if b.t_end > reach.t_end:
-                reach = b
-    if not found:
-        return None
-    device, a, b = found[0]
-    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-    return (
-        f"truth intervals of {device} overlap: {a.zone!r} {a.t_start:.1f}..{a.t_end:.1f} and {b.zone!r} "
-        f"{b.t_start:.1f}..{b.t_end:.1f}{more}; readings in an overlap are labelled with the later one"
-    )
-
-
-def _fold(iv: TruthInterval, t: float) -> int:
-    span = iv.t_end - iv.t_start
-    if span <= 0:
-        return 0
-    return min(CV_FOLDS - 1, int(CV_FOLDS * (t - iv.t_start) / span))
-
-
-def _step_folds(
-    steps: Steps, index: _Intervals
-) -> tuple[list[TruthInterval | None], np.ndarray[Any, np.dtype[np.int64]]]:
-    """Each step's truth interval (None: unlabelled) and its cross-validation fold (-1: unlabelled)."""
-    ivs = [index.at(d, float(t)) for d, t in zip(steps.device, steps.t, strict=True)]
-    folds = np.array(
-        [_fold(iv, float(t)) if iv is not None else -1 for iv, t in zip(ivs, steps.t, strict=True)], dtype=np.int64
-    )
-    return ivs, folds
-
-
-def check_time_span(adverts: Sequence[Advert], truth: Sequence[TruthInterval]) -> list[TruthInterval]:
-    """Every zone's truth interval must lie within the recording's time span or continue, without a pause
-    longer than ADJACENT_GAP_S, a walk that does: otherwise it belongs to another recording, and that is an
-    error. The intervals that only continue one (the device not heard yet at the walk's start, or no more at
-    its end: a quiet tag, weak receivers) are returned for a warning. `outside` is exempt: the street may be
-    out of every receiver's range, so a walk that ends outside can end its recording before its last interval."""
-    if not adverts:
-        raise CalibrationError("the recording holds no advertisement")
-    outside = outside_span(adverts, truth)
-    if not outside:
-        return []
-    lo, hi = _span(adverts)
-    walked = set(map(id, _walks_in_span(truth, lo, hi)))
-    stray = [iv for iv in outside if id(iv) not in walked]
-    if stray or len(outside) == sum(iv.zone != OUTSIDE for iv in truth):
-        iv = (stray or outside)[0]
-        raise CalibrationError(
-            # milliseconds: a zero-length interval 15 ms before the first advert read "200.0..200.0 lies outside
-            # 200.0..2722.0" at one decimal
-            f"truth interval {iv.zone!r} {iv.t_start:.3f}..{iv.t_end:.3f} lies outside the recording's "
-            f"time span {lo:.3f}..{hi:.3f}{_clock_hint(truth, lo)}",
-            about="truth",
-        )
-    return outside
-
-
-def _clock_hint(truth: Sequence[TruthInterval], lo: float) -> str:
-    """A truth whose first interval starts whole hours from the recording's first advertisement was written on
-    another clock: local time for UTC, most likely (time zones differ by whole hours, a few by half hours)."""
-    shift = min(iv.t_start for iv in truth) - lo
-    hours = shift / 3600
-    way = "after" if shift > 0 else "before"
-    if abs(hours) < 0.5 or abs(hours * 2 - round(hours * 2)) > 0.05:
-        if abs(shift) <= ADJACENT_GAP_S:
-            return ""
-        return f"; the truth starts {abs(shift):.0f} s {way} the recording: of the same walk, on the same clock?"
-    return (
-        f"; the truth starts {abs(round(hours * 2) / 2):g} h {way} the recording: truth times written in local time "
-        "rather than UTC (seconds since the Unix epoch)?"
-    )
-
-
-def _walks_in_span(truth: Sequence[TruthInterval], lo: float, hi: float) -> list[TruthInterval]:
-    """The intervals of every walk (one device's intervals without a pause longer than ADJACENT_GAP_S) that
-    overlaps the time span lo..hi."""
-    out: list[TruthInterval] = []
-    for ivs in _Intervals(truth).ivs.values():
-        walk: list[TruthInterval] = []
-        end = -math.inf
-        for iv in [*ivs, None]:
-            if walk and (iv is None or iv.t_start - end > ADJACENT_GAP_S):
-                if any(w.t_end >= lo and w.t_start <= hi for w in walk):
-                    out.extend(walk)
-                walk, end = [], -math.inf
-            if iv is not None:
-                walk.append(iv)
-                end = max(end, iv.t_end)
-    return out
-
-
-def _span(adverts: Sequence[Advert]) -> tuple[float, float]:
-    return min((a.t for a in adverts), default=math.inf), max((a.t for a in adverts), default=-math.inf)
-
-
-def outside_span(adverts: Sequence[Advert], truth: Sequence[TruthInterval]) -> list[TruthInterval]:
-    """The zone intervals (not `outside`) that do not overlap the recording's time span at all."""
-    lo, hi = _span(adverts)
-    return [iv for iv in truth if iv.zone != OUTSIDE and (iv.t_end < lo or iv.t_start > hi)]
-
-
-def unknown_truth_zones(classes: Sequence[str], truth: Sequence[TruthInterval], zones: object) -> str | None:
-    """A warning naming the truth's zones that the zones file lacks, with the zone each may have meant: a truth
-    written by hand with "Produce" for produce had every sample of the zone counted wrong, and the warning left the
-    reader to spot the capital."""
-    unknown = sorted({iv.zone for iv in truth} - set(classes) - {OUTSIDE})
-    if not unknown:
-        return None
-    folded = {c.strip().casefold(): c for c in classes}
-    shown = ", ".join(
-        repr(z) + (f" (did you mean {meant!r}?)" if (meant := folded.get(z.strip().casefold())) else "")
-        for z in unknown
-    )
-    return f"zones not in {zones}: {shown}; their samples count as wrong"
-
-
-def unscorable_outside(classes: Sequence[str], truth: Sequence[TruthInterval], zones: object) -> str | None:
-    """A warning when the truth has `outside` stays a model without an outside class can never answer (SPEC
-    section 5 allows `outside` in every truth; it is no zone of zones.toml that is missing)."""
-    if OUTSIDE in classes or not any(iv.zone == OUTSIDE for iv in truth):
-        return None
-    return (
-        f"{zones} has no 'outside' class (its walk had no outside part, or none a receiver heard), so the model never "
-        "answers 'outside': the truth's outside samples count as wrong"
-    )
-
-
-# ---- step features ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Steps:
-    """The classification steps of a walk, as the tracker would take them."""
-
-    device: list[str]
-    t: FloatArray
-    dt: FloatArray  # since the previous forward update of that device; nan = first step (fresh state)
-    x: FloatArray  # (n, receivers)
-    heard: FloatArray  # (n, receivers)
-    interval: FloatArray  # the device's packet interval as the tracker had learnt it at that step (0 = not yet)
-
-
-class _StepRecorder(ZoneTracker):
-    """A tracker that records its feature vectors instead of scoring them (same filters, schedule, expiry)."""
-
-    def __init__(self, model: ZoneModel) -> None:
-        super().__init__(model, method="centroid")
-        self.rows: list[tuple[str, float, float, FloatArray, FloatArray, float]] = []
-        self._current = ""
-        self._marker = np.zeros(1)
-
-    def observe(self, device: str, rx: str, rssi: int, t: float) -> ZoneEstimate:
-        self._current = device
-        return super().observe(device, rx, rssi, t)
-
-    def _classify(self, st: DeviceState, now: float) -> None:
-        st.last_class_t = now
-        x, heard = self.features(st, now)
-        if not heard.any():
-            return
-        dt = math.nan if st.posterior is None else now - st.post_t
-        st.post_t = now
-        st.posterior = self._marker
-        self.rows.append((self._current, now, dt, x, heard, st.interval_s))
-
-
-def _dummy_model(receivers: list[str], params: Params) -> ZoneModel:
-    shape = (1, len(receivers))
-    return ZoneModel(["z"], receivers, ["z"], np.full(shape, -70.0), np.ones(shape), np.full(shape, 0.5), params)
-
-
-def compute_steps(rs: Sequence[Reading], receivers: list[str], params: Params) -> Steps:
-    rec = _StepRecorder(_dummy_model(receivers, params))
-    drive(rec, rs)
-    n, m = len(rec.rows), len(receivers)
-    x = np.zeros((n, m))
-    h = np.zeros((n, m))
-    for i, row in enumerate(rec.rows):
-        x[i], h[i] = row[3], row[4]
-    rows = rec.rows
-    return Steps(
-        [r[0] for r in rows],
-        np.array([r[1] for r in rows]),
-        np.array([r[2] for r in rows]),
-        x,
-        h,
-        np.array([r[5] for r in rows]),
-    )
-
-
-def packet_interval(steps: Steps) -> float:
-    """The walk device's typical packet interval (median over steps once learnt; 0 when it never was)."""
-    learnt = steps.interval[steps.interval > 0]
-    return round(float(np.median(learnt)), 4) if len(learnt) else 0.0
-
-
-# ---- statistics -------------------------------------------------------------------------------------------------
-
-
-def fit_stats(
-    x: FloatArray,
-    heard: FloatArray,
-    y: np.ndarray[Any, np.dtype[np.int64]],
-    n_classes: int,
-    absent_rssi: float,
-    pooled_spread: bool = False,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Per class and receiver: mean and spread of the filtered RSSI when heard, and the share of steps heard.
-
-    `pooled_spread`: one spread per receiver for all classes. A zone the walk crossed near and far from a
-    receiver gets a wide spread of its own, and a wide Gaussian loses to narrow ones everywhere; pooling
-    avoids that at the price of modelling genuinely steadier zones less sharply. Cross-validation picks.
-    """
-    m = x.shape[1]
-    mean = np.zeros((n_classes, m))
-    std = np.zeros((n_classes, m))
-    ph = np.zeros((n_classes, m))
-    for r in range(m):
-        hr = heard[:, r] > 0
-        # pooled within-class spread of this receiver: what a zone with few samples falls back on
-        ss, dof = 0.0, 0
-        for c in range(n_classes):
-            v = x[(y == c) & hr, r]
-            if len(v) >= 2:
-                ss += float(((v - v.mean()) ** 2).sum())
-                dof += len(v) - 1
-        pooled = math.sqrt(ss / dof) if dof > 0 else 6.0
-        pooled = max(pooled, STD_FLOOR_DB)
-        weakest = float(x[hr, r].min()) if hr.any() else absent_rssi
-        for c in range(n_classes):
-            in_c = y == c
-            n_c = int(in_c.sum())
-            v = x[in_c & hr, r]
-            ph[c, r] = (len(v) + 0.5) / (n_c + 1.0)
-            if len(v) >= 2:
-                mean[c, r] = float(v.mean())
-                var = (float(((v - v.mean()) ** 2).sum()) + STD_SHRINK_STEPS * pooled**2) / (
-                    len(v) - 1 + STD_SHRINK_STEPS
-                )
-                std[c, r] = pooled if pooled_spread else max(math.sqrt(var), STD_FLOOR_DB)
-            else:
-                mean[c, r] = float(v[0]) if len(v) == 1 else weakest
-                std[c, r] = pooled
-    return mean, std, ph
-
-
-def _shown(steps: Steps, post: FloatArray, confirm_s: float) -> np.ndarray[Any, np.dtype[np.int64]]:
-    """The class the tracker would report at each step, after its hysteresis."""
-    out = np.zeros(len(steps.t), dtype=np.int64)
-    state: dict[str, tuple[int, int, float]] = {}
-    best = np.argmax(post, axis=1)
-    for i, d in enumerate(steps.device):
-        now = float(steps.t[i])
-        shown, cand, cand_t = (-1, -1, now) if math.isnan(float(steps.dt[i])) else state.get(d, (-1, -1, now))
-        state[d] = confirm_step(shown, cand, cand_t, int(best[i]), now, confirm_s)
-        out[i] = state[d][0]
-    return out
-
-
-def _forward_all(steps: Steps, ll: FloatArray, weight: float, switch_time_s: float, cap: float) -> FloatArray:
-    """Posterior per step, device by device, as the tracker's forward filter would give it."""
-    post = np.zeros_like(ll)
-    last: dict[str, FloatArray] = {}
-    for i, d in enumerate(steps.device):
-        dt = float(steps.dt[i])
-        prev = None if math.isnan(dt) else last.get(d)
-        p = forward_step(prev, ll[i] * weight, dt, switch_time_s, cap)
-        last[d] = p
-        post[i] = p
-    return post
 
 
 # ---- fit --------------------------------------------------------------------------------------------------------
@@ -499,7 +165,7 @@ def fit(
 ) -> FitResult:
     if not truth:
         raise CalibrationError("the truth file has no intervals", about="truth")
-    if (clash := _zone_spelling_problem(truth)) is not None:
+    if (clash := zone_spelling_problem(truth)) is not None:
         raise CalibrationError(clash, about="truth")
     # offline, the walk's own order does not matter: lines merged from several receivers, or concatenated
     # recordings, come slightly or wholly out of time order, and the filters would drop what goes back in time
@@ -525,7 +191,7 @@ def fit(
         )
     if (overlap := overlap_warning(truth)) is not None:
         warnings.append(overlap)
-    street = _Intervals([iv for iv in truth if iv.zone == OUTSIDE])
+    street = Intervals([iv for iv in truth if iv.zone == OUTSIDE])
     if not street.ivs:
         warnings.append(
             "the walk has no 'outside' part: the model has no 'outside' class, so a shopper on the pavement by the "
@@ -562,10 +228,10 @@ def fit(
             "two; walk with a phone carried the way shoppers carry theirs (install guide, section 9)"
         )
     cls_index = {c: i for i, c in enumerate(classes)}
-    index = _Intervals(truth)
-    warnings.extend(_zone_name_warnings(truth, zone_positions))
-    walked_s = _zone_walk_seconds(truth)
-    warnings.extend(_zone_amount_checks(classes, rs, index, walked_s, _span(all_adverts)))
+    index = Intervals(truth)
+    warnings.extend(zone_name_warnings(truth, zone_positions))
+    walked_s = zone_walk_seconds(truth)
+    warnings.extend(zone_amount_checks(classes, rs, index, walked_s, span(all_adverts)))
 
     # a robust measurement-noise estimate for the Kalman filter: spread of raw readings inside one interval
     by_key: dict[tuple[int, str], list[float]] = {}
@@ -595,12 +261,12 @@ def fit(
         kalman_r_db2=round(kalman_r, 2),
         offset_sigma_db=FIT_OFFSET_SIGMA_DB,
     )
-    rx_pos = _positions(receivers or {}, "receivers", warnings)
+    rx_pos = header_positions(receivers or {}, "receivers", warnings)
     # receivers far off are named below, with the polygons; a zone is where zones.toml takes it or nowhere
-    z_pos = _positions(zone_positions or {}, "zones", warnings, COORD_LIMIT_M)
+    z_pos = header_positions(zone_positions or {}, "zones", warnings, COORD_LIMIT_M)
     # only the walked zones: a polygon of a zone the model does not know would make the file unloadable
-    polygons = {z: poly for z, poly in _polygons(zone_positions or {}, warnings).items() if z in cls_index}
-    far = _far_receivers(rx_pos, polygons) if polygons else []
+    polygons = {z: poly for z, poly in header_polygons(zone_positions or {}, warnings).items() if z in cls_index}
+    far = far_receivers(rx_pos, polygons) if polygons else []
     if far:
         warnings.append(
             f"receivers placed far from the zones in the recording's header: {', '.join(far)}; check their "
@@ -619,32 +285,32 @@ def fit(
             "the floor grid needs every receiver's position and is left out"
         )
     geometry, no_grid = (
-        _grid_geometry(classes, heard_rx, rx_pos, polygons, base) if base.method == "offset_nb" else (None, "")
+        grid_geometry(classes, heard_rx, rx_pos, polygons, base) if base.method == "offset_nb" else (None, "")
     )
     if only_grid and geometry is None:
         raise CalibrationError(f"method 'grid' cannot run on this walk: {no_grid}")
     if geometry is None and "cells" in no_grid:
         warnings.append(f"the floor grid is left out: {no_grid}; the fingerprints do not need it")
     table: list[dict[str, Any]] = []
-    best: _Candidate | None = None
-    best_grid: _Candidate | None = None
+    best: Candidate | None = None
+    best_grid: Candidate | None = None
     # the best candidate's siblings, by (switch time, confirm), for the one-standard-error rule below; only the best's
     # group is kept: each candidate holds a posterior per walk step, and all of them would take about 100 MB on the
     # department store's walk
-    best_group: dict[tuple[float, float], _Candidate] = {}
+    best_group: dict[tuple[float, float], Candidate] = {}
     for smoothing, window, q_grid in smoothing_grid:
         q = q_grid if smoothing == "kalman" else base.kalman_q_db2_per_s
         params = Params(**{**base.__dict__, "smoothing": smoothing, "window_s": window, "kalman_q_db2_per_s": q})
         grid_params = Params(**params.__dict__)
         steps = compute_steps(rs, heard_rx, params)
-        ivs, folds = _step_folds(steps, index)
+        ivs, folds = step_folds(steps, index)
         y = np.array([cls_index[iv.zone] if iv is not None else -1 for iv in ivs], dtype=np.int64)
         for c in classes:
             if not (y == cls_index[c]).any():
                 advice = (
                     "stand outside by the door longer, or leave the 'outside' intervals out of the truth"
                     if c == OUTSIDE
-                    else _thin_zone_advice(walked_s.get(c, 0.0))
+                    else thin_zone_advice(walked_s.get(c, 0.0))
                 )
                 raise CalibrationError(
                     f"zone {c!r} has no labelled step: its readings are too few or too brief to fit; " + advice,
@@ -675,17 +341,17 @@ def fit(
         assert best_choice is not None
         pooled_choice = best_choice[0]
         for weight in WEIGHT_GRID if base.method in ("offset_nb", "nb") else (1.0,):
-            group: dict[tuple[float, float], _Candidate] = {}
+            group: dict[tuple[float, float], Candidate] = {}
             for switch in SWITCH_TIME_GRID_S:
                 post = np.zeros((len(steps.t), len(classes)))
                 for k in range(CV_FOLDS):
-                    pk = _forward_all(steps, lls[k], weight, switch, base.step_evidence_cap)
+                    pk = forward_all(steps, lls[k], weight, switch, base.step_evidence_cap)
                     sel = folds == k
                     post[sel] = pk[sel]
                 for confirm in CONFIRM_GRID_S:
-                    pred = _shown(steps, post, confirm)
+                    pred = shown(steps, post, confirm)
                     acc = float((pred[labelled] == y[labelled]).mean())
-                    flaps = _flap_rate(steps, pred, y, ivs)
+                    flaps = flap_rate(steps, pred, y, ivs)
                     score = acc - FLAP_PENALTY_PER_MIN * flaps
                     table.append(
                         {
@@ -743,7 +409,7 @@ def fit(
                     out.append(np.array([scorer.scores(xs[i], s.heard[i]) for i in range(len(s.t))]))
                 return out
 
-            for cand_score, cand_params, post, pred, row in _grid_candidates(
+            for cand_score, cand_params, post, pred, row in grid_candidates(
                 geometry, steps, y, folds, ivs, grid_params, (smoothing, window, q), nb_lls
             ):
                 table.append(row)
@@ -760,7 +426,7 @@ def fit(
             # One standard error rule: the walk is a handful of truth intervals, so a CV difference smaller than
             # its own spread over intervals is noise; the established fingerprints keep the benefit of the doubt.
             # (Measured: choosing the grid on any CV gain lost 2.6 points on average over five simulated days.)
-            _, se = _interval_gain(best_grid, best, index)
+            _, se = interval_gain(best_grid, best, index)
             grid_margin = (round(best_grid[0] - best[0], 4), round(se, 4))
             if auto and best_grid[0] - best[0] > se:
                 best = best_grid
@@ -770,7 +436,7 @@ def fit(
     labelled = y >= 0
     conf = post[labelled, pred[labelled]]
     correct = pred[labelled] == y[labelled]
-    params.confidence_threshold = round(_threshold(conf, correct, len(classes)), 4)
+    params.confidence_threshold = round(confidence_threshold(conf, correct, len(classes)), 4)
     params.walk_interval_s = packet_interval(steps)
     params.smoothing_lag_s = FIT_SMOOTHING_LAG_S
     params.still_motion_db = FIT_STILL_MOTION_DB
@@ -802,7 +468,7 @@ def fit(
             step_groups(
                 [d for d, ok in zip(steps.device, labelled, strict=True) if ok],
                 steps.t[labelled],
-                _interval_ids(ivs_final)[labelled],
+                interval_ids(ivs_final)[labelled],
             ),
             len(classes),
         )
@@ -887,8 +553,8 @@ def fit(
 
 
 def _stickiest_within_one_se(
-    best: _Candidate, siblings: dict[tuple[float, float], _Candidate], index: _Intervals
-) -> tuple[_Candidate, dict[str, Any] | None]:
+    best: Candidate, siblings: dict[tuple[float, float], Candidate], index: Intervals
+) -> tuple[Candidate, dict[str, Any] | None]:
     """The longest switch time whose held-out accuracy per truth interval is within one standard error of the best
     candidate's, among `siblings` (its other choices the same, by switch time and confirm time); and, when that is
     not the best candidate's own, what was chosen over what. The walk stands in each zone for a minute or more, and
@@ -901,7 +567,7 @@ def _stickiest_within_one_se(
         cand = siblings.get((switch, p.confirm_s))
         if cand is None:
             continue
-        gain, se = _interval_gain(cand, best, index)
+        gain, se = interval_gain(cand, best, index)
         if math.isfinite(se) and gain >= -se:
             note = {
                 "best_scoring_s": p.switch_time_s,
@@ -913,7 +579,7 @@ def _stickiest_within_one_se(
 
 
 def _centroid_blend_margin(
-    best: _Candidate, index: _Intervals, zones: list[str], heard_rx: list[str], classes: list[str]
+    best: Candidate, index: Intervals, zones: list[str], heard_rx: list[str], classes: list[str]
 ) -> tuple[float, float]:
     """What pooling the centroid term (FIT_CENTROID_BLEND) into the chosen fingerprints does on the walk: the mean
     change of held-out accuracy per truth interval, and its standard error. The chosen settings and folds are
@@ -921,7 +587,7 @@ def _centroid_blend_margin(
     _, params, steps, post, yf, _, pooled = best
     y = yf.astype(np.int64)
     labelled = y >= 0
-    _, folds = _step_folds(steps, index)
+    _, folds = step_folds(steps, index)
     blended = Params(**{**params.__dict__, "centroid_blend": FIT_CENTROID_BLEND})
     post_b = np.zeros_like(post)
     for k in range(CV_FOLDS):
@@ -930,560 +596,8 @@ def _centroid_blend_margin(
         scorer = make_scorer(ZoneModel(zones, heard_rx, classes, *stats, blended))
         xs = steps.x + PHONE_SHIFTS_DB[k % len(PHONE_SHIFTS_DB)]
         ll = np.array([scorer.scores(xs[i], steps.heard[i]) for i in range(len(steps.t))])
-        pk = _forward_all(steps, ll, params.likelihood_weight, params.switch_time_s, params.step_evidence_cap)
+        pk = forward_all(steps, ll, params.likelihood_weight, params.switch_time_s, params.step_evidence_cap)
         post_b[folds == k] = pk[folds == k]
-    pred_b = _shown(steps, post_b, params.confirm_s)
-    gain, se = _interval_gain((0.0, blended, steps, post_b, yf, pred_b, pooled), best, index)
+    pred_b = shown(steps, post_b, params.confirm_s)
+    gain, se = interval_gain((0.0, blended, steps, post_b, yf, pred_b, pooled), best, index)
     return round(gain, 4), round(se, 4)  # (0.0, inf) where the walk can tell nothing
-
-
-def _interval_gain(cand: _Candidate, than: _Candidate, index: _Intervals) -> tuple[float, float]:
-    """How much `cand` changes held-out accuracy per truth interval against `than`: the mean change and its standard
-    error over the intervals both scored; (0.0, inf) with fewer than two, where the walk can tell nothing."""
-    diff = _interval_scores(cand, index) - _interval_scores(than, index)
-    diff = diff[np.isfinite(diff)]
-    if len(diff) < 2:
-        return 0.0, math.inf
-    return float(diff.mean()), float(diff.std(ddof=1) / math.sqrt(len(diff)))
-
-
-def _interval_scores(
-    cand: _Candidate,
-    index: _Intervals,
-) -> FloatArray:
-    """Held-out accuracy per truth interval (in the index's order; nan where the interval has no step)."""
-    _, _, steps, _, yf, pred, _ = cand
-    pos = {id(iv): i for i, iv in enumerate(iv for ivs in index.ivs.values() for iv in ivs)}
-    hits = np.zeros(len(pos))
-    n = np.zeros(len(pos))
-    for i, (d, t) in enumerate(zip(steps.device, steps.t, strict=True)):
-        iv = index.at(d, float(t))
-        if iv is not None and yf[i] >= 0:
-            k = pos[id(iv)]
-            n[k] += 1
-            hits[k] += float(pred[i] == int(yf[i]))
-    out: FloatArray = np.where(n > 0, hits / np.maximum(n, 1), np.nan)
-    return out
-
-
-def _flap_rate(
-    steps: Steps,
-    pred: np.ndarray[Any, np.dtype[np.int64]],
-    y: np.ndarray[Any, np.dtype[np.int64]],
-    ivs: list[TruthInterval | None],
-) -> float:
-    changes = 0
-    minutes = 0.0
-    state: dict[str, tuple[int, bool, int]] = {}  # device -> (interval id, settled, last prediction)
-    seen: set[int] = set()
-    for i, d in enumerate(steps.device):
-        iv = ivs[i]
-        if iv is None:
-            state.pop(d, None)
-            continue
-        p = int(pred[i])
-        cur = state.get(d)
-        if cur is None or cur[0] != id(iv):
-            if id(iv) not in seen:
-                seen.add(id(iv))
-                minutes += (iv.t_end - iv.t_start) / 60.0
-            state[d] = (id(iv), p == y[i], p)
-            continue
-        _, settled, last = cur
-        if settled and p != last:
-            changes += 1
-        state[d] = (id(iv), settled or p == y[i], p)
-    return changes / minutes if minutes > 0 else 0.0
-
-
-def _threshold(conf: FloatArray, correct: np.ndarray[Any, np.dtype[np.bool_]], n_classes: int) -> float:
-    """The confidence below which acting on the estimate is wrong more often than right (in cross-validation)."""
-    floor = 1.0 / n_classes
-    if len(conf) == 0:
-        return floor
-    order = np.argsort(-conf)
-    gain = np.cumsum(np.where(correct[order], 1.0, -1.0))
-    k = int(np.argmax(gain))
-    thr = float(conf[order][k])
-    return min(max(thr, floor), MAX_THRESHOLD)
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _within(v: Any, limit_m: float = COORD_LIMIT_M) -> bool:
-    # zones.toml's limit by default: a polygon's 1e308 passed as a number, overflowed the floor grid's arithmetic
-    # (a numpy RuntimeWarning) and then made the fitted model unwritable, blamed on the recording
-    return _number(v) and abs(v) <= limit_m
-
-
-def _positions(
-    d: dict[str, Any], key: str, warnings: list[str], limit_m: float = math.inf
-) -> dict[str, tuple[float, float]]:
-    """Positions from the recording header's `receivers` or `zones` (x/y, or a polygon's mean vertex), within
-    `limit_m` of the origin; an entry that is there but unreadable is named in a warning and left out."""
-    out: dict[str, tuple[float, float]] = {}
-    for name, v in d.items():
-        if isinstance(v, dict) and ("x" in v or "y" in v):
-            if _within(v.get("x"), limit_m) and _within(v.get("y"), limit_m):
-                out[name] = (float(v["x"]), float(v["y"]))
-            else:
-                within = f", within +-{limit_m:g}" if limit_m < math.inf else ""
-                warnings.append(f"recording header: {key}.{name}: x and y must be numbers (metres{within}); left out")
-        elif isinstance(v, dict) and isinstance(v.get("polygon"), list):
-            pts = _polygon_points(v["polygon"])
-            if pts is not None:
-                out[name] = (sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts))
-        elif isinstance(v, list | tuple) and len(v) == 2 and _within(v[0], limit_m) and _within(v[1], limit_m):
-            out[name] = (float(v[0]), float(v[1]))
-    return out
-
-
-FAR_RECEIVER_M = 100.0  # a receiver this far outside the zones' bounding box is a typo (cm for m, a swapped axis)
-
-
-def _far_receivers(rx_pos: dict[str, tuple[float, float]], polygons: dict[str, list[tuple[float, float]]]) -> list[str]:
-    xs = [x for poly in polygons.values() for x, _ in poly]
-    ys = [y for poly in polygons.values() for _, y in poly]
-    lo_x, hi_x, lo_y, hi_y = min(xs), max(xs), min(ys), max(ys)
-    return sorted(
-        rx
-        for rx, (x, y) in rx_pos.items()
-        if max(lo_x - x, x - hi_x, 0.0) > FAR_RECEIVER_M or max(lo_y - y, y - hi_y, 0.0) > FAR_RECEIVER_M
-    )
-
-
-def _polygon_points(poly: Any) -> list[tuple[float, float]] | None:
-    """At least three [x, y] vertices in metres within COORD_LIMIT_M, or None."""
-    if not isinstance(poly, list) or len(poly) < 3:
-        return None
-    pts = []
-    for p in poly:
-        if not (isinstance(p, list | tuple) and len(p) == 2 and _within(p[0]) and _within(p[1])):
-            return None
-        pts.append((float(p[0]), float(p[1])))
-    return pts
-
-
-def _zone_spelling_problem(truth: Sequence[TruthInterval]) -> str | None:
-    """Zone names that differ only in case or surrounding spaces (`calibrate record --zone Bakery` one day,
-    `--zone bakery` the next) would be fitted as two zones, each with part of the walk; a name with spaces at
-    either end matches no campaign's zone."""
-    spellings: dict[str, dict[str, int]] = {}  # folded name -> spelling -> the first line it is on
-    for iv in truth:
-        spellings.setdefault(iv.zone.strip().casefold(), {}).setdefault(iv.zone, iv.line)
-    for names in spellings.values():
-        if len(names) > 1:
-            shown = [_at_line(name, line) for name, line in names.items()]
-            more = f" (and {len(shown) - 2} more)" if len(shown) > 2 else ""
-            return (
-                f"field 'zone': {' and '.join(shown[:2])}{more} differ only in case or spaces: "
-                "use one spelling for one zone"
-            )
-    for names in spellings.values():
-        name, line = next(iter(names.items()))
-        if name != name.strip():
-            return (
-                f"field 'zone': {_at_line(name, line)} starts or ends with a space: no campaign's zone would match it"
-            )
-    return None
-
-
-def _at_line(zone: str, line: int) -> str:
-    return f"{zone!r} (line {line})" if line else repr(zone)
-
-
-def _zone_name_warnings(truth: Sequence[TruthInterval], zone_positions: dict[str, Any] | None) -> list[str]:
-    """The truth's zones against the recording header's: a misspelt label, or a zone the walk left out."""
-    listed = set(zone_positions or {}) - {OUTSIDE}
-    if not listed:
-        return []
-    first_line: dict[str, int] = {}
-    for iv in truth:
-        first_line.setdefault(iv.zone, iv.line)
-    out = []
-    if unlisted := sorted(set(first_line) - listed - {OUTSIDE}):
-        out.append(
-            f"truth zones not among the recording header's zones: "
-            f"{', '.join(_at_line(z, first_line[z]) for z in unlisted)}; check the spelling "
-            "(they are fitted as zones of their own)"
-        )
-    if unwalked := sorted(listed - set(first_line)):
-        out.append(
-            f"zones in the recording header that the walk never labels: {', '.join(unwalked)}; they are not in "
-            "the model (a shopper there is placed in a zone that was walked): walk them and fit again"
-        )
-    return out
-
-
-# Fewer seconds with a reading than this on the street is no fingerprint of it (two readings made a simulated
-# walk's `outside` class with no labelled step at all): the class is left out, as when nothing was heard there.
-MIN_STREET_HEARD_S = 3
-MIN_ZONE_WALK_S = 10.0  # a fingerprint from fewer seconds than this is a guess: one standing spot, one facing
-
-
-def _zone_walk_seconds(truth: Iterable[TruthInterval]) -> dict[str, float]:
-    """How long the walk's truth says each zone was walked."""
-    out: dict[str, float] = {}
-    for iv in truth:
-        out[iv.zone] = out.get(iv.zone, 0.0) + iv.t_end - iv.t_start
-    return out
-
-
-def _walked_enough(walked_s: float) -> bool:
-    return walked_s >= 2 * MIN_ZONE_WALK_S
-
-
-def _thin_zone_advice(walked_s: float) -> str:
-    """What to do about a zone heard too little: walk it longer or, if it was walked long enough and still
-    barely heard, put a receiver in reach (a longer walk will not help then)."""
-    if _walked_enough(walked_s):
-        return (
-            "no receiver reliably reaches it; a receiver in or next to it helps (docs/install-raspberry-pi.md, "
-            "section 0)"
-        )
-    return (
-        "walk it for about two minutes, a new spot every five seconds or so (docs/install-raspberry-pi.md, section 9)"
-    )
-
-
-def _unrecorded(zone: str, index: _Intervals, span: tuple[float, float]) -> str | None:
-    """Why a zone has no sample when the recording is at fault: every one of its truth intervals lies after the
-    recording's last advertisement (it stopped early) or before its first (it started late)."""
-    ivs = [iv for per in index.ivs.values() for iv in per if iv.zone == zone]
-    lo, hi = span
-    if ivs and all(iv.t_start > hi for iv in ivs):
-        first = min(iv.t_start for iv in ivs)
-        # the device heard well before the truth's first interval: the whole truth may be late, not the recording
-        start = min(iv.t_start for per in index.ivs.values() for iv in per)
-        late = (
-            f"; or, if it holds the whole walk, the truth's clock runs ahead: its first interval starts "
-            f"{start - lo:.0f} s after the recording does"
-            if start - lo > ADJACENT_GAP_S
-            else ""
-        )
-        return (
-            f"the recording ends at {hi:.3f}, before the truth's intervals of zone {zone!r} (the first starts at "
-            f"{first:.3f}): it stopped before that part of the walk; record the walk again{late}"
-        )
-    if ivs and all(iv.t_end < lo for iv in ivs):
-        last = max(iv.t_end for iv in ivs)
-        return (
-            f"the recording starts at {lo:.3f}, after the truth's intervals of zone {zone!r} (the last ends at "
-            f"{last:.3f}): it started after that part of the walk; record the walk again"
-        )
-    return None
-
-
-def _zone_amount_checks(
-    classes: list[str],
-    rs: Sequence[Reading],
-    index: _Intervals,
-    walked_s: dict[str, float],
-    span: tuple[float, float],
-) -> list[str]:
-    """Every class must have been heard; one heard only briefly gets a warning (its fingerprint is thin).
-    `span` is the recording's first and last advertisement time."""
-    heard_s: dict[str, set[tuple[int, int]]] = {c: set() for c in classes}
-    for r in rs:
-        iv = index.at(r.device, r.t)
-        if iv is not None and iv.zone in heard_s:
-            # distinct seconds with a reading, counted from the interval's start: by the clock's seconds a 5 s
-            # interval touches six and was "heard in only 6 s"
-            heard_s[iv.zone].add((id(iv), int(r.t - iv.t_start)))
-    out = []
-    for c in classes:
-        n = len(heard_s[c])
-        if n == 0:
-            # a recording that stopped early was blamed on the truth file, whose intervals were right
-            if (cut := _unrecorded(c, index, span)) is not None:
-                raise CalibrationError(cut, about="scans")
-            raise CalibrationError(
-                f"no labelled samples for zone {c!r}: the device was not heard while there", about="truth"
-            )
-        if n < MIN_ZONE_WALK_S:
-            walked = walked_s.get(c, 0.0)
-            of = (
-                f"was walked for {walked:.0f} s but heard in only {n} s of it"
-                if _walked_enough(walked)
-                else f"was heard in only {n} s of the walk"
-            )
-            out.append(f"zone {c!r} {of}: its fingerprint rests on few readings; " + _thin_zone_advice(walked))
-    if len(classes) == 1:
-        out.append(f"the walk labels one zone only ({classes[0]!r}): every estimate will be that zone")
-    return out
-
-
-# ---- the grid method -------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Geometry:
-    grid: Grid
-    rx_xy: FloatArray
-
-
-def _polygons(d: dict[str, Any], warnings: list[str]) -> dict[str, list[tuple[float, float]]]:
-    out: dict[str, list[tuple[float, float]]] = {}
-    for name, v in d.items():
-        if not isinstance(v, dict) or "polygon" not in v:
-            continue
-        pts = _polygon_points(v["polygon"])
-        if pts is None:
-            warnings.append(
-                f"recording header: zones.{name}.polygon: expected at least three [x, y] points in metres within "
-                f"+-{COORD_LIMIT_M:g}; without it the floor grid is left out"
-            )
-        else:
-            out[name] = pts
-    return out
-
-
-def _grid_geometry(
-    classes: list[str],
-    receivers: list[str],
-    rx_pos: dict[str, tuple[float, float]],
-    polygons: dict[str, list[tuple[float, float]]],
-    params: Params,
-) -> tuple[_Geometry | None, str]:
-    """The floor grid when every zone has a polygon and at least two receivers have positions; else None and
-    what it would need."""
-    zones = [c for c in classes if c != OUTSIDE]
-    if not all(z in polygons for z in zones):
-        return None, "it needs zone polygons for every zone"
-    if len(receivers) < 2 or not all(rx in rx_pos for rx in receivers):
-        return None, "it needs two receivers or more that heard the walk, each with a position"
-    outside = classes.index(OUTSIDE) if OUTSIDE in classes else None
-    zone_polygons = {z: polygons[z] for z in zones}
-    cells = grid_cells(zone_polygons, params.grid_cell_m, outside is not None)
-    if cells > MAX_GRID_CELLS:
-        return None, (
-            f"the zone polygons span {cells:,} cells of {params.grid_cell_m:g} m, more than the {MAX_GRID_CELLS:,} "
-            "it runs on (a very large floor, or polygons not in metres)"
-        )
-    grid = build_grid(classes, zone_polygons, params.grid_cell_m, outside)
-    if any(not (grid.cls == ci).any() for ci in range(len(classes))):
-        return None, "it needs every zone to be at least one grid cell wide"
-    rx_xy = np.array([rx_pos.get(rx, (math.nan, math.nan)) for rx in receivers], dtype=np.float64)
-    return _Geometry(grid, rx_xy), ""
-
-
-def _interval_ids(ivs: list[TruthInterval | None]) -> np.ndarray[Any, np.dtype[np.int64]]:
-    ids: dict[int, int] = {}
-    return np.array([-1 if iv is None else ids.setdefault(id(iv), len(ids)) for iv in ivs], dtype=np.int64)
-
-
-def _grid_loglik(scorer: GridScorer, x: FloatArray, heard: FloatArray, chunk: int = 256) -> FloatArray:
-    out = np.zeros((len(x), len(scorer.cell_class)))
-    for i in range(0, len(x), chunk):
-        out[i : i + chunk] = scorer.loglik(x[i : i + chunk], heard[i : i + chunk])
-    return out
-
-
-def _grid_forward_all(steps: Steps, scorer: GridScorer, ll: FloatArray, weight: float, switch: float) -> FloatArray:
-    """Zone masses per step from the forward filter over cells, device by device, as the tracker runs it."""
-    out = np.zeros((len(steps.t), scorer.assign.shape[0]))
-    last: dict[str, FloatArray] = {}
-    for i, d in enumerate(steps.device):
-        dt = float(steps.dt[i])
-        prev = None if math.isnan(dt) else last.get(d)
-        p = scorer.forward(prev, ll[i] * weight, dt, switch)
-        last[d] = p
-        out[i] = scorer.class_mass(p)
-    return out
-
-
-def _grid_candidates(
-    geo: _Geometry,
-    steps: Steps,
-    y: np.ndarray[Any, np.dtype[np.int64]],
-    folds: np.ndarray[Any, np.dtype[np.int64]],
-    ivs: list[TruthInterval | None],
-    params: Params,
-    smoothing_grid_entry: tuple[str, float, float],
-    nb_lls: Callable[[float], list[FloatArray]],
-) -> list[tuple[float, Params, FloatArray, np.ndarray[Any, np.dtype[np.int64]], dict[str, Any]]]:
-    """Cross-validated grid models for these steps: the same folds, phone shifts and HMM grid as the fingerprints."""
-    labelled = y >= 0
-    groups = step_groups(steps.device, steps.t, _interval_ids(ivs))
-    n_classes = int(y.max()) + 1
-    radios = []
-    for k in range(CV_FOLDS):
-        train = labelled & (folds != k)
-        radios.append(
-            fit_radio(geo.grid, geo.rx_xy, steps.x[train], steps.heard[train], y[train], groups[train], n_classes)[0]
-        )
-    best_sigma: tuple[float, float, list[tuple[GridScorer, FloatArray]]] | None = None
-    for sigma in OFFSET_SIGMA_GRID_DB:
-        per_fold = []
-        hits = 0
-        for k in range(CV_FOLDS):
-            sc = GridScorer(geo.grid, geo.rx_xy, radios[k], n_classes, sigma, params.walk_speed_m_s, HOLE_POLICY)
-            ll = _grid_loglik(sc, steps.x + PHONE_SHIFTS_DB[k % len(PHONE_SHIFTS_DB)], steps.heard)
-            per_fold.append((sc, ll))
-            sel = labelled & (folds == k)
-            lik = np.exp(ll[sel] - ll[sel].max(axis=1, keepdims=True))
-            hits += int(((lik @ sc.assign.T).argmax(axis=1) == y[sel]).sum())
-        acc = hits / max(int(labelled.sum()), 1)
-        if best_sigma is None or acc > best_sigma[1]:
-            best_sigma = (sigma, acc, per_fold)
-    assert best_sigma is not None
-    sigma, _, per_fold = best_sigma
-    out = []
-    smoothing, window, q = smoothing_grid_entry
-    fingerprint = nb_lls(sigma)
-    for weight in WEIGHT_GRID:
-        nb_post = np.zeros((len(steps.t), n_classes))
-        for k in range(CV_FOLDS):
-            pk = _forward_all(steps, fingerprint[k], weight, GRID_SWITCH_TIME_S, params.step_evidence_cap)
-            nb_post[folds == k] = pk[folds == k]
-        for speed in WALK_SPEED_GRID_M_S:
-            grid_post = np.zeros((len(steps.t), n_classes))
-            for k, (sc, ll) in enumerate(per_fold):
-                sc.set_speed(speed)
-                pk = _grid_forward_all(steps, sc, ll, weight, GRID_SWITCH_TIME_S)
-                grid_post[folds == k] = pk[folds == k]
-            for blend in GRID_BLEND_GRID:
-                post = (1.0 - blend) * grid_post + blend * nb_post
-                pred = _shown(steps, post, 0.0)
-                acc = float((pred[labelled] == y[labelled]).mean())
-                flaps = _flap_rate(steps, pred, y, ivs)
-                settings = {
-                    "method": "grid",
-                    "offset_sigma_db": sigma,
-                    "likelihood_weight": weight,
-                    "switch_time_s": GRID_SWITCH_TIME_S,
-                    "walk_speed_m_s": speed,
-                    "grid_blend": blend,
-                    "confirm_s": 0.0,
-                }
-                chosen = Params(**{**params.__dict__, **settings})
-                row = {
-                    **settings,
-                    "smoothing": smoothing,
-                    "window_s": window,
-                    "kalman_q": q,
-                    "cv_accuracy": round(acc, 4),
-                    "cv_flap_rate_per_min": round(flaps, 3),
-                }
-                out.append((acc - FLAP_PENALTY_PER_MIN * flaps, chosen, post, pred, row))
-    return out
-
-
-# ---- evaluate ---------------------------------------------------------------------------------------------------
-
-
-def evaluate(
-    model: ZoneModel, adverts: Iterable[Advert], truth: list[TruthInterval], *, method: str | None = None
-) -> dict[str, Any]:
-    """Scores the tracker's estimates as the live pipeline makes them, one per labelled sample (SPEC section 5: a
-    (device, time) with an advertisement inside a truth interval, however many receivers heard it): the estimate
-    describing that time (pairing.py; with the forward filter alone, the estimate right after the advertisement)."""
-    index = _Intervals(truth)
-    tracker = ZoneTracker(model, method=method)
-    rows: list[tuple[Reading, TruthInterval, ZoneEstimate]] = []
-
-    def paired(device: str, t: float, item: tuple[Reading, TruthInterval], est: ZoneEstimate) -> None:
-        rows.append((item[0], item[1], est))
-
-    pairing: EstimatePairing[tuple[Reading, TruthInterval]] = EstimatePairing(paired)
-
-    times = SampleTimes()
-
-    def record(r: Reading, est: ZoneEstimate) -> None:
-        pairing.estimate(r.device, est)
-        iv = index.at(r.device, r.t)
-        if iv is not None and times.first(r.device, r.t):
-            pairing.sample(r.device, r.t, (r, iv))
-
-    # as the daemon runs it: a receiver silent where the walk says it would hear these devices is left out
-    watch = ReceiverWatch(tracker)
-
-    def watched(adverts: Iterable[Advert]) -> Iterator[Advert]:
-        heard, due, check = watch.heard, watch.due, watch.check
-        for a in adverts:
-            heard(a.rx)
-            if due(a.t):
-                check(a.t)
-            yield a
-
-    drive(tracker, readings(watched(adverts), truth), record)
-    pairing.flush()
-    tracker.expire(math.inf)  # every visit over: the level survey holds them all
-    level = tracker.level.report()
-    n = len(rows)
-    correct = sum(1 for _, iv, est in rows if est.zone == iv.zone)
-    labels = sorted({iv.zone for _, iv, _ in rows} | set(model.classes))
-    per_zone: dict[str, dict[str, float | int | None]] = {}
-    for z in labels:
-        tp = sum(1 for _, iv, est in rows if iv.zone == z and est.zone == z)
-        support = sum(1 for _, iv, _ in rows if iv.zone == z)
-        predicted = sum(1 for _, _, est in rows if est.zone == z)
-        # null, not 0: a zone never predicted has no precision and one never visited no recall (a 0 read as
-        # "always wrong" on a recording that simply did not reach that zone)
-        per_zone[z] = {
-            "precision": round(tp / predicted, 4) if predicted else None,
-            "recall": round(tp / support, 4) if support else None,
-            "support": support,
-        }
-    return {
-        "zone_accuracy": round(correct / n, 4) if n else 0.0,
-        "samples": n,
-        "unknown_share": round(sum(1 for *_, e in rows if e.zone == UNKNOWN) / n, 4) if n else 0.0,
-        "per_zone": per_zone,
-        "flap_rate_per_min": round(_eval_flaps(rows), 3),
-        "decision_latency_s": _eval_latency(rows, index),
-        "method": method or model.params.method,
-        # the truth devices against the walk's device (zones/level.py); None for fewer visits than it needs
-        "device_level_vs_walk_db": None if level is None else level["median_db"],
-        "device_level_visits": 0 if level is None else level["devices"],
-        "device_level_warning": None if level is None else level["warning"],
-        "receivers_left_out_s": {rx: round(v, 1) for rx, v in sorted(watch.left_out_s.items())},
-    }
-
-
-def _eval_flaps(rows: list[tuple[Reading, TruthInterval, ZoneEstimate]]) -> float:
-    """Zone changes per minute inside unchanged truth, counted once the estimate first reached the true zone.
-
-    Unknown in between is skipped: A, unknown, A is no change; A, unknown, B is one.
-    """
-    changes = 0
-    seen: set[int] = set()
-    minutes = 0.0
-    state: dict[str, tuple[int, bool, str]] = {}
-    for r, iv, est in rows:
-        if id(iv) not in seen:
-            seen.add(id(iv))
-            minutes += (iv.t_end - iv.t_start) / 60.0
-        if est.zone == UNKNOWN:
-            continue  # "don't know" is not a move: rules ignore it, so only real zone changes count
-        cur = state.get(r.device)
-        if cur is None or cur[0] != id(iv):
-            state[r.device] = (id(iv), est.zone == iv.zone, est.zone)
-            continue
-        _, settled, last = cur
-        if settled and est.zone != last:
-            changes += 1
-        state[r.device] = (id(iv), settled or est.zone == iv.zone, est.zone)
-    return changes / minutes if minutes > 0 else 0.0
-
-
-def _eval_latency(rows: list[tuple[Reading, TruthInterval, ZoneEstimate]], index: _Intervals) -> float | None:
-    """Median delay from a real zone change (an interval following another zone's) to the first correct estimate."""
-    first_right: dict[int, float] = {}
-    by_id: dict[int, TruthInterval] = {}
-    for r, iv, est in rows:
-        by_id[id(iv)] = iv
-        if est.zone == iv.zone and id(iv) not in first_right:
-            first_right[id(iv)] = r.t
-    delays = []
-    for ivs in index.ivs.values():
-        for prev, iv in itertools.pairwise(ivs):
-            if prev.zone == iv.zone or iv.t_start - prev.t_end > ADJACENT_GAP_S or id(iv) not in by_id:
-                continue
-            if id(iv) in first_right:
-                delays.append(first_right[id(iv)] - iv.t_start)
-            else:
-                delays.append(iv.t_end - iv.t_start)  # never reached: count the whole interval
-    return round(float(np.median(delays)), 2) if delays else None

@@ -12,13 +12,8 @@ import pytest
 
 from gateway.sources.recording import read_recording
 from gateway.truth import read_truth
-from gateway.zones.calibrate import (
-    FIT_OFFSET_LEARNING_RATE,
-    FIT_STILL_EXIT_FACTOR,
-    FIT_STILL_MOTION_DB,
-    evaluate,
-    fit,
-)
+from gateway.zones.calibrate import FIT_OFFSET_LEARNING_RATE, FIT_STILL_EXIT_FACTOR, FIT_STILL_MOTION_DB, fit
+from gateway.zones.evaluate import evaluate
 from gateway.zones.tracker import ZoneTracker
 from simulator.standing import standing_phones
 

@@ -9,16 +9,12 @@ import pytest
 from gateway.adverts import NO_RSSI_DBM, Advert, encode_ibeacon
 from gateway.truth import TruthInterval
 from gateway.zones import liveness
-from gateway.zones.calibrate import (
-    PHONE_SHIFTS_DB,
-    SWITCH_TIME_GRID_S,
-    CalibrationError,
-    FitResult,
-    evaluate,
-    fit,
-)
+from gateway.zones.calibrate import SWITCH_TIME_GRID_S, FitResult, fit
+from gateway.zones.crossval import PHONE_SHIFTS_DB
 from gateway.zones.estimate import OUTSIDE
+from gateway.zones.evaluate import evaluate
 from gateway.zones.model import ZoneModel
+from gateway.zones.walkcheck import CalibrationError
 from tests.zones.synth import Store, calibration_walk, make_store, store_day, walk
 
 
@@ -207,7 +203,7 @@ def test_overlapping_truth_intervals_are_named_in_a_warning(
 
 def test_an_interval_that_runs_over_several_others_is_named_with_each() -> None:
     """'Caisse 1' typed with a wrong end covered 'Café' and 'Fruits' after it; only the first overlap was named."""
-    from gateway.zones.calibrate import overlap_warning
+    from gateway.zones.walkcheck import overlap_warning
 
     t0 = 1_772_438_400.0
     truth = [

@@ -15,10 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.zones import grid as grid_module
-from gateway.zones.calibrate import CalibrationError, FitResult, evaluate, fit
+from gateway.zones.calibrate import FitResult, fit
+from gateway.zones.evaluate import evaluate
 from gateway.zones.grid import points_in_polygon
 from gateway.zones.model import ZoneModel, ZonesError
 from gateway.zones.tracker import ZoneTracker
+from gateway.zones.walkcheck import CalibrationError
 from tests.zones.reference import ReferenceTracker
 from tests.zones.synth import Store, calibration_walk, store_day
 

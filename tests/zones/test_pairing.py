@@ -7,8 +7,9 @@ import itertools
 
 import pytest
 
-from gateway.zones.calibrate import FitResult, evaluate
+from gateway.zones.calibrate import FitResult
 from gateway.zones.estimate import UNKNOWN, ZoneEstimate
+from gateway.zones.evaluate import evaluate
 from gateway.zones.pairing import EstimatePairing
 from gateway.zones.replay import drive
 from gateway.zones.samples import Reading, readings
