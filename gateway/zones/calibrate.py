@@ -18,7 +18,7 @@ import numpy as np
 
 from gateway.adverts import NO_RSSI_DBM, Advert
 from gateway.truth import TruthInterval
-from gateway.zones.classify import FloatArray, make_scorer
+from gateway.zones.classify import FloatArray
 from gateway.zones.crossval import (
     CV_FOLDS,
     FLAP_PENALTY_PER_MIN,
@@ -27,21 +27,15 @@ from gateway.zones.crossval import (
     Candidate,
     confidence_threshold,
     flap_rate,
+    held_out_posterior,
+    held_out_scores,
     interval_gain,
     step_folds,
 )
 from gateway.zones.estimate import OUTSIDE
-from gateway.zones.floorplan import far_receivers, header_polygons, header_positions
-from gateway.zones.grid import (
-    bias_entries,
-    fit_radio,
-    radio_entries,
-    step_groups,
-    zones_without_receiver,
-)
-from gateway.zones.gridfit import grid_candidates, grid_geometry, interval_ids
+from gateway.zones.floorplan import header_geometry
+from gateway.zones.gridfit import Geometry, grid_candidates, grid_geometry, write_floor_radio
 from gateway.zones.model import (
-    COORD_LIMIT_M,
     Params,
     ZoneModel,
     ZonesError,
@@ -49,21 +43,21 @@ from gateway.zones.model import (
     pathloss_ok,
 )
 from gateway.zones.pathloss import fit_log_distance
-from gateway.zones.samples import readings
+from gateway.zones.samples import Reading, readings
 from gateway.zones.walkcheck import (
-    MIN_STREET_HEARD_S,
     CalibrationError,
     Intervals,
     check_time_span,
     overlap_warning,
     span,
+    street_check,
     thin_zone_advice,
     zone_amount_checks,
     zone_name_warnings,
     zone_spelling_problem,
     zone_walk_seconds,
 )
-from gateway.zones.walksteps import STD_FLOOR_DB, Steps, compute_steps, fit_stats, forward_all, packet_interval, shown
+from gateway.zones.walksteps import STD_FLOOR_DB, Steps, compute_steps, fit_stats, packet_interval, shown
 
 FIT_METHODS = ("offset_nb", "grid", "auto")  # what `fit` can be asked for (the baselines are scored, not fitted)
 
@@ -154,6 +148,35 @@ class FitResult:
 # ---- fit --------------------------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Walk:
+    """A calibration walk, checked: what the fit works from."""
+
+    adverts: list[Advert]  # all of the recording's, in time order
+    readings: list[Reading]  # the truth devices' readings that carry a level
+    truth: list[TruthInterval]  # without `outside` when the street was (almost) not heard
+    receivers: list[str]  # those that heard the walk
+    zones: list[str]
+    classes: list[str]  # the zones, then `outside` when the walk has it
+    index: Intervals
+    walked_s: dict[str, float]  # how long the truth says each zone was walked
+    warnings: list[str]
+
+
+@dataclass
+class _Search:
+    """What cross-validation found: the best fingerprint candidate and its siblings, the best grid candidate, and
+    a row per setting tried for the report."""
+
+    table: list[dict[str, Any]] = field(default_factory=list)
+    best: Candidate | None = None
+    # the best candidate's siblings, by (switch time, confirm), for the one-standard-error rule; only the best's
+    # group is kept: each candidate holds a posterior per walk step, and all of them would take about 100 MB on the
+    # department store's walk
+    best_group: dict[tuple[float, float], Candidate] = field(default_factory=dict)
+    best_grid: Candidate | None = None
+
+
 def fit(
     adverts: Iterable[Advert],
     truth: list[TruthInterval],
@@ -163,6 +186,101 @@ def fit(
     method: str = "offset_nb",
     smoothing_grid: Sequence[tuple[str, float, float]] = SMOOTHING_GRID,
 ) -> FitResult:
+    """The zone model for a labelled walk. `method` "offset_nb" (the default): the fingerprints; with a floor plan
+    in the header the grid's radio is fitted and written too, with the grid's default settings, for switching
+    `method` by hand. "auto": the grid when it cross-validates clearly better. "grid": the grid only (the
+    fingerprints are still fitted: the grid may blend them). Raises CalibrationError naming what is wrong."""
+    walk = _checked_walk(adverts, truth, receivers, zone_positions)
+    warnings = walk.warnings
+    if method not in FIT_METHODS:
+        raise CalibrationError(f"method {method!r}: expected one of {', '.join(FIT_METHODS)}")
+    only_grid = method == "grid"
+    # "auto" lets cross-validation pick the grid over the fingerprints (one-standard-error rule below). It is not
+    # the default: where it picked the grid it lost accuracy on every simulated set measured (docs/zones.md,
+    # round 3) and the grid costs 3-4x the CPU per step. Only "grid" and "auto" cross-validate the grid's
+    # settings: that is about three quarters of a fit's time on a large floor (a 50 x 30 m store's walk:
+    # 10.6 s of CPU with it, 2.7 s without), and the default fit never used the result.
+    auto = method == "auto"
+    base = Params(method="offset_nb", kalman_r_db2=round(_kalman_r(walk), 2), offset_sigma_db=FIT_OFFSET_SIGMA_DB)
+    rx_pos, z_pos, polygons = header_geometry(
+        receivers or {}, zone_positions or {}, walk.classes, walk.receivers, warnings
+    )
+    geometry, no_grid = grid_geometry(walk.classes, walk.receivers, rx_pos, polygons, base)
+    if only_grid and geometry is None:
+        raise CalibrationError(f"method 'grid' cannot run on this walk: {no_grid}")
+    if geometry is None and "cells" in no_grid:
+        warnings.append(f"the floor grid is left out: {no_grid}; the fingerprints do not need it")
+
+    search = _Search()
+    for smoothing in smoothing_grid:
+        _search_smoothing(search, walk, base, smoothing, geometry if only_grid or auto else None, only_grid)
+    best, switch_choice, grid_margin = _choose(search, walk.index, auto)
+    _, params, steps, post, yf, pred, pooled_spread = best
+    y = yf.astype(np.int64)
+    labelled = y >= 0
+    conf = post[labelled, pred[labelled]]
+    correct = pred[labelled] == y[labelled]
+    params.confidence_threshold = round(confidence_threshold(conf, correct, len(walk.classes)), 4)
+    params.walk_interval_s = packet_interval(steps)
+    params.smoothing_lag_s = FIT_SMOOTHING_LAG_S
+    params.still_motion_db = FIT_STILL_MOTION_DB
+    params.still_exit_factor = FIT_STILL_EXIT_FACTOR
+    params.offset_learning_rate = FIT_OFFSET_LEARNING_RATE
+    params.offset_step_spread_db = FIT_OFFSET_STEP_SPREAD_DB
+    blend_margin = None
+    if params.method == "offset_nb":
+        blend_margin = _centroid_blend_margin(best, walk)
+        # the walk can veto the default, not choose it: it only sees what a silence means where it has silences
+        vetoed = blend_margin[0] < -FIT_CENTROID_VETO_SE * blend_margin[1]
+        params.centroid_blend = 0.0 if vetoed else FIT_CENTROID_BLEND
+
+    n_classes = len(walk.classes)
+    stats = fit_stats(
+        steps.x[labelled], steps.heard[labelled], y[labelled], n_classes, params.absent_rssi, pooled_spread
+    )
+    model = ZoneModel(walk.zones, walk.receivers, walk.classes, *stats, params, rx_pos, z_pos)
+    if geometry is not None:
+        ivs = [walk.index.at(d, float(t)) for d, t in zip(steps.device, steps.t, strict=True)]
+        pathloss_points = write_floor_radio(model, geometry, steps, y, ivs, polygons)
+    else:
+        pathloss_points = _log_distance_curves(model, steps, y, rx_pos, z_pos)
+    _drop_implausible_radio(model, warnings)
+
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    for t_, p_ in zip(y[labelled], pred[labelled], strict=True):
+        confusion[t_, p_] += 1
+    report: dict[str, Any] = {
+        "classes": walk.classes,
+        "receivers": walk.receivers,
+        "readings": len(walk.readings),
+        "steps": int(labelled.sum()),
+        "samples_per_class": {c: int((y == i).sum()) for i, c in enumerate(walk.classes)},
+        "cv_accuracy": round(float(correct.mean()), 4),
+        "pooled_spread": pooled_spread,
+        "method": params.method,
+        "grid_cv_gain_and_se": grid_margin,
+        "centroid_blend_cv_gain_and_se": blend_margin,
+        "switch_time_one_se": switch_choice,
+        "cv_unknown_share": round(float((conf < params.confidence_threshold).mean()), 4),
+        "chosen": params.to_toml(),
+        "cv_table": search.table,
+        "cv_confusion": confusion.tolist(),
+        "pathloss": {rx: {"rssi_at_1m": a, "exponent": n} for rx, (a, n) in model.pathloss.items()},
+        "pathloss_points": pathloss_points,
+        # the floor plan as walked, for the report's plan even where the model keeps no polygons (no grid)
+        "zone_polygons": polygons,
+    }
+    return FitResult(model, report, warnings)
+
+
+def _checked_walk(
+    adverts: Iterable[Advert],
+    truth: list[TruthInterval],
+    receivers: dict[str, Any] | None,
+    zone_positions: dict[str, Any] | None,
+) -> _Walk:
+    """The walk's readings and classes; raises CalibrationError for what no model can come from, and collects a
+    warning for each thing that weakens the one that does."""
     if not truth:
         raise CalibrationError("the truth file has no intervals", about="truth")
     if (clash := zone_spelling_problem(truth)) is not None:
@@ -191,25 +309,8 @@ def fit(
         )
     if (overlap := overlap_warning(truth)) is not None:
         warnings.append(overlap)
-    street = Intervals([iv for iv in truth if iv.zone == OUTSIDE])
-    if not street.ivs:
-        warnings.append(
-            "the walk has no 'outside' part: the model has no 'outside' class, so a shopper on the pavement by the "
-            "door is placed in the store; walk a zone named 'outside' too (install guide, section 9)"
-        )
-    street_s = {int(r.t) for r in rs if street.at(r.device, r.t) is not None} if street.ivs else set()
-    if street.ivs and len(street_s) < MIN_STREET_HEARD_S:
-        # (almost) not heard on the street: no "outside" fingerprint to learn; a shopper who leaves goes quiet
-        held = (
-            "the walk's 'outside' intervals hold no advertisement of the device"
-            if not street_s
-            else f"the device was heard in only {len(street_s)} s of the walk's 'outside' intervals"
-        )
-        warnings.append(
-            f"{held} (no receiver reaches the street): the model has no 'outside' class, and a shopper who leaves "
-            "is noticed by going quiet"
-        )
-        truth = [iv for iv in truth if iv.zone != OUTSIDE]
+    truth, street = street_check(truth, rs)
+    warnings.extend(street)
     heard_rx = sorted({r.rx for r in rs})
     for rx in receivers or {}:
         if rx not in heard_rx:
@@ -217,8 +318,7 @@ def fit(
     zones = sorted({iv.zone for iv in truth if iv.zone != OUTSIDE})
     if not zones:
         raise CalibrationError("the truth file names no zone (only 'outside')", about="truth")
-    has_outside = any(iv.zone == OUTSIDE for iv in truth)
-    classes = zones + ([OUTSIDE] if has_outside else [])
+    classes = zones + ([OUTSIDE] if any(iv.zone == OUTSIDE for iv in truth) else [])
     if len(heard_rx) == 1 and len(classes) > 1:
         # nothing but a level to go on, and no second receiver to learn a device's offset from: how loud the
         # walk's device reads against shoppers' phones decides the zones (docs/zones.md, round 15)
@@ -227,278 +327,191 @@ def fit(
             "so the walk's device decides them, and the gateway's check of that device (\"devices vs walk\") needs "
             "two; walk with a phone carried the way shoppers carry theirs (install guide, section 9)"
         )
-    cls_index = {c: i for i, c in enumerate(classes)}
     index = Intervals(truth)
     warnings.extend(zone_name_warnings(truth, zone_positions))
     walked_s = zone_walk_seconds(truth)
     warnings.extend(zone_amount_checks(classes, rs, index, walked_s, span(all_adverts)))
+    return _Walk(all_adverts, rs, truth, heard_rx, zones, classes, index, walked_s, warnings)
 
-    # a robust measurement-noise estimate for the Kalman filter: spread of raw readings inside one interval
+
+def _kalman_r(walk: _Walk) -> float:
+    """A robust measurement-noise estimate for the Kalman filter: the median spread of raw readings of one
+    receiver inside one truth interval."""
     by_key: dict[tuple[int, str], list[float]] = {}
-    for r in rs:
-        iv = index.at(r.device, r.t)
+    for r in walk.readings:
+        iv = walk.index.at(r.device, r.t)
         if iv is not None:
             by_key.setdefault((id(iv), r.rx), []).append(float(r.rssi))
     variances = [float(np.var(v, ddof=1)) for v in by_key.values() if len(v) >= 3]
     kalman_r = float(np.median(variances)) if variances else 25.0
-    kalman_r = max(kalman_r, STD_FLOOR_DB**2)
+    return max(kalman_r, STD_FLOOR_DB**2)
 
-    # method "offset_nb" (the default): the fingerprints; with geometry the grid's radio (path-loss curves, levels,
-    # sensitivities) is fitted and written too, with the grid's default settings, for switching `method` by hand;
-    # "auto": the grid when it cross-validates better; "grid": the grid only (the fingerprints are still fitted: the
-    # grid may blend them)
-    if method not in FIT_METHODS:
-        raise CalibrationError(f"method {method!r}: expected one of {', '.join(FIT_METHODS)}")
-    only_grid = method == "grid"
-    # "auto" lets cross-validation pick the grid over the fingerprints (one-standard-error rule below). It is not
-    # the default: where it picked the grid it lost accuracy on every simulated set measured (docs/zones.md,
-    # round 3) and the grid costs 3-4x the CPU per step. Only "grid" and "auto" cross-validate the grid's
-    # settings: that is about three quarters of a fit's time on a large floor (a 50 x 30 m store's walk:
-    # 10.6 s of CPU with it, 2.7 s without), and the default fit never used the result.
-    auto = method == "auto"
-    base = Params(
-        method="offset_nb" if only_grid or auto else method,
-        kalman_r_db2=round(kalman_r, 2),
-        offset_sigma_db=FIT_OFFSET_SIGMA_DB,
-    )
-    rx_pos = header_positions(receivers or {}, "receivers", warnings)
-    # receivers far off are named below, with the polygons; a zone is where zones.toml takes it or nowhere
-    z_pos = header_positions(zone_positions or {}, "zones", warnings, COORD_LIMIT_M)
-    # only the walked zones: a polygon of a zone the model does not know would make the file unloadable
-    polygons = {z: poly for z, poly in header_polygons(zone_positions or {}, warnings).items() if z in cls_index}
-    far = far_receivers(rx_pos, polygons) if polygons else []
-    if far:
-        warnings.append(
-            f"receivers placed far from the zones in the recording's header: {', '.join(far)}; check their "
-            "positions (metres, in the zones' frame); the floor grid is left out"
-        )
-        rx_pos = {rx: p for rx, p in rx_pos.items() if rx not in far}
-    if polygons and rx_pos and (bare := zones_without_receiver(rx_pos, polygons)):
-        warnings.append(
-            f"zones with no receiver inside: {', '.join(bare)}; in simulation such zones were the hardest to tell "
-            "from their neighbours (one more receiver took the example store's coffee corner from 0.42 to 0.81 "
-            "for an estimator that knows the radio map; docs/install-raspberry-pi.md, section 0)"
-        )
-    if rx_pos and (unplaced := [rx for rx in heard_rx if rx not in rx_pos and rx not in far]):
-        warnings.append(
-            f"receivers heard on the walk without a position in the recording's header: {', '.join(unplaced)}; "
-            "the floor grid needs every receiver's position and is left out"
-        )
-    geometry, no_grid = (
-        grid_geometry(classes, heard_rx, rx_pos, polygons, base) if base.method == "offset_nb" else (None, "")
-    )
-    if only_grid and geometry is None:
-        raise CalibrationError(f"method 'grid' cannot run on this walk: {no_grid}")
-    if geometry is None and "cells" in no_grid:
-        warnings.append(f"the floor grid is left out: {no_grid}; the fingerprints do not need it")
-    table: list[dict[str, Any]] = []
-    best: Candidate | None = None
-    best_grid: Candidate | None = None
-    # the best candidate's siblings, by (switch time, confirm), for the one-standard-error rule below; only the best's
-    # group is kept: each candidate holds a posterior per walk step, and all of them would take about 100 MB on the
-    # department store's walk
-    best_group: dict[tuple[float, float], Candidate] = {}
-    for smoothing, window, q_grid in smoothing_grid:
-        q = q_grid if smoothing == "kalman" else base.kalman_q_db2_per_s
-        params = Params(**{**base.__dict__, "smoothing": smoothing, "window_s": window, "kalman_q_db2_per_s": q})
-        grid_params = Params(**params.__dict__)
-        steps = compute_steps(rs, heard_rx, params)
-        ivs, folds = step_folds(steps, index)
-        y = np.array([cls_index[iv.zone] if iv is not None else -1 for iv in ivs], dtype=np.int64)
-        for c in classes:
-            if not (y == cls_index[c]).any():
-                advice = (
-                    "stand outside by the door longer, or leave the 'outside' intervals out of the truth"
-                    if c == OUTSIDE
-                    else thin_zone_advice(walked_s.get(c, 0.0))
-                )
-                raise CalibrationError(
-                    f"zone {c!r} has no labelled step: its readings are too few or too brief to fit; " + advice,
-                    about="truth",
-                )
-        labelled = y >= 0
-        # Whether zones get spreads of their own: each held-out fold is replayed as if by another phone (shifted by
-        # PHONE_SHIFTS_DB), and what places those best is kept (a tie keeps per-zone spreads).
-        lls: list[FloatArray] = []
-        best_choice: tuple[bool, float] | None = None
-        for pooled in (False, True):
-            cand = []
-            hits = 0
-            for k in range(CV_FOLDS):
-                train = labelled & (folds != k)
-                stats = fit_stats(
-                    steps.x[train], steps.heard[train], y[train], len(classes), params.absent_rssi, pooled
-                )
-                scorer = make_scorer(ZoneModel(zones, heard_rx, classes, *stats, params))
-                xs = steps.x + PHONE_SHIFTS_DB[k % len(PHONE_SHIFTS_DB)]
-                ll = np.array([scorer.scores(xs[i], steps.heard[i]) for i in range(len(steps.t))])
-                cand.append(ll)
-                sel = labelled & (folds == k)
-                hits += int((ll[sel].argmax(axis=1) == y[sel]).sum())
-            acc_choice = hits / max(int(labelled.sum()), 1)
-            if best_choice is None or acc_choice > best_choice[1]:
-                best_choice, lls = (pooled, acc_choice), cand
-        assert best_choice is not None
-        pooled_choice = best_choice[0]
-        for weight in WEIGHT_GRID if base.method in ("offset_nb", "nb") else (1.0,):
-            group: dict[tuple[float, float], Candidate] = {}
-            for switch in SWITCH_TIME_GRID_S:
-                post = np.zeros((len(steps.t), len(classes)))
-                for k in range(CV_FOLDS):
-                    pk = forward_all(steps, lls[k], weight, switch, base.step_evidence_cap)
-                    sel = folds == k
-                    post[sel] = pk[sel]
-                for confirm in CONFIRM_GRID_S:
-                    pred = shown(steps, post, confirm)
-                    acc = float((pred[labelled] == y[labelled]).mean())
-                    flaps = flap_rate(steps, pred, y, ivs)
-                    score = acc - FLAP_PENALTY_PER_MIN * flaps
-                    table.append(
-                        {
-                            "smoothing": smoothing,
-                            "window_s": window,
-                            "kalman_q": q,
-                            "likelihood_weight": weight,
-                            "switch_time_s": switch,
-                            "confirm_s": confirm,
-                            "cv_accuracy": round(acc, 4),
-                            "cv_flap_rate_per_min": round(flaps, 3),
-                        }
-                    )
-                    if not only_grid:
-                        chosen = Params(
-                            **{
-                                **params.__dict__,
-                                "likelihood_weight": weight,
-                                "switch_time_s": switch,
-                                "confirm_s": confirm,
-                            }
-                        )
-                        candidate = (score, chosen, steps, post, y.astype(np.float64), pred, pooled_choice)
-                        group[switch, confirm] = candidate
-                        if best is None or score > best[0]:
-                            best = candidate
-            if any(c is best for c in group.values()):
-                best_group = group
-        if geometry is not None and (only_grid or auto):
-            nb_stats = [
-                fit_stats(
-                    steps.x[labelled & (folds != k)],
-                    steps.heard[labelled & (folds != k)],
-                    y[labelled & (folds != k)],
-                    len(classes),
-                    params.absent_rssi,
-                    pooled_choice,
-                )
-                for k in range(CV_FOLDS)
-            ]
 
-            def nb_lls(
-                sigma: float,
-                st: list[tuple[FloatArray, FloatArray, FloatArray]] = nb_stats,
-                p: Params = params,
-                s: Steps = steps,
-            ) -> list[FloatArray]:
-                """The fingerprint scores per fold with the grid's offset prior (the tracker's blend uses one)."""
-                out = []
-                for k in range(CV_FOLDS):
-                    mean_k, std_k, ph_k = st[k]
-                    pk = Params(**{**p.__dict__, "offset_sigma_db": sigma})
-                    scorer = make_scorer(ZoneModel(zones, heard_rx, classes, mean_k, std_k, ph_k, pk))
-                    xs = s.x + PHONE_SHIFTS_DB[k % len(PHONE_SHIFTS_DB)]
-                    out.append(np.array([scorer.scores(xs[i], s.heard[i]) for i in range(len(s.t))]))
-                return out
+def _labels(steps: Steps, ivs: list[TruthInterval | None], walk: _Walk) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Each step's class (-1: unlabelled); raises when a class has no labelled step, with what to do about it."""
+    cls_index = {c: i for i, c in enumerate(walk.classes)}
+    y = np.array([cls_index[iv.zone] if iv is not None else -1 for iv in ivs], dtype=np.int64)
+    for c in walk.classes:
+        if not (y == cls_index[c]).any():
+            advice = (
+                "stand outside by the door longer, or leave the 'outside' intervals out of the truth"
+                if c == OUTSIDE
+                else thin_zone_advice(walk.walked_s.get(c, 0.0))
+            )
+            raise CalibrationError(
+                f"zone {c!r} has no labelled step: its readings are too few or too brief to fit; " + advice,
+                about="truth",
+            )
+    return y
 
-            for cand_score, cand_params, post, pred, row in grid_candidates(
-                geometry, steps, y, folds, ivs, grid_params, (smoothing, window, q), nb_lls
-            ):
-                table.append(row)
-                if best_grid is None or cand_score > best_grid[0]:
-                    best_grid = (cand_score, cand_params, steps, post, y.astype(np.float64), pred, pooled_choice)
-    switch_choice = None
+
+def _search_smoothing(
+    search: _Search,
+    walk: _Walk,
+    base: Params,
+    smoothing_entry: tuple[str, float, float],
+    geometry: Geometry | None,
+    only_grid: bool,
+) -> None:
+    """Cross-validates every fingerprint setting (and with `geometry`, every grid setting) under one smoothing,
+    into `search`."""
+    smoothing, window, q_grid = smoothing_entry
+    q = q_grid if smoothing == "kalman" else base.kalman_q_db2_per_s
+    params = Params(**{**base.__dict__, "smoothing": smoothing, "window_s": window, "kalman_q_db2_per_s": q})
+    steps = compute_steps(walk.readings, walk.receivers, params)
+    ivs, folds = step_folds(steps, walk.index)
+    y = _labels(steps, ivs, walk)
+    labelled = y >= 0
+    n = len(walk.classes)
+
+    def scores(pooled: bool, p: Params = params) -> list[FloatArray]:
+        return held_out_scores(
+            steps,
+            y,
+            folds,
+            n,
+            lambda st: ZoneModel(walk.zones, walk.receivers, walk.classes, *st, p),
+            pooled,
+            p.absent_rssi,
+        )
+
+    # Whether zones get spreads of their own: each held-out fold is replayed as if by another phone (shifted by
+    # PHONE_SHIFTS_DB), and what places those best is kept (a tie keeps per-zone spreads).
+    best_choice: tuple[bool, float, list[FloatArray]] | None = None
+    for pooled in (False, True):
+        lls = scores(pooled)
+        hits = 0
+        for k in range(CV_FOLDS):
+            sel = labelled & (folds == k)
+            hits += int((lls[k][sel].argmax(axis=1) == y[sel]).sum())
+        acc_choice = hits / max(int(labelled.sum()), 1)
+        if best_choice is None or acc_choice > best_choice[1]:
+            best_choice = (pooled, acc_choice, lls)
+    assert best_choice is not None
+    pooled_choice, _, lls = best_choice
+    for weight in WEIGHT_GRID:
+        group: dict[tuple[float, float], Candidate] = {}
+        for switch in SWITCH_TIME_GRID_S:
+            post = held_out_posterior(steps, lls, folds, weight, switch, base.step_evidence_cap)
+            for confirm in CONFIRM_GRID_S:
+                pred = shown(steps, post, confirm)
+                acc = float((pred[labelled] == y[labelled]).mean())
+                flaps = flap_rate(steps, pred, y, ivs)
+                search.table.append(
+                    {
+                        "smoothing": smoothing,
+                        "window_s": window,
+                        "kalman_q": q,
+                        "likelihood_weight": weight,
+                        "switch_time_s": switch,
+                        "confirm_s": confirm,
+                        "cv_accuracy": round(acc, 4),
+                        "cv_flap_rate_per_min": round(flaps, 3),
+                    }
+                )
+                if only_grid:
+                    continue
+                chosen = Params(
+                    **{**params.__dict__, "likelihood_weight": weight, "switch_time_s": switch, "confirm_s": confirm}
+                )
+                score = acc - FLAP_PENALTY_PER_MIN * flaps
+                candidate = (score, chosen, steps, post, y.astype(np.float64), pred, pooled_choice)
+                group[switch, confirm] = candidate
+                if search.best is None or score > search.best[0]:
+                    search.best = candidate
+        if any(c is search.best for c in group.values()):
+            search.best_group = group
+    if geometry is None:
+        return
+
+    def nb_lls(sigma: float) -> list[FloatArray]:
+        """The fingerprint scores per fold with the grid's offset prior (the tracker's blend uses one)."""
+        return scores(pooled_choice, Params(**{**params.__dict__, "offset_sigma_db": sigma}))
+
+    for cand_score, cand_params, post, pred, row in grid_candidates(
+        geometry, steps, y, folds, ivs, Params(**params.__dict__), (smoothing, window, q), nb_lls
+    ):
+        search.table.append(row)
+        if search.best_grid is None or cand_score > search.best_grid[0]:
+            search.best_grid = (cand_score, cand_params, steps, post, y.astype(np.float64), pred, pooled_choice)
+
+
+def _choose(
+    search: _Search, index: Intervals, auto: bool
+) -> tuple[Candidate, dict[str, Any] | None, tuple[float, float] | None]:
+    """The candidate to write, what the switch-time rule chose over what (None: the best scoring's own), and the
+    grid's margin over the fingerprints with its standard error (None: the grid was not tried against them)."""
+    best, switch_choice, grid_margin = search.best, None, None
     if best is not None:
-        best, switch_choice = _stickiest_within_one_se(best, best_group, index)
-    grid_margin = None
-    if best_grid is not None:
+        best, switch_choice = _stickiest_within_one_se(best, search.best_group, index)
+    if search.best_grid is not None:
         if best is None:
-            best = best_grid
+            best = search.best_grid
         else:
             # One standard error rule: the walk is a handful of truth intervals, so a CV difference smaller than
             # its own spread over intervals is noise; the established fingerprints keep the benefit of the doubt.
             # (Measured: choosing the grid on any CV gain lost 2.6 points on average over five simulated days.)
-            _, se = interval_gain(best_grid, best, index)
-            grid_margin = (round(best_grid[0] - best[0], 4), round(se, 4))
-            if auto and best_grid[0] - best[0] > se:
-                best = best_grid
+            _, se = interval_gain(search.best_grid, best, index)
+            grid_margin = (round(search.best_grid[0] - best[0], 4), round(se, 4))
+            if auto and search.best_grid[0] - best[0] > se:
+                best = search.best_grid
     assert best is not None
-    _, params, steps, post, yf, pred, pooled_spread = best
-    y = yf.astype(np.int64)
+    return best, switch_choice, grid_margin
+
+
+def _log_distance_curves(
+    model: ZoneModel,
+    steps: Steps,
+    y: np.ndarray[Any, np.dtype[np.int64]],
+    rx_pos: dict[str, tuple[float, float]],
+    z_pos: dict[str, tuple[float, float]],
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Without a floor grid but with positions: each receiver's path-loss curve from its readings against the
+    distance to the middle of the zone they were taken in, into `model`; returns the points for the report."""
+    points: dict[str, tuple[list[float], list[float]]] = {}
+    if not (rx_pos and z_pos):
+        return points
     labelled = y >= 0
-    conf = post[labelled, pred[labelled]]
-    correct = pred[labelled] == y[labelled]
-    params.confidence_threshold = round(confidence_threshold(conf, correct, len(classes)), 4)
-    params.walk_interval_s = packet_interval(steps)
-    params.smoothing_lag_s = FIT_SMOOTHING_LAG_S
-    params.still_motion_db = FIT_STILL_MOTION_DB
-    params.still_exit_factor = FIT_STILL_EXIT_FACTOR
-    params.offset_learning_rate = FIT_OFFSET_LEARNING_RATE
-    params.offset_step_spread_db = FIT_OFFSET_STEP_SPREAD_DB
-    blend_margin = None
-    if params.method == "offset_nb":
-        blend_margin = _centroid_blend_margin(best, index, zones, heard_rx, classes)
-        # the walk can veto the default, not choose it: it only sees what a silence means where it has silences
-        vetoed = blend_margin[0] < -FIT_CENTROID_VETO_SE * blend_margin[1]
-        params.centroid_blend = 0.0 if vetoed else FIT_CENTROID_BLEND
+    for ri, rx in enumerate(model.receivers):
+        if rx not in rx_pos:
+            continue
+        sel = labelled & (steps.heard[:, ri] > 0)
+        ds, vs = [], []
+        for i in np.nonzero(sel)[0]:
+            zp = z_pos.get(model.classes[y[i]])
+            if zp is not None:
+                ds.append(math.dist(zp, rx_pos[rx]))
+                vs.append(float(steps.x[i, ri]))
+        points[rx] = (ds, vs)
+        f = fit_log_distance(np.array(ds), np.array(vs))
+        if f is not None:
+            model.pathloss[rx] = f
+    return points
 
-    mean, std, ph = fit_stats(
-        steps.x[labelled], steps.heard[labelled], y[labelled], len(classes), params.absent_rssi, pooled_spread
-    )
-    model = ZoneModel(zones, heard_rx, classes, mean, std, ph, params, rx_pos, z_pos)
-    pathloss_points: dict[str, tuple[list[float], list[float]]] = {}
-    if geometry is not None:
-        # the grid's curves, fitted with the walk positioned inside its zones, on every labelled step; written
-        # even when the fingerprints won, so a person can switch `params.method` to "grid" by hand
-        ivs_final = [index.at(d, float(t)) for d, t in zip(steps.device, steps.t, strict=True)]
-        radio, cells = fit_radio(
-            geometry.grid,
-            geometry.rx_xy,
-            steps.x[labelled],
-            steps.heard[labelled],
-            y[labelled],
-            step_groups(
-                [d for d, ok in zip(steps.device, labelled, strict=True) if ok],
-                steps.t[labelled],
-                interval_ids(ivs_final)[labelled],
-            ),
-            len(classes),
-        )
-        params.outside_loss_db = round(radio.outside_loss_db, 2)
-        model.zone_polygons = polygons
-        model.grid_radio = radio_entries(heard_rx, radio)
-        model.grid_bias = bias_entries(classes, heard_rx, radio)
-        xy = geometry.grid.xy[cells]
-        for ri, rx in enumerate(heard_rx):
-            if rx in model.grid_radio:
-                model.pathloss[rx] = (float(radio.rssi_at_1m[ri]), float(radio.exponent[ri]))
-                sel = steps.heard[labelled][:, ri] > 0
-                dists = np.sqrt(((xy[sel] - geometry.rx_xy[ri]) ** 2).sum(axis=1))
-                pathloss_points[rx] = (dists.tolist(), steps.x[labelled][sel, ri].tolist())
-    elif rx_pos and z_pos:
-        for ri, rx in enumerate(heard_rx):
-            if rx not in rx_pos:
-                continue
-            sel = labelled & (steps.heard[:, ri] > 0)
-            ds, vs = [], []
-            for i in np.nonzero(sel)[0]:
-                zp = z_pos.get(classes[y[i]])
-                if zp is not None:
-                    ds.append(math.dist(zp, rx_pos[rx]))
-                    vs.append(float(steps.x[i, ri]))
-            pathloss_points[rx] = (ds, vs)
-            f = fit_log_distance(np.array(ds), np.array(vs))
-            if f is not None:
-                model.pathloss[rx] = f
 
+def _drop_implausible_radio(model: ZoneModel, warnings: list[str]) -> None:
+    """Leaves out, with a warning, a receiver's curve or grid radio that is no radio's, and checks that what is
+    written will load (the same checks `config check` and the daemon apply)."""
     for rx, (a, n) in list(model.pathloss.items()):
         if not pathloss_ok(a, n):
             # a curve extrapolated from distances that do not fit the readings: no radio's, and not loadable
@@ -515,41 +528,15 @@ def fit(
                 "is no radio's; the grid leaves this receiver out"
             )
             del model.grid_radio[rx]
-    if params.method == "grid" and not (model.pathloss and model.grid_radio):
+    if model.params.method == "grid" and not (model.pathloss and model.grid_radio):
         raise CalibrationError(
             "method 'grid' cannot run on this walk: no receiver's path loss could be fitted (too few readings at "
             "known distances); fit the fingerprints (the default method)"
         )
-    try:  # what is written must load: the same checks `config check` and the daemon apply
+    try:
         ZoneModel.from_toml(model.to_toml())
     except ZonesError as e:
         raise CalibrationError(f"the fitted model cannot be written: {e}") from None
-
-    confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    for t_, p_ in zip(y[labelled], pred[labelled], strict=True):
-        confusion[t_, p_] += 1
-    report: dict[str, Any] = {
-        "classes": classes,
-        "receivers": heard_rx,
-        "readings": len(rs),
-        "steps": int(labelled.sum()),
-        "samples_per_class": {c: int((y == i).sum()) for i, c in enumerate(classes)},
-        "cv_accuracy": round(float(correct.mean()), 4),
-        "pooled_spread": pooled_spread,
-        "method": params.method,
-        "grid_cv_gain_and_se": grid_margin,
-        "centroid_blend_cv_gain_and_se": blend_margin,
-        "switch_time_one_se": switch_choice,
-        "cv_unknown_share": round(float((conf < params.confidence_threshold).mean()), 4),
-        "chosen": params.to_toml(),
-        "cv_table": table,
-        "cv_confusion": confusion.tolist(),
-        "pathloss": {rx: {"rssi_at_1m": a, "exponent": n} for rx, (a, n) in model.pathloss.items()},
-        "pathloss_points": pathloss_points,
-        # the floor plan as walked, for the report's plan even where the model keeps no polygons (no grid)
-        "zone_polygons": polygons,
-    }
-    return FitResult(model, report, warnings)
 
 
 def _stickiest_within_one_se(
@@ -578,26 +565,26 @@ def _stickiest_within_one_se(
     return best, None
 
 
-def _centroid_blend_margin(
-    best: Candidate, index: Intervals, zones: list[str], heard_rx: list[str], classes: list[str]
-) -> tuple[float, float]:
+def _centroid_blend_margin(best: Candidate, walk: _Walk) -> tuple[float, float]:
     """What pooling the centroid term (FIT_CENTROID_BLEND) into the chosen fingerprints does on the walk: the mean
     change of held-out accuracy per truth interval, and its standard error. The chosen settings and folds are
     replayed as chosen, with the blend alone changed."""
-    _, params, steps, post, yf, _, pooled = best
+    _, params, steps, _, yf, _, pooled = best
     y = yf.astype(np.int64)
-    labelled = y >= 0
-    _, folds = step_folds(steps, index)
+    _, folds = step_folds(steps, walk.index)
     blended = Params(**{**params.__dict__, "centroid_blend": FIT_CENTROID_BLEND})
-    post_b = np.zeros_like(post)
-    for k in range(CV_FOLDS):
-        train = labelled & (folds != k)
-        stats = fit_stats(steps.x[train], steps.heard[train], y[train], len(classes), params.absent_rssi, pooled)
-        scorer = make_scorer(ZoneModel(zones, heard_rx, classes, *stats, blended))
-        xs = steps.x + PHONE_SHIFTS_DB[k % len(PHONE_SHIFTS_DB)]
-        ll = np.array([scorer.scores(xs[i], steps.heard[i]) for i in range(len(steps.t))])
-        pk = forward_all(steps, ll, params.likelihood_weight, params.switch_time_s, params.step_evidence_cap)
-        post_b[folds == k] = pk[folds == k]
+    scores = held_out_scores(
+        steps,
+        y,
+        folds,
+        len(walk.classes),
+        lambda st: ZoneModel(walk.zones, walk.receivers, walk.classes, *st, blended),
+        pooled,
+        params.absent_rssi,
+    )
+    post_b = held_out_posterior(
+        steps, scores, folds, params.likelihood_weight, params.switch_time_s, params.step_evidence_cap
+    )
     pred_b = shown(steps, post_b, params.confirm_s)
-    gain, se = interval_gain((0.0, blended, steps, post_b, yf, pred_b, pooled), best, index)
+    gain, se = interval_gain((0.0, blended, steps, post_b, yf, pred_b, pooled), best, walk.index)
     return round(gain, 4), round(se, 4)  # (0.0, inf) where the walk can tell nothing

@@ -6,36 +6,28 @@ every zone stays represented in training (a walk often visits a zone only once).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from gateway.truth import TruthInterval
-from gateway.zones.classify import FloatArray
-from gateway.zones.model import (
-    Params,
-)
+from gateway.zones.classify import FloatArray, make_scorer
+from gateway.zones.model import Params, ZoneModel
 from gateway.zones.walkcheck import Intervals
-from gateway.zones.walksteps import Steps
+from gateway.zones.walksteps import Steps, fit_stats, forward_all
 
 CV_FOLDS = 3
-
-
 FLAP_PENALTY_PER_MIN = 0.03  # model selection: one flap per minute costs as much as 3 % accuracy
 # A zone holding more than half of the posterior is likelier than all the others together: never silence it,
 # whatever the walk says. (0.6 before: on 8 simulated days it cost up to 9.5 points of accuracy, 2.0 on
 # average, and bought no trigger precision, only fewer flaps; the walk's tag is louder than shoppers, so
 # its confidences run higher than a day's and a threshold set on them silences too much of the day.)
 MAX_THRESHOLD = 0.5
-
-
-WEIGHT_GRID = (0.25, 0.5, 1.0)
-
-
+WEIGHT_GRID = (0.25, 0.5, 1.0)  # the likelihood's temper: neighbouring steps share most of their readings
 # Phones differ from the calibration tag by a few dB (antenna, case, tx power); cross-validation replays
 # the held-out folds shifted by these to see it. +-4 dB is the typical spread quoted for same-kind phones.
 PHONE_SHIFTS_DB = (-4.0, 0.0, 4.0)
-
 
 # A cross-validated candidate: (score, params, steps, posterior per step, class per step, shown class per step,
 # pooled spreads)
@@ -58,6 +50,45 @@ def step_folds(
         [_fold(iv, float(t)) if iv is not None else -1 for iv, t in zip(ivs, steps.t, strict=True)], dtype=np.int64
     )
     return ivs, folds
+
+
+def held_out_scores(
+    steps: Steps,
+    y: np.ndarray[Any, np.dtype[np.int64]],
+    folds: np.ndarray[Any, np.dtype[np.int64]],
+    n_classes: int,
+    model_of: Callable[[tuple[FloatArray, FloatArray, FloatArray]], ZoneModel],
+    pooled_spread: bool,
+    absent_rssi: float,
+) -> list[FloatArray]:
+    """Per fold k, every step's class scores under the fingerprints fitted on the other folds' labelled steps
+    (`model_of` makes the model from those statistics), the steps replayed as by a phone PHONE_SHIFTS_DB[k] louder:
+    the walk has one device, and a model that only places that device well places customers' phones badly."""
+    labelled = y >= 0
+    out = []
+    for k in range(CV_FOLDS):
+        train = labelled & (folds != k)
+        stats = fit_stats(steps.x[train], steps.heard[train], y[train], n_classes, absent_rssi, pooled_spread)
+        scorer = make_scorer(model_of(stats))
+        xs = steps.x + PHONE_SHIFTS_DB[k % len(PHONE_SHIFTS_DB)]
+        out.append(np.array([scorer.scores(xs[i], steps.heard[i]) for i in range(len(steps.t))]))
+    return out
+
+
+def held_out_posterior(
+    steps: Steps,
+    scores: list[FloatArray],
+    folds: np.ndarray[Any, np.dtype[np.int64]],
+    weight: float,
+    switch_time_s: float,
+    cap: float,
+) -> FloatArray:
+    """The tracker's forward posterior at every step, each fold's steps taken from the run over its own scores."""
+    post = np.zeros_like(scores[0])
+    for k in range(CV_FOLDS):
+        pk = forward_all(steps, scores[k], weight, switch_time_s, cap)
+        post[folds == k] = pk[folds == k]
+    return post
 
 
 def interval_gain(cand: Candidate, than: Candidate, index: Intervals) -> tuple[float, float]:

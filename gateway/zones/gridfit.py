@@ -12,22 +12,27 @@ import numpy as np
 
 from gateway.truth import TruthInterval
 from gateway.zones.classify import FloatArray
-from gateway.zones.crossval import CV_FOLDS, FLAP_PENALTY_PER_MIN, PHONE_SHIFTS_DB, WEIGHT_GRID, flap_rate
+from gateway.zones.crossval import (
+    CV_FOLDS,
+    FLAP_PENALTY_PER_MIN,
+    PHONE_SHIFTS_DB,
+    WEIGHT_GRID,
+    flap_rate,
+    held_out_posterior,
+)
 from gateway.zones.estimate import OUTSIDE
 from gateway.zones.grid import (
     HOLE_POLICY,
     Grid,
     GridScorer,
+    bias_entries,
     build_grid,
     fit_radio,
+    radio_entries,
     step_groups,
 )
-from gateway.zones.model import (
-    MAX_GRID_CELLS,
-    Params,
-    grid_cells,
-)
-from gateway.zones.walksteps import Steps, forward_all, shown
+from gateway.zones.model import MAX_GRID_CELLS, Params, ZoneModel, grid_cells
+from gateway.zones.walksteps import Steps, shown
 
 # The grid method's motion model: how far the posterior spreads per second between steps. Shoppers stand
 # and walk (~1.5 m/s); a slower spread trades reaction time for fewer flaps, and the walk decides.
@@ -143,10 +148,7 @@ def grid_candidates(
     smoothing, window, q = smoothing_grid_entry
     fingerprint = nb_lls(sigma)
     for weight in WEIGHT_GRID:
-        nb_post = np.zeros((len(steps.t), n_classes))
-        for k in range(CV_FOLDS):
-            pk = forward_all(steps, fingerprint[k], weight, GRID_SWITCH_TIME_S, params.step_evidence_cap)
-            nb_post[folds == k] = pk[folds == k]
+        nb_post = held_out_posterior(steps, fingerprint, folds, weight, GRID_SWITCH_TIME_S, params.step_evidence_cap)
         for speed in WALK_SPEED_GRID_M_S:
             grid_post = np.zeros((len(steps.t), n_classes))
             for k, (sc, ll) in enumerate(per_fold):
@@ -178,3 +180,43 @@ def grid_candidates(
                 }
                 out.append((acc - FLAP_PENALTY_PER_MIN * flaps, chosen, post, pred, row))
     return out
+
+
+def write_floor_radio(
+    model: ZoneModel,
+    geo: Geometry,
+    steps: Steps,
+    y: np.ndarray[Any, np.dtype[np.int64]],
+    ivs: list[TruthInterval | None],
+    polygons: dict[str, list[tuple[float, float]]],
+) -> dict[str, tuple[list[float], list[float]]]:
+    """The grid's radio (path-loss curves, levels, sensitivities, the facade's loss), fitted with the walk placed
+    inside its zones on every labelled step, into `model`; written even when the fingerprints won, so a person can
+    switch `params.method` to "grid" by hand. Returns each receiver's (distances, readings) for the report's plot."""
+    labelled = y >= 0
+    radio, cells = fit_radio(
+        geo.grid,
+        geo.rx_xy,
+        steps.x[labelled],
+        steps.heard[labelled],
+        y[labelled],
+        step_groups(
+            [d for d, ok in zip(steps.device, labelled, strict=True) if ok],
+            steps.t[labelled],
+            interval_ids(ivs)[labelled],
+        ),
+        len(model.classes),
+    )
+    model.params.outside_loss_db = round(radio.outside_loss_db, 2)
+    model.zone_polygons = polygons
+    model.grid_radio = radio_entries(model.receivers, radio)
+    model.grid_bias = bias_entries(model.classes, model.receivers, radio)
+    xy = geo.grid.xy[cells]
+    points: dict[str, tuple[list[float], list[float]]] = {}
+    for ri, rx in enumerate(model.receivers):
+        if rx in model.grid_radio:
+            model.pathloss[rx] = (float(radio.rssi_at_1m[ri]), float(radio.exponent[ri]))
+            sel = steps.heard[labelled][:, ri] > 0
+            dists = np.sqrt(((xy[sel] - geo.rx_xy[ri]) ** 2).sum(axis=1))
+            points[rx] = (dists.tolist(), steps.x[labelled][sel, ri].tolist())
+    return points

@@ -229,6 +229,31 @@ MIN_STREET_HEARD_S = 3
 MIN_ZONE_WALK_S = 10.0  # a fingerprint from fewer seconds than this is a guess: one standing spot, one facing
 
 
+def street_check(truth: list[TruthInterval], rs: Sequence[Reading]) -> tuple[list[TruthInterval], list[str]]:
+    """The walk's `outside` part: warnings when there is none, or when the device was (almost) not heard there,
+    and the truth to fit on, without `outside` in that case (no fingerprint of the street to learn: a shopper
+    who leaves is noticed by going quiet)."""
+    street = Intervals([iv for iv in truth if iv.zone == OUTSIDE])
+    if not street.ivs:
+        return truth, [
+            "the walk has no 'outside' part: the model has no 'outside' class, so a shopper on the pavement by the "
+            "door is placed in the store; walk a zone named 'outside' too (install guide, section 9)"
+        ]
+    street_s = {int(r.t) for r in rs if street.at(r.device, r.t) is not None}
+    if len(street_s) >= MIN_STREET_HEARD_S:
+        return truth, []
+    held = (
+        "the walk's 'outside' intervals hold no advertisement of the device"
+        if not street_s
+        else f"the device was heard in only {len(street_s)} s of the walk's 'outside' intervals"
+    )
+    warning = (
+        f"{held} (no receiver reaches the street): the model has no 'outside' class, and a shopper who leaves "
+        "is noticed by going quiet"
+    )
+    return [iv for iv in truth if iv.zone != OUTSIDE], [warning]
+
+
 def zone_walk_seconds(truth: Iterable[TruthInterval]) -> dict[str, float]:
     """How long the walk's truth says each zone was walked."""
     out: dict[str, float] = {}
