@@ -35,13 +35,7 @@ from gateway.zones.crossval import (
 from gateway.zones.estimate import OUTSIDE
 from gateway.zones.floorplan import header_geometry
 from gateway.zones.gridfit import Geometry, grid_candidates, grid_geometry, write_floor_radio
-from gateway.zones.model import (
-    Params,
-    ZoneModel,
-    ZonesError,
-    grid_radio_ok,
-    pathloss_ok,
-)
+from gateway.zones.model import Params, ZoneModel, ZonesError, grid_radio_ok, pathloss_ok
 from gateway.zones.pathloss import fit_log_distance
 from gateway.zones.samples import Reading, readings
 from gateway.zones.walkcheck import (

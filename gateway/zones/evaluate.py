@@ -13,9 +13,7 @@ from gateway.adverts import Advert
 from gateway.truth import TruthInterval
 from gateway.zones.estimate import UNKNOWN, ZoneEstimate
 from gateway.zones.liveness import ReceiverWatch
-from gateway.zones.model import (
-    ZoneModel,
-)
+from gateway.zones.model import ZoneModel
 from gateway.zones.pairing import EstimatePairing, SampleTimes
 from gateway.zones.replay import drive
 from gateway.zones.samples import Reading, readings

@@ -13,10 +13,7 @@ import numpy as np
 
 from gateway.zones.classify import FloatArray
 from gateway.zones.estimate import ZoneEstimate
-from gateway.zones.model import (
-    Params,
-    ZoneModel,
-)
+from gateway.zones.model import Params, ZoneModel
 from gateway.zones.replay import drive
 from gateway.zones.samples import Reading
 from gateway.zones.tracker import DeviceState, ZoneTracker, confirm_step, forward_step
