@@ -28,7 +28,7 @@ from gateway.identity.importer import read_customers_file
 from gateway.identity.models import Customer
 from gateway.identity.resolver import Resolver
 from gateway.pipeline import Pipeline
-from gateway.sources.recording import RecordingReader
+from gateway.sources.recording import Header, ReadStats, RecordingReader
 from gateway.truth import TruthIndex, TruthInterval, never_recognised_note, read_truth
 from gateway.zones.estimate import UNKNOWN, ZoneEstimate
 from gateway.zones.pairing import EstimatePairing, SampleTimes
@@ -156,6 +156,174 @@ def evaluate_day(
     return scores
 
 
+class _DayScore:
+    """Zone accuracy, flaps and decision latency, one labelled sample at a time; memory per customer."""
+
+    def __init__(self, index: TruthIndex) -> None:
+        self.index = index
+        self.scores = Scores()
+        self.tracks: dict[str, _DeviceTrack] = {}
+
+    def observe(self, customer_id: str, t: float, true_zone: str | None, est: ZoneEstimate) -> None:
+        scores = self.scores
+        tr = self.tracks.setdefault(customer_id, _DeviceTrack(since=t, truth_since=t))
+        if true_zone is not None:
+            scores.samples += 1
+            ok = est.zone == true_zone
+            scores.correct += ok
+            cell = scores.per_zone[true_zone]
+            cell[0] += 1
+            cell[1] += ok
+        if true_zone != tr.truth_zone:
+            tr.truth_zone, tr.truth_since = true_zone, t
+            stay = next((iv for iv in self.index.intervals(customer_id) if iv.t_start <= t <= iv.t_end), None)
+            tr.latency_pending = stay is not None and stay.t_end - stay.t_start >= LATENCY_MIN_STAY_S
+            if tr.latency_pending and stay is not None:
+                scores.stays += 1
+                tr.truth_since = stay.t_start
+        if tr.latency_pending and est.zone == true_zone:
+            scores.latencies.append(t - tr.truth_since)
+            tr.latency_pending = False
+        if est.zone in (UNKNOWN, tr.zone):
+            return
+        if (
+            tr.zone is not None
+            and tr.previous == est.zone
+            and t - tr.since < FLAP_WINDOW_S
+            and tr.truth_since <= tr.since
+        ):
+            scores.flaps += 1
+        tr.previous, tr.zone, tr.since = tr.zone, est.zone, t
+
+
+@dataclass
+class _Replayed:
+    """What one pass of the pipeline over the recording left to score."""
+
+    predicted: list[tuple[str, str, float]] = field(default_factory=list)  # (customer, campaign, observed_at)
+    presence_events: int = 0
+    t_first: float | None = None
+    t_last: float = 0.0
+    last_seen: dict[str, float] = field(default_factory=dict)  # customer -> their last advertisement's time
+    stats: ReadStats = field(default_factory=ReadStats)
+    header: Header = field(default_factory=Header)
+
+
+def _replay(
+    scans: Path,
+    pipeline: Pipeline,
+    sender: Resolver,
+    expected_engine: ExpectedTriggers,
+    day: _DayScore,
+    on_problem: Callable[[str], None],
+    progress: Callable[[float], None] | None,
+    before_advert: Callable[[Pipeline, Advert], None] | None,
+    sort_all: bool,
+) -> _Replayed:
+    """The pipeline over the recording, each labelled sample scored against the estimate describing its time, which
+    with the tracker's fixed-lag smoother arrives a few seconds after the advertisement (gateway/zones/pairing.py).
+    Who sent each advertisement is decided by `sender`, a resolver of our own: an advertisement the pipeline failed
+    to recognise must count against it (no estimate = wrong), not vanish from the score. The expected triggers
+    see every advertisement as it comes."""
+    out = _Replayed()
+    pairing: EstimatePairing[str | None] = EstimatePairing(day.observe)
+    times = SampleTimes()  # one sample per (customer, time), however many receivers heard it (SPEC section 5)
+    with RecordingReader(scans, on_problem=on_problem, sort_all=sort_all) as reader:
+        adv: Advert
+        for n, adv in enumerate(reader):
+            if before_advert is not None:
+                before_advert(pipeline, adv)
+            events = pipeline.process(adv)
+            who = sender.match(adv)
+            if who is not None:
+                est = pipeline.tracker.estimate(who)
+                if est is None:
+                    pairing.end(who)  # not tracked (the pipeline did not recognise it): no estimate describes it
+                else:
+                    pairing.estimate(who, est)
+                out.last_seen[who] = adv.t
+                true_zone = expected_engine.observe(who, adv.t)  # the expected triggers see every line
+                if times.first(who, adv.t):
+                    pairing.sample(who, adv.t, true_zone)
+            if events:
+                trig = _triggers(events)
+                out.predicted.extend(trig)
+                out.presence_events += len(events) - len(trig)
+            if out.t_first is None:
+                out.t_first = adv.t
+            out.t_last = adv.t
+            if progress is not None and n % 20000 == 0:
+                progress(adv.t)
+        out.stats = reader.stats
+    out.header = reader.header
+    pairing.flush()
+    return out
+
+
+def _truth_span_problems(
+    truth: Path, scans: Path, intervals: list[TruthInterval], run: _Replayed, on_problem: Callable[[str], None]
+) -> None:
+    """A truth with nothing in it, or with intervals outside the recording (another day's, or local time for UTC)."""
+    if not intervals:
+        on_problem(f"{truth}: no truth intervals: there is nothing to score against")
+    elif run.t_first is not None and (
+        off := [iv for iv in intervals if iv.t_end < run.t_first or iv.t_start > run.t_last]
+    ):
+        span = f"the recording's time span {run.t_first:.3f}..{run.t_last:.3f}"
+        if len(off) == len(intervals):  # another day's truth, or one written in local time for UTC
+            on_problem(f"{truth}: every truth interval lies outside {span} ({scans}): nothing can be scored")
+        else:
+            on_problem(f"{truth}: {len(off)} of {len(intervals)} truth intervals lie outside {span}; not scored")
+
+
+def _recognition_problems(
+    truth: Path,
+    scans: Path,
+    intervals: list[TruthInterval],
+    listed: list[Customer],
+    pipeline: Pipeline,
+    run: _Replayed,
+    on_problem: Callable[[str], None],
+) -> list[str]:
+    """Nothing recognised at all, or customers with truth the recogniser missed altogether (a wrong token company
+    id, a mistyped key): they have no sample and no expected trigger, so the scores would say nothing of them.
+    Returns those customers."""
+    if run.t_first is None:
+        on_problem(f"{scans}: no advertisement: there is nothing to score")
+    elif pipeline.stats.recognised == 0:
+        known = (
+            f"none of the {len(listed)} customers known matches them"
+            if listed
+            else "no customers known: set customers_file in gateway.toml, run `proximity-gateway customers import`, "
+            "or put customers.jsonl next to the scans"
+        )
+        on_problem(
+            f"no advertisement was recognised as a customer's ({known}): zone accuracy is 0 and the trigger scores "
+            "say nothing"
+        )
+    t_first = run.t_first
+    in_span = {
+        iv.device for iv in intervals if t_first is not None and iv.t_end >= t_first and iv.t_start <= run.t_last
+    }
+    unrecognised = sorted(in_span - set(run.last_seen) - {c.customer_id for c in listed if not c.consent})
+    if unrecognised and run.last_seen:
+        hint = (
+            ", triggers included (check their identifiers, their consent, and token_company_id under [recognition] "
+            "in gateway.toml)"
+        )
+        on_problem(never_recognised_note(truth, unrecognised, len(in_span), hint))
+    return unrecognised
+
+
+def _tracked_hours(intervals: list[TruthInterval], t_first: float | None, t_last: float) -> float:
+    """Hours of truth within the recording: what flaps are counted per."""
+    lo = t_first or 0.0
+    return (
+        sum(min(iv.t_end, t_last) - max(iv.t_start, lo) for iv in intervals if iv.t_end > lo and iv.t_start < t_last)
+        / 3600.0
+    )
+
+
 def _evaluate(
     scans: Path,
     truth: Path,
@@ -185,125 +353,25 @@ def _evaluate(
         on_problem(w)
     for w in campaign_warnings_with(loaded, segments={s for c in listed if c.consent for s in c.segments}):
         on_problem(w)  # a segment none of these customers has: its campaign has nothing to score
+    people = [c for c in listed if c.consent]
     pipeline = build_pipeline(loaded, customers=[c for c in listed if c.consent])  # history in memory
     expected_engine = ExpectedTriggers(loaded, index, pipeline.resolver.segments)
-    scores = Scores()
-    tracks: dict[str, _DeviceTrack] = {}
-    last_seen: dict[str, float] = {}
-
-    def observe(customer_id: str, t: float, true_zone: str | None, est: ZoneEstimate) -> None:
-        tr = tracks.setdefault(customer_id, _DeviceTrack(since=t, truth_since=t))
-        if true_zone is not None:
-            scores.samples += 1
-            ok = est.zone == true_zone
-            scores.correct += ok
-            cell = scores.per_zone[true_zone]
-            cell[0] += 1
-            cell[1] += ok
-        if true_zone != tr.truth_zone:
-            tr.truth_zone, tr.truth_since = true_zone, t
-            stay = next((iv for iv in index.intervals(customer_id) if iv.t_start <= t <= iv.t_end), None)
-            tr.latency_pending = stay is not None and stay.t_end - stay.t_start >= LATENCY_MIN_STAY_S
-            if tr.latency_pending and stay is not None:
-                scores.stays += 1
-                tr.truth_since = stay.t_start
-        if tr.latency_pending and est.zone == true_zone:
-            scores.latencies.append(t - tr.truth_since)
-            tr.latency_pending = False
-        if est.zone in (UNKNOWN, tr.zone):
-            return
-        if (
-            tr.zone is not None
-            and tr.previous == est.zone
-            and t - tr.since < FLAP_WINDOW_S
-            and tr.truth_since <= tr.since
-        ):
-            scores.flaps += 1
-        tr.previous, tr.zone, tr.since = tr.zone, est.zone, t
-
-    # Who sent each advertisement is decided by a resolver of our own, not the pipeline's: an advertisement
-    # the pipeline failed to recognise must count against it (no estimate = wrong), not vanish from the score.
-    people = [c for c in listed if c.consent]
+    day = _DayScore(index)
     sender = Resolver(people, token_company_id=cfg.recognition.token_company_id)
-    # Each sample is scored against the estimate describing its time, which with the tracker's fixed-lag
-    # smoother arrives a few seconds after the advertisement (gateway/zones/pairing.py). The expected
-    # triggers still see every advertisement as it comes.
-    pairing: EstimatePairing[str | None] = EstimatePairing(observe)
-    times = SampleTimes()  # one sample per (customer, time), however many receivers heard it (SPEC section 5)
-    predicted: list[tuple[str, str, float]] = []
-    presence_events = 0
-    t_first: float | None = None
-    t_last = 0.0
-    with RecordingReader(scans, on_problem=on_problem, sort_all=sort_all) as reader:
-        adv: Advert
-        for n, adv in enumerate(reader):
-            if before_advert is not None:
-                before_advert(pipeline, adv)
-            events = pipeline.process(adv)
-            who = sender.match(adv)
-            if who is not None:
-                est = pipeline.tracker.estimate(who)
-                if est is None:
-                    pairing.end(who)  # not tracked (the pipeline did not recognise it): no estimate describes it
-                else:
-                    pairing.estimate(who, est)
-                last_seen[who] = adv.t
-                true_zone = expected_engine.observe(who, adv.t)  # the expected triggers see every line
-                if times.first(who, adv.t):
-                    pairing.sample(who, adv.t, true_zone)
-            if events:
-                trig = _triggers(events)
-                predicted.extend(trig)
-                presence_events += len(events) - len(trig)
-            if t_first is None:
-                t_first = adv.t
-            t_last = adv.t
-            if progress is not None and n % 20000 == 0:
-                progress(adv.t)
-        stats = reader.stats
-    pairing.flush()
+    run = _replay(scans, pipeline, sender, expected_engine, day, on_problem, progress, before_advert, sort_all)
+
     zones_file = config_dir / ZONES_FILE
-    for w in input_warnings(reader.header, cfg.store_id, pipeline.tracker.unknown_rx, zones_file):
+    for w in input_warnings(run.header, cfg.store_id, pipeline.tracker.unknown_rx, zones_file):
         on_problem(w)
-    if not intervals:
-        on_problem(f"{truth}: no truth intervals: there is nothing to score against")
-    elif t_first is not None and (off := [iv for iv in intervals if iv.t_end < t_first or iv.t_start > t_last]):
-        span = f"the recording's time span {t_first:.3f}..{t_last:.3f}"
-        if len(off) == len(intervals):  # another day's truth, or one written in local time for UTC
-            on_problem(f"{truth}: every truth interval lies outside {span} ({scans}): nothing can be scored")
-        else:
-            on_problem(f"{truth}: {len(off)} of {len(intervals)} truth intervals lie outside {span}; not scored")
-    if t_first is None:
-        on_problem(f"{scans}: no advertisement: there is nothing to score")
-    elif pipeline.stats.recognised == 0:
-        known = (
-            f"none of the {len(listed)} customers known matches them"
-            if listed
-            else "no customers known: set customers_file in gateway.toml, run `proximity-gateway customers import`, "
-            "or put customers.jsonl next to the scans"
-        )
-        on_problem(
-            f"no advertisement was recognised as a customer's ({known}): zone accuracy is 0 and the trigger scores "
-            "say nothing"
-        )
-    # A customer the recogniser missed altogether (a wrong token company id, a mistyped key) has no sample and no
-    # expected trigger: the scores would say nothing of them. Name them, with what was scored without them.
-    in_span = {iv.device for iv in intervals if t_first is not None and iv.t_end >= t_first and iv.t_start <= t_last}
-    unrecognised = sorted(in_span - set(last_seen) - {c.customer_id for c in listed if not c.consent})
-    if unrecognised and last_seen:
-        hint = (
-            ", triggers included (check their identifiers, their consent, and token_company_id under [recognition] "
-            "in gateway.toml)"
-        )
-        on_problem(never_recognised_note(truth, unrecognised, len(in_span), hint))
+    _truth_span_problems(truth, scans, intervals, run, on_problem)
+    unrecognised = _recognition_problems(truth, scans, intervals, listed, pipeline, run, on_problem)
     for w in left_out_warnings(pipeline.left_out_s):
         on_problem(w)
     if (unknown := unknown_truth_zones(loaded.zones.classes, intervals, zones_file)) is not None:
         on_problem(f"{truth}: {unknown}")
     if (street := unscorable_outside(loaded.zones.classes, intervals, zones_file)) is not None:
         on_problem(f"{truth}: {street}")
-    final = pipeline.finish(t_last)
-    predicted.extend(_triggers(final))
+    predicted = run.predicted + _triggers(pipeline.finish(run.t_last))
     level = pipeline.tracker.level.report()  # everyone has left: the whole day's visits
     if level is not None and level["warning"] is not None:
         on_problem(level["warning"])
@@ -311,14 +379,9 @@ def _evaluate(
 
     pairs = match_triggers(predicted, expected, TRIGGER_TOLERANCE_S)
     refused = {c.customer_id for c in listed if not c.consent}
-    tracked_h = (
-        sum(
-            min(iv.t_end, t_last) - max(iv.t_start, t_first or 0.0)
-            for iv in intervals
-            if iv.t_end > (t_first or 0.0) and iv.t_start < t_last
-        )
-        / 3600.0
-    )
+    tracked_h = _tracked_hours(intervals, run.t_first, run.t_last)
+    scores = day.scores
+    stats = run.stats
     delays = [p - e for p, e in pairs]
     return {
         "zone_accuracy": scores.correct / scores.samples if scores.samples else 0.0,
@@ -337,13 +400,13 @@ def _evaluate(
         "stays_decided": len(scores.latencies),
         "stays": scores.stays,
         "zone_accuracy_by_zone": {z: c / n for z, (n, c) in sorted(scores.per_zone.items()) if n},
-        "presence_events": presence_events,
+        "presence_events": run.presence_events,
         "adverts": pipeline.stats.adverts,
         "recognised": pipeline.stats.recognised,
         "dropped": pipeline.stats.dropped,
         "skipped_lines": stats.skipped,
         "lines_out_of_time_order": stats.late,
-        "customers_seen": len(last_seen),
+        "customers_seen": len(run.last_seen),
         "truth_devices_unrecognised": len(unrecognised),
         "customers_from": listed_from,  # gateway.toml's customers_file, the registry, or customers.jsonl beside
         "receivers_left_out_s": {rx: round(v, 1) for rx, v in sorted(pipeline.left_out_s.items())},
