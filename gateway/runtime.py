@@ -225,6 +225,7 @@ class Runtime:
             on_sightings=self.on_sightings if cfg.role == "primary" else None,
             role=cfg.role,
             on_retained_consent=self.on_retained_consent,
+            on_node_online=self.on_node_online if cfg.role == "primary" else None,
         )
         # A receiver node shares what it recognises instead of deciding; strangers never leave its memory.
         self._batcher = SightingsBatcher(cfg.gateway_id) if cfg.role == "node" else None
@@ -444,6 +445,21 @@ class Runtime:
         # since (customers revoke), so it re-grants only as a file row would, with consented_at after the revocation.
         # It still adds a customer this gateway never had (a gateway installed after the message).
         self._consent(msg, regrant=False)
+
+    def on_node_online(self, node: str) -> None:
+        """A receiver node began a session. A revocation notice sent before its first subscription (a new node, or
+        a broker that lost its sessions in a restart) never reached it, and it would go on forwarding that
+        customer: every revocation within the history's retention is sent again. A node that had one applies it
+        as before, a no-op."""
+        since = self.now() - self.cfg.history.retention_days * 86_400
+        try:
+            revoked = [c for c in self.registry.list() if not c.consent and (c.revoked_at or 0.0) >= since]
+        except RegistryError as e:
+            log.warning("registry not readable: revocations not sent again to node %r: %s", node, e)
+            return
+        if revoked:
+            log.info("receiver node %r began a session: %d revocation(s) sent again", node, len(revoked))
+            self.enqueue([RevocationNotice(c.customer_id, c.revoked_at or since) for c in revoked])
 
     def _consent(self, msg: dict[str, Any], *, regrant: bool) -> None:
         try:

@@ -234,6 +234,31 @@ async def test_a_revocation_queued_while_the_broker_is_away_reaches_the_nodes_af
         assert node.pipeline.stats.recognised == 0 and node.pipeline.stats.dropped == 1
 
 
+async def test_a_node_that_first_connects_after_a_revocation_was_sent_still_gets_it(
+    config: Path, tmp_path: Path
+) -> None:
+    """The broker keeps a QoS 1 message only for a session already subscribed: a revocation the primary sent before
+    a node's first session (a new node, or a broker that lost its sessions in a restart) never reached it, and the
+    node went on forwarding the customer. The primary sends revocations again when a node begins a session."""
+    primary = Runtime(loaded_as(config, tmp_path / "primary", "gw-1", "primary"))
+    async with running(primary):
+        with Registry(primary.registry.path) as cli:
+            assert cli.revoke("cust-1")
+        await wait_until(lambda: (primary.poll_registry(), primary.outbox.depth() == 0)[1])  # sent, and gone
+        node = Runtime(loaded_as(config, tmp_path / "node", "rx-coffee", "node"))
+        async with running(node):
+            await wait_until(
+                lambda: node.registry.get("cust-1") is not None and not node.registry.get("cust-1").consent
+            )
+            node.handle(Advert(1000.0, "rx-coffee", CUSTOMER_ADDR, -60))
+            assert node.pipeline.stats.recognised == 0 and node.pipeline.stats.dropped == 1
+        # the node's next session (a restart) gets them again; the one it has already applied changes nothing
+        again = Runtime(loaded_as(config, tmp_path / "node", "rx-coffee", "node"))
+        async with running(again):
+            await wait_until(lambda: primary.outbox.depth() == 0)
+            assert again.registry.get("cust-1") is not None and not again.registry.get("cust-1").consent
+
+
 async def test_the_retained_status_carries_the_daemons_problems(
     config: Path, tmp_path: Path, mosquitto: Mosquitto
 ) -> None:

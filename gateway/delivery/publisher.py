@@ -114,9 +114,12 @@ class Publisher:
         on_sightings: SightingsCallback | None = None,
         role: str | None = None,
         on_retained_consent: Callback | None = None,
+        on_node_online: Callable[[str], None] | None = None,
     ) -> None:
         """`on_retained_consent`: for a consent message the broker kept (retain flag), replayed at every subscription:
-        the broker's copy of old news, which must not undo a revocation made since. Without it, `on_consent`."""
+        the broker's copy of old news, which must not undo a revocation made since. Without it, `on_consent`.
+        `on_node_online`: a receiver node of this store began a session (its status says online, with a `since` not
+        seen before), so it is subscribed and may have missed what was sent before (a deciding gateway only)."""
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
         self._settings = settings
@@ -133,6 +136,8 @@ class Publisher:
         self.other_deciders: set[str] = set()  # other gateways of this store that decide too (each warned once)
         # receiver nodes of this store whose status says offline: this gateway no longer hears their radios
         self.nodes_offline: set[str] = set()
+        self._on_node_online = on_node_online
+        self._node_sessions: dict[str, object] = {}  # node -> the `since` of its session last seen online
         self._now = now
         self._max_in_flight = max_in_flight
         self._rng = rng or random.Random()
@@ -351,6 +356,8 @@ class Publisher:
             return
         if status.get("role") == "node" or gateway in self.nodes_offline:
             self._node_status(gateway, status.get("state"))
+        if status.get("role") == "node" and status.get("state") == "online":
+            self._node_session(gateway, status.get("since"))
         if gateway in self.other_deciders:
             return
         if status.get("state") == "online" and status.get("role") in DECIDING_ROLES:
@@ -361,6 +368,17 @@ class Publisher:
                 gateway,
                 status["role"],
             )
+
+    def _node_session(self, gateway: str, since: object) -> None:
+        """Each session of a node once: its retained status comes again at every subscription of this gateway."""
+        if self._on_node_online is None or self._node_sessions.get(gateway) == since:
+            return
+        self._node_sessions[gateway] = since
+        try:
+            self._on_node_online(gateway)
+        except Exception as e:  # another stage's handler: count it, keep the session
+            self.callback_errors += 1
+            log.warning("mqtt node status: handler failed with %s", type(e).__name__)
 
     def _node_status(self, gateway: str, state: object) -> None:
         """A receiver node went away or came back (its will, or its clean stop): until it is back, the runtime has the
@@ -409,13 +427,6 @@ class Publisher:
             # the broker came back (a fleet re-check)
             log.info("mqtt connected to %s:%d", self._settings.host, self._settings.port,
                      extra={"log_key": f"mqtt connected {self.connects}"})  # fmt: skip
-            await client.publish(
-                self.topics.status,
-                self._status_payload("online", since),
-                qos=1,
-                retain=True,
-                timeout=self._publish_timeout_s,
-            )
             subscriptions = [(self.topics.consent, 1), (self.topics.redemptions, 1)]
             if self._on_sightings is not None:
                 subscriptions.append((self.topics.full("sightings/+"), 0))
@@ -424,6 +435,15 @@ class Publisher:
                 # ones still come on subscribing), or a gateway that came and went meanwhile was named as online
                 subscriptions.append((self.topics.full("+/status"), 0))
             await client.subscribe(subscriptions)
+            # "online" only once subscribed: the primary answers a node's online status by sending again what the
+            # node may have missed, and the broker keeps a QoS 1 message only for a session already subscribed
+            await client.publish(
+                self.topics.status,
+                self._status_payload("online", since),
+                qos=1,
+                retain=True,
+                timeout=self._publish_timeout_s,
+            )
             self._client_now = client
             inbound = asyncio.create_task(self._inbound(client))
             drainer = asyncio.create_task(self._drain_loop(client))
