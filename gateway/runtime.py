@@ -451,15 +451,14 @@ class Runtime:
         a broker that lost its sessions in a restart) never reached it, and it would go on forwarding that
         customer: every revocation within the history's retention is sent again. A node that had one applies it
         as before, a no-op."""
-        since = self.now() - self.cfg.history.retention_days * 86_400
         try:
-            revoked = [c for c in self.registry.list() if not c.consent and (c.revoked_at or 0.0) >= since]
+            revoked = self.registry.revoked_since(self.now() - self.cfg.history.retention_days * 86_400)
         except RegistryError as e:
             log.warning("registry not readable: revocations not sent again to node %r: %s", node, e)
             return
         if revoked:
             log.info("receiver node %r began a session: %d revocation(s) sent again", node, len(revoked))
-            self.enqueue([RevocationNotice(c.customer_id, c.revoked_at or since) for c in revoked])
+            self.enqueue([RevocationNotice(customer_id, at) for customer_id, at in revoked])
 
     def _consent(self, msg: dict[str, Any], *, regrant: bool) -> None:
         try:

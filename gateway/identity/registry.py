@@ -231,6 +231,14 @@ class Registry:
         out = [self._row_to_customer(r) for r in self._rows("WHERE consent = 1")]
         return out if t is None else [c for c in out if c.consents_at(t)]
 
+    def revoked_since(self, t: float) -> builtins.list[tuple[str, float]]:
+        """(customer id, revoked_at) of the tombstones revoked at `t` or later, oldest first; no identifiers read."""
+        cur = self.db.execute(
+            "SELECT customer_id, revoked_at FROM customers WHERE consent = 0 AND revoked_at >= ? ORDER BY revoked_at",
+            (t,),
+        )
+        return [(str(cid), float(at)) for cid, at in cur.fetchall()]
+
     def changes_since(self, version: int) -> builtins.list[Customer]:
         """Customers changed after `version` (tombstones included): feed each to Resolver.upsert."""
         return [self._row_to_customer(r) for r in self._rows("WHERE generation > ?", (version,))]

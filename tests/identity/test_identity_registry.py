@@ -170,6 +170,17 @@ def test_stale_reimport_does_not_regrant(reg: Registry, tmp_path: Path, clock: C
     assert [c.customer_id for c in reg.consenting()] == ["c1"]
 
 
+def test_revoked_since_lists_the_tombstones_from_a_time_on_oldest_first(reg: Registry, clock: Clock) -> None:
+    """What the primary sends again to a node that begins a session: revocations within the retention only."""
+    for cid in ("old", "b", "a", "kept"):
+        reg.upsert(customer(cid))
+    for cid in ("old", "b", "a"):
+        reg.revoke(cid)
+        clock.t += 100.0
+    assert reg.revoked_since(1_800_000_050.0) == [("b", 1_800_000_100.0), ("a", 1_800_000_200.0)]
+    assert [cid for cid, _ in reg.revoked_since(0.0)] == ["old", "b", "a"]  # never a customer who consents
+
+
 def test_consent_false_record_revokes_and_unknown_is_declined(reg: Registry, tmp_path: Path) -> None:
     reg.upsert(customer("c1"))
     path = write_jsonl(
