@@ -146,13 +146,11 @@ class FitResult:
 class _Walk:
     """A calibration walk, checked: what the fit works from."""
 
-    adverts: list[Advert]  # all of the recording's, in time order
     readings: list[Reading]  # the truth devices' readings that carry a level
-    truth: list[TruthInterval]  # without `outside` when the street was (almost) not heard
     receivers: list[str]  # those that heard the walk
     zones: list[str]
     classes: list[str]  # the zones, then `outside` when the walk has it
-    index: Intervals
+    index: Intervals  # the truth's intervals, without `outside` when the street was (almost) not heard
     walked_s: dict[str, float]  # how long the truth says each zone was walked
     warnings: list[str]
 
@@ -325,7 +323,7 @@ def _checked_walk(
     warnings.extend(zone_name_warnings(truth, zone_positions))
     walked_s = zone_walk_seconds(truth)
     warnings.extend(zone_amount_checks(classes, rs, index, walked_s, span(all_adverts)))
-    return _Walk(all_adverts, rs, truth, heard_rx, zones, classes, index, walked_s, warnings)
+    return _Walk(rs, heard_rx, zones, classes, index, walked_s, warnings)
 
 
 def _kalman_r(walk: _Walk) -> float:
